@@ -1,0 +1,200 @@
+"""Composition root: build the store, text services, templates, handlers and dispatcher from Settings,
+and start the platform adapters that are configured.
+
+This is one of the few modules allowed to import everything. Adapters are imported lazily so that a
+missing optional SDK (wechaty) only matters when that platform is enabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.config import Settings
+from bot.dispatch import Dispatcher, Services, utcnow
+from bot.templating import TemplateLibrary
+from bot.text import RankDoc, TemplateRanker, TextAnalyzer
+from handlers import default_handlers
+from storage import OfficialSpec, Store, make_engine, upgrade
+
+log = logging.getLogger(__name__)
+
+
+class PlatformUnavailable(RuntimeError):
+    """A configured platform cannot start (missing token, missing extra); the message says what to do."""
+
+
+def _pairs(keys: list[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((k.partition(":")[0], k.partition(":")[2]) for k in keys)
+
+
+def roster_specs(settings: Settings) -> list[OfficialSpec]:
+    """The configured roster in the store's terms."""
+    return [
+        OfficialSpec(
+            name=o.name,
+            department=o.department,
+            role=o.role,
+            jurisdiction=o.jurisdiction,
+            identities=_pairs(o.identities),
+            groups=_pairs(o.groups),
+        )
+        for o in settings.officials
+    ]
+
+
+def build_ranker(analyzer: TextAnalyzer, library: TemplateLibrary) -> TemplateRanker:
+    """Index every reply template by its title, keywords and body."""
+    docs = [
+        RankDoc(
+            id=t.id,
+            text=" ".join([t.title, " ".join(t.keywords), t.body]),
+            intent=t.intent,
+            department=t.department,
+        )
+        for t in library.templates
+    ]
+    return TemplateRanker(analyzer, docs)
+
+
+@dataclass
+class MinyiApp:
+    """A ready-to-run bot: services, dispatcher and (once started) platform adapters."""
+
+    settings: Settings
+    store: Store
+    services: Services
+    dispatcher: Dispatcher
+    adapters: list[Any] = field(default_factory=list)
+
+    async def start_platforms(self, env: dict[str, str] | None = None) -> list[str]:
+        """Start every enabled platform adapter and connect it to the dispatcher; returns their names."""
+        env = dict(os.environ) if env is None else env
+        started = []
+        if self.settings.telegram.enabled:
+            adapter = _telegram_adapter(self, env)
+            await adapter.start()
+            self.dispatcher.connect(adapter, bot_username=adapter.username)
+            self.adapters.append(adapter)
+            started.append("telegram")
+        if self.settings.wechat.enabled:
+            adapter = _wechat_adapter(self, env)
+            await adapter.start()
+            self.dispatcher.connect(adapter, bot_username=adapter.username)
+            self.adapters.append(adapter)
+            started.append("wechat")
+        return started
+
+    async def stop_platforms(self) -> None:
+        """Stop the adapters in reverse order of starting."""
+        while self.adapters:
+            adapter = self.adapters.pop()
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("stopping %s failed", getattr(adapter, "platform", adapter))
+
+    async def serve_forever(self) -> None:
+        """Run the started platforms until cancelled (Ctrl-C)."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop_platforms()
+
+    def close(self) -> None:
+        """Release the database connections and the worker thread."""
+        self.services.close()
+        self.store.engine.dispose()
+
+
+def _secret(env: dict[str, str], name: str, what: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise PlatformUnavailable(f"{what}: set the environment variable {name}")
+    return value
+
+
+def _telegram_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
+    from bot.adapters.telegram import TelegramAdapter
+
+    cfg = app.settings.telegram
+    return TelegramAdapter(
+        token=_secret(env, cfg.token_env, "Telegram bot token"),
+        handle=app.dispatcher.handle,
+        base_url=cfg.base_url or None,
+        aliases=app.settings.bot.aliases,
+        mode=cfg.mode,
+        webhook_listen=cfg.webhook_listen,
+        webhook_port=cfg.webhook_port,
+        webhook_url=cfg.webhook_url,
+        webhook_secret=env.get(cfg.webhook_secret_env) or None,
+    )
+
+
+def _wechat_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
+    try:
+        from bot.adapters.wechat import WechatAdapter
+    except ImportError as exc:
+        raise PlatformUnavailable(
+            "WeChat needs the optional extra: pip install 'minyi[wechat]' "
+            f"(import failed: {exc.name or exc})"
+        ) from None
+    cfg = app.settings.wechat
+    return WechatAdapter(
+        endpoint=_secret(env, cfg.endpoint_env, "WeChat puppet service endpoint"),
+        token=_secret(env, cfg.token_env, "WeChat puppet service token"),
+        handle=app.dispatcher.handle,
+        aliases=app.settings.bot.aliases,
+    )
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    migrate: bool = True,
+    templates: TemplateLibrary | None = None,
+) -> MinyiApp:
+    """Wire everything for ``settings``. ``migrate`` brings the schema to the newest revision."""
+    engine = make_engine(settings.database.url, echo=settings.database.echo)
+    if migrate:
+        upgrade(engine)
+    store = Store(engine)
+    now = (clock or utcnow)()
+    store.sync_departments(d.name for d in settings.departments)
+    store.sync_roster(roster_specs(settings), now)
+    library = templates or TemplateLibrary.load()
+    store.sync_templates(
+        (
+            {
+                "id": t.id,
+                "title": t.title,
+                "intent": t.intent,
+                "department": t.department,
+                "keywords": ",".join(t.keywords),
+                "body": t.body,
+            }
+            for t in library.templates
+        ),
+        now,
+    )
+    analyzer = TextAnalyzer(
+        departments={d.name: d.keywords for d in settings.departments},
+        intent_model=settings.text.intent_model or None,
+        department_model=settings.text.department_model or None,
+    )
+    services = Services(
+        settings=settings,
+        store=store,
+        text=analyzer,
+        templates=library,
+        ranker=build_ranker(analyzer, library),
+        clock=clock or utcnow,
+    )
+    dispatcher = Dispatcher(services, default_handlers())
+    return MinyiApp(settings=settings, store=store, services=services, dispatcher=dispatcher)

@@ -1,0 +1,296 @@
+"""The ``minyi`` command: run the bot, replay the demo, print reports, manage officials, templates and
+the database schema, and (from bot.text) evaluate and train the text models.
+
+Every failure a person can cause (bad configuration, unknown official, unreachable database) ends with
+one clear line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.dispatch import utcnow
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CliError(Exception):
+    """A failure to report in one line; ``code`` is the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if getattr(args, "database", None):
+        settings.database.url = args.database
+    return settings
+
+
+def _app(args: argparse.Namespace, settings: Settings | None = None):
+    from bot.app import build_app
+
+    return build_app(settings or _settings(args))
+
+
+# ------------------------------------------------------------------ run
+
+
+async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.adapters.console import ConsoleAdapter
+
+    console = ConsoleAdapter(
+        app.dispatcher.handle,
+        out=stdout,
+        bot_name=app.settings.bot.name,
+        clock=app.services.clock,
+    )
+    app.dispatcher.connect(console, bot_username=None)
+    await app.start_platforms()
+    if app.adapters:
+        print(
+            f"已连接：{', '.join(a.platform for a in app.adapters)}。"
+            "控制台同时可用：输入「名字: 内容」，Ctrl-D 结束。",
+            file=stdout,
+            flush=True,
+        )
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = await loop.run_in_executor(None, stdin.readline)
+            if not line:
+                break
+            await console.feed([line])
+        if app.adapters and not stdin.isatty():
+            # Piped input is done but platforms keep running until Ctrl-C.
+            await app.serve_forever()
+    finally:
+        await app.stop_platforms()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the bot: configured platforms plus a console group chat on stdin."""
+    from bot.app import PlatformUnavailable
+
+    app = _app(args)
+    try:
+        return asyncio.run(_run_console(app, sys.stdin, sys.stdout))
+    except PlatformUnavailable as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        app.close()
+
+
+# ------------------------------------------------------------------ demo and report
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Replay the bundled conversation and print the transcript and the supervisor summary."""
+    from bot.demo import run_demo
+
+    return run_demo(Path(args.database_file), sys.stdout)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the engagement summary for a period."""
+    from handlers.summary import PeriodError, format_summary, parse_period
+
+    settings = _settings(args)
+    app = _app(args, settings)
+    try:
+        now = utcnow()
+        try:
+            since, until, _ = parse_period(args.since, now, settings.bot.zone)
+        except PeriodError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        summary = app.store.summary(since, until, now)
+        hot = app.services.text.topic_words(summary.question_texts, k=5)
+        sys.stdout.write(format_summary(summary, args.format, settings.bot.zone, hot))
+    finally:
+        app.close()
+    return 0
+
+
+# ------------------------------------------------------------------ officials, templates, db
+
+
+def cmd_officials(args: argparse.Namespace) -> int:
+    """``officials add|list|assign|invite``."""
+    from storage import StoreError
+
+    app = _app(args)
+    store, now = app.store, utcnow()
+    try:
+        if args.action == "add":
+            info = store.add_official(args.name, args.department, args.role, now)
+            for identity in args.identity or []:
+                platform, _, user_id = identity.partition(":")
+                if not user_id:
+                    raise CliError(f"--identity {identity!r}: use platform:user_id", EXIT_USAGE)
+                info = store.bind_identity(args.name, platform, user_id, now)
+            print(f"已保存：{info.name}（{info.department or '未设部门'}，{info.role}）")
+        elif args.action == "list":
+            groups: dict[str, list[str]] = {}
+            for name, group in store.group_assignments():
+                groups.setdefault(name, []).append(
+                    f"{group.platform}:{group.title or group.chat_id}"
+                )
+            for o in store.officials():
+                ids = ", ".join(f"{p}:{u}" for p, u in o.identities) or "-"
+                print(
+                    f"{o.name}\t{o.department or '-'}\t{o.role}\t{ids}\t"
+                    f"{', '.join(groups.get(o.name, [])) or '-'}"
+                )
+        elif args.action == "assign":
+            platform, _, chat_id = args.group.partition(":")
+            if not chat_id:
+                raise CliError(f"group {args.group!r}: use platform:chat_id", EXIT_USAGE)
+            store.assign(args.name, platform, chat_id, now, title=args.title or "")
+            print(f"已分配：{args.name} → {args.group}")
+        elif args.action == "invite":
+            code = store.create_invite(args.name, now)
+            print(
+                f"{args.name} 的一次性绑定码：{code}（7 天内有效）。请本人私聊机器人发送：/bind {code}"
+            )
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    """``templates list|check``."""
+    from bot.templating import TemplateLibrary, default_template_dir
+
+    directory = Path(args.dir) if args.dir else default_template_dir()
+    if not directory.is_dir():
+        raise CliError(f"{directory}: no such template folder", EXIT_USAGE)
+    library = TemplateLibrary.load(directory)
+    if args.action == "list":
+        for t in library.templates:
+            print(f"{t.id}\t{t.intent}\t{t.department or '-'}\t{t.title}")
+        return 0
+    problems = library.check()
+    for problem in problems:
+        print(str(problem))
+    if problems:
+        print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"{len(library.templates)} templates OK ({directory})")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """``db upgrade`` — apply migrations."""
+    from storage import current_revision, make_engine, upgrade
+
+    settings = _settings(args)
+    engine = make_engine(settings.database.url)
+    try:
+        upgrade(engine)
+        print(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(prog="minyi", description="民意 — 政务群聊助手")
+    parser.add_argument("--config", help="configuration file (default ./bot.toml or $MINYI_CONFIG)")
+    parser.add_argument("--database", help="database URL, overriding the configuration")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="run the bot (console chat on stdin, plus configured platforms)"
+    )
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="replay a bundled conversation and print the summary")
+    demo.add_argument(
+        "--database-file", default="data/demo.db", help="SQLite file the demo writes (recreated)"
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    report = sub.add_parser("report", help="print the engagement summary")
+    report.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
+    report.add_argument("--format", choices=("table", "csv", "markdown"), default="table")
+    report.set_defaults(func=cmd_report)
+
+    officials = sub.add_parser("officials", help="manage the roster")
+    actions = officials.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add or update an official")
+    add.add_argument("name")
+    add.add_argument("--department", default="")
+    add.add_argument("--role", choices=("official", "supervisor", "admin"), default="official")
+    add.add_argument("--identity", action="append", help="platform:user_id (repeatable)")
+    actions.add_parser("list", help="list the roster")
+    assign = actions.add_parser("assign", help="make an official answer a group")
+    assign.add_argument("name")
+    assign.add_argument("group", help="platform:chat_id")
+    assign.add_argument("--title", help="the group's name")
+    invite = actions.add_parser("invite", help="print a one-time /bind code for an official")
+    invite.add_argument("name")
+    officials.set_defaults(func=cmd_officials)
+
+    templates = sub.add_parser("templates", help="list or check reply templates")
+    templates.add_argument("action", choices=("list", "check"))
+    templates.add_argument("--dir", help="template folder (default: the shipped one)")
+    templates.set_defaults(func=cmd_templates)
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=("upgrade",))
+    db.set_defaults(func=cmd_db)
+
+    from bot.text.cli import add_subcommands
+
+    add_subcommands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``minyi`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"minyi: {exc}", file=sys.stderr)
+        return exc.code
+    except OperationalError as exc:
+        print(f"minyi: database unavailable: {exc.orig or exc}".splitlines()[0], file=sys.stderr)
+        return EXIT_FAILURE
+    except SQLAlchemyError as exc:
+        print(f"minyi: database error: {type(exc).__name__}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

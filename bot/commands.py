@@ -1,0 +1,128 @@
+"""Parse what people type into a command: slash form (``/status Q12``) or Chinese (``@政务助手 进度 Q12``).
+
+The parser is pure: it takes the text and the names that address the bot and returns a ``Command`` or
+``None`` (plain talk). Handlers match on ``Command.name``, which is always the English canonical name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Canonical name → words that mean it. Slash forms are the canonical name itself plus these aliases.
+COMMAND_WORDS: dict[str, tuple[str, ...]] = {
+    "help": ("帮助", "help", "菜单", "幫助"),
+    "status": ("进度", "查询", "状态", "進度", "查詢", "狀態"),
+    "suggest": ("推荐", "模板", "推薦"),
+    "reply": ("回复", "答复", "回覆", "答覆", "回復"),
+    "speak": ("发声", "公告", "通知", "發聲"),
+    "digest": ("潜水", "摘要", "动态", "潛水", "動態", "lurk"),
+    "summary": ("统计", "汇总", "報表", "统计报表", "統計", "匯總", "report"),
+    "rate": ("评价", "評價"),
+    "transfer": ("转办", "轉辦"),
+    "bind": ("绑定", "綁定"),
+    "ticket": ("立案", "工单", "工單"),
+    "start": (),
+}
+
+RATING_WORDS: dict[str, str] = {
+    "满意": "satisfied",
+    "非常满意": "satisfied",
+    "滿意": "satisfied",
+    "基本满意": "basically_satisfied",
+    "基本滿意": "basically_satisfied",
+    "一般": "basically_satisfied",
+    "不满意": "unsatisfied",
+    "不滿意": "unsatisfied",
+}
+"""Rating words residents type (Simplified and Traditional) → the stored score."""
+
+QUESTION_NUMBER = re.compile(r"^[#＃]?[QqＱｑ](\d{1,9})$")
+
+_WORD_TO_NAME = {word.lower(): name for name, words in COMMAND_WORDS.items() for word in words}
+_SLASH = re.compile(r"^[/／]([A-Za-z_]+)(?:@(\S+))?(?:\s+(.*))?$", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A parsed command: canonical ``name`` and the words after it."""
+
+    name: str
+    args: tuple[str, ...]
+    rest: str
+    """Everything after the command word, white space kept (free-text answers, announcements)."""
+
+
+def strip_mention(text: str, names: Iterable[str]) -> tuple[str, bool]:
+    """Remove a leading or embedded ``@name`` addressed to the bot; return (text, was_mentioned)."""
+    mentioned = False
+    out = text
+    for name in sorted({n for n in names if n}, key=len, reverse=True):
+        for prefix in ("@", "＠"):
+            token = prefix + name
+            if token in out:
+                mentioned = True
+                out = out.replace(token, " ")
+    return " ".join(out.split()), mentioned
+
+
+def parse_question_number(word: str) -> int | None:
+    """``Q12``, ``q12``, ``#Q12`` or ``12`` → 12; anything else → None."""
+    word = word.strip()
+    match = QUESTION_NUMBER.match(word)
+    if match:
+        return int(match.group(1))
+    if word.isdigit() and len(word) < 10:
+        return int(word)
+    return None
+
+
+def parse_rating(text: str) -> str | None:
+    """A rating word (满意 / 基本满意 / 不满意, also Traditional) → its stored score.
+
+    The word may stand alone or open the message followed by punctuation and a comment
+    (「不满意，还是老样子」); 「满意度调查」 is not a rating.
+    """
+    cleaned = text.strip().strip("。.!！~～ ")
+    if cleaned in RATING_WORDS:
+        return RATING_WORDS[cleaned]
+    for word in sorted(RATING_WORDS, key=len, reverse=True):
+        if cleaned.startswith(word) and cleaned[len(word)] in _RATING_BREAKS:
+            return RATING_WORDS[word]
+    return None
+
+
+_RATING_BREAKS = frozenset("，,。.!！ ~～;；、")
+
+
+def parse_command(text: str, bot_username: str | None = None) -> Command | None:
+    """Parse ``text`` (with any @-mention of the bot already stripped) into a command.
+
+    Slash commands addressed to another bot (``/status@other_bot``) are not ours and give ``None``.
+    Chinese commands must be the first word.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    slash = _SLASH.match(text)
+    if slash:
+        word, target, rest = slash.group(1).lower(), slash.group(2), slash.group(3) or ""
+        if target and bot_username and target.lower() != bot_username.lower():
+            return None
+        name = word if word in COMMAND_WORDS else _WORD_TO_NAME.get(word)
+        if name is None:
+            return Command(name="unknown", args=(word,), rest=rest.strip())
+        return Command(name=name, args=tuple(rest.split()), rest=rest.strip())
+    first, _, rest = text.partition(" ")
+    name = _WORD_TO_NAME.get(first.lower())
+    if name is None:
+        # "进度Q12" written without a space is common in chat.
+        for word, candidate in _WORD_TO_NAME.items():
+            tail = text[len(word) :]
+            if text.lower().startswith(word) and QUESTION_NUMBER.match(tail.split(" ")[0] or "-"):
+                name, rest = candidate, tail
+                break
+        else:
+            return None
+    return Command(name=name, args=tuple(rest.split()), rest=rest.strip())

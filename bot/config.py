@@ -1,0 +1,253 @@
+"""Load and validate ``bot.toml`` with pydantic; ``MINYI_SECTION__KEY`` environment variables override keys.
+
+A broken file never shows a traceback: ``load_settings`` raises ``ConfigError`` whose message is one line
+naming the file, the key and the problem, and the CLI turns it into exit code 2. Secrets (tokens, database
+passwords) are only read from the environment; a password written into the file is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "MINYI_"
+DEFAULT_CONFIG = Path("bot.toml")
+PLATFORMS = ("telegram", "wechat", "console", "test")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as one line for people."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BotSection(_Section):
+    """How the bot presents itself and keeps time."""
+
+    name: str = "政务助手"
+    aliases: list[str] = Field(default_factory=lambda: ["政务助手"])
+    timezone: str = "Asia/Shanghai"
+    answer_deadline_hours: float = Field(24.0, gt=0, le=24 * 30)
+    hotline: str = "12345"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (try Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _name_is_an_alias(self) -> BotSection:
+        if self.name not in self.aliases:
+            self.aliases = [self.name, *self.aliases]
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The configured zone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+
+class DatabaseSection(_Section):
+    """Where the store lives. The default is an embedded SQLite file under ./data/."""
+
+    url: str = "sqlite:///data/minyi.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _parsable_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. sqlite:///data/minyi.db)") from None
+        return value
+
+
+class TextSection(_Section):
+    """Text understanding: optional models trained with ``minyi train``."""
+
+    intent_model: str = ""
+    department_model: str = ""
+
+
+class TelegramSection(_Section):
+    """Telegram. The token itself is read from the environment variable named here."""
+
+    enabled: bool = False
+    token_env: str = "TELEGRAM_BOT_TOKEN"
+    mode: Literal["polling", "webhook"] = "polling"
+    base_url: str = ""
+    """Bot API base URL; empty means Telegram's own. Tests point it at a local fake server."""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    webhook_url: str = ""
+    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+
+
+class WechatSection(_Section):
+    """WeChat through a wechaty puppet service; endpoint and token come from the environment."""
+
+    enabled: bool = False
+    endpoint_env: str = "WECHATY_PUPPET_SERVICE_ENDPOINT"
+    token_env: str = "WECHATY_PUPPET_SERVICE_TOKEN"
+
+
+class DepartmentConfig(_Section):
+    """A department and the words that suggest a question belongs to it."""
+
+    name: str = Field(min_length=1)
+    keywords: list[str] = Field(default_factory=list)
+
+
+class OfficialConfig(_Section):
+    """One person on the roster."""
+
+    name: str = Field(min_length=1)
+    department: str = ""
+    role: Literal["official", "supervisor", "admin"] = "official"
+    jurisdiction: str = ""
+    identities: list[str] = Field(default_factory=list)
+    """``platform:user_id`` — e.g. ``telegram:123456``, ``console:张伟``."""
+    groups: list[str] = Field(default_factory=list)
+    """``platform:chat_id`` of the groups whose questions this official answers."""
+
+    @field_validator("identities", "groups")
+    @classmethod
+    def _platform_keys(cls, values: list[str]) -> list[str]:
+        for value in values:
+            platform, sep, ident = value.partition(":")
+            if not sep or not ident or platform not in PLATFORMS:
+                raise ValueError(
+                    f"{value!r} should look like platform:id with platform one of {', '.join(PLATFORMS)}"
+                )
+        return values
+
+
+class Settings(_Section):
+    """The whole validated configuration."""
+
+    bot: BotSection = Field(default_factory=BotSection)
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    text: TextSection = Field(default_factory=TextSection)
+    telegram: TelegramSection = Field(default_factory=TelegramSection)
+    wechat: WechatSection = Field(default_factory=WechatSection)
+    departments: list[DepartmentConfig] = Field(default_factory=list)
+    officials: list[OfficialConfig] = Field(default_factory=list)
+    source: str = Field(default="(defaults)", exclude=True)
+    """The file these settings came from, for messages."""
+
+    @model_validator(mode="after")
+    def _consistent_roster(self) -> Settings:
+        names = [d.name for d in self.departments]
+        seen: set[str] = set()
+        for official in self.officials:
+            if official.name in seen:
+                raise ValueError(f"official {official.name!r} is listed twice")
+            seen.add(official.name)
+            if official.department and names and official.department not in names:
+                raise ValueError(
+                    f"official {official.name!r}: department {official.department!r} "
+                    "is not in [[departments]]"
+                )
+        return self
+
+
+def _set_path(data: dict[str, Any], path: list[str], raw: str) -> None:
+    node = data
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(
+                f"environment: {ENV_PREFIX}{'__'.join(path).upper()} cannot override a list"
+            )
+        node = child
+    # Values are JSON when they parse as JSON (numbers, booleans, lists), else plain strings.
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    if isinstance(value, (dict, type(None))):
+        value = raw
+    node[path[-1]] = value
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> list[str]:
+    applied = []
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if len(path) < 2:
+            continue
+        _set_path(data, path, raw)
+        applied.append(name)
+    return applied
+
+
+def _describe(error: ValidationError, source: str, from_env: list[str]) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    env_name = ENV_PREFIX + "__".join(str(p) for p in first["loc"]).upper()
+    where = f"environment {env_name}" if env_name in from_env else source
+    more = f" (and {len(error.errors()) - 1} more problems)" if len(error.errors()) > 1 else ""
+    return f"{where}: {key}: {message}{more}"
+
+
+def _refuse_secrets_in_file(data: dict[str, Any], source: str) -> None:
+    url = data.get("database", {}).get("url") if isinstance(data.get("database"), dict) else None
+    if isinstance(url, str):
+        try:
+            password = make_url(url).password
+        except ArgumentError:
+            return
+        if password:
+            raise ConfigError(
+                f"{source}: database.url: holds a password; put the URL in the environment "
+                f"variable {ENV_PREFIX}DATABASE__URL instead"
+            )
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (default ``$MINYI_CONFIG`` or ./bot.toml; a missing default file means defaults).
+
+    Raises ``ConfigError`` with a one-line message on any problem.
+    """
+    env = os.environ if env is None else env
+    explicit = path is not None or bool(env.get(ENV_PREFIX + "CONFIG"))
+    file = Path(path or env.get(ENV_PREFIX + "CONFIG") or DEFAULT_CONFIG)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: cannot be read: {exc}") from None
+    elif explicit:
+        raise ConfigError(f"{file}: no such configuration file")
+    _refuse_secrets_in_file(data, str(file))
+    from_env = _apply_env(data, env)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(file), from_env)) from None
+    settings.source = str(file) if file.exists() else "(defaults)"
+    return settings

@@ -1,0 +1,150 @@
+"""The platform-neutral event model.
+
+Adapters turn SDK objects into these frozen dataclasses and back; everything past an adapter speaks only
+this vocabulary. This module imports nothing of the project so that any layer may depend on it.
+Identifiers that cross a platform boundary are strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class Platform(StrEnum):
+    """The chat platforms minyi can sit in."""
+
+    TELEGRAM = "telegram"
+    WECHAT = "wechat"
+    CONSOLE = "console"
+    TEST = "test"
+
+
+class EventKind(StrEnum):
+    """What happened in a chat."""
+
+    MESSAGE = "message"
+    """A new text message."""
+    EDITED = "edited"
+    """An earlier message's text was changed; ``message_id`` names the original message."""
+    BUTTON = "button"
+    """Somebody pressed an inline button; ``button`` carries its data."""
+    MEMBER_JOINED = "member_joined"
+    """``members`` joined ``chat``."""
+    MEMBER_LEFT = "member_left"
+    """``members`` left ``chat``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One identity on one platform."""
+
+    platform: str
+    user_id: str
+    display_name: str
+    is_bot: bool = False
+
+    @property
+    def key(self) -> str:
+        """``platform:user_id``, the form bot.toml uses for identities."""
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A group chat or a private (one-to-one) chat with the bot."""
+
+    platform: str
+    chat_id: str
+    title: str = ""
+    is_group: bool = True
+
+    @property
+    def key(self) -> str:
+        """``platform:chat_id``, the form bot.toml uses for groups."""
+        return f"{self.platform}:{self.chat_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonPress:
+    """An inline-button press, with the id the platform needs to acknowledge it."""
+
+    press_id: str
+    data: str
+    message_id: str
+    """The bot message that carried the button."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One event from a chat, already converted from the platform's SDK objects."""
+
+    platform: str
+    chat: Chat
+    sender: Person
+    message_id: str
+    text: str
+    sent_at: datetime
+    """Timezone-aware."""
+    kind: EventKind = EventKind.MESSAGE
+    mentions_bot: bool = False
+    """True when the message @-mentions the bot by its platform handle (aliases are checked later)."""
+    reply_to_message_id: str | None = None
+    reply_to_sender_id: str | None = None
+    reply_to_text: str | None = None
+    button: ButtonPress | None = None
+    members: tuple[Person, ...] = ()
+
+    @property
+    def is_private(self) -> bool:
+        """True for a one-to-one chat with the bot."""
+        return not self.chat.is_group
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An inline button: a label people see and the data the bot gets back (at most 64 bytes)."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A message the bot wants to post."""
+
+    platform: str
+    chat_id: str
+    text: str
+    reply_to_message_id: str | None = None
+    mention_user_ids: tuple[str, ...] = ()
+    """People to @-mention (WeChat prefixes ``@Name``; Telegram relies on the reply)."""
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    """Rows of inline buttons; platforms without buttons ignore them (texts carry numbered choices)."""
+    is_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """What an adapter reports after posting: the platform's id for the new message."""
+
+    platform: str
+    chat_id: str
+    message_id: str
+    sent_at: datetime | None = field(default=None)
+
+
+class Sender(Protocol):
+    """The one thing the dispatcher needs from an adapter: a way to talk back."""
+
+    platform: str
+
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        """Post ``message`` and return its platform id. Long texts may be split; the first id counts."""
+        ...
+
+    async def answer_button(self, press: ButtonPress, notice: str | None = None) -> None:
+        """Acknowledge a button press, optionally showing ``notice`` to the presser alone."""
+        ...

@@ -1,0 +1,61 @@
+"""潜水 — an official reads a digest of their groups since the last one: new and waiting questions,
+suggestions and complaints flagged, and the most frequent topic words. Each digest is engagement ``lurk``.
+"""
+
+from __future__ import annotations
+
+from bot.dispatch import Context
+from handlers.common import STAFF, local_time, require
+from storage import Digest, EngagementKind
+
+INTENT_LABELS = {"suggestion": "建议", "complaint": "投诉", "question": "咨询", "chatter": "闲聊"}
+MAX_ITEMS = 8
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def digest_text(ctx: Context, digest: Digest) -> str:
+    """The digest as a chat message."""
+    since = f"自 {local_time(ctx, digest.since)} 以来" if digest.since else "目前为止"
+    lines = [f"【潜水摘要】{since}，您负责的群共 {digest.message_count} 条居民消息。"]
+    lines.append(f"新问题 {len(digest.new_questions)} 个。")
+    for q in digest.new_questions[:MAX_ITEMS]:
+        lines.append(f"· {q.number}［{q.group_title}］{q.asker_name}：{_clip(q.text)}")
+    overdue = [q for q in digest.waiting_questions if q.is_overdue(ctx.now)]
+    lines.append(f"待答复 {len(digest.waiting_questions)} 个（其中超时 {len(overdue)} 个）。")
+    for q in digest.waiting_questions[:MAX_ITEMS]:
+        flag = "（超时）" if q in overdue else ""
+        lines.append(f"· {q.number}{flag} 截止 {local_time(ctx, q.due_at)}：{_clip(q.text)}")
+    if digest.flagged:
+        lines.append(f"建议与投诉 {len(digest.flagged)} 条：")
+        for title, name, intent, text in digest.flagged[:MAX_ITEMS]:
+            lines.append(
+                f"· ［{title}］{name}（{INTENT_LABELS.get(intent, intent)}）：{_clip(text)}"
+            )
+    words = ctx.services.text.topic_words(digest.texts, k=5)
+    if words:
+        lines.append("热词：" + "、".join(f"{w}({n})" for w, n in words))
+    return "\n".join(lines)
+
+
+class DigestHandler:
+    """``digest`` (潜水 / 摘要)."""
+
+    async def __call__(self, ctx: Context) -> bool:
+        if ctx.command is None or ctx.command.name != "digest":
+            return False
+        if not await require(ctx, STAFF):
+            return True
+        official = ctx.official
+        assert official is not None
+        store = ctx.services.store
+        since = await ctx.services.db(store.last_engagement_at, official.id, EngagementKind.LURK)
+        now = ctx.now
+        digest = await ctx.services.db(store.digest, official.id, since, now)
+        await ctx.reply(digest_text(ctx, digest), quote=False)
+        await ctx.services.db(
+            store.record_engagement, official.id, EngagementKind.LURK, now, detail="digest"
+        )
+        return True

@@ -1,0 +1,77 @@
+"""发声 — an official posts an announcement to one of their groups or to all of them.
+
+``/speak 内容`` goes to every group the official answers for; ``/speak #群名 内容`` to one (matched by
+title or chat id). Each posting is engagement ``speak``.
+"""
+
+from __future__ import annotations
+
+from bot.dispatch import Context
+from bot.events import OutgoingMessage
+from handlers.common import STAFF, require
+from storage import EngagementKind, GroupInfo
+
+
+def pick_groups(groups: list[GroupInfo], target: str) -> list[GroupInfo]:
+    """Groups whose title or chat id equals ``target`` (or contains it, when nothing is equal)."""
+    exact = [g for g in groups if target in (g.title, g.chat_id)]
+    return exact or [g for g in groups if target and target in g.title]
+
+
+class SpeakHandler:
+    """``speak`` — announcements."""
+
+    async def __call__(self, ctx: Context) -> bool:
+        if ctx.command is None or ctx.command.name != "speak":
+            return False
+        if not await require(ctx, STAFF):
+            return True
+        official = ctx.official
+        assert official is not None
+        text = ctx.command.rest
+        groups = await ctx.services.db(ctx.services.store.groups_of, official.id)
+        if text.startswith(("#", "＃")):
+            target, _, text = text[1:].partition(" ")
+            chosen = pick_groups(groups, target.strip())
+            if not chosen:
+                names = "、".join(g.title or g.chat_id for g in groups) or "（无）"
+                await ctx.reply(f"您负责的群里没有「{target}」。您负责的群：{names}。")
+                return True
+            groups = chosen
+        elif ctx.message.chat.is_group:
+            # Speaking inside a group means that group.
+            groups = [g for g in groups if g.chat_id == ctx.message.chat.chat_id] or groups
+        text = text.strip()
+        if not text:
+            await ctx.reply("请写明发布内容，例如「/speak #幸福里 明天上午停水」。")
+            return True
+        if not groups:
+            await ctx.reply("您还没有负责的群，无法发布。")
+            return True
+        signature = f"——{official.name}" + (
+            f"（{official.department}）" if official.department else ""
+        )
+        posted = []
+        for group in groups:
+            if group.platform not in ctx.dispatcher.platforms:
+                continue
+            await ctx.send(
+                OutgoingMessage(
+                    platform=group.platform,
+                    chat_id=group.chat_id,
+                    text=f"【公告】{text}\n{signature}",
+                )
+            )
+            await ctx.services.db(
+                ctx.services.store.record_engagement,
+                official.id,
+                EngagementKind.SPEAK,
+                ctx.now,
+                platform=group.platform,
+                chat_id=group.chat_id,
+                detail=text,
+            )
+            posted.append(group.title or group.chat_id)
+        if ctx.message.is_private or len(posted) > 1:
+            await ctx.reply(f"已发布到 {len(posted)} 个群：{'、'.join(posted)}。", quote=False)
+        return True

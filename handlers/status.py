@@ -1,0 +1,59 @@
+"""Residents (and officials) ask where a question stands: ``/status Q12`` or ``@政务助手 进度 Q12``.
+
+Without a number a resident sees their own latest questions. Residents only see questions they asked
+or that were asked in the same chat; officials see any.
+"""
+
+from __future__ import annotations
+
+from bot.dispatch import Context
+from handlers.common import STATE_LABELS, local_time, question_number_arg
+from storage import QuestionInfo
+
+
+def describe(ctx: Context, question: QuestionInfo) -> str:
+    """One question's state in a sentence or two."""
+    parts = [f"{question.number}：{STATE_LABELS.get(question.state, question.state)}"]
+    if question.assignee_name:
+        parts.append(f"承办人 {question.assignee_name}")
+    if question.department:
+        parts.append(f"部门 {question.department}")
+    if question.answered_at is not None:
+        parts.append(f"{local_time(ctx, question.answered_at)} 已答复")
+    elif question.is_overdue(ctx.now):
+        parts.append(f"已超过承诺时间（{local_time(ctx, question.due_at)}），正在督办")
+    else:
+        parts.append(f"将于 {local_time(ctx, question.due_at)} 前答复")
+    return "，".join(parts) + "。"
+
+
+class StatusHandler:
+    """``status`` — where is my question?"""
+
+    async def __call__(self, ctx: Context) -> bool:
+        if ctx.command is None or ctx.command.name != "status":
+            return False
+        store = ctx.services.store
+        msg = ctx.message
+        number = question_number_arg(ctx)
+        if number is None:
+            if ctx.command.args:
+                await ctx.reply("请写明问题编号，例如「进度 Q12」。")
+                return True
+            mine = await ctx.services.db(store.questions_of_asker, msg.platform, msg.sender.user_id)
+            if not mine:
+                await ctx.reply("您还没有提过问题。在群里@我并写下问题即可登记。")
+            else:
+                await ctx.reply("\n".join(describe(ctx, q) for q in mine))
+            return True
+        question = await ctx.services.db(store.question, number)
+        visible = question is not None and (
+            ctx.is_staff
+            or question.chat_id == msg.chat.chat_id
+            or question.asker_user_id == msg.sender.user_id
+        )
+        if question is None or not visible:
+            await ctx.reply(f"没有找到问题 Q{number}，请核对编号。")
+            return True
+        await ctx.reply(describe(ctx, question))
+        return True

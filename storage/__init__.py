@@ -1,0 +1,43 @@
+"""minyi's store: SQLAlchemy models, migrations and a ``Store`` with intention-revealing methods.
+
+Imports SQLAlchemy and the standard library only; never ``bot`` or ``handlers``.
+"""
+
+from storage.database import current_revision, make_engine, upgrade
+from storage.records import (
+    RATING_SCORES,
+    AnswerResult,
+    Digest,
+    EngagementKind,
+    GroupInfo,
+    MessageInfo,
+    OfficialInfo,
+    OfficialSpec,
+    PendingSuggestions,
+    QuestionInfo,
+    QuestionState,
+    Summary,
+    Tally,
+)
+from storage.store import Store, StoreError
+
+__all__ = [
+    "RATING_SCORES",
+    "AnswerResult",
+    "Digest",
+    "EngagementKind",
+    "GroupInfo",
+    "MessageInfo",
+    "OfficialInfo",
+    "OfficialSpec",
+    "PendingSuggestions",
+    "QuestionInfo",
+    "QuestionState",
+    "Store",
+    "StoreError",
+    "Summary",
+    "Tally",
+    "current_revision",
+    "make_engine",
+    "upgrade",
+]

@@ -1,0 +1,299 @@
+"""SQLAlchemy 2.0 models for minyi's domain (see ARCHITECTURE.md, "The domain, in the store's words").
+
+Every figure a supervisor sees is computed from these rows. Times are stored timezone-aware in UTC.
+Platform identifiers are strings. Schema changes go through Alembic (storage/migrations).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC; SQLite's naive values come back as UTC again."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint names Alembic can diff."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 - SQLAlchemy reads a plain dict
+
+
+class Department(Base):
+    """A department questions can be routed to."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Official(Base):
+    """A person on the roster: an official, a supervisor or an admin."""
+
+    __tablename__ = "officials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    department: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str] = mapped_column(String(20), default="official")
+    jurisdiction: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+    identities: Mapped[list[Person]] = relationship(back_populates="official")
+
+
+class Person(Base):
+    """A platform identity; ``official_id`` is set when the identity belongs to someone on the roster."""
+
+    __tablename__ = "persons"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    platform_user_id: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"), index=True)
+    first_seen_at: Mapped[datetime]
+
+    official: Mapped[Official | None] = relationship(back_populates="identities")
+
+
+class Group(Base):
+    """A group chat on one platform."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("platform", "platform_chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    platform_chat_id: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+
+
+class GroupAssignment(Base):
+    """An official answers the questions of a group."""
+
+    __tablename__ = "group_assignments"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"), primary_key=True)
+
+
+class Message(Base):
+    """Every message the bot saw (lurking), with its intent label and department guess."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("platform", "chat_id", "platform_message_id"),
+        Index("ix_messages_group_sent", "group_id", "sent_at"),
+        Index("ix_messages_sent_intent", "sent_at", "intent"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    platform_message_id: Mapped[str] = mapped_column(String(100))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(20), default="chatter")
+    intent_confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    intent_confident: Mapped[bool] = mapped_column(Boolean, default=False)
+    department: Mapped[str] = mapped_column(String(100), default="")
+    reply_to_platform_message_id: Mapped[str | None] = mapped_column(String(100))
+    from_official: Mapped[bool] = mapped_column(Boolean, default=False)
+    sent_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+
+
+class Question(Base):
+    """A ticket; ``id`` is the number people see (``Q12``)."""
+
+    __tablename__ = "questions"
+    __table_args__ = (
+        Index("ix_questions_state_due", "state", "due_at"),
+        Index("ix_questions_group_created", "group_id", "created_at"),
+        Index("ix_questions_assignee_created", "assignee_id", "created_at"),
+        Index("ix_questions_chat_message", "platform", "chat_id", "platform_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    platform_message_id: Mapped[str] = mapped_column(String(100))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
+    asker_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    department: Mapped[str] = mapped_column(String(100), default="")
+    department_confident: Mapped[bool] = mapped_column(Boolean, default=False)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    first_response_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
+    resolved_at: Mapped[datetime | None]
+    ack_platform_message_id: Mapped[str | None] = mapped_column(String(100))
+    answer_platform_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    answer_text: Mapped[str | None] = mapped_column(Text)
+
+
+class QuestionTransition(Base):
+    """One change of a question's state, who made it and why."""
+
+    __tablename__ = "question_transitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime]
+    actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Engagement(Base):
+    """One official action: lurk, chat, speak, answer, transfer or visit."""
+
+    __tablename__ = "engagements"
+    __table_args__ = (
+        Index("ix_engagements_official_at", "official_id", "at"),
+        Index("ix_engagements_kind_at", "kind", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime]
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    response_seconds: Mapped[float | None] = mapped_column(Float)
+    template_id: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Rating(Base):
+    """A resident's 满意 / 基本满意 / 不满意 for an answered question."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    score: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime]
+
+
+class Template(Base):
+    """A reply template's metadata and body, synced from templates/*.j2 so answers can cite it."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    intent: Mapped[str] = mapped_column(String(20), default="")
+    department: Mapped[str] = mapped_column(String(100), default="")
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class Suggestion(Base):
+    """A template shown to an official for a question, at a rank, so ``/reply Q12 2`` or ``2`` works."""
+
+    __tablename__ = "suggestions"
+    __table_args__ = (Index("ix_suggestions_official_at", "official_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    rank: Mapped[int] = mapped_column(Integer)
+    template_id: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime]
+
+
+class InviteCode(Base):
+    """A one-time code that binds a platform account to an official (``/bind CODE``)."""
+
+    __tablename__ = "invite_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+
+class ProcessedEvent(Base):
+    """Platform events already acted on, so a redelivery after a restart changes nothing."""
+
+    __tablename__ = "processed_events"
+
+    platform: Mapped[str] = mapped_column(String(20), primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime]
+
+
+class AdapterState(Base):
+    """Small named values adapters keep across restarts (e.g. an update offset)."""
+
+    __tablename__ = "adapter_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+def utcnow() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,231 @@
+"""Shared test fixtures: a guard that keeps tests on 127.0.0.1, both database engines, and dialogues.
+
+Store tests run on SQLite and on PostgreSQL (127.0.0.1:5432, user postgres, database test). Without a
+reachable server the PostgreSQL cases skip with the reason — except in CI (CI=true), where they fail.
+Each PostgreSQL test gets a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests_support import REPO, SHARED_DATA  # noqa: F401 - re-exported for fixtures
+
+PG_BASE = os.environ.get("MINYI_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+# ---------------------------------------------------------------- no traffic beyond loopback
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check_address(sock: socket.socket, address: Any) -> None:
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    host = address[0] if isinstance(address, tuple) else address
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if host == "localhost":
+            return
+        raise ConnectionRefusedError(f"tests may not resolve or reach {host!r}") from None
+    if not ip.is_loopback:
+        raise ConnectionRefusedError(f"tests may only reach 127.0.0.1, not {host}")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check_address(self, address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check_address(self, address)
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------- database engines
+
+
+def _postgres_reason() -> str | None:
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(PG_BASE, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.exec_driver_sql("select 1")
+        engine.dispose()
+    except Exception as exc:  # any failure means: no usable server here
+        return f"PostgreSQL not reachable at {PG_BASE}: {type(exc).__name__}"
+    return None
+
+
+_PG_REASON: str | bool | None = False
+
+
+def postgres_unavailable() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None."""
+    global _PG_REASON
+    if _PG_REASON is False:
+        _PG_REASON = _postgres_reason()
+    return _PG_REASON  # type: ignore[return-value]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'minyi.db'}"
+        return
+    reason = postgres_unavailable()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+    import sqlalchemy
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(PG_BASE)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+# ---------------------------------------------------------------- clock, settings, apps
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 16, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        """Move forward by ``timedelta(**kwargs)``."""
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A hand-moved clock starting on a Monday morning in Shanghai."""
+    return FakeClock()
+
+
+ROSTER = [
+    {
+        "name": "张伟",
+        "department": "住房和城乡建设局",
+        "identities": ["test:zhangwei"],
+        "groups": ["test:xingfuli"],
+    },
+    {
+        "name": "李娜",
+        "department": "交通运输局",
+        "identities": ["test:lina"],
+        "groups": ["test:xingfuli", "test:yangguang"],
+    },
+    {"name": "陈静", "role": "supervisor", "identities": ["test:chenjing"]},
+]
+DEPARTMENTS = [
+    {"name": "住房和城乡建设局", "keywords": ["物业", "电梯", "小区", "漏水"]},
+    {"name": "交通运输局", "keywords": ["公交", "停车", "道路", "站台"]},
+    {"name": "生态环境局", "keywords": ["油烟", "噪音", "扰民"]},
+]
+
+
+def make_settings(database_url: str, **overrides: Any) -> Any:
+    """Settings with the test roster and departments on ``database_url``."""
+    from bot.config import Settings
+
+    data: dict[str, Any] = {
+        "database": {"url": database_url},
+        "departments": DEPARTMENTS,
+        "officials": ROSTER,
+    }
+    data.update(overrides)
+    return Settings.model_validate(data)
+
+
+@pytest.fixture
+def app_factory(clock: FakeClock) -> Iterator[Callable[..., Any]]:
+    """Build apps on a database URL; all are closed after the test."""
+    from bot.app import build_app
+
+    built: list[Any] = []
+
+    def factory(database_url: str, **overrides: Any) -> Any:
+        app = build_app(make_settings(database_url, **overrides), clock=clock)
+        built.append(app)
+        return app
+
+    yield factory
+    for app in built:
+        app.close()
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., Any], tmp_path: Path) -> Any:
+    """An app on a fresh SQLite file."""
+    return app_factory(f"sqlite:///{tmp_path / 'app.db'}")
+
+
+class Dialogue:
+    """A group chat and private chats with the bot, through the in-memory test backend."""
+
+    def __init__(self, app: Any, clock: FakeClock) -> None:
+        from bot.adapters.memory import MemoryAdapter
+
+        self.app = app
+        self.clock = clock
+        self.bot = MemoryAdapter(app.dispatcher.handle, clock=clock)
+        app.dispatcher.connect(self.bot, bot_username="minyi_bot")
+        self.wang = self.bot.person("王阿姨", "wangayi")
+        self.liu = self.bot.person("刘先生", "liu")
+        self.zhang = self.bot.person("张伟", "zhangwei")
+        self.li = self.bot.person("李娜", "lina")
+        self.chen = self.bot.person("陈静", "chenjing")
+        self.group = self.bot.group("幸福里小区", "xingfuli")
+        self.other_group = self.bot.group("阳光花园", "yangguang")
+
+    async def ask(self, text: str, by: Any = None, chat: Any = None) -> list[Any]:
+        """A resident @-mentions the bot by its alias in a group."""
+        return await self.bot.say(f"@政务助手 {text}", by=by or self.wang, chat=chat or self.group)
+
+    def to(self, chat_id: str) -> list[Any]:
+        """Everything the bot posted to ``chat_id`` so far."""
+        return [p for p in self.bot.outbox if p.chat_id == chat_id]
+
+
+@pytest.fixture
+def chat(app: Any, clock: FakeClock) -> Dialogue:
+    """A dialogue on a fresh SQLite app."""
+    return Dialogue(app, clock)
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """../shared/data, or a skip when this checkout has none beside it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"public data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,132 @@
+"""The ``minyi`` command as people use it: run (console on stdin), demo, report, officials, templates,
+db upgrade — each in a subprocess, as from a shell."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests_support import REPO
+
+
+def minyi(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None):
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("MINYI_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A folder with the shipped bot.toml, as after a clone."""
+    (tmp_path / "bot.toml").write_text(
+        (REPO / "bot.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    return tmp_path
+
+
+def test_run_reads_a_piped_console_chat(workdir):
+    chat = "\n".join(
+        [
+            "王阿姨: 大家早",
+            "王阿姨: @政务助手 3号楼电梯坏了，什么时候修？",
+            "~张伟: /reply Q1 明天上午维修",
+            "王阿姨: 满意",
+            "这一行没有冒号",
+            "~陈静: /summary today",
+        ]
+    )
+    result = minyi("run", cwd=workdir, stdin=chat + "\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[幸福里小区] 政务助手: 已收到您的问题，编号 Q1" in out
+    assert "[私信 张伟] 政务助手: 【新问题 Q1】" in out
+    assert "【Q1 答复】明天上午维修" in out
+    assert "感谢您的评价（满意）" in out
+    assert "(忽略)" in out
+    assert "问题 1 个，已答复 1" in out
+    assert (workdir / "data" / "minyi.db").exists()  # the embedded default
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_prints_transcript_and_summary(workdir):
+    result = minyi("demo", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("已收到您的问题") >= 6
+    assert "【履职统计" in out and "超时未答复：Q" in out
+    assert "感谢您的评价" in out and "【公告】" in out
+    # The report afterwards reads the same store.
+    report = minyi("--database", "sqlite:///data/demo.db", "report", "--since", "3650d",
+                   "--format", "csv", cwd=workdir)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    rows = list(csv.reader(io.StringIO(report.stdout)))
+    assert rows[0][:4] == ["范围", "名称", "部门", "问题"]
+    total = rows[-1]
+    assert total[0] == "合计" and int(total[3]) >= 6
+
+
+def test_report_formats_and_bad_period(workdir):
+    for fmt, marker in (("table", "履职统计"), ("markdown", "| 范围 |")):
+        result = minyi("report", "--since", "30d", "--format", fmt, cwd=workdir)
+        assert result.returncode == 0 and marker in result.stdout, result.stderr
+    bad = minyi("report", "--since", "forever", cwd=workdir)
+    assert bad.returncode == 2 and "无法识别的时间范围" in bad.stderr
+
+
+def test_officials_add_assign_invite_list(workdir):
+    assert minyi("officials", "add", "赵敏", "--department", "教育局", "--identity", "telegram:42",
+                 cwd=workdir).returncode == 0  # fmt: skip
+    assert minyi("officials", "assign", "赵敏", "telegram:-100777", "--title", "学区群",
+                 cwd=workdir).returncode == 0  # fmt: skip
+    invite = minyi("officials", "invite", "赵敏", cwd=workdir)
+    assert invite.returncode == 0 and "/bind " in invite.stdout
+    listing = minyi("officials", "list", cwd=workdir).stdout
+    line = next(ln for ln in listing.splitlines() if ln.startswith("赵敏"))
+    assert "教育局" in line and "telegram:42" in line and "学区群" in line
+    unknown = minyi("officials", "invite", "不存在", cwd=workdir)
+    assert (
+        unknown.returncode == 1
+        and "名册中没有" in unknown.stderr
+        and "Traceback" not in unknown.stderr
+    )
+
+
+def test_templates_list_and_check(workdir, tmp_path):
+    listing = minyi("templates", "list", cwd=workdir)
+    assert listing.returncode == 0 and len(listing.stdout.splitlines()) >= 30
+    assert minyi("templates", "check", cwd=workdir).returncode == 0
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.j2").write_text(
+        "{#-\nid: bad\ntitle: 坏模板\nintent: question\ndepartment:\nkeywords: a\n-#}\n您好\n{{ nope }}\n",
+        encoding="utf-8",
+    )
+    result = minyi("templates", "check", "--dir", str(broken), cwd=workdir)
+    assert result.returncode == 1
+    assert "bad.j2:9" in result.stdout
+
+
+def test_db_upgrade_on_both_engines(workdir, db_url):
+    result = minyi("--database", db_url, "db", "upgrade", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "revision 0001" in result.stdout
+
+
+def test_unreachable_database_is_one_line(workdir):
+    result = minyi("--database", "postgresql://postgres@127.0.0.1:1/none", "report", cwd=workdir)
+    assert result.returncode == 1
+    assert "database unavailable" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,296 @@
+"""Handlers as dialogues: what residents, officials and supervisors type and what the bot answers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.events import OutgoingMessage
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_question_gets_ticket_due_time_and_official_alert(chat):
+    posted = await chat.ask("3号楼电梯又坏了，什么时候能修好？")
+    ack = posted[0]
+    assert ack.chat_id == "xingfuli"
+    assert ack.message.reply_to_message_id is not None  # quotes the resident
+    assert "Q1" in ack.text and "已收到" in ack.text
+    # 24 h after 08:30 Shanghai time on 16 Nov, shown in local time.
+    assert "11月17日 08:30" in ack.text
+    assert "张伟" in ack.text  # the housing official of the group handles an elevator question
+    alert = [p for p in posted if p.chat_id == "zhangwei"]
+    assert len(alert) == 1 and alert[0].message.is_private
+    assert "3号楼电梯又坏了" in alert[0].text
+    assert [line[:2] for line in alert[0].text.splitlines() if line[:2] in ("1.", "2.", "3.")] == [
+        "1.",
+        "2.",
+        "3.",
+    ]
+    assert alert[0].button_data() == ["pick:1:1", "pick:1:2", "pick:1:3"]
+    question = chat.app.store.question(1)
+    assert question.state == "open" and question.assignee_name == "张伟"
+    assert question.department == "住房和城乡建设局"
+
+
+async def test_small_talk_to_the_bot_opens_no_ticket(chat):
+    for text in ("你好", "收到", "谢谢", "👍👍", "哈哈哈"):
+        posted = await chat.ask(text)
+        assert not any(p.message.is_private for p in posted), text
+    assert chat.app.store.question(1) is None
+
+
+async def test_unaddressed_group_talk_is_only_recorded(chat):
+    posted = await chat.bot.say("今天天气真好", by=chat.wang, chat=chat.group)
+    assert posted == []
+    digest = chat.app.store.digest(1, None, chat.clock.now)
+    assert digest.message_count == 1
+
+
+async def test_official_picks_template_by_button_and_resident_rates(chat):
+    posted = await chat.ask("小区电梯坏了好几天了，什么时候修？")
+    alert = next(p for p in posted if p.chat_id == "zhangwei")
+    chat.clock.advance(minutes=12)
+    after = await chat.bot.press("pick:1:2", by=chat.zhang, on=alert)
+    answer = next(p for p in after if p.chat_id == "xingfuli")
+    assert answer.text.startswith("【Q1 答复】")
+    assert answer.message.reply_to_message_id == chat.app.store.question(1).platform_message_id
+    assert answer.button_data() == ["rate:1:s", "rate:1:b", "rate:1:u"]
+    assert "王阿姨您好" in answer.text  # the template was rendered for this resident
+    assert any("已发布" in (n or "") for _, n in chat.bot.notices)
+    q = chat.app.store.question(1)
+    assert q.state == "answered"
+    assert q.first_response_at - q.created_at == timedelta(minutes=12)
+
+    # Someone else may not rate it; nothing changes.
+    await chat.bot.press("rate:1:u", by=chat.liu, on=answer)
+    assert "只有提问的居民" in (chat.bot.notices[-1][1] or "")
+    assert chat.app.store.question(1).state == "answered"
+
+    await chat.bot.press("rate:1:s", by=chat.wang, on=answer)
+    assert chat.app.store.question(1).state == "resolved"
+    assert chat.app.store.ratings(1) == ["satisfied"]
+
+
+async def test_reply_by_number_in_private_and_free_text(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    posted = await chat.bot.say("2", by=chat.zhang)
+    assert any(p.chat_id == "xingfuli" and p.text.startswith("【Q1 答复】") for p in posted)
+    assert "已发布 Q1" in posted[-1].text
+
+    await chat.ask("公交站什么时候恢复？", by=chat.liu)
+    posted = await chat.bot.say("/reply Q2 本月25日完工后恢复停靠。", by=chat.li)
+    answer = next(p for p in posted if p.chat_id == "xingfuli")
+    assert "本月25日完工后恢复停靠。" in answer.text
+    assert "李娜" in answer.text
+    assert chat.app.store.question(2).state == "answered"
+
+
+async def test_platform_reply_to_the_question_counts_as_answer(chat):
+    posted = await chat.ask("小区门口路灯不亮了")
+    question = chat.app.store.question(1)
+    chat.clock.advance(hours=2)
+    after = await chat.bot.say(
+        "已经联系物业，今晚修好",
+        by=chat.zhang,
+        chat=chat.group,
+        reply_to=question.platform_message_id,
+    )
+    assert chat.app.store.question(1).state == "answered"
+    assert any(p.button_data() == ["rate:1:s", "rate:1:b", "rate:1:u"] for p in after)
+    counts = chat.app.store.engagement_counts(1)
+    assert counts.get("answer") == 1 and "chat" not in counts
+    assert posted  # the ack was posted earlier
+
+
+async def test_unsatisfied_reopens_and_tells_the_official(chat):
+    await chat.ask("楼道漏水很严重")
+    await chat.bot.say("/reply Q1 已安排维修", by=chat.zhang)
+    posted = await chat.bot.say("不满意，说了好几次了", by=chat.wang, chat=chat.group)
+    assert chat.app.store.question(1).state == "reopened"
+    assert any(p.chat_id == "zhangwei" and "不满意" in p.text for p in posted)
+    await chat.bot.say("/reply Q1 维修队今天下午上门", by=chat.zhang)
+    await chat.bot.say("满意", by=chat.wang, chat=chat.group)
+    assert chat.app.store.question(1).state == "resolved"
+    assert chat.app.store.ratings(1) == ["unsatisfied", "satisfied"]
+
+
+async def test_status_in_chinese_and_slash_form(chat):
+    await chat.ask("电梯什么时候修？")
+    posted = await chat.ask("进度 Q1")
+    assert "Q1：待答复" in posted[0].text and "11月17日 08:30" in posted[0].text
+    posted = await chat.bot.say("/status q1", by=chat.wang, chat=chat.group)
+    assert "Q1：待答复" in posted[0].text
+    chat.clock.advance(hours=25)
+    posted = await chat.bot.say("/status Q1", by=chat.wang, chat=chat.group)
+    assert "已超过承诺时间" in posted[0].text
+    posted = await chat.bot.say("/status Q99", by=chat.wang, chat=chat.group)
+    assert "没有找到问题 Q99" in posted[0].text
+
+
+async def test_residents_cannot_see_other_chats_questions(chat):
+    await chat.ask("电梯坏了", by=chat.wang)
+    stranger = chat.bot.person("路人", "stranger")
+    posted = await chat.bot.say("/status Q1", by=stranger)
+    assert "没有找到问题 Q1" in posted[0].text
+
+
+async def test_commands_need_roles_and_refusals_change_nothing(chat):
+    await chat.ask("电梯坏了")
+    for command in ("/reply Q1 好的", "/speak 大家好", "/digest", "/transfer Q1 交通运输局"):
+        posted = await chat.bot.say(command, by=chat.wang, chat=chat.group)
+        assert "仅限工作人员" in posted[0].text, command
+    posted = await chat.bot.say("/summary 7d", by=chat.zhang)
+    assert "仅限督查人员" in posted[0].text
+    assert chat.app.store.question(1).state == "open"
+    assert chat.app.store.engagement_counts(1) == {}
+
+
+async def test_speak_to_one_group_or_all(chat):
+    posted = await chat.bot.say("/speak #阳光花园 周六活动", by=chat.li)
+    assert "没有「阳光花园」" in posted[0].text and "yangguang" in posted[0].text
+    await chat.bot.say("大家好", by=chat.wang, chat=chat.other_group)  # the bot learns the title
+    posted = await chat.bot.say("/speak 周四停水，请提前储水", by=chat.li)
+    groups = {p.chat_id for p in posted if p.text.startswith("【公告】")}
+    assert groups == {"xingfuli", "yangguang"}
+    posted = await chat.bot.say("/speak #阳光花园 周六垃圾分类宣传", by=chat.li)
+    assert {p.chat_id for p in posted if p.text.startswith("【公告】")} == {"yangguang"}
+    assert chat.app.store.engagement_counts(2)["speak"] == 3
+
+
+async def test_digest_since_the_last_one(chat):
+    await chat.bot.say("建议小区多装几个快递柜", by=chat.liu, chat=chat.group)
+    await chat.ask("电梯坏了什么时候修？")
+    chat.clock.advance(minutes=5)
+    posted = await chat.bot.say("潜水", by=chat.zhang)
+    text = posted[0].text
+    assert "新问题 1 个" in text and "Q1" in text
+    assert "快递柜" in text  # the suggestion is flagged
+    chat.clock.advance(minutes=5)
+    posted = await chat.bot.say("/digest", by=chat.zhang)
+    assert "新问题 0 个" in posted[0].text
+    assert "待答复 1 个" in posted[0].text
+    assert chat.app.store.engagement_counts(1)["lurk"] == 2
+
+
+async def test_transfer_moves_question_and_tells_resident(chat):
+    await chat.ask("小区门口的公交站台什么时候修好？")
+    posted = await chat.bot.say("/transfer Q1 生态环境局 误派", by=chat.zhang)
+    assert chat.app.store.question(1).department == "生态环境局"
+    assert any(p.chat_id == "xingfuli" and "已转交生态环境局" in p.text for p in posted)
+    posted = await chat.bot.say("/transfer Q1 不存在局", by=chat.zhang)
+    assert "没有名为 不存在局 的部门" in posted[0].text
+    assert [t[1] for t in chat.app.store.transitions(1)] == ["open", "transferred"]
+
+
+async def test_supervisor_summary(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    chat.clock.advance(minutes=30)
+    await chat.bot.say("/reply Q1 明天上午修好", by=chat.zhang)
+    await chat.bot.say("满意", by=chat.wang, chat=chat.group)
+    await chat.ask("公交站什么时候恢复？", by=chat.liu)
+    chat.clock.advance(hours=30)
+    posted = await chat.bot.say("统计 7d", by=chat.chen)
+    text = posted[0].text
+    assert "问题 2 个，已答复 1，按时 1，超时未答 1" in text
+    assert "满意率 100.0%" in text and "首次响应中位数 30分钟" in text
+    assert "超时未答复：Q2" in text
+    posted = await chat.bot.say("/summary yesterday-ish", by=chat.chen)
+    assert "无法识别的时间范围" in posted[0].text
+
+
+async def test_help_depends_on_role(chat):
+    resident = (await chat.bot.say("/help", by=chat.wang))[0].text
+    official = (await chat.bot.say("帮助", by=chat.zhang))[0].text
+    supervisor = (await chat.bot.say("/help", by=chat.chen))[0].text
+    assert "/reply" not in resident and "/reply" in official and "/summary" not in official
+    assert "/summary" in supervisor
+    posted = await chat.bot.say("/frobnicate", by=chat.wang, chat=chat.group)
+    assert "没有「/frobnicate」这个命令" in posted[0].text
+
+
+async def test_bind_with_one_time_code(chat):
+    code = chat.app.store.create_invite("张伟", chat.clock.now)
+    newcomer = chat.bot.person("张伟的新号", "zw2")
+    posted = await chat.bot.say(f"/bind {code}", by=newcomer, chat=chat.group)
+    assert "私聊" in posted[0].text  # never in a group
+    posted = await chat.bot.say("/bind WRONG123", by=newcomer)
+    assert "绑定码无效" in posted[0].text
+    posted = await chat.bot.say(f"绑定 {code.lower()}", by=newcomer)
+    assert "绑定成功" in posted[0].text
+    assert chat.app.store.official_for_identity("test", "zw2").name == "张伟"
+    other = chat.bot.person("别人", "someone")
+    posted = await chat.bot.say(f"/bind {code}", by=other)
+    assert "已经使用过" in posted[0].text
+    assert chat.app.store.official_for_identity("test", "someone") is None
+
+
+async def test_same_message_delivered_twice_is_acted_on_once(chat):
+    first = await chat.bot.say("@政务助手 电梯坏了", by=chat.wang, chat=chat.group, message_id="42")
+    again = await chat.bot.say("@政务助手 电梯坏了", by=chat.wang, chat=chat.group, message_id="42")
+    assert first and again == []
+    assert chat.app.store.question(2) is None
+
+
+async def test_edited_question_updates_stored_text(chat):
+    await chat.bot.say("@政务助手 电梯坏了", by=chat.wang, chat=chat.group, message_id="7")
+    await chat.bot.edit("7", "@政务助手 3号楼电梯坏了", by=chat.wang, chat=chat.group)
+    assert chat.app.store.question(1).text == "3号楼电梯坏了"
+
+
+async def test_traditional_chinese_question_and_rating(chat):
+    posted = await chat.ask("請問小區電梯壞了什麼時候修好？")
+    assert "Q1" in posted[0].text
+    assert chat.app.store.question(1).department == "住房和城乡建设局"
+    await chat.bot.say("/reply Q1 明天修好", by=chat.zhang)
+    await chat.bot.say("滿意", by=chat.wang, chat=chat.group)
+    assert chat.app.store.question(1).state == "resolved"
+
+
+async def test_official_joining_a_group_starts_answering_there(chat):
+    newgroup = chat.bot.group("创业路商户群", "chuangye")
+    await chat.bot.membership(newgroup, chat.zhang, joined=True)
+    assert [g.chat_id for g in chat.app.store.groups_of(1)] == ["xingfuli", "chuangye"]
+    await chat.bot.membership(newgroup, chat.zhang, joined=False)
+    assert [g.chat_id for g in chat.app.store.groups_of(1)] == ["xingfuli"]
+
+
+async def test_official_group_messages_count_as_chat(chat):
+    await chat.bot.say("大家好，我是街道的张伟", by=chat.zhang, chat=chat.group)
+    assert chat.app.store.engagement_counts(1) == {"chat": 1}
+
+
+async def test_a_failing_handler_apologises_without_traceback(chat, caplog):
+    class Broken:
+        async def __call__(self, ctx):
+            raise RuntimeError("boom")
+
+    chat.app.dispatcher.handlers.insert(0, Broken())
+    posted = await chat.ask("电梯坏了")
+    assert len(posted) == 1
+    assert (
+        "抱歉" in posted[0].text
+        and "Traceback" not in posted[0].text
+        and "boom" not in posted[0].text
+    )
+    assert "boom" in caplog.text
+
+
+async def test_resident_text_is_never_rendered_as_a_template(chat):
+    await chat.ask("{{ 7*7 }} {% for x in y %} 电梯坏了怎么办？")
+    alert = next(p for p in chat.bot.outbox if p.chat_id == "zhangwei")
+    assert "{{ 7*7 }} {% for x in y %}" in alert.text
+    assert "49" not in alert.text
+
+
+async def test_question_without_officials_is_still_acknowledged(chat):
+    nobody = chat.bot.group("无人群", "nobody")
+    posted = await chat.ask("公交站台什么时候修？", chat=nobody)
+    assert "已转交工作人员" in posted[0].text
+    assert all(not p.message.is_private for p in posted)
+
+
+async def test_outgoing_to_an_unconnected_platform_is_not_lost_silently(chat):
+    with pytest.raises(Exception, match="no adapter"):
+        await chat.app.dispatcher.send(OutgoingMessage(platform="wechat", chat_id="x", text="hi"))

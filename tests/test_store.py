@@ -1,0 +1,199 @@
+"""The store on SQLite and PostgreSQL: idempotent ingestion, ticket life cycle, invitations, summaries,
+and migrations that match the models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from storage import Store, StoreError, current_revision, make_engine, upgrade
+from storage.models import Base
+
+T0 = datetime(2026, 11, 16, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    store.add_official("张伟", "住房和城乡建设局", "official", T0)
+    store.add_official("李娜", "交通运输局", "official", T0)
+    store.add_official("陈静", "", "supervisor", T0)
+    store.bind_identity("张伟", "test", "zw", T0)
+    store.assign("张伟", "test", "g1", T0, title="幸福里")
+    store.assign("李娜", "test", "g1", T0)
+    store.assign("陈静", "test", "g1", T0)
+    yield store
+    engine.dispose()
+
+
+def record(store, message_id="1", text="电梯坏了", sender="r1", at=T0, **kw):
+    fields = dict(
+        platform="test", chat_id="g1", chat_title="幸福里", is_group=True,
+        platform_message_id=message_id, sender_id=sender, sender_name="王阿姨", text=text,
+        sent_at=at, intent="question", intent_confidence=0.9, intent_confident=True,
+    )  # fmt: skip
+    fields.update(kw)
+    return store.record_message(**fields)
+
+
+def ask(store, message_id="1", text="电梯坏了", department="住房和城乡建设局", at=T0, asker="r1"):
+    record(store, message_id, text, sender=asker, at=at)
+    return store.open_question(
+        platform="test", chat_id="g1", chat_title="幸福里", is_group=True,
+        platform_message_id=message_id, asker_id=asker, asker_name="王阿姨", text=text,
+        department=department, department_confident=bool(department),
+        created_at=at, due_at=at + timedelta(hours=24),
+    )  # fmt: skip
+
+
+def test_migrations_create_exactly_the_models(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine)
+    upgrade(engine)  # idempotent
+    assert current_revision(engine) == "0001"
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_the_same_message_is_stored_once(store):
+    assert record(store) is not None
+    assert record(store) is None
+    assert store.claim_event("test", "msg:g1:1", T0) is True
+    assert store.claim_event("test", "msg:g1:1", T0) is False
+
+
+def test_times_come_back_aware_in_utc(store):
+    local = datetime(2026, 11, 16, 8, 30, tzinfo=UTC).astimezone()
+    q = ask(store, at=local)
+    assert q.created_at.tzinfo is not None
+    assert store.question(q.id).created_at == local
+    with pytest.raises(Exception, match="naive"):
+        ask(store, message_id="2", at=datetime(2026, 11, 16, 8, 30))
+
+
+def test_question_is_assigned_by_department_then_load(store):
+    q1 = ask(store, "1", department="交通运输局")
+    assert q1.assignee_name == "李娜"
+    q2 = ask(store, "2", department="")
+    # No department: the least loaded official of the group (李娜 already has Q1), never the supervisor.
+    assert q2.assignee_name == "张伟"
+    q3 = ask(store, "3", department="")
+    assert q3.assignee_name == "张伟"  # a tie goes to roster order
+    assert q2.number == "Q2"
+
+
+def test_ticket_life_cycle_with_transitions(store):
+    q = ask(store)
+    zhang = store.official_named("张伟")
+    result = store.answer_question(
+        q.id, official_id=zhang.id, text="明天修", at=T0 + timedelta(minutes=30),
+        answer_platform_message_id="b1",
+    )  # fmt: skip
+    assert result.first_answer and result.on_time and result.response_seconds == 1800
+    with pytest.raises(StoreError, match="只有提问的居民"):
+        store.rate(q.id, platform="test", user_id="someone", score="satisfied", at=T0)
+    assert (
+        store.rate(q.id, platform="test", user_id="r1", score="unsatisfied", at=T0).state
+        == "reopened"
+    )
+    late = T0 + timedelta(hours=30)
+    result = store.answer_question(
+        q.id, official_id=zhang.id, text="已修好", at=late, answer_platform_message_id="b2"
+    )
+    assert not result.first_answer and not result.on_time
+    assert (
+        store.rate(q.id, platform="test", user_id="r1", score="satisfied", at=late).state
+        == "resolved"
+    )
+    states = [to for _, to, _, _ in store.transitions(q.id)]
+    assert states == ["open", "answered", "reopened", "answered", "resolved"]
+    assert store.question_for_message("test", "g1", "b2").id == q.id
+
+
+def test_rating_before_an_answer_is_refused(store):
+    q = ask(store)
+    with pytest.raises(StoreError, match="还没有答复"):
+        store.rate(q.id, platform="test", user_id="r1", score="satisfied", at=T0)
+
+
+def test_invite_codes_are_one_time_and_expire(store):
+    code = store.create_invite("李娜", T0)
+    assert store.redeem_invite(code, "telegram", "555", "Li", T0).name == "李娜"
+    with pytest.raises(StoreError, match="已经使用过"):
+        store.redeem_invite(code, "telegram", "666", "X", T0)
+    old = store.create_invite("李娜", T0, ttl=timedelta(hours=1))
+    with pytest.raises(StoreError, match="已过期"):
+        store.redeem_invite(old, "telegram", "777", "Y", T0 + timedelta(hours=2))
+    with pytest.raises(StoreError, match="无效"):
+        store.redeem_invite("NOPE", "telegram", "888", "Z", T0)
+    assert store.official_for_identity("telegram", "555").name == "李娜"
+
+
+def test_summary_figures_trace_to_rows(store):
+    zhang = store.official_named("张伟")
+    q1 = ask(store, "1")
+    store.answer_question(q1.id, official_id=zhang.id, text="a", at=T0 + timedelta(minutes=10),
+                          answer_platform_message_id="b1")  # fmt: skip
+    store.rate(q1.id, platform="test", user_id="r1", score="basically_satisfied", at=T0)
+    q2 = ask(store, "2", at=T0 + timedelta(minutes=1))
+    store.answer_question(q2.id, official_id=zhang.id, text="b", at=T0 + timedelta(minutes=31),
+                          answer_platform_message_id="b2")  # fmt: skip
+    store.rate(q2.id, platform="test", user_id="r1", score="unsatisfied", at=T0)
+    ask(store, "3", at=T0 + timedelta(minutes=2))  # never answered
+    record(store, "4", "建议多装快递柜", intent="suggestion")
+    store.record_engagement(zhang.id, "speak", T0, platform="test", chat_id="g1")
+    store.record_engagement(zhang.id, "lurk", T0)
+    now = T0 + timedelta(days=2)
+    summary = store.summary(T0 - timedelta(days=1), now, now)
+    z = next(t for t in summary.officials if t.label == "张伟")
+    assert (z.questions, z.answered, z.answered_on_time, z.resolved) == (3, 2, 2, 1)
+    # Q2 was reopened by 不满意 and is past its promised time again: overdue like Q3.
+    assert z.overdue == 2 and z.rated == 2 and z.satisfaction_rate == 0.5
+    assert z.median_response_seconds == (600 + 1800) / 2
+    assert z.engagements == {"answer": 2, "speak": 1, "lurk": 1}
+    assert z.response_rate == pytest.approx(2 / 3)
+    group = summary.groups[0]
+    assert group.label == "幸福里" and group.messages == 4 and group.suggestions == 1
+    assert [q.number for q in summary.overdue] == ["Q2", "Q3"]
+    assert summary.total.questions == 3
+    assert not any(t.label == "陈静" for t in summary.officials)
+    # Outside the period nothing counts.
+    empty = store.summary(now, now + timedelta(days=1), now)
+    assert empty.total.questions == 0 and empty.total.engagements == {}
+
+
+def test_pending_suggestions_by_rank(store):
+    q = ask(store)
+    zhang = store.official_named("张伟")
+    store.record_suggestions(zhang.id, q.id, ["a", "b", "c"], T0)
+    pending = store.pending_suggestions(zhang.id)
+    assert pending.question_id == q.id and pending.template_ids == ("a", "b", "c")
+    assert store.pending_suggestions(zhang.id, question_id=999) is None
+
+
+def test_edit_updates_message_and_waiting_question(store):
+    q = ask(store, text="@政务助手 电梯坏了")
+    assert store.edit_message("test", "g1", "1", "@政务助手 3号楼电梯坏了", T0, "3号楼电梯坏了")
+    assert store.question(q.id).text == "3号楼电梯坏了"
+    assert not store.edit_message("test", "g1", "nope", "x", T0)
+
+
+def test_adapter_state_round_trip(store):
+    assert store.get_state("telegram.offset") is None
+    store.set_state("telegram.offset", "41", T0)
+    store.set_state("telegram.offset", "42", T0)
+    assert store.get_state("telegram.offset") == "42"
+
+
+def test_unknown_names_are_refused_in_chinese(store):
+    with pytest.raises(StoreError, match="名册中没有"):
+        store.assign("无名氏", "test", "g1", T0)
+    with pytest.raises(StoreError, match="未知角色"):
+        store.add_official("X", "", "king", T0)
