@@ -31,8 +31,11 @@ async def apply_rating(ctx: Context, question: QuestionInfo, score: str) -> tupl
     except StoreError as exc:
         return False, str(exc)
     if updated.state == QuestionState.REOPENED:
-        officials = await ctx.services.db(store.officials)
-        assignee = next((o for o in officials if o.id == updated.assignee_id), None)
+        assignee = (
+            await ctx.services.db(store.official, updated.assignee_id)
+            if updated.assignee_id is not None
+            else None
+        )
         if assignee is not None:
             await tell_official(
                 ctx,

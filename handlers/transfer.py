@@ -51,10 +51,7 @@ class TransferHandler:
                 )
             )
         if question.assignee_id is not None:
-            assignee = next(
-                (o for o in await ctx.services.db(store.officials) if o.id == question.assignee_id),
-                None,
-            )
+            assignee = await ctx.services.db(store.official, question.assignee_id)
             if assignee is not None:
                 await tell_official(
                     ctx,

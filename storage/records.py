@@ -142,7 +142,7 @@ class Digest:
     flagged: list[tuple[str, str, str, str]]
     """(group title, sender name, intent, text) of suggestions and complaints."""
     texts: list[str]
-    """Residents' texts in the window, for topic words."""
+    """Residents' actionable texts (not chatter) in the window, for topic words."""
     message_count: int
 
 

@@ -225,6 +225,12 @@ class Store:
             rows = session.scalars(select(Official).order_by(Official.name)).all()
             return [self._official_info(session, o) for o in rows]
 
+    def official(self, official_id: int) -> OfficialInfo | None:
+        """The official with this id, if any."""
+        with self._tx() as session:
+            official = session.get(Official, official_id)
+            return self._official_info(session, official) if official else None
+
     def official_named(self, name: str) -> OfficialInfo | None:
         """The official called ``name``, if any."""
         with self._tx() as session:
@@ -462,6 +468,20 @@ class Store:
         )
 
     @staticmethod
+    def _existing_question(session: Session, question_id: int) -> Question:
+        q = session.get(Question, question_id)
+        if q is None:
+            raise StoreError(f"没有编号为 Q{question_id} 的问题")
+        return q
+
+    @staticmethod
+    def _actor(session: Session, official_id: int) -> int | None:
+        """The official's first platform identity, recorded as who made a transition."""
+        return session.scalar(
+            select(Person.id).where(Person.official_id == official_id).order_by(Person.id)
+        )
+
+    @staticmethod
     def _transition(
         session: Session,
         q: Question,
@@ -613,9 +633,7 @@ class Store:
     ) -> AnswerResult:
         """Record an official's answer: the question becomes answered, the answer an engagement."""
         with self._tx() as session:
-            q = session.get(Question, question_id)
-            if q is None:
-                raise StoreError(f"没有编号为 Q{question_id} 的问题")
+            q = self._existing_question(session, question_id)
             if q.state == QuestionState.CLOSED:
                 raise StoreError(f"Q{question_id} 已关闭，不能再答复")
             first = q.first_response_at is None
@@ -626,9 +644,7 @@ class Store:
             q.answer_text = text
             if answer_platform_message_id:
                 q.answer_platform_message_id = answer_platform_message_id
-            actor = session.scalar(
-                select(Person.id).where(Person.official_id == official_id).order_by(Person.id)
-            )
+            actor = self._actor(session, official_id)
             if q.state != QuestionState.ANSWERED:
                 self._transition(session, q, QuestionState.ANSWERED, at, actor)
             seconds = max(0.0, (at - q.created_at).total_seconds())
@@ -662,9 +678,7 @@ class Store:
         if score not in RATING_SCORES:
             raise StoreError("评价只能是 满意 / 基本满意 / 不满意")
         with self._tx() as session:
-            q = session.get(Question, question_id)
-            if q is None:
-                raise StoreError(f"没有编号为 Q{question_id} 的问题")
+            q = self._existing_question(session, question_id)
             asker = session.get_one(Person, q.asker_id)
             if (asker.platform, asker.platform_user_id) != (platform, user_id):
                 raise StoreError("只有提问的居民可以评价这条答复。")
@@ -690,9 +704,7 @@ class Store:
     ) -> QuestionInfo:
         """Hand a question to another department (and one of its officials, when there is one)."""
         with self._tx() as session:
-            q = session.get(Question, question_id)
-            if q is None:
-                raise StoreError(f"没有编号为 Q{question_id} 的问题")
+            q = self._existing_question(session, question_id)
             if not session.scalar(select(Department.id).where(Department.name == department)):
                 raise StoreError(f"没有名为 {department} 的部门")
             q.department = department
@@ -707,9 +719,7 @@ class Store:
                     .order_by(Official.id)
                 )
             q.assignee_id = target
-            actor = session.scalar(
-                select(Person.id).where(Person.official_id == by_official_id).order_by(Person.id)
-            )
+            actor = self._actor(session, by_official_id)
             self._transition(session, q, QuestionState.TRANSFERRED, at, actor, note or department)
             session.add(
                 Engagement(
@@ -723,9 +733,7 @@ class Store:
     def close_question(self, question_id: int, *, at: datetime, note: str = "") -> QuestionInfo:
         """Close a ticket for good (duplicate, withdrawn)."""
         with self._tx() as session:
-            q = session.get(Question, question_id)
-            if q is None:
-                raise StoreError(f"没有编号为 Q{question_id} 的问题")
+            q = self._existing_question(session, question_id)
             self._transition(session, q, QuestionState.CLOSED, at, None, note)
             session.flush()
             return self._question_info(session, q)
@@ -896,7 +904,7 @@ class Store:
                 new_questions=new_questions,
                 waiting_questions=waiting,
                 flagged=flagged,
-                texts=[text for *_, text in rows],
+                texts=[text for _, _, intent, text in rows if intent != "chatter"],
                 message_count=len(rows),
             )
 
