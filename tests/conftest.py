@@ -218,9 +218,9 @@ class Dialogue:
 
 
 @pytest.fixture
-def chat(app: Any, clock: FakeClock) -> Dialogue:
-    """A dialogue on a fresh SQLite app."""
-    return Dialogue(app, clock)
+def chat(app_factory: Callable[..., Any], db_url: str, clock: FakeClock) -> Dialogue:
+    """A dialogue on a fresh app, once on SQLite and once on PostgreSQL."""
+    return Dialogue(app_factory(db_url), clock)
 
 
 @pytest.fixture

@@ -79,6 +79,26 @@ def test_demo_prints_transcript_and_summary(workdir):
     assert total[0] == "合计" and int(total[3]) >= 6
 
 
+def test_demo_script_is_the_promised_size():
+    from bot.demo import DEMO_ROSTER, script_lines
+
+    said = [ln for ln in script_lines() if ln.strip() and not ln.startswith(("@", "//"))]
+    in_groups = [ln for ln in said if not ln.startswith("~")]
+    speakers = {ln.split(":", 1)[0].lstrip("~").split()[-1] for ln in said}
+    officials = {o["name"] for o in DEMO_ROSTER if o.get("role") != "supervisor"}
+    residents = speakers - officials - {"陈静"}
+    groups = {ln.split()[0][1:] for ln in said if ln.startswith("#")} | {"幸福里小区"}
+    assert len(in_groups) >= 40 and len(residents) >= 5 and len(officials) >= 3 and len(groups) >= 3
+
+
+def test_run_with_telegram_enabled_but_no_token_exits_2(workdir):
+    result = minyi(
+        "run", cwd=workdir, env={"MINYI_TELEGRAM__ENABLED": "true", "TELEGRAM_BOT_TOKEN": ""}
+    )
+    assert result.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_report_formats_and_bad_period(workdir):
     for fmt, marker in (("table", "履职统计"), ("markdown", "| 范围 |")):
         result = minyi("report", "--since", "30d", "--format", fmt, cwd=workdir)
