@@ -69,6 +69,9 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
             file=stdout,
             flush=True,
         )
+    from handlers.overdue import OverdueReminder
+
+    reminder = asyncio.create_task(OverdueReminder(app.dispatcher).run_forever())
     loop = asyncio.get_running_loop()
     try:
         while True:
@@ -80,6 +83,7 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
             # Piped input is done but platforms keep running until Ctrl-C.
             await app.serve_forever()
     finally:
+        reminder.cancel()
         await app.stop_platforms()
     return 0
 

@@ -83,6 +83,7 @@ async def replay(lines: list[str], database_url: str, out: TextIO) -> None:
     """Replay ``lines`` against a fresh app on ``database_url``, printing as it goes."""
     from bot.adapters.console import ConsoleAdapter
     from bot.app import build_app
+    from handlers.overdue import OverdueReminder
     from handlers.summary import format_summary
 
     zone = ZoneInfo(DEMO_ZONE)
@@ -90,6 +91,7 @@ async def replay(lines: list[str], database_url: str, out: TextIO) -> None:
     app = build_app(demo_settings(database_url), clock=clock)
     console = ConsoleAdapter(app.dispatcher.handle, out=out, clock=clock)
     app.dispatcher.connect(console)
+    reminder = OverdueReminder(app.dispatcher)
     try:
         for line in lines:
             if line.startswith("@time "):
@@ -99,6 +101,7 @@ async def replay(lines: list[str], database_url: str, out: TextIO) -> None:
                 if not match:
                     raise ValueError(f"bad demo directive: {line}")
                 clock.now += timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+                await reminder.run_once()
             elif line.startswith("@note "):
                 print(f"\n—— {line[6:].strip()} ——", file=out)
             elif line.strip() and not line.startswith("//"):

@@ -183,6 +183,8 @@ class Question(Base):
     ack_platform_message_id: Mapped[str | None] = mapped_column(String(100))
     answer_platform_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
     answer_text: Mapped[str | None] = mapped_column(Text)
+    overdue_notified_at: Mapped[datetime | None]
+    """When the overdue reminder went out, so it goes out once per wait."""
 
 
 class QuestionTransition(Base):

@@ -947,6 +947,37 @@ class Store:
         with self._tx() as session:
             return build_summary(session, since, until, now, self._question_info)
 
+    def claim_overdue(self, now: datetime) -> list[QuestionInfo]:
+        """Questions that just went past their promised time, each returned once (marked as notified).
+
+        A reopened question that is past due again is returned again.
+        """
+        with self._tx() as session:
+            rows = session.scalars(
+                select(Question)
+                .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
+                .where(
+                    (Question.overdue_notified_at.is_(None))
+                    | (Question.overdue_notified_at <= Question.answered_at)
+                )
+                .order_by(Question.due_at)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for q in rows:
+                q.overdue_notified_at = now
+            session.flush()
+            return [self._question_info(session, q) for q in rows]
+
+    def supervisors(self) -> list[OfficialInfo]:
+        """Active supervisors and admins."""
+        with self._tx() as session:
+            rows = session.scalars(
+                select(Official)
+                .where(Official.role.in_(("supervisor", "admin")), Official.active.is_(True))
+                .order_by(Official.id)
+            ).all()
+            return [self._official_info(session, o) for o in rows]
+
     def overdue_questions(self, now: datetime) -> list[QuestionInfo]:
         """Questions still waiting past their promised time, most overdue first."""
         with self._tx() as session:

@@ -294,3 +294,26 @@ async def test_question_without_officials_is_still_acknowledged(chat):
 async def test_outgoing_to_an_unconnected_platform_is_not_lost_silently(chat):
     with pytest.raises(Exception, match="no adapter"):
         await chat.app.dispatcher.send(OutgoingMessage(platform="wechat", chat_id="x", text="hi"))
+
+
+async def test_overdue_questions_are_escalated_once(chat):
+    from handlers.overdue import OverdueReminder
+
+    reminder = OverdueReminder(chat.app.dispatcher)
+    await chat.ask("电梯坏了什么时候修？")
+    chat.clock.advance(hours=23)
+    assert await reminder.run_once() == []
+    chat.clock.advance(hours=2)
+    before = len(chat.bot.outbox)
+    assert [q.number for q in await reminder.run_once()] == ["Q1"]
+    sent = chat.bot.outbox[before:]
+    assert {p.chat_id for p in sent} == {"zhangwei", "chenjing", "xingfuli"}
+    apology = next(p for p in sent if p.chat_id == "xingfuli")
+    assert "非常抱歉" in apology.text and "王阿姨" in apology.text
+    assert apology.message.reply_to_message_id == chat.app.store.question(1).platform_message_id
+    assert await reminder.run_once() == []  # once per wait
+
+    # Answered late, rated 不满意: the question waits again, already past due, and is escalated again.
+    await chat.bot.say("/reply Q1 正在协调维修", by=chat.zhang)
+    await chat.bot.say("不满意", by=chat.wang, chat=chat.group)
+    assert [q.number for q in await reminder.run_once()] == ["Q1"]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:53:35.354098
+Create Date: 2026-11-22 04:15:41.359150
 """
 
 from collections.abc import Sequence
@@ -151,6 +151,7 @@ def upgrade() -> None:
     sa.Column('ack_platform_message_id', sa.String(length=100), nullable=True),
     sa.Column('answer_platform_message_id', sa.String(length=100), nullable=True),
     sa.Column('answer_text', sa.Text(), nullable=True),
+    sa.Column('overdue_notified_at', storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['answered_by_id'], ['officials.id'], name=op.f('fk_questions_answered_by_id_officials')),
     sa.ForeignKeyConstraint(['asker_id'], ['persons.id'], name=op.f('fk_questions_asker_id_persons')),
     sa.ForeignKeyConstraint(['assignee_id'], ['officials.id'], name=op.f('fk_questions_assignee_id_officials')),
