@@ -76,18 +76,22 @@ class MinyiApp:
         """Start every enabled platform adapter and connect it to the dispatcher; returns their names."""
         env = dict(os.environ) if env is None else env
         started = []
-        if self.settings.telegram.enabled:
-            adapter = _telegram_adapter(self, env)
-            await adapter.start()
+        makers = (
+            (self.settings.telegram.enabled, "telegram", _telegram_adapter),
+            (self.settings.wechat.enabled, "wechat", _wechat_adapter),
+        )
+        for enabled, name, make in makers:
+            if not enabled:
+                continue
+            adapter = make(self, env)
+            try:
+                await adapter.start()
+            except RuntimeError as exc:  # the adapters' start errors never carry secrets
+                await self.stop_platforms()
+                raise PlatformUnavailable(f"{name}: {exc}") from None
             self.dispatcher.connect(adapter, bot_username=adapter.username)
             self.adapters.append(adapter)
-            started.append("telegram")
-        if self.settings.wechat.enabled:
-            adapter = _wechat_adapter(self, env)
-            await adapter.start()
-            self.dispatcher.connect(adapter, bot_username=adapter.username)
-            self.adapters.append(adapter)
-            started.append("wechat")
+            started.append(name)
         return started
 
     async def stop_platforms(self) -> None:

@@ -136,6 +136,13 @@ class SentMessage:
     sent_at: datetime | None = field(default=None)
 
 
+class Undeliverable(RuntimeError):
+    """The platform refused a message for good (the person never started the bot, the chat is gone).
+
+    Adapters raise it so callers can tell "cannot reach this person" from a bug.
+    """
+
+
 class Sender(Protocol):
     """The one thing the dispatcher needs from an adapter: a way to talk back."""
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from bot.commands import parse_question_number
 from bot.dispatch import Context, NoSender, Role
-from bot.events import Button, OutgoingMessage
+from bot.events import Button, OutgoingMessage, Undeliverable
 from bot.templating import TemplateError
 from storage import OfficialInfo, QuestionInfo
 
@@ -135,7 +135,8 @@ async def tell_official(
                 is_private=True,
             )
         )
-    except NoSender:
+    except (NoSender, Undeliverable) as exc:
+        log.warning("could not reach official %s privately: %s", official.name, exc)
         return False
     return True
 

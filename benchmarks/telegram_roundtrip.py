@@ -1,0 +1,299 @@
+"""Round trip through Telegram: update injected at a fake Bot API → acknowledgement received there.
+
+Runs python-telegram-bot for real against the local fake server of the tests
+(``tests/telegram/fake_bot_api.py``, 127.0.0.1 only) and measures, for N @-mentions:
+
+* **latency** — one mention at a time: from ``inject`` of the update to the moment the fake server
+  receives the ``sendMessage`` that acknowledges it (p50 / p99 / max);
+* **burst** — all N injected at once: throughput (acknowledgements per second) and latency
+  percentiles under load.
+
+Two bots are measured in the same run:
+
+* **floor** — a bare PTB echo bot (``MessageHandler`` + ``reply_text``,
+  ``concurrent_updates=True``, the adapter's 16 HTTP connections): what the library and the fake
+  cost by themselves;
+* **minyi** — the whole app (``bot.app.build_app``: store on a SQLite file, text analysis, the
+  handler chain, the dispatcher's redelivery check) behind ``TelegramAdapter``. Each mention opens a
+  ticket, so besides the acknowledgement minyi also writes the question and sends the official a
+  private alert with suggestions.
+
+Flood limits: minyi's adapter normally queues sends at 20 messages a minute per group and 30 a
+second overall, which would make the benchmark measure the limiter (500 acks ≥ 17 s). The mentions
+come from N distinct groups, and the adapter is built with ``rate_limits=None`` (limits lifted —
+only ever against a local fake). ``--limits`` keeps Telegram's limits to show their effect.
+
+Usage::
+
+    .venv/bin/python benchmarks/telegram_roundtrip.py            # 500 mentions, polling
+    .venv/bin/python benchmarks/telegram_roundtrip.py --mode webhook --n 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "telegram")]
+
+from fake_bot_api import ApiCall, FakeBotApi, supergroup, user  # noqa: E402
+
+TOKEN = "7000000001:AAHbenchTokenForMinyiRoundtrip_k2Jq8"
+CONNECTIONS = 16
+"""HTTP connections to the Bot API, for both bots (TelegramAdapter's default). PTB's own default,
+256 connections with a 1 s pool timeout, collapses under a 500-request burst: httpcore's pool
+bookkeeping grows with the square of the connections and requests fail with ``TimedOut``."""
+QUESTIONS = [
+    "{}号楼电梯坏了好几天了，什么时候能修好？",
+    "小区{}号门口的路灯不亮了，请问谁来修？",
+    "{}单元楼道漏水严重，物业一直不处理怎么办？",
+    "小区东门{}路公交站台什么时候恢复？",
+    "请问{}号楼的停车位什么时候开放登记？",
+]
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Timer:
+    """Matches acknowledgements at the fake server to the injections that caused them."""
+
+    def __init__(self, api: FakeBotApi, is_ack: Callable[[ApiCall], bool]) -> None:
+        self.started: dict[int, float] = {}
+        self.latencies: dict[int, float] = {}
+        self.waiters: dict[int, asyncio.Future[float]] = {}
+        self.is_ack = is_ack
+        api.listeners.append(self._on_call)
+
+    def _on_call(self, call: ApiCall) -> None:
+        if call.method != "sendMessage" or not self.is_ack(call):
+            return
+        chat = call.result["chat"]["id"]
+        if chat in self.started and chat not in self.latencies:
+            self.latencies[chat] = call.at - self.started[chat]
+            waiter = self.waiters.pop(chat, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(self.latencies[chat])
+
+    def expect(self, chat: int) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiters[chat] = future
+        self.started[chat] = time.perf_counter()
+        return future
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def describe(name: str, phase: str, latencies: list[float], seconds: float | None = None) -> str:
+    ms = [v * 1000 for v in latencies]
+    line = (
+        f"{name:<6} {phase:<8} n={len(ms):<4} p50={statistics.median(ms):7.2f} ms  "
+        f"p99={percentile(ms, 99):7.2f} ms  max={max(ms):7.2f} ms"
+    )
+    if seconds is not None:
+        line += f"  throughput={len(ms) / seconds:7.1f} acks/s ({seconds:.2f} s)"
+    return line
+
+
+async def run_phases(
+    name: str,
+    api: FakeBotApi,
+    inject: Callable[[int, int], None],
+    timer: Timer,
+    n: int,
+    base_chat: int,
+) -> list[str]:
+    """One-at-a-time latency, then a burst of ``n``; chats are numbered from ``base_chat``."""
+    lines = []
+    one_by_one = []
+    for i in range(n):
+        chat = base_chat - i
+        waiter = timer.expect(chat)
+        inject(chat, i)
+        one_by_one.append(await asyncio.wait_for(waiter, 30))
+    lines.append(describe(name, "latency", one_by_one))
+    burst_base = base_chat - 100_000
+    waiters = []
+    started = time.perf_counter()
+    for i in range(n):
+        chat = burst_base - i
+        waiters.append(timer.expect(chat))
+        inject(chat, i)
+    burst = await asyncio.wait_for(asyncio.gather(*waiters), 150)
+    elapsed = time.perf_counter() - started
+    lines.append(describe(name, "burst", list(burst), elapsed))
+    return lines
+
+
+async def floor(api: FakeBotApi, n: int, mode: str) -> list[str]:
+    """A bare python-telegram-bot echo bot."""
+    from telegram import Update
+    from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None and update.message.text is not None
+        await update.message.reply_text(update.message.text)
+
+    app = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(api.base_url)
+        .concurrent_updates(True)
+        .connection_pool_size(CONNECTIONS)
+        .pool_timeout(60.0)
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    await app.initialize()
+    assert app.updater is not None
+    port = free_port()
+    if mode == "webhook":
+        await app.updater.start_webhook(
+            listen="127.0.0.1",
+            port=port,
+            url_path="floor",
+            webhook_url=f"http://127.0.0.1:{port}/floor",
+        )
+    else:
+        await app.updater.start_polling(poll_interval=0.0)
+    await app.start()
+    resident = user(5_200_000_000, "居民")
+    timer = Timer(api, lambda call: True)
+
+    def inject(chat: int, i: int) -> None:
+        group = supergroup(chat, f"基准群{chat}")
+        api.say(group, resident, f"@minyi_test_bot 你好 {i}", mention="@minyi_test_bot")
+
+    try:
+        return await run_phases("floor", api, inject, timer, n, -1_003_000_000_000)
+    finally:
+        api.listeners.clear()
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+        if mode == "webhook":
+            await _delete_webhook(api)
+
+
+async def _delete_webhook(api: FakeBotApi) -> None:
+    api.webhook = None
+    if api._delivery is not None:
+        api._delivery.cancel()
+        api._delivery = None
+
+
+async def minyi(api: FakeBotApi, n: int, mode: str, limits: bool, workdir: Path) -> list[str]:
+    """The whole minyi app behind the Telegram adapter."""
+    from bot.adapters.telegram import RateLimits, TelegramAdapter
+    from bot.app import build_app
+    from bot.config import Settings
+
+    groups = [-1_004_000_000_000 - i for i in range(n + 20)]
+    groups += [-1_004_000_100_000 - i for i in range(n)]
+    official = user(5_300_000_001, "张伟")
+    api.open_private_chat(official)
+    settings = Settings.model_validate(
+        {
+            "database": {"url": f"sqlite:///{workdir / 'bench.db'}"},
+            "departments": [
+                {"name": "住房和城乡建设局", "keywords": ["物业", "电梯", "小区", "漏水"]},
+                {"name": "交通运输局", "keywords": ["公交", "停车", "道路", "站台"]},
+            ],
+            "officials": [
+                {
+                    "name": "张伟",
+                    "department": "住房和城乡建设局",
+                    "identities": [f"telegram:{official['id']}"],
+                    "groups": [f"telegram:{g}" for g in groups],
+                }
+            ],
+        }
+    )
+    app = build_app(settings)
+    port = free_port()
+    adapter = TelegramAdapter(
+        TOKEN,
+        app.dispatcher.handle,
+        base_url=api.base_url,
+        aliases=settings.bot.aliases,
+        mode=mode,
+        webhook_port=port,
+        webhook_url=f"http://127.0.0.1:{port}/minyi" if mode == "webhook" else "",
+        webhook_secret="bench-webhook-secret",
+        rate_limits=RateLimits() if limits else None,
+        poll_timeout=10,
+    )
+    await adapter.start()
+    app.dispatcher.connect(adapter, bot_username=adapter.username)
+    app.adapters.append(adapter)
+    residents = [user(5_400_000_000 + i, f"居民{i}") for i in range(n + 20)]
+    timer = Timer(api, lambda call: "已收到" in call.result["text"])
+
+    def inject(chat: int, i: int) -> None:
+        group = supergroup(chat, f"小区群{-chat % 100000}")
+        text = "@minyi_test_bot " + QUESTIONS[i % len(QUESTIONS)].format(i % 30 + 1)
+        api.say(group, residents[i], text, mention="@minyi_test_bot")
+
+    try:
+        # Warm up: jieba's dictionary, SQLAlchemy's compiled statements, PTB's connections.
+        for i in range(20):
+            chat = groups[n + i]
+            waiter = timer.expect(chat)
+            inject(chat, i)
+            await asyncio.wait_for(waiter, 60)
+        return await run_phases("minyi", api, inject, timer, n, groups[0])
+    finally:
+        api.listeners.clear()
+        await app.stop_platforms()
+        app.close()
+
+
+async def main(n: int, mode: str, limits: bool) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    started = time.perf_counter()
+    lines = [f"telegram round trip: {n} mentions, {mode}, python-telegram-bot against a local fake"]
+    async with FakeBotApi(TOKEN, bot_username="minyi_test_bot") as api:
+        lines += await floor(api, n, mode)
+        with tempfile.TemporaryDirectory() as tmp:
+            lines += await minyi(api, n, mode, limits, Path(tmp))
+        if api.violations:
+            lines.append(f"spec violations: {api.violations[:5]}")
+    lines.append(
+        "minyi limits: "
+        + ("Telegram's (20/min per group, 30/s overall)" if limits else "lifted (rate_limits=None)")
+        + f"; total run {time.perf_counter() - started:.1f} s"
+    )
+    print("\n".join(lines))
+
+
+def cli(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=500, help="mentions per phase (default 500)")
+    parser.add_argument("--mode", choices=["polling", "webhook"], default="polling")
+    parser.add_argument(
+        "--limits", action="store_true", help="keep Telegram's flood limits in minyi's adapter"
+    )
+    args = parser.parse_args(argv)
+    asyncio.run(main(args.n, args.mode, args.limits))
+
+
+if __name__ == "__main__":
+    cli()
