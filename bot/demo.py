@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -75,7 +74,7 @@ def demo_settings(database_url: str) -> Settings:
 
 def script_lines() -> list[str]:
     """The bundled conversation."""
-    text = resources.files("bot").joinpath("demo_conversation.txt").read_text(encoding="utf-8")
+    text = (Path(__file__).parent / "demo_conversation.txt").read_text(encoding="utf-8")
     return text.splitlines()
 
 
