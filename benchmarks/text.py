@@ -1,0 +1,144 @@
+"""Benchmark bot.text: messages/s for normalise + segment + classify, and ranking latency.
+
+Ranking is timed at 100, 1,000 and 10,000 templates with our sparse BM25 ranker and, on the same corpus
+in the same run, with ``rank_bm25.BM25Okapi`` (install the ``test`` extra). Templates and messages come
+from ../shared/data (msgabench answers and messages) when present, else from synthetic text.
+
+    .venv/bin/python benchmarks/text.py [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import statistics
+import time
+from pathlib import Path
+
+from bot.text import RankDoc, TemplateRanker, TextAnalyzer
+from bot.text.normalise import normalise
+from bot.text.segment import tokens
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "msgabench"
+
+
+def _corpus() -> tuple[list[str], list[str]]:
+    """(template texts, query/message texts): public data when present, synthetic otherwise."""
+    rng = random.Random(0)
+    if (DATA / "faq_answers.csv").is_file() and (DATA / "intent.csv").is_file():
+        with (DATA / "faq_answers.csv").open(encoding="utf-8") as fh:
+            answers = [r["answer"] for r in csv.DictReader(fh)]
+        with (DATA / "intent.csv").open(encoding="utf-8") as fh:
+            messages = [r["text"] for r in csv.DictReader(fh)]
+        docs = answers + messages
+    else:
+        words = [
+            "小区",
+            "停水",
+            "停电",
+            "物业",
+            "公交",
+            "地铁",
+            "学校",
+            "医保",
+            "社保",
+            "噪音",
+            "垃圾",
+            "停车",
+            "道路",
+            "补贴",
+            "办理",
+            "申请",
+        ]
+        docs = ["".join(rng.choices(words, k=rng.randint(5, 40))) for _ in range(12_000)]
+        messages = docs[:2000]
+    rng.shuffle(docs)
+    return docs, messages
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def bench_classify(messages: list[str], n: int = 2000) -> dict[str, float]:
+    """Messages per second through normalise + tokens + intent (caches defeated by unique text)."""
+    analyzer = TextAnalyzer()
+    sample = [f"{m}{i}" for i, m in enumerate(messages[:n])]
+    analyzer.intent("热身")
+    t0 = time.perf_counter()
+    for text in sample:
+        analyzer.normalise(text)
+        analyzer.tokens(text)
+        analyzer.intent(text)
+    seconds = time.perf_counter() - t0
+    return {"messages": len(sample), "messages_per_s": round(len(sample) / seconds, 1)}
+
+
+def bench_rank(docs: list[str], queries: list[str], size: int) -> dict[str, float]:
+    """Per-query latency of our ranker and of rank_bm25 over the same ``size`` templates."""
+    analyzer = TextAnalyzer()
+    corpus = docs[:size]
+    ranker = TemplateRanker(analyzer, [RankDoc(str(i), t) for i, t in enumerate(corpus)])
+    qs = queries[:300]
+    for q in qs:  # warm the normalisation/token caches so both rankers time ranking only
+        tokens(normalise(q))
+    ours = []
+    for q in qs:
+        t0 = time.perf_counter()
+        ranker.rank(q, 3)
+        ours.append((time.perf_counter() - t0) * 1000)
+    out = {
+        "templates": size,
+        "ours_p50_ms": round(statistics.median(ours), 4),
+        "ours_p99_ms": round(percentile(ours, 99), 4),
+    }
+    try:
+        from rank_bm25 import BM25Okapi
+    except ImportError:
+        return out
+    ref = BM25Okapi([tokens(t) for t in corpus])
+    theirs = []
+    for q in qs[:100]:
+        toks = tokens(q)
+        t0 = time.perf_counter()
+        scores = ref.get_scores(toks)
+        sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:3]
+        theirs.append((time.perf_counter() - t0) * 1000)
+    out["rank_bm25_p50_ms"] = round(statistics.median(theirs), 4)
+    out["rank_bm25_p99_ms"] = round(percentile(theirs, 99), 4)
+    return out
+
+
+def main() -> int:
+    """Run the benchmark and print a table (and JSON with ``--json``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="last line: the figures as JSON")
+    args = parser.parse_args()
+    docs, messages = _corpus()
+    results: dict[str, object] = {"classify": bench_classify(messages)}
+    print(f"normalise + segment + classify: {results['classify']['messages_per_s']} messages/s")
+    rank_rows = []
+    for size in (100, 1_000, 10_000):
+        row = bench_rank(docs, messages[::7], size)
+        rank_rows.append(row)
+        ref = (
+            f"   rank_bm25 p50 {row['rank_bm25_p50_ms']:.3f} ms p99 {row['rank_bm25_p99_ms']:.3f} ms"
+            if "rank_bm25_p50_ms" in row
+            else "   (rank_bm25 not installed)"
+        )
+        print(
+            f"ranking {size:>6} templates: ours p50 {row['ours_p50_ms']:.3f} ms "
+            f"p99 {row['ours_p99_ms']:.3f} ms{ref}"
+        )
+    results["ranking"] = rank_rows
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""``TextAnalyzer``: the one object the bot uses to normalise, segment and classify residents' messages."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from bot.text.department import KeywordDepartmentClassifier
+from bot.text.intent import DefaultIntentClassifier
+from bot.text.model import TextModel
+from bot.text.normalise import normalise
+from bot.text.results import Prediction
+from bot.text.segment import tokens
+
+
+class Classifier(Protocol):
+    """Anything that labels already-normalised text."""
+
+    def predict(self, normalised: str) -> Prediction:
+        """Classify one already-normalised text."""
+        ...
+
+
+def _load(path: str | Path, kind: str) -> TextModel:
+    """Load a trained model and check that it is of ``kind``; ``ValueError`` names the file."""
+    model = TextModel.load(path)
+    if model.kind != kind:
+        raise ValueError(f"{path}: expected a {kind} model, found a {model.kind} model")
+    return model
+
+
+class TextAnalyzer:
+    """Normalise, segment and classify Chinese chat messages.
+
+    ``departments`` maps department names to keywords (from bot.toml) for keyword routing; ``intent_model``
+    and ``department_model`` are paths to models made by ``minyi train`` and replace the defaults.
+    """
+
+    def __init__(
+        self,
+        departments: Mapping[str, Sequence[str]] | None = None,
+        intent_model: str | Path | None = None,
+        department_model: str | Path | None = None,
+    ) -> None:
+        self.departments = {k: list(v) for k, v in (departments or {}).items()}
+        self._intent: Classifier = DefaultIntentClassifier()
+        self._department: Classifier = KeywordDepartmentClassifier(self.departments)
+        if intent_model:
+            self._intent = _load(intent_model, "intent")
+        if department_model:
+            self._department = _load(department_model, "department")
+
+    def normalise(self, text: str) -> str:
+        """Traditional→Simplified, full-width→half-width, lower-case latin, folded white space."""
+        return normalise(text)
+
+    def tokens(self, text: str) -> list[str]:
+        """jieba tokens of the normalised text, stop words and punctuation dropped."""
+        return tokens(text)
+
+    def intent(self, text: str) -> Prediction:
+        """The intent of ``text``: question, suggestion, complaint or chatter."""
+        return self._intent.predict(normalise(text))
+
+    def department(self, text: str) -> Prediction:
+        """The department ``text`` belongs to, or ``""`` when unknown."""
+        return self._department.predict(normalise(text))
+
+    def topic_words(self, texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
+        """The ``k`` most frequent meaningful words (two characters or more) across ``texts``."""
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(t for t in tokens(text) if len(t) >= 2 and not t.isdigit())
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max(k, 0)]

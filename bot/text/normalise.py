@@ -1,0 +1,62 @@
+"""Normalise Chinese chat text: Traditional→Simplified, full-width→half-width, lower case, folded spaces.
+
+Every other part of ``bot.text`` works on normalised text, so Traditional and Simplified input, full-width
+latin letters and digits, and stray white space all look the same to the classifiers and the ranker.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+_SPACE = re.compile(r"\s+")
+_lock = threading.Lock()
+_converter: Any = None
+
+
+def _opencc() -> Any:
+    """Return the shared OpenCC ``t2s`` converter, created on first use."""
+    global _converter
+    if _converter is None:
+        with _lock:
+            if _converter is None:
+                import opencc
+
+                _converter = opencc.OpenCC("t2s")
+    return _converter
+
+
+def to_simplified(text: str) -> str:
+    """Convert Traditional Chinese characters to Simplified (OpenCC ``t2s``)."""
+    return str(_opencc().convert(text)) if text else text
+
+
+def to_half_width(text: str) -> str:
+    """Turn full-width ASCII letters, digits, punctuation and the ideographic space into half-width."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code == 0x3000:
+            out.append(" ")
+        elif 0xFF01 <= code <= 0xFF5E:
+            out.append(chr(code - 0xFEE0))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def normalise(text: str) -> str:
+    """Return ``text`` in the canonical form used by segmentation, classification and ranking.
+
+    Traditional characters become Simplified, full-width forms become half-width, latin letters become
+    lower case, compatibility characters are folded (NFKC) and runs of white space become one space.
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", to_half_width(text))
+    text = to_simplified(text).lower()
+    return _SPACE.sub(" ", text).strip()

@@ -1,0 +1,72 @@
+"""``TemplateRanker``: rank reply templates (or FAQ answers) for a resident's question with sparse BM25.
+
+Each document is indexed twice — as jieba words and as character bigrams of the normalised text — and the
+two BM25 scores are fused. Intent and department hints boost matching documents but never exclude any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bot.text.bm25 import BM25Index
+from bot.text.normalise import normalise
+from bot.text.results import RankDoc, Ranked
+from bot.text.segment import char_ngrams, tokens
+
+if TYPE_CHECKING:
+    from bot.text.analyzer import TextAnalyzer
+
+WORD_WEIGHT = 1.0
+BIGRAM_WEIGHT = 0.5
+HINT_BOOST = 0.15
+"""Relative score boost for a document whose intent/department matches the hint."""
+
+
+class TemplateRanker:
+    """Rank a fixed set of documents against free-text queries, best first."""
+
+    def __init__(self, analyzer: TextAnalyzer, docs: Sequence[RankDoc]) -> None:
+        self.analyzer = analyzer
+        self.docs = list(docs)
+        self._ids = [d.id for d in self.docs]
+        self._intents = np.asarray([d.intent for d in self.docs], dtype=object)
+        self._departments = np.asarray([d.department for d in self.docs], dtype=object)
+        norm = [normalise(d.text) for d in self.docs]
+        self._words = BM25Index([tokens(t) for t in norm])
+        self._bigrams = BM25Index([char_ngrams(t, 2) for t in norm])
+
+    def scores(self, query: str) -> np.ndarray:
+        """Fused relevance score of every document for ``query`` (no hints applied)."""
+        norm = normalise(query)
+        return WORD_WEIGHT * self._words.scores(
+            tokens(norm)
+        ) + BIGRAM_WEIGHT * self._bigrams.scores(char_ngrams(norm, 2))
+
+    def rank(
+        self,
+        query: str,
+        k: int = 3,
+        *,
+        intent: str | None = None,
+        department: str | None = None,
+    ) -> list[Ranked]:
+        """The ``k`` best documents for ``query``; ``intent``/``department`` boost matching documents."""
+        if not query or not query.strip() or not self.docs or k <= 0:
+            return []
+        scores = self.scores(query)
+        if not np.any(scores > 0):
+            return []
+        if intent or department:
+            boost = np.ones_like(scores)
+            if intent:
+                boost += HINT_BOOST * (self._intents == intent)
+            if department:
+                boost += HINT_BOOST * (self._departments == department)
+            scores = scores * boost
+        k = min(k, len(self.docs))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [Ranked(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]

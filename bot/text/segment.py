@@ -1,0 +1,82 @@
+"""Segment normalised Chinese text into words with jieba, dropping stop words and punctuation.
+
+jieba is loaded lazily, once per process, and kept quiet (no "Building prefix dict" lines on stderr).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from bot.text.normalise import normalise
+
+_HERE = Path(__file__).resolve().parent
+_lock = threading.Lock()
+_tokenizer: Any = None
+
+
+def _jieba() -> Any:
+    """Return the shared jieba tokenizer, initialised on first use with logging turned down."""
+    global _tokenizer
+    if _tokenizer is None:
+        with _lock:
+            if _tokenizer is None:
+                import jieba
+
+                jieba.setLogLevel(logging.WARNING)
+                logging.getLogger("jieba").setLevel(logging.WARNING)
+                tok = jieba.Tokenizer()
+                tok.initialize()
+                _tokenizer = tok
+    return _tokenizer
+
+
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """The stop words shipped in ``stopwords.txt`` (function words and polite fillers)."""
+    lines = (_HERE / "stopwords.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
+def is_punctuation(token: str) -> bool:
+    """True when ``token`` holds no letter, digit or CJK character (punctuation, symbols, emoji)."""
+    return not any(unicodedata.category(ch)[0] in "LN" for ch in token)
+
+
+def cut(normalised: str) -> list[str]:
+    """All jieba tokens of already-normalised text, white space removed, nothing else dropped."""
+    if not normalised:
+        return []
+    return [t for t in _jieba().lcut(normalised, HMM=True) if t.strip()]
+
+
+@lru_cache(maxsize=8192)
+def _tokens_of_normalised(normalised: str) -> tuple[str, ...]:
+    stops = stop_words()
+    return tuple(t for t in cut(normalised) if t not in stops and not is_punctuation(t))
+
+
+def tokens(text: str) -> list[str]:
+    """jieba tokens of the normalised ``text`` with stop words and punctuation dropped."""
+    return list(_tokens_of_normalised(normalise(text)))
+
+
+def char_ngrams(normalised: str, n: int = 2) -> list[str]:
+    """Overlapping character ``n``-grams of the letters, digits and CJK characters of ``normalised``.
+
+    Runs are split at punctuation and white space so that no n-gram spans two phrases.
+    """
+    out: list[str] = []
+    for run in re.findall(r"[0-9a-z\u3400-\u9fff]+", normalised):
+        if len(run) < n:
+            if n == 1 or len(run) == 0:
+                continue
+            out.append(run)
+            continue
+        out.extend(run[i : i + n] for i in range(len(run) - n + 1))
+    return out

@@ -1,0 +1,126 @@
+"""The public API of bot.text: normalisation, tokens, intent, department, topic words and ranking."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.text import Prediction, RankDoc, Ranked, TemplateRanker, TextAnalyzer
+from bot.text.bm25 import BM25Index
+
+CHATTER = [
+    "收到",
+    "收到！",
+    "好的",
+    "好的👍",
+    "谢谢",
+    "谢谢领导",
+    "哈哈哈哈",
+    "😂😂😂",
+    "[强][强]",
+    "大家早上好",
+    "早",
+    "晚安",
+    "辛苦了",
+    "嗯嗯",
+    "ok",
+    "OK👌",
+    "+1",
+    "明白了",
+    "中秋快乐！",
+    "",
+    "   ",
+]
+
+ACTIONABLE = {
+    "请问小区停水什么时候能恢复？": "question",
+    "社保卡丢了怎么补办": "question",
+    "建议在学校门口增设红绿灯": "suggestion",
+    "希望社区多组织一些老年人活动": "suggestion",
+    "楼下饭店半夜噪音扰民，多次反映没人管": "complaint",
+    "公司拖欠工资三个月了，求助": "complaint",
+}
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> TextAnalyzer:
+    return TextAnalyzer(
+        departments={"住建局": ["物业", "小区", "电梯"], "交通局": ["公交", "地铁"]}
+    )
+
+
+def test_normalise(analyzer: TextAnalyzer) -> None:
+    assert analyzer.normalise("請問　ＡＢＣ１２３  這裡\n噪音") == "请问 abc123 这里 噪音"
+
+
+def test_tokens_drop_stop_words_and_punctuation(analyzer: TextAnalyzer) -> None:
+    toks = analyzer.tokens("請問小區門口的噪音問題什麼時候能解決？😀")
+    assert "小区" in toks and "噪音" in toks
+    assert "的" not in toks and "？" not in toks and "?" not in toks and "😀" not in toks
+
+
+@pytest.mark.parametrize("text", CHATTER)
+def test_chatter_is_never_actionable(analyzer: TextAnalyzer, text: str) -> None:
+    assert analyzer.intent(text).label == "chatter"
+
+
+@pytest.mark.parametrize(("text", "label"), ACTIONABLE.items())
+def test_actionable_messages(analyzer: TextAnalyzer, text: str, label: str) -> None:
+    pred = analyzer.intent(text)
+    assert isinstance(pred, Prediction)
+    assert pred.label == label
+    assert 0.0 <= pred.confidence <= 1.0
+
+
+@pytest.mark.parametrize("text", [*ACTIONABLE, *CHATTER[:8]])
+def test_traditional_gives_same_label(analyzer: TextAnalyzer, text: str) -> None:
+    import opencc
+
+    traditional = opencc.OpenCC("s2t").convert(text)
+    assert analyzer.intent(traditional).label == analyzer.intent(text).label
+
+
+def test_department_keywords(analyzer: TextAnalyzer) -> None:
+    assert analyzer.department("小區電梯壞了").label == "住建局"
+    assert analyzer.department("公交线路调整").label == "交通局"
+    unknown = analyzer.department("今天天气不错")
+    assert unknown.label == "" and not unknown.confident
+
+
+def test_topic_words(analyzer: TextAnalyzer) -> None:
+    words = analyzer.topic_words(["小区停水了", "小区又停水", "停电了"], k=2)
+    assert words == [("停水", 2), ("小区", 2)]
+
+
+def test_ranker_best_first_and_hints(analyzer: TextAnalyzer) -> None:
+    docs = [
+        RankDoc("water", "停水通知：小区停水检修，预计明天恢复供水", intent="question"),
+        RankDoc("bus", "公交线路调整说明", department="交通局"),
+        RankDoc("noise", "噪音扰民投诉处理流程", intent="complaint"),
+    ]
+    ranker = TemplateRanker(analyzer, docs)
+    top = ranker.rank("小區什麼時候恢復供水", k=3)
+    assert top and top[0] == Ranked("water", top[0].score)
+    assert ranker.rank("", k=3) == []
+    assert ranker.rank("   ") == []
+    plain = {r.id: r.score for r in ranker.rank("线路 流程", k=3)}
+    hinted = {r.id: r.score for r in ranker.rank("线路 流程", k=3, department="交通局")}
+    assert hinted["bus"] > plain["bus"] and hinted["noise"] == plain["noise"]
+    assert {r.id for r in ranker.rank("公交 噪音", k=3, intent="question")} >= {"bus", "noise"}
+
+
+def test_bm25_matches_rank_bm25() -> None:
+    rank_bm25 = pytest.importorskip("rank_bm25")
+    docs = [["小区", "停水"], ["公交", "线路", "调整"], ["停水", "通知", "停水"], ["噪音"]] * 3
+    ours = BM25Index(docs, idf="okapi")
+    ref = rank_bm25.BM25Okapi(docs)
+    for query in (["停水"], ["公交", "噪音"], ["没有"]):
+        assert list(ours.scores(query)) == pytest.approx(list(ref.get_scores(query)))
+
+
+def test_bad_model_file(tmp_path) -> None:
+    bad = tmp_path / "model.npz"
+    bad.write_text("not a model")
+    with pytest.raises(ValueError, match=r"model\.npz"):
+        TextAnalyzer(intent_model=bad)
+    with pytest.raises(ValueError, match=r"missing\.npz"):
+        TextAnalyzer(department_model=tmp_path / "missing.npz")
