@@ -154,6 +154,7 @@ def _wechat_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
         token=_secret(env, cfg.token_env, "WeChat puppet service token"),
         handle=app.dispatcher.handle,
         aliases=app.settings.bot.aliases,
+        room_rate_per_minute=cfg.room_rate_per_minute,
     )
 
 

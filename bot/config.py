@@ -105,6 +105,8 @@ class WechatSection(_Section):
     enabled: bool = False
     endpoint_env: str = "WECHATY_PUPPET_SERVICE_ENDPOINT"
     token_env: str = "WECHATY_PUPPET_SERVICE_TOKEN"
+    room_rate_per_minute: int = Field(20, ge=1, le=600)
+    """Posts per minute per room; more wait their turn (never dropped)."""
 
 
 class DepartmentConfig(_Section):

@@ -22,6 +22,14 @@ from handlers.common import (
 from storage import OfficialInfo, QuestionInfo, QuestionState, StoreError
 
 RATING_HINT = "请对本次答复进行评价：满意 / 基本满意 / 不满意（点按钮或直接回复）。"
+RATING_HINT_TEXT = "请直接回复评价：满意 / 基本满意 / 不满意（也可引用本条答复回复 1 / 2 / 3）。"
+"""For platforms without buttons (WeChat, the console)."""
+BUTTON_PLATFORMS = frozenset({"telegram", "test"})
+
+
+def rating_hint(platform: str) -> str:
+    """How to rate on this platform."""
+    return RATING_HINT if platform in BUTTON_PLATFORMS else RATING_HINT_TEXT
 
 
 async def post_answer(
@@ -40,7 +48,7 @@ async def post_answer(
         OutgoingMessage(
             platform=question.platform,
             chat_id=question.chat_id,
-            text=f"【{question.number} 答复】{text}\n{signature}\n{RATING_HINT}",
+            text=f"【{question.number} 答复】{text}\n{signature}\n{rating_hint(question.platform)}",
             reply_to_message_id=question.platform_message_id,
             mention_user_ids=(question.asker_user_id,),
             buttons=tuple(tuple(row) for row in rating_buttons(question)),
@@ -190,7 +198,7 @@ class PlatformReplyHandler:
         except StoreError:
             return False
         await ctx.reply(
-            f"{question.number} 已答复。{RATING_HINT}",
+            f"{question.number} 已答复。{rating_hint(question.platform)}",
             reply_to=msg.message_id,
             buttons=rating_buttons(question),
         )

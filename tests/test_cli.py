@@ -55,6 +55,7 @@ def test_run_reads_a_piped_console_chat(workdir):
     assert "[幸福里小区] 政务助手: 已收到您的问题，编号 Q1" in out
     assert "[私信 张伟] 政务助手: 【新问题 Q1】" in out
     assert "【Q1 答复】明天上午维修" in out
+    assert "请直接回复评价" in out  # no buttons on the console: the hint says so
     assert "感谢您的评价（满意）" in out
     assert "(忽略)" in out
     assert "问题 1 个，已答复 1" in out
