@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from fake_bot_api import FloodLimits, supergroup, user
 from telegram.error import NetworkError
+from telegram_support import BOT_USERNAME, TOKEN, free_port
 
 from bot.adapters.telegram import (
     REDACTOR,
@@ -28,7 +29,6 @@ from bot.adapters.telegram import (
     install_redaction,
 )
 from bot.events import Button, ButtonPress, IncomingMessage, OutgoingMessage
-from conftest import BOT_USERNAME, TOKEN, free_port
 
 GROUP = supergroup(-1001234567890, "幸福里小区居民群")
 WANG = user(5012345678, "芳", "王")

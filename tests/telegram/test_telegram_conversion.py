@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 from telegram import Update
+from telegram_support import BOT_USERNAME, PAYLOADS, load_payload
 
 from bot.adapters.telegram import split_text, to_incoming, to_markup
 from bot.events import Button, EventKind
-from conftest import BOT_USERNAME, PAYLOADS, load_payload
 
 GROUP_ID = "-1001234567890"
 WANG = "5012345678"

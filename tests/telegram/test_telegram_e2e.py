@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 from fake_bot_api import FakeBotApi, private_chat, supergroup, user
-
-from conftest import TOKEN, free_port
+from telegram_support import TOKEN, free_port
 
 GROUP = supergroup(-1001234567890, "幸福里小区居民群")
 WANG = user(5012345678, "芳", "王")  # the resident who asks
