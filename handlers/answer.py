@@ -22,7 +22,7 @@ from handlers.common import (
 from storage import OfficialInfo, QuestionInfo, QuestionState, StoreError
 
 RATING_HINT = "请对本次答复进行评价：满意 / 基本满意 / 不满意（点按钮或直接回复）。"
-RATING_HINT_TEXT = "请直接回复评价：满意 / 基本满意 / 不满意（也可引用本条答复回复 1 / 2 / 3）。"
+RATING_HINT_TEXT = "请直接回复评价：满意 / 基本满意 / 不满意（或回复 1 / 2 / 3）。"
 """For platforms without buttons (WeChat, the console)."""
 BUTTON_PLATFORMS = frozenset({"telegram", "test"})
 

@@ -1,7 +1,8 @@
 """Residents rate an answer: 满意 / 基本满意 / 不满意, by button, by a bare word, or ``/rate Q12 满意``.
 
 Only the asker may rate. 满意 and 基本满意 resolve the question; 不满意 reopens it and tells the official.
-A bare digit 1/2/3 counts as a rating only when it quotes the answer (WeChat's numbered choices).
+A bare 1 / 2 / 3 (WeChat's numbered choices) counts as a rating only while the sender has an answer
+waiting for a rating in that chat; otherwise it is ordinary talk.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class RateButtonHandler:
 
 
 class RateTextHandler:
-    """A typed rating: ``满意`` (quoting the answer or not), ``/rate Q12 不满意``, or ``1`` quoting it."""
+    """A typed rating: ``满意`` (quoting the answer or not), ``/rate Q12 不满意``, or ``1`` / ``2`` / ``3``."""
 
     async def __call__(self, ctx: Context) -> bool:
         msg = ctx.message
@@ -92,7 +93,7 @@ class RateTextHandler:
         else:
             text = ctx.text.strip()
             score = parse_rating(text)
-            if score is None and msg.reply_to_message_id and text in DIGIT_RATINGS:
+            if score is None and text in DIGIT_RATINGS:
                 score = DIGIT_RATINGS[text]
             if score is None:
                 return False

@@ -317,3 +317,16 @@ async def test_overdue_questions_are_escalated_once(chat):
     await chat.bot.say("/reply Q1 正在协调维修", by=chat.zhang)
     await chat.bot.say("不满意", by=chat.wang, chat=chat.group)
     assert [q.number for q in await reminder.run_once()] == ["Q1"]
+
+
+async def test_bare_digits_rate_only_while_an_answer_awaits_rating(chat):
+    posted = await chat.bot.say("1", by=chat.wang, chat=chat.group)
+    assert posted == []  # nothing to rate: just talk
+    await chat.ask("电梯坏了什么时候修？")
+    await chat.bot.say("/reply Q1 明天修好", by=chat.zhang)
+    posted = await chat.bot.say("2", by=chat.wang, chat=chat.group)
+    assert "基本满意" in posted[0].text
+    assert chat.app.store.ratings(1) == ["basically_satisfied"]
+    assert (
+        await chat.bot.say("3", by=chat.wang, chat=chat.group) == []
+    )  # resolved: no longer a rating
