@@ -10,6 +10,7 @@ from bot.commands import parse_question_number
 from bot.dispatch import Context, NoSender, Role
 from bot.events import Button, OutgoingMessage, Undeliverable
 from bot.templating import TemplateError
+from bot.text import Prediction
 from storage import OfficialInfo, QuestionInfo
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,12 @@ def render_template(
 
 def rank_templates(ctx: Context, question: QuestionInfo, k: int = 3) -> list[str]:
     """Ids of the ``k`` best templates for a question."""
-    analysis = ctx.services.text.intent(question.text)
+    # The record handler already classified this very text; classifying costs milliseconds.
+    known = ctx.state.get("intent")
+    if isinstance(known, Prediction) and ctx.state.get("intent_text") == question.text:
+        analysis = known
+    else:
+        analysis = ctx.services.text.intent(question.text)
     ranked = ctx.services.ranker.rank(
         question.text,
         k=k,

@@ -23,6 +23,7 @@ class RecordHandler:
         intent = text_services.intent(ctx.text or msg.text)
         department = text_services.department(ctx.text or msg.text)
         ctx.state["intent"] = intent
+        ctx.state["intent_text"] = ctx.text or msg.text
         ctx.state["department"] = department
         stored = await ctx.services.db(
             ctx.services.store.record_message,
