@@ -72,9 +72,20 @@ class MinyiApp:
     dispatcher: Dispatcher
     adapters: list[Any] = field(default_factory=list)
 
+    def warm_up(self) -> None:
+        """Build what the text services build lazily (the seed intent model, jieba's dictionary) now,
+        so the first resident who asks does not wait for it. Cheap after the first call."""
+        text = self.services.text
+        sample = "请问小区电梯坏了什么时候能修好？"
+        text.intent(sample)
+        text.department(sample)
+        self.services.ranker.rank(sample, k=1)
+
     async def start_platforms(self, env: dict[str, str] | None = None) -> list[str]:
         """Start every enabled platform adapter and connect it to the dispatcher; returns their names."""
         env = dict(os.environ) if env is None else env
+        if self.settings.telegram.enabled or self.settings.wechat.enabled:
+            await asyncio.get_running_loop().run_in_executor(None, self.warm_up)
         started = []
         makers = (
             (self.settings.telegram.enabled, "telegram", _telegram_adapter),

@@ -93,6 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import PlatformUnavailable
 
     app = _app(args)
+    app.warm_up()
     try:
         return asyncio.run(_run_console(app, sys.stdin, sys.stdout))
     except PlatformUnavailable as exc:
