@@ -513,6 +513,12 @@ class WechatAdapter:
         self._stopping = False
         for name in ("PuppetService", "Wechaty"):
             logging.getLogger(name).addFilter(self._redact)
+        # The token is also the gRPC channel's :authority, and hpack/h2 dump every HTTP/2 header at
+        # DEBUG. Their header dumps are never useful here, so they stop at INFO.
+        for name in ("hpack", "h2"):
+            quiet = logging.getLogger(name)
+            if quiet.level < logging.INFO:
+                quiet.setLevel(logging.INFO)
         options = WechatyOptions(
             puppet="wechaty-puppet-service",
             # A fresh PuppetOptions: the dataclass default instance is shared by every bot.

@@ -223,3 +223,18 @@ async def test_official_who_never_pressed_start_does_not_break_the_ack(api, runn
         ack["text"][:3]
     ]
     assert app.store.question(1).state == "open"
+
+
+async def test_the_token_never_reaches_the_logs(api, running, tmp_path, caplog):
+    import logging
+
+    from telegram_support import TOKEN
+
+    caplog.set_level(logging.DEBUG)
+    api.open_private_chat(ZHANG)
+    await running.start(api, tmp_path / "minyi.db", "polling")
+    api.say(GROUP, WANG, "@minyi_test_bot 电梯坏了什么时候修？", mention="@minyi_test_bot")
+    await api.wait_sent(ZHANG["id"], contains="Q1")
+    assert caplog.records, "PTB and httpx log at DEBUG; nothing captured means no check"
+    assert TOKEN not in caplog.text
+    assert TOKEN.split(":")[1] not in caplog.text

@@ -166,3 +166,32 @@ async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.02)
+
+
+async def test_the_puppet_token_never_reaches_the_logs(
+    fake: Any, tmp_path: Any, caplog: Any
+) -> None:
+    import logging
+
+    from wechat_support import wechat_settings
+
+    from bot.app import build_app
+
+    secret = "puppet_padlocal_Sekr1tT0ken42"
+    caplog.set_level(logging.DEBUG)
+    app = build_app(wechat_settings(f"sqlite:///{tmp_path / 'minyi.db'}"))
+    try:
+        await app.start_platforms(
+            env={
+                "WECHATY_PUPPET_SERVICE_ENDPOINT": fake.endpoint,
+                "WECHATY_PUPPET_SERVICE_TOKEN": secret,
+            }
+        )
+        fake.inject_room_message(ROOM_ID, RESIDENT_ID, QUESTION, mention_ids=[BOT_ID])
+        await fake.wait_for_sent(in_room)
+    finally:
+        await app.stop_platforms()
+        app.close()
+    assert caplog.records, "the SDK and the adapter log at DEBUG; nothing captured means no check"
+    assert all(secret not in record.getMessage() for record in caplog.records)
+    assert secret not in caplog.text
