@@ -58,6 +58,11 @@ def duration(seconds: float) -> str:
     return "".join(parts)
 
 
+def clip(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, for one-line previews."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def template_variables(
     ctx: Context, question: QuestionInfo, official: OfficialInfo | None
 ) -> dict[str, object]:

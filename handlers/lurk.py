@@ -5,15 +5,11 @@ suggestions and complaints flagged, and the most frequent topic words. Each dige
 from __future__ import annotations
 
 from bot.dispatch import Context
-from handlers.common import STAFF, local_time, require
+from handlers.common import STAFF, clip, local_time, require
 from storage import Digest, EngagementKind
 
 INTENT_LABELS = {"suggestion": "建议", "complaint": "投诉", "question": "咨询", "chatter": "闲聊"}
 MAX_ITEMS = 8
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def digest_text(ctx: Context, digest: Digest) -> str:
@@ -22,17 +18,17 @@ def digest_text(ctx: Context, digest: Digest) -> str:
     lines = [f"【潜水摘要】{since}，您负责的群共 {digest.message_count} 条居民消息。"]
     lines.append(f"新问题 {len(digest.new_questions)} 个。")
     for q in digest.new_questions[:MAX_ITEMS]:
-        lines.append(f"· {q.number}［{q.group_title}］{q.asker_name}：{_clip(q.text)}")
+        lines.append(f"· {q.number}［{q.group_title}］{q.asker_name}：{clip(q.text)}")
     overdue = [q for q in digest.waiting_questions if q.is_overdue(ctx.now)]
     lines.append(f"待答复 {len(digest.waiting_questions)} 个（其中超时 {len(overdue)} 个）。")
     for q in digest.waiting_questions[:MAX_ITEMS]:
         flag = "（超时）" if q in overdue else ""
-        lines.append(f"· {q.number}{flag} 截止 {local_time(ctx, q.due_at)}：{_clip(q.text)}")
+        lines.append(f"· {q.number}{flag} 截止 {local_time(ctx, q.due_at)}：{clip(q.text)}")
     if digest.flagged:
         lines.append(f"建议与投诉 {len(digest.flagged)} 条：")
         for title, name, intent, text in digest.flagged[:MAX_ITEMS]:
             lines.append(
-                f"· ［{title}］{name}（{INTENT_LABELS.get(intent, intent)}）：{_clip(text)}"
+                f"· ［{title}］{name}（{INTENT_LABELS.get(intent, intent)}）：{clip(text)}"
             )
     words = ctx.services.text.topic_words(digest.texts, k=5)
     if words:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.dispatch import Context
-from handlers.common import SUPERVISORS, duration, require
+from handlers.common import SUPERVISORS, clip, duration, require
 from storage import Summary, Tally
 
 PERIOD_WORDS = {
@@ -121,6 +121,8 @@ def format_summary(summary: Summary, fmt: str, zone: ZoneInfo, hot: list[tuple[s
     tail = [
         f"超时未答复：{'、'.join(overdue) if overdue else '无'}",
         f"热点话题：{'、'.join(f'{w}({n})' for w, n in hot) if hot else '无'}",
+        f"居民建议 {summary.total.suggestions} 条" + ("：" if summary.suggestions else ""),
+        *(f"  ［{title}］{name}：{text}" for title, name, text in summary.suggestions),
     ]
     if fmt == "markdown":
         lines = [f"### 履职统计 {period}", "", "| " + " | ".join(header) + " |"]
@@ -170,6 +172,11 @@ def chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> st
     lines.append(f"超时未答复：{overdue or '无'}")
     if hot:
         lines.append("热点话题：" + "、".join(w for w, _ in hot))
+    if summary.suggestions:
+        lines.append(f"居民建议 {t.suggestions} 条，最新：")
+        lines.extend(
+            f"· ［{title}］{name}：{clip(text)}" for title, name, text in summary.suggestions[:5]
+        )
     return "\n".join(lines)
 
 

@@ -218,3 +218,5 @@ class Summary:
     total: Tally
     overdue: list[QuestionInfo]
     question_texts: list[str]
+    suggestions: list[tuple[str, str, str]] = field(default_factory=list)
+    """(group title, resident name, text) of the suggestions residents made in the period, newest first."""

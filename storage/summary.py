@@ -12,11 +12,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Engagement, Group, Message, Official, Question, Rating
+from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
 from storage.records import QuestionState, Summary, Tally
 
 UNASSIGNED = "未分配"
 UNCLASSIFIED = "未分类"
+SUGGESTIONS_SHOWN = 20
 
 
 def _tally(table: dict[str, Tally], key: str, label: str, department: str = "") -> Tally:
@@ -135,6 +136,15 @@ def build_summary(
         question_info  # a bound Store method; kept generic so this module needs no Store import
     )
     overdue = [to_info(session, session.get_one(Question, i)) for i in overdue_ids]  # type: ignore[operator]
+    suggestions = session.execute(
+        select(Group.title, Person.display_name, Message.text)
+        .join(Group, Group.id == Message.group_id)
+        .join(Person, Person.id == Message.person_id)
+        .where(Message.sent_at >= since, Message.sent_at < until)
+        .where(Message.intent == "suggestion", Message.from_official.is_(False))
+        .order_by(Message.sent_at.desc())
+        .limit(SUGGESTIONS_SHOWN)
+    ).all()
     return Summary(
         since=since,
         until=until,
@@ -144,4 +154,5 @@ def build_summary(
         total=total,
         overdue=overdue,
         question_texts=texts,
+        suggestions=[(title, name, text) for title, name, text in suggestions],
     )

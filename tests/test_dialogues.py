@@ -185,6 +185,7 @@ async def test_transfer_moves_question_and_tells_resident(chat):
 
 
 async def test_supervisor_summary(chat):
+    await chat.bot.say("建议在小区门口增设快递柜", by=chat.liu, chat=chat.group)
     await chat.ask("电梯坏了什么时候修？")
     chat.clock.advance(minutes=30)
     await chat.bot.say("/reply Q1 明天上午修好", by=chat.zhang)
@@ -196,6 +197,7 @@ async def test_supervisor_summary(chat):
     assert "问题 2 个，已答复 1，按时 1，超时未答 1" in text
     assert "满意率 100.0%" in text and "首次响应中位数 30分钟" in text
     assert "超时未答复：Q2" in text
+    assert "居民建议 1 条" in text and "［幸福里小区］刘先生：建议在小区门口增设快递柜" in text
     posted = await chat.bot.say("/summary yesterday-ish", by=chat.chen)
     assert "无法识别的时间范围" in posted[0].text
 
