@@ -29,6 +29,7 @@ from bot.adapters.telegram import (
     install_redaction,
 )
 from bot.events import Button, ButtonPress, IncomingMessage, OutgoingMessage
+from tests_support import SteppingClock
 
 GROUP = supergroup(-1001234567890, "幸福里小区居民群")
 WANG = user(5012345678, "芳", "王")
@@ -353,24 +354,8 @@ async def test_restart_mid_stream_misses_nothing_and_repeats_nothing(api, make_a
 # --------------------------------------------------------------------------- flood limits
 
 
-class FakeClock:
-    """A monotonic clock that jumps forward when somebody sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 async def test_limiter_queues_the_21st_message_of_a_group_for_a_minute():
-    clock = FakeClock()
+    clock = SteppingClock()
     limiter = RateLimiter(RateLimits(margin=0), clock=clock, sleep=clock.sleep)
     times = []
     for _ in range(25):
@@ -384,7 +369,7 @@ async def test_limiter_queues_the_21st_message_of_a_group_for_a_minute():
 
 
 async def test_limiter_concurrent_senders_all_get_through_in_order():
-    clock = FakeClock()
+    clock = SteppingClock()
     limiter = RateLimiter(RateLimits(margin=0), clock=clock, sleep=clock.sleep)
     order: list[int] = []
 
@@ -398,7 +383,7 @@ async def test_limiter_concurrent_senders_all_get_through_in_order():
 
 
 async def test_limiter_holds_the_bot_to_30_messages_a_second_overall():
-    clock = FakeClock()
+    clock = SteppingClock()
     limiter = RateLimiter(RateLimits(margin=0), clock=clock, sleep=clock.sleep)
     stamps = []
     for i in range(75):

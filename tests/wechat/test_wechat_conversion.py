@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests_support import SteppingClock
+
 pytest.importorskip(
     "bot.adapters.wechat",
     reason="wechaty is not installed: pip install 'minyi[wechat]'",
@@ -169,24 +171,8 @@ def test_room_or_contact() -> None:
     assert not WechatAdapter.is_room(private)
 
 
-class FakeTime:
-    """A monotonic clock whose sleep advances it instantly."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 async def test_rate_limit_queues_instead_of_dropping() -> None:
-    clock = FakeTime()
+    clock = SteppingClock()
     limiter = RateLimiter(20, 60.0, clock=clock, sleep=clock.sleep)
     for _ in range(20):
         await limiter.acquire("room-a")
@@ -199,7 +185,7 @@ async def test_rate_limit_queues_instead_of_dropping() -> None:
 
 
 async def test_rate_limit_keeps_order() -> None:
-    clock = FakeTime()
+    clock = SteppingClock()
     limiter = RateLimiter(2, 60.0, clock=clock, sleep=clock.sleep)
     done: list[int] = []
 
@@ -213,7 +199,7 @@ async def test_rate_limit_keeps_order() -> None:
 
 
 async def test_rate_limit_is_a_sliding_window() -> None:
-    clock = FakeTime()
+    clock = SteppingClock()
     limiter = RateLimiter(3, 60.0, clock=clock, sleep=clock.sleep)
     await limiter.acquire("room")
     clock.now += 30
