@@ -74,11 +74,45 @@ class BM25Index:
 
     def scores(self, query: Iterable[str]) -> np.ndarray:
         """BM25 score of every document for ``query`` (repeated query terms count repeatedly)."""
-        out = np.zeros(self.n_docs, dtype=np.float64)
+        return self.add_scores(np.zeros(self.n_docs, dtype=np.float64), query, 1.0)
+
+    def add_scores(
+        self, out: np.ndarray, query: Iterable[str], weight: float, max_terms: int = 0
+    ) -> np.ndarray:
+        """Add ``weight`` × the BM25 scores of ``query`` to ``out`` (in place) and return ``out``.
+
+        The postings of the distinct query terms are gathered once and summed with one
+        ``np.bincount``, so the work is proportional to the postings read, not to the number of terms.
+        With ``max_terms`` > 0 only that many distinct terms with the highest IDF are scored (long
+        queries: the commonest terms add little but have the longest postings).
+        """
+        counts: dict[int, int] = {}
+        vocab = self.vocab
         for term in query:
-            t = self.vocab.get(term)
-            if t is None:
-                continue
-            lo, hi = self._indptr[t], self._indptr[t + 1]
-            out[self._indices[lo:hi]] += self._weights[lo:hi]
+            t = vocab.get(term)
+            if t is not None:
+                counts[t] = counts.get(t, 0) + 1
+        if not counts:
+            return out
+        if 0 < max_terms < len(counts):
+            idf = self.idf
+            keep = sorted(counts, key=lambda t: -idf[t])[:max_terms]
+            counts = {t: counts[t] for t in keep}
+        indptr = self._indptr
+        if len(counts) == 1:
+            ((t, c),) = counts.items()
+            lo, hi = indptr[t], indptr[t + 1]
+            out[self._indices[lo:hi]] += (weight * c) * self._weights[lo:hi]
+            return out
+        spans = [(indptr[t], indptr[t + 1], c) for t, c in counts.items()]
+        idx = np.concatenate([self._indices[lo:hi] for lo, hi, _ in spans])
+        w = np.concatenate(
+            [
+                self._weights[lo:hi] * (weight * c)
+                if c != 1 or weight != 1.0
+                else self._weights[lo:hi]
+                for lo, hi, c in spans
+            ]
+        )
+        out += np.bincount(idx, weights=w, minlength=self.n_docs)
         return out

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 WORD_WEIGHT = 1.0
 BIGRAM_WEIGHT = 0.5
+MAX_QUERY_TERMS = 48
+"""Distinct terms per field scored for a query (the rarest); longer messages keep their rarest terms."""
 HINT_BOOST = 0.15
 """Relative score boost for a document whose intent/department matches the hint."""
 
@@ -41,9 +43,10 @@ class TemplateRanker:
     def scores(self, query: str) -> np.ndarray:
         """Fused relevance score of every document for ``query`` (no hints applied)."""
         norm = normalise(query)
-        return WORD_WEIGHT * self._words.scores(
-            tokens(norm)
-        ) + BIGRAM_WEIGHT * self._bigrams.scores(char_ngrams(norm, 2))
+        out = self._words.add_scores(
+            np.zeros(len(self.docs)), tokens(norm), WORD_WEIGHT, MAX_QUERY_TERMS
+        )
+        return self._bigrams.add_scores(out, char_ngrams(norm, 2), BIGRAM_WEIGHT, MAX_QUERY_TERMS)
 
     def rank(
         self,

@@ -24,6 +24,12 @@ ACTIONABLE = ["question", "suggestion", "complaint"]
 DataFile = Callable[[str], Path]
 FLOOR_TAIDI = 0.70
 """taidi2020, 7 classes, 5-fold: accuracy 0.739 measured (docs/ACCURACY.md)."""
+FLOOR_TRAINED_INTENT = 0.81
+"""msgabench intent, 5-fold: macro-F1 0.812 measured; issue 5 asks 0.88 (not reached, docs/ACCURACY.md)."""
+FLOOR_FAQ_TOP1, FLOOR_FAQ_TOP3 = 0.59, 0.755
+"""faq_answers <- faq: 0.5937 / 0.7597 measured; issue 5 asks 0.65 / 0.85 (not reached)."""
+FLOOR_KB_TOP1, FLOOR_KB_TOP3 = 0.53, 0.78
+"""kb <- kb: 0.541 / 0.790 measured (long questions; the query-term cap matters here)."""
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -62,7 +68,7 @@ def test_trained_intent_cross_validation(intent_rows: tuple[list[str], list[str]
     texts, gold = intent_rows
     predicted = cv_predict("intent", [normalise(t) for t in texts], gold, folds=5, c=3.0)
     report = classification_report(gold, predicted, ACTIONABLE)
-    assert report.macro_f1 >= 0.80, report.as_dict()
+    assert report.macro_f1 >= FLOOR_TRAINED_INTENT, report.as_dict()
 
 
 def test_department_taidi_cross_validation(data_file: DataFile) -> None:
@@ -89,7 +95,19 @@ def faq(data_file: DataFile) -> tuple[TemplateRanker, list[str], list[set[str]]]
 def test_faq_ranking(faq: tuple[TemplateRanker, list[str], list[set[str]]]) -> None:
     ranker, queries, gold = faq
     report = ranking_report(queries, gold, lambda q: [r.id for r in ranker.rank(q, 10)])
-    assert report.top3 >= 0.75 and report.top1 >= 0.58, report.as_dict()
+    assert report.top3 >= FLOOR_FAQ_TOP3 and report.top1 >= FLOOR_FAQ_TOP1, report.as_dict()
+
+
+def test_kb_ranking(data_file: DataFile) -> None:
+    rows = read(data_file("msgabench/kb.csv"))
+    ids: dict[str, str] = {}
+    for row in rows:
+        ids.setdefault(row["answer"].strip(), f"a{len(ids)}")
+    ranker = TemplateRanker(TextAnalyzer(), [RankDoc(i, t) for t, i in ids.items()])
+    queries = [r["question"] for r in rows if r["question"].strip()]
+    gold = [{ids[r["answer"].strip()]} for r in rows if r["question"].strip()]
+    report = ranking_report(queries, gold, lambda q: [r.id for r in ranker.rank(q, 10)])
+    assert report.top3 >= FLOOR_KB_TOP3 and report.top1 >= FLOOR_KB_TOP1, report.as_dict()
 
 
 def test_faq_ranking_traditional(faq: tuple[TemplateRanker, list[str], list[set[str]]]) -> None:

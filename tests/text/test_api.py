@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bot.text import Prediction, RankDoc, Ranked, TemplateRanker, TextAnalyzer
@@ -115,6 +116,21 @@ def test_bm25_matches_rank_bm25() -> None:
     ref = rank_bm25.BM25Okapi(docs)
     for query in (["停水"], ["公交", "噪音"], ["没有"]):
         assert list(ours.scores(query)) == pytest.approx(list(ref.get_scores(query)))
+
+
+def test_bm25_sums_terms_and_keeps_rarest_terms() -> None:
+    docs = [["小区", "停水"], ["公交", "线路", "调整"], ["停水", "通知", "停水"], ["噪音", "小区"]]
+    index = BM25Index(docs)
+    query = ["停水", "小区", "停水", "噪音", "没有"]
+    by_term = sum(index.scores([t]) for t in query)
+    assert list(index.scores(query)) == pytest.approx(list(by_term))
+    out = np.ones(len(docs))
+    index.add_scores(out, query, 0.5)
+    assert list(out) == pytest.approx(list(1.0 + 0.5 * by_term))
+    # with one term allowed, only the rarest (highest IDF) one is scored: 噪音 is in one document
+    assert list(index.add_scores(np.zeros(len(docs)), query, 1.0, max_terms=1)) == pytest.approx(
+        list(index.scores(["噪音"]))
+    )
 
 
 def test_bad_model_file(tmp_path) -> None:
