@@ -446,18 +446,20 @@ class FakePuppetService:
             self._streams.discard(queue)
 
     async def _contact_payload(self, stream: Stream[Any, Any]) -> None:
-        request = await self._unary(stream, "ContactPayload")
-        contact = self.contacts.get(request.id)
-        if contact is None:
-            raise GRPCError(Status.NOT_FOUND, f"no contact {request.id}")
-        await stream.send_message(contact)
+        await self._payload_by_id(stream, "ContactPayload", self.contacts, "contact")
 
     async def _room_payload(self, stream: Stream[Any, Any]) -> None:
-        request = await self._unary(stream, "RoomPayload")
-        room = self.rooms.get(request.id)
-        if room is None:
-            raise GRPCError(Status.NOT_FOUND, f"no room {request.id}")
-        await stream.send_message(room)
+        await self._payload_by_id(stream, "RoomPayload", self.rooms, "room")
+
+    async def _payload_by_id(
+        self, stream: Stream[Any, Any], rpc: str, table: dict[str, Any], what: str
+    ) -> None:
+        """Answer a payload look-up by id from ``table``, NOT_FOUND as a real puppet does."""
+        request = await self._unary(stream, rpc)
+        payload = table.get(request.id)
+        if payload is None:
+            raise GRPCError(Status.NOT_FOUND, f"no {what} {request.id}")
+        await stream.send_message(payload)
 
     async def _room_member_payload(self, stream: Stream[Any, Any]) -> None:
         request = await self._unary(stream, "RoomMemberPayload")
