@@ -101,15 +101,17 @@ def summarise(
             t.engagements[kind] = t.engagements.get(kind, 0) + 1
 
     messages = session.execute(
-        select(Message.group_id, Message.intent).where(
+        select(Message.group_id, Message.intent, Message.from_official).where(
             Message.sent_at >= since, Message.sent_at < until, Message.group_id.is_not(None)
         )
     ).all()
-    for group_id, intent in messages:
+    for group_id, intent, from_official in messages:
+        # Suggestions and complaints are what residents raised; an official's own words are engagement.
+        resident = not from_official
         for t in (total, _tally(groups, str(group_id), titles.get(group_id or -1, ""))):
             t.messages += 1
-            t.suggestions += intent == "suggestion"
-            t.complaints += intent == "complaint"
+            t.suggestions += resident and intent == "suggestion"
+            t.complaints += resident and intent == "complaint"
 
     overdue = list(
         session.scalars(

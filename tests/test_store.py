@@ -148,6 +148,8 @@ def test_summary_figures_trace_to_rows(store):
     store.rate(q2.id, platform="test", user_id="r1", score="unsatisfied", at=T0)
     ask(store, "3", at=T0 + timedelta(minutes=2))  # never answered
     record(store, "4", "建议多装快递柜", intent="suggestion")
+    # An official's own suggestion-like words are engagement, not a suggestion collected.
+    record(store, "5", "建议大家错峰取件", sender="z1", intent="suggestion", from_official=True)
     store.record_engagement(zhang.id, "speak", T0, platform="test", chat_id="g1")
     store.record_engagement(zhang.id, "lurk", T0)
     now = T0 + timedelta(days=2)
@@ -160,9 +162,10 @@ def test_summary_figures_trace_to_rows(store):
     assert z.engagements == {"answer": 2, "speak": 1, "lurk": 1}
     assert z.response_rate == pytest.approx(2 / 3)
     group = summary.groups[0]
-    assert group.label == "幸福里" and group.messages == 4 and group.suggestions == 1
+    assert group.label == "幸福里" and group.messages == 5 and group.suggestions == 1
     assert [q.number for q in summary.overdue] == ["Q2", "Q3"]
-    assert summary.total.questions == 3
+    assert summary.total.questions == 3 and summary.total.suggestions == 1
+    assert [text for _, _, text in summary.suggestions] == ["建议多装快递柜"]
     assert not any(t.label == "陈静" for t in summary.officials)
     # Outside the period nothing counts.
     empty = store.summary(now, now + timedelta(days=1), now)

@@ -12,7 +12,7 @@ from bot.text.intent import DefaultIntentClassifier
 from bot.text.model import TextModel
 from bot.text.normalise import normalise
 from bot.text.results import Prediction
-from bot.text.segment import tokens
+from bot.text.segment import tokens, word_list
 
 
 class Classifier(Protocol):
@@ -69,8 +69,15 @@ class TextAnalyzer:
         return self._department.predict(normalise(text))
 
     def topic_words(self, texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
-        """The ``k`` most frequent meaningful words (two characters or more) across ``texts``."""
+        """The ``k`` most frequent meaningful words (two characters or more) across ``texts``.
+
+        Words that every question uses (时候, 不能, 请问 …, listed in ``topic_stopwords.txt``) are
+        not topics: a supervisor reading 热点话题 wants 停车位 and 电梯, not 什么时候.
+        """
+        generic = word_list("topic_stopwords.txt")
         counts: Counter[str] = Counter()
         for text in texts:
-            counts.update(t for t in tokens(text) if len(t) >= 2 and not t.isdigit())
+            counts.update(
+                t for t in tokens(text) if len(t) >= 2 and not t.isdigit() and t not in generic
+            )
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max(k, 0)]

@@ -36,11 +36,16 @@ def _jieba() -> Any:
     return _tokenizer
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
+def word_list(filename: str) -> frozenset[str]:
+    """The words of a list shipped beside this module: one a line, ``#`` lines are comments."""
+    lines = (_HERE / filename).read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
 def stop_words() -> frozenset[str]:
     """The stop words shipped in ``stopwords.txt`` (function words and polite fillers)."""
-    lines = (_HERE / "stopwords.txt").read_text(encoding="utf-8").splitlines()
-    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+    return word_list("stopwords.txt")
 
 
 def is_punctuation(token: str) -> bool:

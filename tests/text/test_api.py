@@ -92,6 +92,13 @@ def test_topic_words(analyzer: TextAnalyzer) -> None:
     assert words == [("停水", 2), ("小区", 2)]
 
 
+def test_topic_words_skip_what_every_question_says(analyzer: TextAnalyzer) -> None:
+    texts = ["电梯什么时候修好？", "请问停车位为什么不能增加", "停车位什么时候规划", "电梯又坏了"]
+    words = [w for w, _ in analyzer.topic_words(texts, k=3)]
+    assert words[:2] == ["停车位", "电梯"]
+    assert not {"时候", "什么时候", "不能", "请问", "为什么"} & set(words)
+
+
 def test_ranker_best_first_and_hints(analyzer: TextAnalyzer) -> None:
     docs = [
         RankDoc("water", "停水通知：小区停水检修，预计明天恢复供水", intent="question"),
