@@ -77,6 +77,8 @@ async def answer_with_template(
     store = ctx.services.store
     pending = await ctx.services.db(store.pending_suggestions, official.id, question.id)
     ids = list(pending.template_ids) if pending else rank_templates(ctx, question)
+    if not ids:
+        return f"{question.number} 暂无推荐答复，请发送「/reply {question.number} 您的答复内容」自行答复。"
     if not 1 <= rank <= len(ids):
         return f"{question.number} 的推荐答复只有 {len(ids)} 条，请选择 1-{len(ids)}。"
     body = render_template(ctx, ids[rank - 1], question, official)

@@ -4,6 +4,7 @@ suggestions and complaints flagged, and the most frequent topic words. Each dige
 
 from __future__ import annotations
 
+from bot.commands import strip_mention
 from bot.dispatch import Context
 from handlers.common import STAFF, clip, local_time, require
 from storage import Digest, EngagementKind
@@ -30,7 +31,10 @@ def digest_text(ctx: Context, digest: Digest) -> str:
             lines.append(
                 f"· ［{title}］{name}（{INTENT_LABELS.get(intent, intent)}）：{clip(text)}"
             )
-    words = ctx.services.text.topic_words(digest.texts, k=5)
+    # Residents' messages keep their @政务助手; the bot's own names are not a topic.
+    names = [*ctx.services.settings.bot.aliases, *ctx.services.bot_usernames.values()]
+    texts = [strip_mention(text, names)[0] for text in digest.texts]
+    words = ctx.services.text.topic_words(texts, k=5)
     if words:
         lines.append("热词：" + "、".join(f"{w}({n})" for w, n in words))
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """发声 — an official posts an announcement to one of their groups or to all of them.
 
-``/speak 内容`` goes to every group the official answers for; ``/speak #群名 内容`` to one (matched by
-title or chat id). Each posting is engagement ``speak``.
+``/speak 内容`` goes to every group the official answers for (sent inside a group: to that group;
+``/speak 全部 内容`` to all of them from anywhere); ``/speak #群名 内容`` to one (matched by title or chat id). Each posting is engagement ``speak``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from bot.dispatch import Context
 from bot.events import OutgoingMessage
 from handlers.common import STAFF, require
 from storage import EngagementKind, GroupInfo
+
+ALL_GROUPS = ("全部", "所有", "所有群", "全部群", "全体", "全體")
+"""A first word that names every group the official answers for (``/speak 全部 明天停水``)."""
 
 
 def pick_groups(groups: list[GroupInfo], target: str) -> list[GroupInfo]:
@@ -30,7 +33,10 @@ class SpeakHandler:
         assert official is not None
         text = ctx.command.rest
         groups = await ctx.services.db(ctx.services.store.groups_of, official.id)
-        if text.startswith(("#", "＃")):
+        first, _, remainder = text.partition(" ")
+        if first.lstrip("#＃") in ALL_GROUPS:
+            text = remainder
+        elif text.startswith(("#", "＃")):
             target, _, text = text[1:].partition(" ")
             chosen = pick_groups(groups, target.strip())
             if not chosen:

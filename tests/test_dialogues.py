@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -157,6 +158,13 @@ async def test_speak_to_one_group_or_all(chat):
     posted = await chat.bot.say("/speak #阳光花园 周六垃圾分类宣传", by=chat.li)
     assert {p.chat_id for p in posted if p.text.startswith("【公告】")} == {"yangguang"}
     assert chat.app.store.engagement_counts(2)["speak"] == 3
+    # Inside a group an announcement stays there, unless the official says 全部.
+    posted = await chat.bot.say("/speak 今晚停电检修", by=chat.li, chat=chat.group)
+    assert {p.chat_id for p in posted if p.text.startswith("【公告】")} == {"xingfuli"}
+    posted = await chat.bot.say("/speak 全部 明天停水", by=chat.li, chat=chat.group)
+    notices = [p for p in posted if p.text.startswith("【公告】")]
+    assert {p.chat_id for p in notices} == {"xingfuli", "yangguang"}
+    assert all(p.text.startswith("【公告】明天停水\n") for p in notices)
 
 
 async def test_digest_since_the_last_one(chat):
@@ -167,6 +175,8 @@ async def test_digest_since_the_last_one(chat):
     text = posted[0].text
     assert "新问题 1 个" in text and "Q1" in text
     assert "快递柜" in text  # the suggestion is flagged
+    hot = text.split("热词：")[1]
+    assert "快递" in hot and not {"政务", "助手", "政务助手"} & set(re.findall(r"(\w+)\(", hot))
     chat.clock.advance(minutes=5)
     posted = await chat.bot.say("/digest", by=chat.zhang)
     assert "新问题 0 个" in posted[0].text
@@ -182,6 +192,8 @@ async def test_transfer_moves_question_and_tells_resident(chat):
     posted = await chat.bot.say("/transfer Q1 不存在局", by=chat.zhang)
     assert "没有名为 不存在局 的部门" in posted[0].text
     assert [t[1] for t in chat.app.store.transitions(1)] == ["open", "transferred"]
+    posted = await chat.bot.say("转交 Q1 交通运输局", by=chat.zhang)  # the everyday word works too
+    assert chat.app.store.question(1).department == "交通运输局"
 
 
 async def test_supervisor_summary(chat):
@@ -332,3 +344,13 @@ async def test_bare_digits_rate_only_while_an_answer_awaits_rating(chat):
     assert (
         await chat.bot.say("3", by=chat.wang, chat=chat.group) == []
     )  # resolved: no longer a rating
+
+
+async def test_a_question_no_template_fits(chat):
+    posted = await chat.ask("{{ 7*7 }} <b>x</b>")
+    private = [p for p in posted if p.chat_id == "zhangwei"]
+    assert "{{ 7*7 }} <b>x</b>" in private[0].text  # the resident's text, as typed, never rendered
+    assert "暂无合适模板" in private[0].text
+    posted = await chat.bot.say("/reply Q1 2", by=chat.zhang)
+    assert "Q1 暂无推荐答复" in posted[0].text and "/reply Q1 您的答复内容" in posted[0].text
+    assert chat.app.store.question(1).state == "open"
