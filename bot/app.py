@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.dispatch import Dispatcher, Services, utcnow
 from bot.templating import TemplateLibrary
 from bot.text import RankDoc, TemplateRanker, TextAnalyzer
+from bot.text.semantic import make_ranker
 from handlers import default_handlers
 from storage import OfficialSpec, Store, make_engine, upgrade
 
@@ -48,8 +49,10 @@ def roster_specs(settings: Settings) -> list[OfficialSpec]:
     ]
 
 
-def build_ranker(analyzer: TextAnalyzer, library: TemplateLibrary) -> TemplateRanker:
-    """Index every reply template by its title, keywords and body."""
+def build_ranker(
+    analyzer: TextAnalyzer, library: TemplateLibrary, kind: str = "bm25"
+) -> TemplateRanker:
+    """Index every reply template by its title, keywords and body with the ranker ``kind`` names."""
     docs = [
         RankDoc(
             id=t.id,
@@ -59,7 +62,7 @@ def build_ranker(analyzer: TextAnalyzer, library: TemplateLibrary) -> TemplateRa
         )
         for t in library.templates
     ]
-    return TemplateRanker(analyzer, docs)
+    return make_ranker(kind, analyzer, docs)
 
 
 @dataclass
@@ -209,7 +212,7 @@ def build_app(
         store=store,
         text=analyzer,
         templates=library,
-        ranker=build_ranker(analyzer, library),
+        ranker=build_ranker(analyzer, library, settings.text.ranker),
         clock=clock or utcnow,
     )
     dispatcher = Dispatcher(services, default_handlers())

@@ -79,10 +79,12 @@ class DatabaseSection(_Section):
 
 
 class TextSection(_Section):
-    """Text understanding: optional models trained with ``minyi train``."""
+    """Text understanding: optional models trained with ``minyi train`` and the reply ranker."""
 
     intent_model: str = ""
     department_model: str = ""
+    ranker: Literal["bm25", "semantic"] = "bm25"
+    """``semantic`` fuses BM25 with an embedding model and needs ``pip install 'minyi[semantic]'``."""
 
 
 class TelegramSection(_Section):

@@ -27,11 +27,10 @@ from bot.text.evaluation import (
     read_csv,
 )
 from bot.text.features import Vectorizer
-from bot.text.linear import LogisticRegression
-from bot.text.model import CHATTER_CUTOFF, train
+from bot.text.model import CHATTER_CUTOFF, fit_classifier, train
 from bot.text.normalise import normalise
-from bot.text.ranking import TemplateRanker
 from bot.text.results import ACTIONABLE, RankDoc
+from bot.text.semantic import make_ranker
 
 EXIT_BAD_INPUT = 2
 
@@ -58,9 +57,12 @@ def _load_labelled(
 
 
 def cv_predict(
-    kind: str, texts: Sequence[str], labels: Sequence[str], folds: int, c: float
+    kind: str, texts: Sequence[str], labels: Sequence[str], folds: int, c: float | None = None
 ) -> list[str]:
-    """Out-of-fold predictions of models trained like ``minyi train`` (features computed once)."""
+    """Out-of-fold predictions of models trained like ``minyi train`` (features computed once).
+
+    Vocabulary, IDF and weights are fitted on the training folds only; ``c`` defaults as in ``train``.
+    """
     vec = Vectorizer()
     feats = vec.features(texts)
 
@@ -69,7 +71,7 @@ def cv_predict(
         x_train = fold_vec.fit_features([feats[i] for i in train_idx]).transform_features(
             [feats[i] for i in train_idx]
         )
-        clf = LogisticRegression(c=c, max_iter=60).fit(x_train, [labels[i] for i in train_idx])
+        clf = fit_classifier(kind, x_train, [labels[i] for i in train_idx], c=c)
         x_test = fold_vec.transform_features([feats[i] for i in test_idx])
         proba = clf.predict_proba(x_test)
         out = []
@@ -173,7 +175,10 @@ def cmd_eval_suggest(args: argparse.Namespace) -> int:
         if q[args.question_col].strip()
     ]
     t0 = time.perf_counter()
-    ranker = TemplateRanker(TextAnalyzer(), docs)
+    try:
+        ranker = make_ranker(args.ranker, TextAnalyzer(), docs)
+    except RuntimeError as exc:  # the semantic extra is not installed
+        return _fail(str(exc))
     build = time.perf_counter() - t0
     gold = [{ids[a]} if a in ids else set() for _, a in pairs]
     missing = sum(1 for g in gold if not g)
@@ -182,12 +187,18 @@ def cmd_eval_suggest(args: argparse.Namespace) -> int:
         [q for q, _ in pairs], gold, lambda q: [r.id for r in ranker.rank(q, 10)]
     )
     print("suggest evaluation")
+    print(f"  ranker: {args.ranker}")
     print(f"  answers: {args.answers} ({len(docs)} distinct, index built in {build:.2f} s)")
     print(f"  queries: {args.queries} ({len(pairs)}; {missing} whose answer is not in the pool)")
     print(f"  top-1 {report.top1:.4f}   top-3 {report.top3:.4f}   MRR@10 {report.mrr:.4f}")
     print(f"  latency per query: p50 {report.p50_ms:.3f} ms   p99 {report.p99_ms:.3f} ms")
     if args.json:
-        out = {"command": "eval suggest", "answers": len(docs), "missing_gold": missing}
+        out = {
+            "command": "eval suggest",
+            "ranker": args.ranker,
+            "answers": len(docs),
+            "missing_gold": missing,
+        }
         print(json.dumps({**out, **report.as_dict()}, ensure_ascii=False))
     return 0
 
@@ -243,7 +254,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
             metavar="K",
             help="K-fold cross-validation of a model trained like `minyi train`",
         )
-        p.add_argument("--c", type=float, default=3.0, help=argparse.SUPPRESS)
+        p.add_argument("--c", type=float, default=None, help=argparse.SUPPRESS)
         p.add_argument("--json", action="store_true", help="last line: the figures as JSON")
         p.set_defaults(func=func)
     p = ev_sub.add_parser("suggest", help="reply ranking figures (top-1, top-3, MRR, latency)")
@@ -251,6 +262,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--queries", required=True, help="CSV with question and gold answer")
     p.add_argument("--answer-col", default="answer")
     p.add_argument("--question-col", default="question")
+    p.add_argument(
+        "--ranker",
+        choices=("bm25", "semantic"),
+        default="bm25",
+        help="bm25 (default) or semantic (needs the 'semantic' extra)",
+    )
     p.add_argument("--json", action="store_true", help="last line: the figures as JSON")
     p.set_defaults(func=cmd_eval_suggest)
 
@@ -260,7 +277,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     tr.add_argument("--text-col", default="text")
     tr.add_argument("--label-col", default=None, help="default: intent / department")
     tr.add_argument("--out", required=True, help="where to write the model (.npz)")
-    tr.add_argument("--c", type=float, default=3.0, help="inverse regularisation strength")
+    tr.add_argument(
+        "--c",
+        type=float,
+        default=None,
+        help="inverse regularisation strength (default: 0.1 for intent, 1.0 for department)",
+    )
     tr.add_argument("--json", action="store_true", help="last line: a JSON summary")
     tr.set_defaults(func=_train_entry)
 

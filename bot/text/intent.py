@@ -52,7 +52,10 @@ def seed_model() -> TextModel:
                 pairs = read_seed_examples()
                 texts = [normalise(t) for _, t in pairs]
                 labels = [label for label, _ in pairs]
-                _seed_model = train("intent", texts, labels, c=10.0, min_df=1)
+                # Softmax regression: its probabilities are blended with the cue rules below.
+                _seed_model = train(
+                    "intent", texts, labels, c=10.0, min_df=1, classifier="logistic"
+                )
     return _seed_model
 
 

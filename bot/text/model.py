@@ -1,8 +1,12 @@
-"""Trained text classifiers: TF-IDF features + logistic regression, saved as a plain ``.npz`` file.
+"""Trained text classifiers: TF-IDF features + a linear classifier, saved as a plain ``.npz`` file.
 
 A model file holds arrays only (vocabulary, IDF, weights, labels and a JSON header) and is read with
 ``allow_pickle=False``, so loading a file never runs code. A file that is not a minyi model raises
 ``ValueError`` naming the file.
+
+Format 2 names its classifier in the header (``svm``: one-vs-rest linear SVM, what ``train`` fits
+since format 2; ``logistic``: softmax regression). Format 1 files, written before, are all logistic and
+still load.
 """
 
 from __future__ import annotations
@@ -13,14 +17,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from bot.text.chatter import chatter_score
 from bot.text.features import Vectorizer
-from bot.text.linear import LogisticRegression
+from bot.text.linear import LinearSVM, LogisticRegression
 from bot.text.results import Prediction
 
-FORMAT = "minyi-text-model/1"
+FORMAT = "minyi-text-model/2"
+OLD_FORMATS = ("minyi-text-model/1",)
+"""Formats that still load (format 1: logistic regression, no ``classifier`` in the header)."""
 KINDS = ("intent", "department")
+CLASSIFIERS = ("svm", "logistic")
+DEFAULT_C: dict[str, float] = {"intent": 0.1, "department": 1.0}
+"""SVM regularisation per kind, picked once from a small grid (0.1, 0.3, 1) — see docs/ACCURACY.md.
+
+Intent is told apart by many weak cues, so it wants a smoother model; departments by a few strong
+topic words, so a looser fit routes better.
+"""
+Classifier = LinearSVM | LogisticRegression
 CHATTER_CUTOFF = 0.75
 """An intent model that never saw chatter still labels text this chatty as chatter."""
 
@@ -32,7 +47,7 @@ class TextModel:
         self,
         kind: str,
         vectorizer: Vectorizer,
-        classifier: LogisticRegression,
+        classifier: Classifier,
         threshold: float = 0.5,
     ) -> None:
         if kind not in KINDS:
@@ -75,15 +90,19 @@ class TextModel:
             path = path.with_name(path.name + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         vec = self.vectorizer
+        clf = self.classifier
         header = {
             "format": FORMAT,
             "kind": self.kind,
+            "classifier": "svm" if isinstance(clf, LinearSVM) else "logistic",
             "threshold": self.threshold,
             "char_max": vec.char_max,
             "words": vec.words,
             "min_df": vec.min_df,
             "labels": self.labels,
         }
+        if isinstance(clf, LinearSVM):
+            header["proba_scale"] = clf.proba_scale
         vocab = sorted(vec.vocab, key=vec.vocab.__getitem__)
         with path.open("wb") as fh:
             np.savez_compressed(
@@ -111,8 +130,13 @@ class TextModel:
             raise ValueError(f"{path}: model file not found") from None
         except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a minyi text model ({exc})") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
+        if not isinstance(header, dict) or header.get("format") not in (FORMAT, *OLD_FORMATS):
             raise ValueError(f"{path}: not a minyi text model (format {header!r:.60})")
+        kind_of_clf = header.get("classifier", "logistic")
+        if kind_of_clf not in CLASSIFIERS:
+            raise ValueError(
+                f"{path}: unknown classifier {kind_of_clf!r} (a newer minyi wrote it?)"
+            )
         labels = header.get("labels")
         if (
             not isinstance(labels, list)
@@ -128,7 +152,11 @@ class TextModel:
         )
         vec.vocab = {f: i for i, f in enumerate(vocab)}
         vec.idf = idf
-        clf = LogisticRegression()
+        clf: Classifier
+        if kind_of_clf == "svm":
+            clf = LinearSVM(proba_scale=float(header.get("proba_scale", 3.0)))
+        else:
+            clf = LogisticRegression()
         clf.labels = [str(label) for label in labels]
         clf.coef = coef
         clf.intercept = intercept
@@ -138,24 +166,49 @@ class TextModel:
         return cls(kind, vec, clf, float(header.get("threshold", 0.5)))
 
 
+def fit_classifier(
+    kind: str,
+    x: sp.csr_matrix,
+    labels: Sequence[str],
+    *,
+    classifier: str = "svm",
+    c: float | None = None,
+    max_iter: int | None = None,
+) -> Classifier:
+    """Fit the classifier ``train`` uses on TF-IDF rows ``x`` (shared with cross-validation)."""
+    if classifier == "svm":
+        return LinearSVM(c=DEFAULT_C[kind] if c is None else c, max_iter=max_iter or 60).fit(
+            x, labels
+        )
+    if classifier == "logistic":
+        return LogisticRegression(c=3.0 if c is None else c, max_iter=max_iter or 60).fit(x, labels)
+    raise ValueError(f"unknown classifier {classifier!r} ({' or '.join(CLASSIFIERS)})")
+
+
 def train(
     kind: str,
     texts: Sequence[str],
     labels: Sequence[str],
     *,
-    c: float = 3.0,
-    max_iter: int = 60,
+    c: float | None = None,
+    max_iter: int | None = None,
     min_df: int = 2,
     threshold: float | None = None,
+    classifier: str = "svm",
 ) -> TextModel:
-    """Train a ``kind`` model from already-normalised ``texts`` and their ``labels``."""
+    """Train a ``kind`` model from already-normalised ``texts`` and their ``labels``.
+
+    ``c`` defaults to ``DEFAULT_C[kind]`` for the SVM and 3.0 for ``classifier="logistic"``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r} (intent or department)")
     if len(texts) != len(labels):
         raise ValueError("texts and labels differ in length")
     if len(set(labels)) < 2:
         raise ValueError("training needs at least two different labels")
     vec = Vectorizer(min_df=min_df if len(texts) >= 50 else 1)
     x = vec.fit_transform(texts)
-    clf = LogisticRegression(c=c, max_iter=max_iter).fit(x, labels)
+    clf = fit_classifier(kind, x, labels, classifier=classifier, c=c, max_iter=max_iter)
     if threshold is None:
         threshold = 0.5 if kind == "intent" else 0.4
     return TextModel(kind, vec, clf, threshold)
