@@ -1,6 +1,8 @@
-"""Benchmark bot.text: messages/s for normalise + segment + classify, and ranking latency.
+"""Benchmark bot.text: messages/s for normalise + segment + classify, ranking latency, training time.
 
-Ranking is timed at 100, 1,000 and 10,000 templates with our sparse BM25 ranker and, on the same corpus
+Training (``minyi train``: normalise, features, classifier) is timed on 10,000 labelled messages for the
+intent and department models, beside the softmax regression that model format 1 trained, in the same run
+(msgabench/intent.csv only; skipped without the data). Ranking is timed at 100, 1,000 and 10,000 templates with our sparse BM25 ranker and, on the same corpus
 in the same run, with ``rank_bm25.BM25Okapi`` (install the ``test`` extra). Templates and messages come
 from ../shared/data (msgabench answers and messages) when present, else from synthetic text.
 
@@ -18,10 +20,13 @@ import time
 from pathlib import Path
 
 from bot.text import RankDoc, TemplateRanker, TextAnalyzer
+from bot.text.evaluation import map_intent_labels
+from bot.text.model import train
 from bot.text.normalise import normalise
 from bot.text.segment import tokens
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "msgabench"
+TRAIN_ROWS = 10_000
 
 
 def _corpus() -> tuple[list[str], list[str]]:
@@ -113,14 +118,45 @@ def bench_rank(docs: list[str], queries: list[str], size: int) -> dict[str, floa
     return out
 
 
+def _labelled(column: str) -> tuple[list[str], list[str]]:
+    """``TRAIN_ROWS`` (text, label) pairs of msgabench/intent.csv for ``column`` (intent or domain).
+
+    The file has fewer labelled rows than that; the first rows are repeated with a number appended, so
+    the repeats are new texts to the vectorizer, as a longer history would be.
+    """
+    with (DATA / "intent.csv").open(encoding="utf-8") as fh:
+        rows = [(r["text"], r[column].strip()) for r in csv.DictReader(fh)]
+    rows = [(t, label) for t, label in rows if t.strip() and label]
+    texts = [t if i < len(rows) else f"{t} {i}" for i, (t, _) in enumerate(rows * 2)][:TRAIN_ROWS]
+    labels = [label for _, label in rows * 2][:TRAIN_ROWS]
+    return texts, map_intent_labels(labels) if column == "intent" else labels
+
+
+def bench_train() -> list[dict[str, object]]:
+    """Seconds to train each model kind as ``minyi train`` does, and with format 1's classifier."""
+    if not (DATA / "intent.csv").is_file():
+        return []
+    out: list[dict[str, object]] = []
+    for kind, column in (("intent", "intent"), ("department", "domain")):
+        texts, labels = _labelled(column)
+        row: dict[str, object] = {"kind": kind, "rows": len(texts)}
+        for classifier in ("svm", "logistic"):
+            t0 = time.perf_counter()
+            train(kind, [normalise(t) for t in texts], labels, classifier=classifier)
+            row[f"{classifier}_s"] = round(time.perf_counter() - t0, 2)
+        out.append(row)
+    return out
+
+
 def main() -> int:
     """Run the benchmark and print a table (and JSON with ``--json``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="last line: the figures as JSON")
     args = parser.parse_args()
     docs, messages = _corpus()
-    results: dict[str, object] = {"classify": bench_classify(messages)}
-    print(f"normalise + segment + classify: {results['classify']['messages_per_s']} messages/s")
+    classify = bench_classify(messages)
+    results: dict[str, object] = {"classify": classify}
+    print(f"normalise + segment + classify: {classify['messages_per_s']} messages/s")
     rank_rows = []
     for size in (100, 1_000, 10_000):
         row = bench_rank(docs, messages[::7], size)
@@ -135,6 +171,16 @@ def main() -> int:
             f"p99 {row['ours_p99_ms']:.3f} ms{ref}"
         )
     results["ranking"] = rank_rows
+    training = bench_train()
+    results["training"] = training
+    for fit in training:
+        print(
+            f"training {fit['kind']:<10} on {fit['rows']} messages: "
+            f"{fit['svm_s']:.1f} s (minyi train, linear SVM)   "
+            f"{fit['logistic_s']:.1f} s (format 1, softmax regression)"
+        )
+    if not training:
+        print("training: skipped (../shared/data/msgabench/intent.csv not found)")
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
     return 0

@@ -44,8 +44,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _app(args: argparse.Namespace, settings: Settings | None = None):
     from bot.app import build_app
+    from bot.text.semantic import SemanticUnavailable
 
-    return build_app(settings or _settings(args))
+    try:
+        return build_app(settings or _settings(args))
+    except SemanticUnavailable as exc:
+        raise CliError(f'[text] ranker = "semantic": {exc}', EXIT_USAGE) from None
 
 
 # ------------------------------------------------------------------ run

