@@ -21,7 +21,35 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
-class LogisticRegression:
+class _LinearClassifier:
+    """What the linear classifiers share: labels, one weight column per class, argmax prediction."""
+
+    def __init__(self, c: float, max_iter: int) -> None:
+        self.c = c
+        """Inverse regularisation strength."""
+        self.max_iter = max_iter
+        self.labels: list[str] = []
+        self.coef = np.zeros((0, 0))
+        self.intercept = np.zeros(0)
+
+    def _label_indices(self, y: Sequence[str]) -> np.ndarray:
+        """Set ``labels`` from ``y`` (sorted) and return each row's class index."""
+        self.labels = sorted(set(y))
+        if len(self.labels) < 2:
+            raise ValueError("training needs at least two different labels")
+        index = {label: i for i, label in enumerate(self.labels)}
+        return np.asarray([index[label] for label in y])
+
+    def decision(self, x: sp.csr_matrix) -> np.ndarray:
+        """Raw class scores (n × classes), columns in the order of ``labels``."""
+        return np.asarray(x @ self.coef) + self.intercept
+
+    def predict(self, x: sp.csr_matrix) -> list[str]:
+        """The label with the highest score for each row."""
+        return [self.labels[i] for i in self.decision(x).argmax(axis=1)]
+
+
+class LogisticRegression(_LinearClassifier):
     """Softmax regression: ``fit(X, y)`` learns ``coef`` (features × classes) and ``intercept``.
 
     ``c`` is the inverse regularisation strength (as in scikit-learn: loss = C·Σ log-loss + ½‖W‖²).
@@ -29,22 +57,14 @@ class LogisticRegression:
     """
 
     def __init__(self, c: float = 10.0, max_iter: int = 300, class_weight: str | None = None):
-        self.c = c
-        self.max_iter = max_iter
+        super().__init__(c, max_iter)
         self.class_weight = class_weight
-        self.labels: list[str] = []
-        self.coef = np.zeros((0, 0))
-        self.intercept = np.zeros(0)
 
     def fit(self, x: sp.csr_matrix, y: Sequence[str]) -> LogisticRegression:
         """Learn the weights from sparse rows ``x`` and their labels ``y``."""
-        self.labels = sorted(set(y))
-        index = {label: i for i, label in enumerate(self.labels)}
+        yi = self._label_indices(y)
         n, d = x.shape
         k = len(self.labels)
-        if k < 2:
-            raise ValueError("training needs at least two different labels")
-        yi = np.asarray([index[label] for label in y])
         onehot = np.zeros((n, k))
         onehot[np.arange(n), yi] = 1.0
         if self.class_weight == "balanced":
@@ -82,17 +102,9 @@ class LogisticRegression:
         self.intercept = res.x[d * k :]
         return self
 
-    def decision(self, x: sp.csr_matrix) -> np.ndarray:
-        """Raw class scores (n × classes)."""
-        return np.asarray(x @ self.coef) + self.intercept
-
     def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
         """Class probabilities (n × classes), columns in the order of ``labels``."""
         return softmax(self.decision(x))
-
-    def predict(self, x: sp.csr_matrix) -> list[str]:
-        """The most probable label of each row."""
-        return [self.labels[i] for i in self.decision(x).argmax(axis=1)]
 
 
 def lbfgs(
@@ -163,7 +175,7 @@ def lbfgs(
     return theta
 
 
-class LinearSVM:
+class LinearSVM(_LinearClassifier):
     """One-vs-rest linear SVM with the squared hinge loss and L2 regularisation (as liblinear's default).
 
     Each class gets its own weight column, trained against all other classes; the columns are fitted
@@ -177,23 +189,16 @@ class LinearSVM:
     """
 
     def __init__(self, c: float = 0.3, max_iter: int = 60, proba_scale: float = 3.0) -> None:
-        self.c = c
-        self.max_iter = max_iter
+        super().__init__(c, max_iter)
         self.proba_scale = proba_scale
-        self.labels: list[str] = []
-        self.coef = np.zeros((0, 0))
-        self.intercept = np.zeros(0)
 
     def fit(self, x: sp.csr_matrix, y: Sequence[str]) -> LinearSVM:
         """Learn the weights from sparse rows ``x`` and their labels ``y``."""
-        self.labels = sorted(set(y))
-        index = {label: i for i, label in enumerate(self.labels)}
+        yi = self._label_indices(y)
         n, d = x.shape
         k = len(self.labels)
-        if k < 2:
-            raise ValueError("training needs at least two different labels")
         signs = -np.ones((n, k))
-        signs[np.arange(n), [index[label] for label in y]] = 1.0
+        signs[np.arange(n), yi] = 1.0
         # The two sparse products dominate the cost; float32 halves it with no change in predictions.
         x32 = sp.csr_matrix(x, dtype=np.float32)
         xt32 = x32.T.tocsr()
@@ -214,14 +219,6 @@ class LinearSVM:
         self.intercept = theta[d * k :]
         return self
 
-    def decision(self, x: sp.csr_matrix) -> np.ndarray:
-        """Raw class scores (n × classes): the signed distance-like margin of each one-vs-rest SVM."""
-        return np.asarray(x @ self.coef) + self.intercept
-
     def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
         """Class probabilities (n × classes) from a softmax of the scaled margins."""
         return softmax(self.proba_scale * self.decision(x))
-
-    def predict(self, x: sp.csr_matrix) -> list[str]:
-        """The label with the largest margin for each row."""
-        return [self.labels[i] for i in self.decision(x).argmax(axis=1)]
