@@ -59,6 +59,10 @@ class TemplateRanker:
             np.zeros(len(self.docs)), tokens(norm), WORD_WEIGHT, MAX_QUERY_TERMS
         )
         out = self._bigrams.add_scores(out, char_ngrams(norm, 2), BIGRAM_WEIGHT, MAX_QUERY_TERMS)
+        if not out.any():
+            # Single characters alone (x, 7, 好) are no evidence of a topic: a message that shares no
+            # word and no bigram with any template gets no suggestion at all.
+            return out
         return self._chars.add_scores(out, char_ngrams(norm, 1), UNIGRAM_WEIGHT, MAX_QUERY_CHARS)
 
     def rank(

@@ -116,6 +116,16 @@ def test_ranker_best_first_and_hints(analyzer: TextAnalyzer) -> None:
     assert {r.id for r in ranker.rank("公交 噪音", k=3, intent="question")} >= {"bus", "noise"}
 
 
+def test_single_characters_refine_but_never_start_a_match(analyzer: TextAnalyzer) -> None:
+    docs = [RankDoc("permit", "办理换证手续"), RankDoc("card", "办理补卡手续")]
+    ranker = TemplateRanker(analyzer, docs)
+    # Both share 手续 with the question; 补办 shares no word and no bigram with 补卡, only the
+    # character 补, and that decides.
+    assert [r.id for r in ranker.rank("补办手续", k=2)] == ["card", "permit"]
+    # Characters alone (办, 卡, ASCII) are no evidence: nothing is suggested.
+    assert ranker.rank("卡办 x 7", k=2) == []
+
+
 def test_bm25_matches_rank_bm25() -> None:
     rank_bm25 = pytest.importorskip("rank_bm25")
     docs = [["小区", "停水"], ["公交", "线路", "调整"], ["停水", "通知", "停水"], ["噪音"]] * 3
