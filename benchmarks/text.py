@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import random
 import statistics
@@ -127,8 +128,9 @@ def _labelled(column: str) -> tuple[list[str], list[str]]:
     with (DATA / "intent.csv").open(encoding="utf-8") as fh:
         rows = [(r["text"], r[column].strip()) for r in csv.DictReader(fh)]
     rows = [(t, label) for t, label in rows if t.strip() and label]
-    texts = [t if i < len(rows) else f"{t} {i}" for i, (t, _) in enumerate(rows * 2)][:TRAIN_ROWS]
-    labels = [label for _, label in rows * 2][:TRAIN_ROWS]
+    history = list(itertools.islice(itertools.cycle(rows), TRAIN_ROWS))
+    texts = [t if i < len(rows) else f"{t} {i}" for i, (t, _) in enumerate(history)]
+    labels = [label for _, label in history]
     return texts, map_intent_labels(labels) if column == "intent" else labels
 
 

@@ -30,7 +30,7 @@ from bot.text.features import Vectorizer
 from bot.text.model import CHATTER_CUTOFF, fit_classifier, train
 from bot.text.normalise import normalise
 from bot.text.results import ACTIONABLE, RankDoc
-from bot.text.semantic import SemanticUnavailable, make_ranker
+from bot.text.semantic import RANKERS, SemanticUnavailable, make_ranker
 
 EXIT_BAD_INPUT = 2
 
@@ -264,7 +264,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--question-col", default="question")
     p.add_argument(
         "--ranker",
-        choices=("bm25", "semantic"),
+        choices=RANKERS,
         default="bm25",
         help="bm25 (default) or semantic (needs the 'semantic' extra)",
     )

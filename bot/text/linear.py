@@ -8,6 +8,7 @@ Written with numpy and scipy only; 10,000 messages with ~10^5 features train in 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,6 +24,9 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 class _LinearClassifier:
     """What the linear classifiers share: labels, one weight column per class, argmax prediction."""
+
+    name: ClassVar[str]
+    """How model files name the classifier."""
 
     def __init__(self, c: float, max_iter: int) -> None:
         self.c = c
@@ -55,6 +59,8 @@ class LogisticRegression(_LinearClassifier):
     ``c`` is the inverse regularisation strength (as in scikit-learn: loss = C·Σ log-loss + ½‖W‖²).
     ``class_weight="balanced"`` weighs each class inversely to its frequency.
     """
+
+    name = "logistic"
 
     def __init__(self, c: float = 10.0, max_iter: int = 300, class_weight: str | None = None):
         super().__init__(c, max_iter)
@@ -187,6 +193,8 @@ class LinearSVM(_LinearClassifier):
     SVM has no probabilities of its own. 3 gave the lowest held-out log-loss for both intent and
     department (scales 1–8 tried once on a split other than the reported folds).
     """
+
+    name = "svm"
 
     def __init__(self, c: float = 0.3, max_iter: int = 60, proba_scale: float = 3.0) -> None:
         super().__init__(c, max_iter)

@@ -28,7 +28,10 @@ FORMAT = "minyi-text-model/2"
 OLD_FORMATS = ("minyi-text-model/1",)
 """Formats that still load (format 1: logistic regression, no ``classifier`` in the header)."""
 KINDS = ("intent", "department")
-CLASSIFIERS = ("svm", "logistic")
+CLASSIFIER_TYPES: dict[str, type[LinearSVM] | type[LogisticRegression]] = {
+    cls.name: cls for cls in (LinearSVM, LogisticRegression)
+}
+"""Classifiers by the name model files give them (``svm`` is what ``train`` fits by default)."""
 DEFAULT_C: dict[str, float] = {"intent": 0.1, "department": 1.0}
 """SVM regularisation per kind, picked once from a small grid (0.1, 0.3, 1) — see docs/ACCURACY.md.
 
@@ -94,7 +97,7 @@ class TextModel:
         header = {
             "format": FORMAT,
             "kind": self.kind,
-            "classifier": "svm" if isinstance(clf, LinearSVM) else "logistic",
+            "classifier": clf.name,
             "threshold": self.threshold,
             "char_max": vec.char_max,
             "words": vec.words,
@@ -133,7 +136,7 @@ class TextModel:
         if not isinstance(header, dict) or header.get("format") not in (FORMAT, *OLD_FORMATS):
             raise ValueError(f"{path}: not a minyi text model (format {header!r:.60})")
         kind_of_clf = header.get("classifier", "logistic")
-        if kind_of_clf not in CLASSIFIERS:
+        if kind_of_clf not in CLASSIFIER_TYPES:
             raise ValueError(
                 f"{path}: unknown classifier {kind_of_clf!r} (a newer minyi wrote it?)"
             )
@@ -152,11 +155,9 @@ class TextModel:
         )
         vec.vocab = {f: i for i, f in enumerate(vocab)}
         vec.idf = idf
-        clf: Classifier
-        if kind_of_clf == "svm":
-            clf = LinearSVM(proba_scale=float(header.get("proba_scale", 3.0)))
-        else:
-            clf = LogisticRegression()
+        clf: Classifier = CLASSIFIER_TYPES[kind_of_clf]()
+        if isinstance(clf, LinearSVM):
+            clf.proba_scale = float(header.get("proba_scale", clf.proba_scale))
         clf.labels = [str(label) for label in labels]
         clf.coef = coef
         clf.intercept = intercept
@@ -176,13 +177,12 @@ def fit_classifier(
     max_iter: int | None = None,
 ) -> Classifier:
     """Fit the classifier ``train`` uses on TF-IDF rows ``x`` (shared with cross-validation)."""
-    if classifier == "svm":
-        return LinearSVM(c=DEFAULT_C[kind] if c is None else c, max_iter=max_iter or 60).fit(
-            x, labels
-        )
-    if classifier == "logistic":
-        return LogisticRegression(c=3.0 if c is None else c, max_iter=max_iter or 60).fit(x, labels)
-    raise ValueError(f"unknown classifier {classifier!r} ({' or '.join(CLASSIFIERS)})")
+    cls = CLASSIFIER_TYPES.get(classifier)
+    if cls is None:
+        raise ValueError(f"unknown classifier {classifier!r} ({' or '.join(CLASSIFIER_TYPES)})")
+    if c is None:
+        c = DEFAULT_C[kind] if cls is LinearSVM else 3.0
+    return cls(c=c, max_iter=max_iter or 60).fit(x, labels)
 
 
 def train(

@@ -8,7 +8,8 @@ answers, where BM25 costs well under a millisecond.
 
 The two rankings are fused with reciprocal rank fusion (RRF, k = 60, the value of Cormack, Clarke and
 Büttcher 2009, not tuned here): each document scores ``1/(k + rank)`` in each list. A query that shares no
-word with any document still gets no suggestion, as with BM25 alone, so chatter stays unanswered.
+word or character bigram with any document still gets no suggestion, as with BM25 alone, so chatter
+stays unanswered.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ RRF_K = 60
 MAX_PASSAGE_CHARS = 512
 """Characters of each document that are embedded: beyond this the model only averages more windows, and
 indexing time grows with the length of the longest answers."""
+RANKERS = ("bm25", "semantic")
+"""The names ``[text] ranker`` and ``minyi eval suggest --ranker`` accept."""
 INSTALL_HINT = "the semantic ranker needs the 'semantic' extra: pip install 'minyi[semantic]'"
 
 
@@ -125,4 +128,4 @@ def make_ranker(kind: str, analyzer: TextAnalyzer, docs: Sequence[RankDoc]) -> T
         return TemplateRanker(analyzer, docs)
     if kind == "semantic":
         return SemanticRanker(analyzer, docs)
-    raise ValueError(f"unknown ranker {kind!r} (bm25 or semantic)")
+    raise ValueError(f"unknown ranker {kind!r} ({' or '.join(RANKERS)})")

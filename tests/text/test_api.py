@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from bot.text import Prediction, RankDoc, Ranked, TemplateRanker, TextAnalyzer
 from bot.text.bm25 import BM25Index
+from bot.text.linear import LinearSVM, LogisticRegression
+from bot.text.model import TextModel, train
+from bot.text.normalise import normalise
 
 CHATTER = [
     "收到",
@@ -157,3 +162,50 @@ def test_bad_model_file(tmp_path) -> None:
         TextAnalyzer(intent_model=bad)
     with pytest.raises(ValueError, match=r"missing\.npz"):
         TextAnalyzer(department_model=tmp_path / "missing.npz")
+
+
+SMALL_HISTORY = [
+    ("小区停水了什么时候恢复", "question"),
+    ("请问社保卡在哪里补办", "question"),
+    ("公交几点停运", "question"),
+    ("建议增设夜间公交线路", "suggestion"),
+    ("希望小区多装几个快递柜", "suggestion"),
+    ("建议路口加个红绿灯", "suggestion"),
+    ("楼下烧烤油烟太大没法开窗", "complaint"),
+    ("半夜施工太吵了", "complaint"),
+    ("物业乱收费没人管", "complaint"),
+]
+
+
+def _rewrite_header(path, **changes) -> None:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    header = {**json.loads(str(arrays["header"])), **changes}
+    arrays["header"] = np.asarray(json.dumps({k: v for k, v in header.items() if v is not None}))
+    with path.open("wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+@pytest.mark.parametrize("classifier", ["svm", "logistic"])
+def test_saved_model_predicts_as_trained(tmp_path, classifier: str) -> None:
+    texts = [normalise(t) for t, _ in SMALL_HISTORY]
+    model = train("intent", texts, [label for _, label in SMALL_HISTORY], classifier=classifier)
+    if isinstance(model.classifier, LinearSVM):
+        model.classifier.proba_scale = 5.0  # not the default: the file must carry it
+    loaded = TextModel.load(model.save(tmp_path / "intent"))
+    assert type(loaded.classifier) is type(model.classifier)
+    assert loaded.predict_many(texts) == model.predict_many(texts)
+
+
+def test_format_1_file_still_loads_as_softmax_regression(tmp_path) -> None:
+    texts = [normalise(t) for t, _ in SMALL_HISTORY]
+    model = train("intent", texts, [label for _, label in SMALL_HISTORY], classifier="logistic")
+    path = model.save(tmp_path / "old.npz")
+    # what format 1 wrote: no classifier name in the header
+    _rewrite_header(path, format="minyi-text-model/1", classifier=None)
+    loaded = TextModel.load(path)
+    assert isinstance(loaded.classifier, LogisticRegression)
+    assert loaded.predict_many(texts) == model.predict_many(texts)
+    _rewrite_header(path, format="minyi-text-model/2", classifier="forest")
+    with pytest.raises(ValueError, match="unknown classifier 'forest'"):
+        TextModel.load(path)

