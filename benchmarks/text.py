@@ -6,7 +6,10 @@ intent and department models, beside the softmax regression that model format 1 
 in the same run, with ``rank_bm25.BM25Okapi`` (install the ``test`` extra). Templates and messages come
 from ../shared/data (msgabench answers and messages) when present, else from synthetic text.
 
-    .venv/bin/python benchmarks/text.py [--json]
+With ``--semantic`` (needs the ``semantic`` extra) it also times the semantic ranker's start-up on 200
+templates with an empty embedding cache and from a full one, in the same run.
+
+    .venv/bin/python benchmarks/text.py [--json] [--semantic]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import itertools
 import json
 import random
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -150,10 +154,34 @@ def bench_train() -> list[dict[str, object]]:
     return out
 
 
+def bench_semantic_startup(docs: list[str], size: int = 200) -> dict[str, object]:
+    """Seconds for the semantic ranker to index ``size`` templates: with an empty embedding cache, from
+    a full one, and from a full one after 10 templates were edited (needs the ``semantic`` extra)."""
+    from bot.text.semantic import SemanticRanker
+
+    analyzer = TextAnalyzer()
+    templates = [RankDoc(f"t{i}", text) for i, text in enumerate(docs[:size])]
+    edited = [RankDoc(d.id, "修订：" + d.text) if i < 10 else d for i, d in enumerate(templates)]
+    row: dict[str, object] = {"templates": len(templates)}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "embeddings.npz"
+        for name, batch in (("cold", templates), ("warm", templates), ("ten_edited", edited)):
+            t0 = time.perf_counter()
+            ranker = SemanticRanker(analyzer, batch, cache_path=cache)
+            row[f"{name}_s"] = round(time.perf_counter() - t0, 2)
+            row[f"{name}_embedded"] = ranker.embedded
+    return row
+
+
 def main() -> int:
     """Run the benchmark and print a table (and JSON with ``--json``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="last line: the figures as JSON")
+    parser.add_argument(
+        "--semantic",
+        action="store_true",
+        help="also time the semantic ranker's start-up with and without its embedding cache",
+    )
     args = parser.parse_args()
     docs, messages = _corpus()
     classify = bench_classify(messages)
@@ -183,6 +211,15 @@ def main() -> int:
         )
     if not training:
         print("training: skipped (../shared/data/msgabench/intent.csv not found)")
+    if args.semantic:
+        start = bench_semantic_startup(docs)
+        results["semantic_startup"] = start
+        print(
+            f"semantic ranker start-up, {start['templates']} templates: "
+            f"{start['cold_s']:.2f} s with an empty cache ({start['cold_embedded']} embedded), "
+            f"{start['warm_s']:.2f} s from the cache ({start['warm_embedded']} embedded), "
+            f"{start['ten_edited_s']:.2f} s after editing 10 ({start['ten_edited_embedded']} embedded)"
+        )
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
     return 0

@@ -50,9 +50,13 @@ def roster_specs(settings: Settings) -> list[OfficialSpec]:
 
 
 def build_ranker(
-    analyzer: TextAnalyzer, library: TemplateLibrary, kind: str = "bm25"
+    analyzer: TextAnalyzer,
+    library: TemplateLibrary,
+    kind: str = "bm25",
+    embedding_cache: str = "",
 ) -> TemplateRanker:
-    """Index every reply template by its title, keywords and body with the ranker ``kind`` names."""
+    """Index every reply template by its title, keywords and body with the ranker ``kind`` names
+    (a semantic ranker keeps its template vectors in ``embedding_cache`` when a path is given)."""
     docs = [
         RankDoc(
             id=t.id,
@@ -62,7 +66,7 @@ def build_ranker(
         )
         for t in library.templates
     ]
-    return make_ranker(kind, analyzer, docs)
+    return make_ranker(kind, analyzer, docs, embedding_cache)
 
 
 @dataclass
@@ -212,7 +216,7 @@ def build_app(
         store=store,
         text=analyzer,
         templates=library,
-        ranker=build_ranker(analyzer, library, settings.text.ranker),
+        ranker=build_ranker(analyzer, library, settings.text.ranker, settings.text.embedding_cache),
         clock=clock or utcnow,
     )
     dispatcher = Dispatcher(services, default_handlers())

@@ -85,6 +85,8 @@ class TextSection(_Section):
     department_model: str = ""
     ranker: Literal["bm25", "semantic"] = "bm25"
     """``semantic`` fuses BM25 with an embedding model and needs ``pip install 'minyi[semantic]'``."""
+    embedding_cache: str = "data/embeddings.npz"
+    """Where the semantic ranker keeps template vectors between starts; empty = embed at every start."""
 
 
 class TelegramSection(_Section):

