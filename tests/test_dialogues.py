@@ -291,6 +291,30 @@ async def test_a_failing_handler_apologises_without_traceback(chat, caplog):
     assert "boom" in caplog.text
 
 
+async def test_an_acknowledgement_that_cannot_be_sent_still_alerts_the_official(
+    chat, monkeypatch, caplog
+):
+    post = chat.bot.send
+
+    async def group_unreachable(message):
+        if not message.is_private:
+            raise ConnectionError("network down")  # what an adapter raises after its retries
+        return await post(message)
+
+    monkeypatch.setattr(chat.bot, "send", group_unreachable)
+    posted = await chat.ask("3号楼电梯又坏了，什么时候能修好？")
+    assert [p.chat_id for p in posted] == [
+        "zhangwei"
+    ]  # no apology into the dead chat, just the alert
+    assert "3号楼电梯又坏了" in posted[0].text and posted[0].button_data()[0] == "pick:1:1"
+    assert chat.app.store.question(1).state == "open"
+    assert "could not acknowledge Q1" in caplog.text
+    monkeypatch.undo()
+    answered = await chat.bot.press("pick:1:1", by=chat.zhang, on=posted[0])  # answers as usual
+    assert [p.text.startswith("【Q1 答复】") for p in answered if p.chat_id == "xingfuli"] == [True]
+    assert chat.app.store.question(1).state == "answered"
+
+
 async def test_resident_text_is_never_rendered_as_a_template(chat):
     await chat.ask("{{ 7*7 }} {% for x in y %} 电梯坏了怎么办？")
     alert = next(p for p in chat.bot.outbox if p.chat_id == "zhangwei")
