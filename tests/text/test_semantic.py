@@ -88,6 +88,7 @@ def test_a_restart_embeds_only_new_or_edited_templates(
     edited = [*DOCS[:3], RankDoc("card", "社保卡丢了：带身份证到社保经办机构补领")]
     after_edit = SemanticRanker(analyzer, edited, encoder=(enc := TopicEncoder()), cache_path=cache)
     assert enc.passages_embedded == 1 and _top(after_edit, "社保卡 补领")[0] == "card"
+    assert len(VectorCache(cache, "topics-v1")) == len(DOCS)  # the old card text is gone, not kept
 
 
 def test_vectors_of_another_model_are_not_reused(analyzer: TextAnalyzer, tmp_path: Path) -> None:

@@ -138,6 +138,7 @@ def test_eval_suggest_semantic_reuses_cached_vectors(
         assert run_cli(argv) == 0
         runs.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
     assert (runs[0]["embedded"], runs[1]["embedded"]) == (3, 0)
+    assert all(run["index_seconds"] > 0 for run in runs)
     assert runs[0]["top1"] == runs[1]["top1"] == 1.0
 
 
