@@ -155,6 +155,7 @@ def _telegram_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
         webhook_port=cfg.webhook_port,
         webhook_url=cfg.webhook_url,
         webhook_secret=env.get(cfg.webhook_secret_env) or None,
+        read_timeout=cfg.read_timeout,
     )
 
 
@@ -173,6 +174,7 @@ def _wechat_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
         handle=app.dispatcher.handle,
         aliases=app.settings.bot.aliases,
         room_rate_per_minute=cfg.room_rate_per_minute,
+        send_timeout=cfg.send_timeout,
     )
 
 

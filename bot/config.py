@@ -101,6 +101,9 @@ class TelegramSection(_Section):
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_url: str = ""
     webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+    read_timeout: float = Field(5.0, gt=0, le=120)
+    """Seconds to wait for Telegram's answer to a call. A message whose answer does not come in time
+    is not sent again (it may be posted already); the official is asked to check the chat."""
 
 
 class WechatSection(_Section):
@@ -110,6 +113,9 @@ class WechatSection(_Section):
     endpoint_env: str = "WECHATY_PUPPET_SERVICE_ENDPOINT"
     token_env: str = "WECHATY_PUPPET_SERVICE_TOKEN"
     room_rate_per_minute: int = Field(20, ge=1, le=600)
+    send_timeout: float = Field(30.0, gt=0, le=300)
+    """Seconds a send waits for a reconnect, and for the service's answer; an unanswered message is
+    not sent again (it may be posted already)."""
     """Posts per minute per room; more wait their turn (never dropped)."""
 
 

@@ -143,6 +143,14 @@ class Undeliverable(RuntimeError):
     """
 
 
+class DeliveryUncertain(RuntimeError):
+    """The connection broke after the message had gone out: the platform may or may not have posted it.
+
+    Adapters raise it instead of sending again, because a second attempt could post the message twice
+    in a group of residents. Callers tell the person who asked for the message to check the chat.
+    """
+
+
 class Sender(Protocol):
     """The one thing the dispatcher needs from an adapter: a way to talk back."""
 

@@ -8,9 +8,11 @@ rating buttons; it is engagement ``answer`` with its response time, and the ques
 
 from __future__ import annotations
 
+import logging
+
 from bot.commands import parse_question_number
 from bot.dispatch import Context
-from bot.events import EventKind, OutgoingMessage
+from bot.events import DeliveryUncertain, EventKind, OutgoingMessage, Undeliverable
 from handlers.common import (
     STAFF,
     duration,
@@ -20,6 +22,8 @@ from handlers.common import (
     require,
 )
 from storage import OfficialInfo, QuestionInfo, QuestionState, StoreError
+
+log = logging.getLogger(__name__)
 
 RATING_HINT = "请对本次答复进行评价：满意 / 基本满意 / 不满意（点按钮或直接回复）。"
 RATING_HINT_TEXT = "请直接回复评价：满意 / 基本满意 / 不满意（或回复 1 / 2 / 3）。"
@@ -40,21 +44,36 @@ async def post_answer(
     *,
     template_id: str | None = None,
 ) -> str:
-    """Post ``text`` as the answer to ``question`` in its chat, record it; returns a confirmation."""
+    """Post ``text`` as the answer to ``question`` in its chat, record it; returns a confirmation.
+
+    An answer the platform refused, or may not have posted, is not recorded; the returned text
+    tells the official what happened and how to answer again.
+    """
     if question.state == QuestionState.CLOSED:
         return f"{question.number} 已关闭，无需答复。"
     signature = f"——{official.name}" + (f"（{official.department}）" if official.department else "")
-    sent = await ctx.send(
-        OutgoingMessage(
-            platform=question.platform,
-            chat_id=question.chat_id,
-            text=f"【{question.number} 答复】{text}\n{signature}\n{rating_hint(question.platform)}",
-            reply_to_message_id=question.platform_message_id,
-            mention_user_ids=(question.asker_user_id,),
-            buttons=tuple(tuple(row) for row in rating_buttons(question)),
-            is_private=question.group_id is None,
+    try:
+        sent = await ctx.send(
+            OutgoingMessage(
+                platform=question.platform,
+                chat_id=question.chat_id,
+                text=f"【{question.number} 答复】{text}\n{signature}\n{rating_hint(question.platform)}",
+                reply_to_message_id=question.platform_message_id,
+                mention_user_ids=(question.asker_user_id,),
+                buttons=tuple(tuple(row) for row in rating_buttons(question)),
+                is_private=question.group_id is None,
+            )
         )
-    )
+    except DeliveryUncertain as exc:
+        log.warning("answer to %s may not have been posted: %s", question.number, exc)
+        return (
+            f"{question.number} 的答复已发出，但没有收到平台确认，可能未发布成功，本次未记录。"
+            "请到群里查看：没有出现就请重新答复；已经出现的，在群里回复该居民的提问"
+            "（如「已答复，见上」）即可记录。"
+        )
+    except Undeliverable as exc:
+        log.warning("answer to %s refused: %s", question.number, exc)
+        return f"{question.number} 的答复未能发出：平台拒绝发送到该聊天（机器人可能已被移出群）。"
     result = await ctx.services.db(
         ctx.services.store.answer_question,
         question.id,

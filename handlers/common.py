@@ -8,7 +8,7 @@ from datetime import datetime
 
 from bot.commands import parse_question_number
 from bot.dispatch import Context, NoSender, Role
-from bot.events import Button, OutgoingMessage, Undeliverable
+from bot.events import Button, DeliveryUncertain, OutgoingMessage, Undeliverable
 from bot.templating import TemplateError
 from bot.text import Prediction
 from storage import OfficialInfo, QuestionInfo
@@ -130,7 +130,9 @@ async def tell_official(
     prefer: str,
     buttons: Sequence[Sequence[Button]] = (),
 ) -> bool:
-    """Send a private message to an official on a connected platform; False if unreachable."""
+    """Send a private message to an official on a connected platform; False if unreachable.
+
+    A message the platform may or may not have delivered counts as sent (and is logged)."""
     address = private_address(official, ctx.dispatcher.platforms, prefer)
     if address is None:
         log.warning("official %s has no identity on a connected platform", official.name)
@@ -149,6 +151,9 @@ async def tell_official(
     except (NoSender, Undeliverable) as exc:
         log.warning("could not reach official %s privately: %s", official.name, exc)
         return False
+    except DeliveryUncertain as exc:
+        # Most likely delivered; sending again could alert twice, so treat it as sent.
+        log.warning("private message to official %s may not have arrived: %s", official.name, exc)
     return True
 
 

@@ -1,15 +1,21 @@
 """发声 — an official posts an announcement to one of their groups or to all of them.
 
 ``/speak 内容`` goes to every group the official answers for (sent inside a group: to that group;
-``/speak 全部 内容`` to all of them from anywhere); ``/speak #群名 内容`` to one (matched by title or chat id). Each posting is engagement ``speak``.
+``/speak 全部 内容`` to all of them from anywhere); ``/speak #群名 内容`` to one (matched by title or chat
+id). Each posting is engagement ``speak``; a group the announcement could not reach does not stop the
+others, and the official is told which groups it reached.
 """
 
 from __future__ import annotations
 
+import logging
+
 from bot.dispatch import Context
-from bot.events import OutgoingMessage
+from bot.events import DeliveryUncertain, OutgoingMessage
 from handlers.common import STAFF, require
 from storage import EngagementKind, GroupInfo
+
+log = logging.getLogger(__name__)
 
 ALL_GROUPS = ("全部", "所有", "所有群", "全部群", "全体", "全體")
 """A first word that names every group the official answers for (``/speak 全部 明天停水``)."""
@@ -57,17 +63,30 @@ class SpeakHandler:
         signature = f"——{official.name}" + (
             f"（{official.department}）" if official.department else ""
         )
-        posted = []
+        posted: list[str] = []
+        unconfirmed: list[str] = []
+        failed: list[str] = []
         for group in groups:
             if group.platform not in ctx.dispatcher.platforms:
                 continue
-            await ctx.send(
-                OutgoingMessage(
-                    platform=group.platform,
-                    chat_id=group.chat_id,
-                    text=f"【公告】{text}\n{signature}",
+            name = group.title or group.chat_id
+            try:
+                await ctx.send(
+                    OutgoingMessage(
+                        platform=group.platform,
+                        chat_id=group.chat_id,
+                        text=f"【公告】{text}\n{signature}",
+                    )
                 )
-            )
+            except DeliveryUncertain as exc:
+                log.warning("announcement to %s may not have been posted: %s", name, exc)
+                unconfirmed.append(name)
+                continue
+            except Exception:
+                # One unreachable group must not keep the announcement from the others.
+                log.exception("announcement to %s failed", name)
+                failed.append(name)
+                continue
             await ctx.services.db(
                 ctx.services.store.record_engagement,
                 official.id,
@@ -77,7 +96,20 @@ class SpeakHandler:
                 chat_id=group.chat_id,
                 detail=text,
             )
-            posted.append(group.title or group.chat_id)
-        if ctx.message.is_private or len(posted) > 1:
-            await ctx.reply(f"已发布到 {len(posted)} 个群：{'、'.join(posted)}。", quote=False)
+            posted.append(name)
+        if ctx.message.is_private or len(posted) > 1 or unconfirmed or failed:
+            await ctx.reply(speak_outcome(posted, unconfirmed, failed), quote=False)
         return True
+
+
+def speak_outcome(posted: list[str], unconfirmed: list[str], failed: list[str]) -> str:
+    """What the official is told: where the announcement went, and where it may not have."""
+    lines = [f"已发布到 {len(posted)} 个群：{'、'.join(posted) or '（无）'}。"]
+    if unconfirmed:
+        lines.append(
+            f"未收到平台确认（可能未发出，请到群里查看，未出现的请用「/speak #群名 内容」单独重发）："
+            f"{'、'.join(unconfirmed)}。"
+        )
+    if failed:
+        lines.append(f"未能发布（已记录，请稍后单独重发）：{'、'.join(failed)}。")
+    return "\n".join(lines)

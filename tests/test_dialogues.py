@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.events import OutgoingMessage
+from bot.events import DeliveryUncertain, OutgoingMessage, Undeliverable
 
 pytestmark = pytest.mark.asyncio
 
@@ -313,6 +313,64 @@ async def test_an_acknowledgement_that_cannot_be_sent_still_alerts_the_official(
     answered = await chat.bot.press("pick:1:1", by=chat.zhang, on=posted[0])  # answers as usual
     assert [p.text.startswith("【Q1 答复】") for p in answered if p.chat_id == "xingfuli"] == [True]
     assert chat.app.store.question(1).state == "answered"
+
+
+def group_sends_fail(chat, monkeypatch, failures):
+    """Make the bot's group posts raise ``failures[chat_id]`` (private messages still go out)."""
+    post = chat.bot.send
+
+    async def send(message):
+        if not message.is_private and message.chat_id in failures:
+            raise failures[message.chat_id]
+        return await post(message)
+
+    monkeypatch.setattr(chat.bot, "send", send)
+
+
+async def test_an_answer_the_platform_may_not_have_posted_is_not_recorded(chat, monkeypatch):
+    await chat.ask("电梯坏了什么时候修？")
+    group_sends_fail(chat, monkeypatch, {"xingfuli": DeliveryUncertain("no answer from telegram")})
+    posted = await chat.bot.say("/reply Q1 1", by=chat.zhang)
+    [told] = posted
+    assert told.chat_id == "zhangwei"
+    assert "没有收到平台确认" in told.text and "到群里查看" in told.text
+    assert "抱歉" not in told.text  # not the generic apology
+    assert chat.app.store.question(1).state == "open"
+    assert "answer" not in chat.app.store.engagement_counts(1)
+    monkeypatch.undo()
+    # It had in fact appeared: a reply to the resident's question in the group records it.
+    question = chat.app.store.question(1)
+    await chat.bot.say(
+        "已答复，见上", by=chat.zhang, chat=chat.group, reply_to=question.platform_message_id
+    )
+    assert chat.app.store.question(1).state == "answered"
+
+
+async def test_an_answer_the_platform_refuses_tells_the_official_why(chat, monkeypatch):
+    await chat.ask("电梯坏了什么时候修？")
+    group_sends_fail(chat, monkeypatch, {"xingfuli": Undeliverable("bot was kicked")})
+    [told] = await chat.bot.say("/reply Q1 明天修好", by=chat.zhang)
+    assert "未能发出" in told.text and "移出群" in told.text
+    assert chat.app.store.question(1).state == "open"
+
+
+async def test_an_announcement_one_group_cannot_take_still_reaches_the_others(
+    chat, monkeypatch, caplog
+):
+    await chat.bot.say("大家好", by=chat.wang, chat=chat.other_group)  # the bot learns the title
+    group_sends_fail(chat, monkeypatch, {"xingfuli": ConnectionError("network down")})
+    posted = await chat.bot.say("/speak 全部 明天停水", by=chat.li)
+    assert [p.chat_id for p in posted if p.text.startswith("【公告】")] == ["yangguang"]
+    report = posted[-1].text
+    assert "已发布到 1 个群：阳光花园" in report and "未能发布" in report and "xingfuli" in report
+    assert chat.app.store.engagement_counts(2)["speak"] == 1
+    assert "announcement to xingfuli failed" in caplog.text
+    monkeypatch.undo()
+    group_sends_fail(chat, monkeypatch, {"yangguang": DeliveryUncertain("no answer")})
+    posted = await chat.bot.say("/speak 全部 今晚停电", by=chat.li)
+    report = posted[-1].text
+    assert "已发布到 1 个群" in report and "未收到平台确认" in report and "阳光花园" in report
+    assert chat.app.store.engagement_counts(2)["speak"] == 2
 
 
 async def test_resident_text_is_never_rendered_as_a_template(chat):

@@ -7,8 +7,8 @@ This is the only module of minyi that imports ``telegram``. It has two halves:
   (texts longer than Telegram's 4096 characters → parts);
 * ``TelegramAdapter`` — builds a PTB ``Application``, receives updates by long polling or a
   webhook, hands each event to the dispatcher's ``handle`` and posts what the handlers send back,
-  respecting Telegram's flood limits (``RateLimiter``), retrying 429 answers and network errors,
-  and keeping the bot token out of every log record (``TokenRedactor``).
+  respecting Telegram's flood limits (``RateLimiter``), retrying 429 answers and network errors
+  (but never re-sending a message Telegram may already have posted), and keeping the bot token out of every log record (``TokenRedactor``).
 
 Events of one chat are handled one after another, in the order Telegram delivered them; different
 chats are handled concurrently, so a slow chat (a queue of rate-limited replies) never holds up
@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpx
 from telegram import (
     BotCommand,
     BotCommandScopeAllGroupChats,
@@ -58,6 +59,7 @@ from bot.events import (
     Button,
     ButtonPress,
     Chat,
+    DeliveryUncertain,
     EventKind,
     IncomingMessage,
     OutgoingMessage,
@@ -524,6 +526,30 @@ def _retry_seconds(error: RetryAfter) -> float:
     return float(value)
 
 
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
+"""Transport failures that happen before Telegram has the whole request: sending again is safe."""
+
+
+def _may_have_arrived(error: NetworkError) -> bool:
+    """True when Telegram may have acted on the request although no answer came back.
+
+    PTB raises ``TimedOut`` / ``NetworkError`` *from* the httpx exception. A read timeout or a
+    connection dropped while waiting for the answer means the request was sent whole; an error
+    answer (a 5xx, no httpx cause) or a failure to connect or write means Telegram did not act on it.
+    """
+    cause = error.__cause__
+    return isinstance(cause, httpx.TransportError) and not isinstance(cause, _NOT_SENT)
+
+
 def _chat_arg(chat_id: str) -> int | str:
     """Telegram chat ids are integers; ``@channel`` names stay strings."""
     try:
@@ -585,6 +611,8 @@ class TelegramAdapter:
     and never stop polling. ``rate_limits=None`` lifts the flood limits (benchmarks against a local
     fake server only). ``max_retries`` bounds retries of network errors (exponential backoff from
     ``retry_backoff`` seconds) and of 429 answers (each after the ``retry_after`` Telegram gives).
+    A new message whose answer does not come within ``read_timeout`` seconds is not sent again (it
+    may be posted already): ``send`` raises ``DeliveryUncertain``.
     """
 
     platform = PLATFORM
@@ -608,6 +636,7 @@ class TelegramAdapter:
         poll_timeout: float = 10.0,
         stop_timeout: float = 30.0,
         connections: int = 16,
+        read_timeout: float = 5.0,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         if mode not in ("polling", "webhook"):
@@ -640,6 +669,7 @@ class TelegramAdapter:
         self.poll_timeout = poll_timeout
         self.stop_timeout = stop_timeout
         self.connections = connections
+        self.read_timeout = read_timeout
         self._sleep = sleep
         self.username = ""
         self.bot_id: int | None = None
@@ -667,6 +697,7 @@ class TelegramAdapter:
             .token(self._token)
             .connection_pool_size(self.connections)
             .pool_timeout(60.0)
+            .read_timeout(self.read_timeout)
         )
         if self.base_url:
             builder = builder.base_url(self.base_url)
@@ -840,7 +871,9 @@ class TelegramAdapter:
         """Post ``message``; long texts are split, the first part quotes, the last part has buttons.
 
         Returns the first part's id. Raises ``ValueError`` for button data over 64 bytes (before
-        anything is sent) and ``telegram.error.TelegramError`` when Telegram refuses the message.
+        anything is sent), ``Undeliverable`` when the chat cannot be reached, ``DeliveryUncertain`` when
+        the connection broke after a part had gone out, and ``telegram.error.TelegramError`` when
+        Telegram refuses the message or keeps failing.
         """
         markup = to_markup(message.buttons)
         parts = split_text(message.text)
@@ -875,10 +908,19 @@ class TelegramAdapter:
         )
 
     async def _deliver(
-        self, chat_id: str, call: Callable[[str], Awaitable[T]], *, limited: bool = True
+        self,
+        chat_id: str,
+        call: Callable[[str], Awaitable[T]],
+        *,
+        limited: bool = True,
+        repeatable: bool = False,
     ) -> tuple[T, str]:
         """Call the API (through the limiter when ``limited``), retrying 429s, network errors and
-        one group migration; returns the result and the chat id finally used."""
+        one group migration; returns the result and the chat id finally used.
+
+        A call that is not ``repeatable`` (a new message) is not sent again after a network error
+        that may have come after Telegram acted on it: that raises ``DeliveryUncertain``.
+        """
         failures = floods = 0
         migrated = False
         while True:
@@ -913,6 +955,12 @@ class TelegramAdapter:
                     raise Undeliverable(f"telegram: chat {chat_id} not found") from None
                 raise  # a NetworkError subclass, but retrying cannot help
             except NetworkError as exc:  # includes TimedOut
+                if not repeatable and _may_have_arrived(exc):
+                    raise DeliveryUncertain(
+                        f"telegram: no answer for a message to chat {chat_id} "
+                        f"({REDACTOR.redact(str(exc)) or type(exc.__cause__).__name__}); "
+                        "not sent again, it may already be posted"
+                    ) from None
                 failures += 1
                 if failures > self.max_retries:
                     raise
@@ -941,7 +989,7 @@ class TelegramAdapter:
 
         try:
             # answerCallbackQuery does not count towards the message limits.
-            await self._deliver("", call, limited=False)
+            await self._deliver("", call, limited=False, repeatable=True)
         except TelegramError as exc:
             log.warning(
                 "telegram: could not answer button press %s: %s",

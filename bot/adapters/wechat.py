@@ -41,6 +41,7 @@ from typing import Any
 from bot.events import (
     ButtonPress,
     Chat,
+    DeliveryUncertain,
     EventKind,
     IncomingMessage,
     OutgoingMessage,
@@ -454,6 +455,8 @@ class WechatAdapter:
         ``room_rate_per_minute`` caps posts per room (``0`` disables the cap, e.g. for benchmarks).
         After ``keepalive`` seconds without any event the service must answer a Ding within
         ``keepalive_timeout`` seconds or the connection is made anew (``0`` disables the check).
+        A send waits up to ``send_timeout`` seconds for a reconnect, and as long again for the
+        service's answer; a message left unanswered is not sent again (``DeliveryUncertain``).
         ``clock``/``sleep`` drive the rate limiter (tests inject fakes).
         """
         if not endpoint or not token:
@@ -996,9 +999,18 @@ class WechatAdapter:
             prefix = AT_SEPARATOR.join(f"@{n}" for n in names if n)
             text = f"{prefix} {text}" if prefix else text
         try:
-            sent_id = await bot.puppet.message_send_text(
-                conversation_id=message.chat_id, message=text, mention_ids=mentions or None
+            sent_id = await asyncio.wait_for(
+                bot.puppet.message_send_text(
+                    conversation_id=message.chat_id, message=text, mention_ids=mentions or None
+                ),
+                self.send_timeout,
             )
+        except TimeoutError:
+            # The request went out; the service may have posted it. Sending again could post twice.
+            raise DeliveryUncertain(
+                f"wechat: no answer from the puppet service within {self.send_timeout:g} s for a "
+                f"message to {message.chat_id}; not sent again, it may already be posted"
+            ) from None
         except GRPCError as exc:
             if exc.status in _REFUSED:
                 # Not a friend of the bot account, an unknown contact, a room the bot has left.

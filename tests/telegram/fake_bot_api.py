@@ -243,6 +243,7 @@ class FakeBotApi:
         self._changed = asyncio.Condition()
         self._closing = False
         self._fail_next: dict[str, deque[JSON]] = defaultdict(deque)
+        self._lose_answer: dict[str, deque[float | None]] = defaultdict(deque)
         self._sent_times: dict[int, deque[float]] = defaultdict(deque)
         self._sent_all: deque[float] = deque()
         self.webhook: _Webhook | None = None
@@ -424,6 +425,12 @@ class FakeBotApi:
                 body = {"ok": False, "error_code": status, "description": "Bad Gateway"}
             self._fail_next[method].append(body)
 
+    def lose_next_answer(self, method: str, *, delay: float | None = None, times: int = 1) -> None:
+        """Carry out the next ``times`` calls of ``method`` (a message is posted) but do not answer:
+        hold the answer ``delay`` seconds (past the client's read timeout), or with ``delay=None``
+        close the connection without answering — what a flaky network looks like to the bot."""
+        self._lose_answer[method].extend([delay] * times)
+
     def calls_of(self, method: str, *, ok_only: bool = True) -> list[ApiCall]:
         """Recorded calls of ``method`` (by default only those answered with success)."""
         return [c for c in self.calls if c.method == method and (c.status == 200 or not ok_only)]
@@ -514,6 +521,13 @@ class FakeBotApi:
         for listener in self.listeners:
             listener(call)
         await self._notify()
+        if self._lose_answer.get(method):
+            delay = self._lose_answer[method].popleft()
+            if delay is None:
+                assert request.transport is not None
+                request.transport.close()
+            else:
+                await asyncio.sleep(delay)
         return web.json_response({"ok": True, "result": result})
 
     async def _params(self, request: web.Request, method: str) -> JSON:

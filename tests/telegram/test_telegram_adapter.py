@@ -28,7 +28,7 @@ from bot.adapters.telegram import (
     TelegramStartError,
     install_redaction,
 )
-from bot.events import Button, ButtonPress, IncomingMessage, OutgoingMessage
+from bot.events import Button, ButtonPress, DeliveryUncertain, IncomingMessage, OutgoingMessage
 from tests_support import SteppingClock
 
 GROUP = supergroup(-1001234567890, "幸福里小区居民群")
@@ -243,6 +243,42 @@ async def test_network_errors_are_retried_with_backoff_a_bounded_number_of_times
     with pytest.raises(NetworkError):
         await adapter.send(out(GROUP["id"], "第二次"))
     assert [c.status for c in api.calls_of("sendMessage", ok_only=False)][3:] == [502] * 3
+
+
+@pytest.mark.parametrize("loss", [0.6, None], ids=["answer-too-late", "connection-dropped"])
+async def test_a_message_whose_answer_is_lost_is_not_posted_twice(api, make_adapter, loss, caplog):
+    # Telegram posted it, but the bot never heard back: sending again would show it twice.
+    adapter = make_adapter(Recorder(), max_retries=3, retry_backoff=0.05, read_timeout=0.3)
+    await adapter.start()
+    api.say(GROUP, WANG, "hi")
+    api.lose_next_answer("sendMessage", delay=loss)
+    with pytest.raises(DeliveryUncertain, match="may already be posted"):
+        await adapter.send(out(GROUP["id"], "【Q1 答复】周二上午修好。"))
+    assert [m["text"] for m in api.sent(GROUP["id"])] == ["【Q1 答复】周二上午修好。"]
+    assert len(api.calls_of("sendMessage", ok_only=False)) == 1
+    assert TOKEN not in caplog.text
+    await adapter.send(out(GROUP["id"], "下一条"))  # the connection pool recovers
+    assert [m["text"] for m in api.sent(GROUP["id"])][-1] == "下一条"
+
+
+async def test_a_button_answer_whose_reply_is_lost_is_retried_harmlessly(api, make_adapter, caplog):
+    # Answering a press shows a notice once at most, so a lost answer is retried like any error.
+
+    async def handle(event: IncomingMessage) -> None:
+        if event.button is not None:
+            await adapter.answer_button(event.button, "已记录")
+
+    adapter = make_adapter(handle, max_retries=3, retry_backoff=0.05, read_timeout=0.3)
+    await adapter.start()
+    api.say(GROUP, WANG, "hi")
+    sent = await adapter.send(out(GROUP["id"], "答复", buttons=((Button("满意", "rate:1:s"),),)))
+    api.lose_next_answer("answerCallbackQuery", delay=None)
+    api.press(WANG, api.messages[(GROUP["id"], int(sent.message_id))], "rate:1:s")
+    await api.wait_for(lambda c: c.method == "answerCallbackQuery")
+    await asyncio.sleep(0.5)
+    statuses = [c.status for c in api.calls_of("answerCallbackQuery", ok_only=False)]
+    assert statuses[:2] == [200, 400]  # carried out, then "already answered": logged, not raised
+    assert "could not answer button press" in caplog.text
 
 
 async def test_send_to_a_migrated_group_follows_it_to_the_supergroup(api, make_adapter, caplog):

@@ -225,6 +225,28 @@ async def test_official_who_never_pressed_start_does_not_break_the_ack(api, runn
     assert app.store.question(1).state == "open"
 
 
+async def test_an_answer_whose_confirmation_is_lost_is_posted_once(api, running, tmp_path):
+    # Telegram posts the answer but the connection drops before its reply reaches the bot.
+    api.open_private_chat(ZHANG)
+    app = await running.start(api, tmp_path / "minyi.db", "polling")
+    question = api.say(
+        GROUP, WANG, "@minyi_test_bot 电梯坏了什么时候修？", mention="@minyi_test_bot"
+    )
+    [alert] = await api.wait_sent(ZHANG["id"], contains="Q1")
+    api.lose_next_answer("sendMessage", delay=None)
+    api.press(ZHANG, alert, buttons(alert)[0])
+    [told] = await api.wait_sent(ZHANG["id"], contains="没有收到平台确认")
+    assert "到群里查看" in told["text"]
+    answers = [m for m in api.sent(GROUP["id"]) if "答复】" in m["text"]]
+    assert len(answers) == 1  # posted once, never repeated
+    assert app.store.question(1).state == "open"  # not recorded as answered on a guess
+    # The official sees it in the group and records it by replying to the question.
+    api.say(GROUP, ZHANG, "已答复，见上", reply_to=question)
+    await api.wait_sent(GROUP["id"], contains="Q1 已答复")
+    assert app.store.question(1).state == "answered"
+    assert len([m for m in api.sent(GROUP["id"]) if "答复】" in m["text"]]) == 1
+
+
 async def test_the_token_never_reaches_the_logs(api, running, tmp_path, caplog):
     import logging
 

@@ -95,6 +95,9 @@ class FakePuppetService:
         """While True the service hangs: RPCs never answer and streams send nothing (a half-open
         connection or a hung service, as the client sees it)."""
         self._unstalled = asyncio.Event()
+        self.unanswered_sends = 0
+        """The next this many MessageSendText calls post their message but never answer (the
+        answer is lost on the way, as the client sees it)."""
         self.add_contact(self_id, self_name)
 
     # ---- directory -----------------------------------------------------------------------------
@@ -519,6 +522,9 @@ class FakePuppetService:
         )
         self.sent.append(SentText(conversation, request.text, tuple(request.mentonal_ids), mid, at))
         self._sent_changed.set()
+        if self.unanswered_sends > 0:
+            self.unanswered_sends -= 1
+            await asyncio.Event().wait()  # until the client gives up and the stream is reset
         await stream.send_message(pb.MessageSendTextResponse(id=mid))
         if self.echo_sent:
             self._deliver(mid, inbound=False)

@@ -27,7 +27,7 @@ from wechat_support import (
     ROOM_ID,
 )
 
-from bot.events import IncomingMessage, OutgoingMessage, Undeliverable
+from bot.events import DeliveryUncertain, IncomingMessage, OutgoingMessage, Undeliverable
 
 QUESTION = f"@{BOT_NAME}\u2005小区门口的路灯坏了一个星期，晚上很黑，请尽快修理。"
 
@@ -231,3 +231,16 @@ async def test_refused_conversation_is_undeliverable(fake: Any, make_adapter: An
         await adapter.send(stranger)
     await adapter.send(OutgoingMessage(platform="wechat", chat_id=ROOM_ID, text="仍然可用"))
     assert fake.sent_to(ROOM_ID)[-1].text == "仍然可用"
+
+
+async def test_a_send_left_unanswered_is_not_repeated(fake: Any, make_adapter: Any) -> None:
+    # The service posted it, but its answer never came back: sending again would post it twice.
+    adapter = make_adapter(Recorder(), send_timeout=0.5)
+    await adapter.start()
+    fake.unanswered_sends = 1
+    answer = OutgoingMessage(platform="wechat", chat_id=ROOM_ID, text="【Q1 答复】周二修好。")
+    with pytest.raises(DeliveryUncertain, match="may already be posted"):
+        await asyncio.wait_for(adapter.send(answer), 10)  # a bound, so a hang fails the test
+    assert [s.text for s in fake.sent_to(ROOM_ID)] == ["【Q1 答复】周二修好。"]
+    await adapter.send(OutgoingMessage(platform="wechat", chat_id=ROOM_ID, text="下一条"))
+    assert [s.text for s in fake.sent_to(ROOM_ID)] == ["【Q1 答复】周二修好。", "下一条"]
