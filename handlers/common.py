@@ -132,7 +132,8 @@ async def tell_official(
 ) -> bool:
     """Send a private message to an official on a connected platform; False if unreachable.
 
-    A message the platform may or may not have delivered counts as sent (and is logged)."""
+    A message the platform may or may not have delivered counts as sent; one that fails after the
+    adapter's retries counts as not sent. Both are logged, neither raises."""
     address = private_address(official, ctx.dispatcher.platforms, prefer)
     if address is None:
         log.warning("official %s has no identity on a connected platform", official.name)
@@ -154,6 +155,11 @@ async def tell_official(
     except DeliveryUncertain as exc:
         # Most likely delivered; sending again could alert twice, so treat it as sent.
         log.warning("private message to official %s may not have arrived: %s", official.name, exc)
+    except Exception:
+        # Still failing after the adapter's retries. Whatever the caller did first (a stored ticket,
+        # a rating) stands, and other officials are still told; the overdue check catches up later.
+        log.exception("private message to official %s failed", official.name)
+        return False
     return True
 
 

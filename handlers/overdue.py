@@ -15,7 +15,7 @@ from datetime import timedelta
 from bot.dispatch import Context, Dispatcher, NoSender, Role
 from bot.events import Chat, IncomingMessage, OutgoingMessage, Person
 from handlers.common import local_time, render_template, tell_official
-from storage import QuestionInfo
+from storage import OfficialInfo, QuestionInfo
 
 log = logging.getLogger(__name__)
 
@@ -65,39 +65,53 @@ class OverdueReminder:
             return []
         supervisors = await services.db(store.supervisors)
         for question in overdue:
-            ctx = self._context(question)
-            assignee = (
-                await services.db(store.official, question.assignee_id)
-                if question.assignee_id is not None
-                else None
-            )
-            who = assignee.name if assignee else "（未分配）"
-            note = (
-                f"【超时督办 {question.number}】{question.group_title or '私聊'} · {question.asker_name}："
-                f"{question.text}\n承诺时间 {local_time(ctx, question.due_at)} 已过，承办人：{who}。"
-                f"请尽快「/reply {question.number} 答复内容」。"
-            )
-            for official in [o for o in [assignee, *supervisors] if o is not None]:
-                await tell_official(ctx, official, note, prefer=question.platform)
-            # The apology names a fresh expected time; the promised one stays on record as missed.
-            hours = services.settings.bot.answer_deadline_hours
-            extended = dataclasses.replace(question, due_at=ctx.now + timedelta(hours=hours))
-            apology = render_template(ctx, DELAY_TEMPLATE, extended, assignee)
-            if apology and question.platform in self.dispatcher.platforms:
-                try:
-                    await ctx.send(
-                        OutgoingMessage(
-                            platform=question.platform,
-                            chat_id=question.chat_id,
-                            text=apology,
-                            reply_to_message_id=question.platform_message_id,
-                            mention_user_ids=(question.asker_user_id,),
-                            is_private=question.group_id is None,
-                        )
-                    )
-                except NoSender:
-                    log.warning("no adapter to apologise for %s", question.number)
+            # The claim is already stored: a question whose escalation fails here is not claimed
+            # again, so one failure must not cost the others theirs.
+            try:
+                await self._escalate(question, supervisors)
+            except Exception:
+                log.exception("could not escalate overdue %s", question.number)
         return overdue
+
+    async def _escalate(self, question: QuestionInfo, supervisors: list[OfficialInfo]) -> None:
+        """督办: alert the assignee and the supervisors, and apologise to the resident."""
+        services = self.dispatcher.services
+        store = services.store
+        ctx = self._context(question)
+        assignee = (
+            await services.db(store.official, question.assignee_id)
+            if question.assignee_id is not None
+            else None
+        )
+        who = assignee.name if assignee else "（未分配）"
+        note = (
+            f"【超时督办 {question.number}】{question.group_title or '私聊'} · {question.asker_name}："
+            f"{question.text}\n承诺时间 {local_time(ctx, question.due_at)} 已过，承办人：{who}。"
+            f"请尽快「/reply {question.number} 答复内容」。"
+        )
+        for official in [o for o in [assignee, *supervisors] if o is not None]:
+            await tell_official(ctx, official, note, prefer=question.platform)
+        # The apology names a fresh expected time; the promised one stays on record as missed.
+        hours = services.settings.bot.answer_deadline_hours
+        extended = dataclasses.replace(question, due_at=ctx.now + timedelta(hours=hours))
+        apology = render_template(ctx, DELAY_TEMPLATE, extended, assignee)
+        if not apology or question.platform not in self.dispatcher.platforms:
+            return
+        try:
+            await ctx.send(
+                OutgoingMessage(
+                    platform=question.platform,
+                    chat_id=question.chat_id,
+                    text=apology,
+                    reply_to_message_id=question.platform_message_id,
+                    mention_user_ids=(question.asker_user_id,),
+                    is_private=question.group_id is None,
+                )
+            )
+        except NoSender:
+            log.warning("no adapter to apologise for %s", question.number)
+        except Exception:  # the officials were alerted; the apology is the part that failed
+            log.exception("could not apologise in the chat of overdue %s", question.number)
 
     async def run_forever(self) -> None:
         """Check every ``interval`` seconds until cancelled; errors are logged and the loop goes on."""

@@ -327,6 +327,23 @@ def group_sends_fail(chat, monkeypatch, failures):
     monkeypatch.setattr(chat.bot, "send", send)
 
 
+async def test_an_alert_that_cannot_be_sent_does_not_trouble_the_resident(
+    chat, monkeypatch, caplog
+):
+    post = chat.bot.send
+
+    async def officials_unreachable(message):
+        if message.is_private:
+            raise ConnectionError("network down")  # what an adapter raises after its retries
+        return await post(message)
+
+    monkeypatch.setattr(chat.bot, "send", officials_unreachable)
+    posted = await chat.ask("电梯坏了什么时候修？")
+    assert [p.text[:13] for p in posted] == ["已收到您的问题，编号 Q1"]  # no apology after it
+    assert chat.app.store.question(1).state == "open"
+    assert "private message to official 张伟 failed" in caplog.text
+
+
 async def test_an_answer_the_platform_may_not_have_posted_is_not_recorded(chat, monkeypatch):
     await chat.ask("电梯坏了什么时候修？")
     group_sends_fail(chat, monkeypatch, {"xingfuli": DeliveryUncertain("no answer from telegram")})
@@ -413,6 +430,28 @@ async def test_overdue_questions_are_escalated_once(chat):
     await chat.bot.say("/reply Q1 正在协调维修", by=chat.zhang)
     await chat.bot.say("不满意", by=chat.wang, chat=chat.group)
     assert [q.number for q in await reminder.run_once()] == ["Q1"]
+
+
+async def test_an_unreachable_group_does_not_cost_other_questions_their_escalation(
+    chat, monkeypatch, caplog
+):
+    from handlers.overdue import OverdueReminder
+
+    reminder = OverdueReminder(chat.app.dispatcher)
+    await chat.ask("电梯坏了什么时候修？")
+    await chat.ask("小区门口的路灯坏了", by=chat.liu, chat=chat.other_group)
+    chat.clock.advance(hours=25)
+    group_sends_fail(chat, monkeypatch, {"xingfuli": ConnectionError("network down")})
+    before = len(chat.bot.outbox)
+    # Both are claimed in one go; Q1's failed apology must not leave Q2 unescalated for good.
+    assert [q.number for q in await reminder.run_once()] == ["Q1", "Q2"]
+    sent = chat.bot.outbox[before:]
+    alerts = [p.text for p in sent if p.chat_id == "chenjing"]
+    assert [a.startswith("【超时督办 Q1】") for a in alerts] == [True, False]
+    assert alerts[1].startswith("【超时督办 Q2】")
+    assert [p.chat_id for p in sent if "非常抱歉" in p.text] == ["yangguang"]
+    assert "could not apologise in the chat of overdue Q1" in caplog.text
+    assert await reminder.run_once() == []
 
 
 async def test_bare_digits_rate_only_while_an_answer_awaits_rating(chat):
