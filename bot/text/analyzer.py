@@ -71,10 +71,11 @@ class TextAnalyzer:
     def topic_words(self, texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
         """The ``k`` most frequent meaningful words (two characters or more) across ``texts``.
 
-        Words that every question uses (时候, 不能, 请问 …, listed in ``topic_stopwords.txt``) are
-        not topics: a supervisor reading 热点话题 wants 停车位 and 电梯, not 什么时候.
+        Words that every question uses (时候, 不能, 请问 …, listed in ``question_words.txt`` and
+        ``topic_stopwords.txt``) are not topics: a supervisor reading 热点话题 wants 停车位 and 电梯,
+        not 什么时候.
         """
-        generic = word_list("topic_stopwords.txt")
+        generic = word_list("topic_stopwords.txt") | word_list("question_words.txt")
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(

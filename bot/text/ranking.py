@@ -1,7 +1,8 @@
 """``TemplateRanker``: rank reply templates (or FAQ answers) for a resident's question with sparse BM25.
 
 Each document is indexed three times — as jieba words, as character bigrams and as single characters of the
-normalised text — and the three BM25 scores are summed with fixed weights. Intent and department hints boost
+normalised text — and the three BM25 scores are summed with fixed weights. Question words (什么时候, 怎么办 …)
+are masked on both sides: they tell how a resident asks, not what about. Intent and department hints boost
 matching documents but never exclude any. ``bot.text.semantic`` adds an optional dense re-ranker on top.
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 from bot.text.bm25 import BM25Index
 from bot.text.normalise import normalise
 from bot.text.results import RankDoc, Ranked
-from bot.text.segment import char_ngrams, tokens
+from bot.text.segment import char_ngrams, mask_question_words, tokens
 
 if TYPE_CHECKING:
     from bot.text.analyzer import TextAnalyzer
@@ -47,14 +48,14 @@ class TemplateRanker:
         self._ids = [d.id for d in self.docs]
         self._intents = np.asarray([d.intent for d in self.docs], dtype=object)
         self._departments = np.asarray([d.department for d in self.docs], dtype=object)
-        norm = [normalise(d.text) for d in self.docs]
+        norm = [mask_question_words(normalise(d.text)) for d in self.docs]
         self._words = BM25Index([tokens(t) for t in norm])
         self._bigrams = BM25Index([char_ngrams(t, 2) for t in norm])
         self._chars = BM25Index([char_ngrams(t, 1) for t in norm])
 
     def scores(self, query: str) -> np.ndarray:
         """Fused relevance score of every document for ``query`` (no hints applied)."""
-        norm = normalise(query)
+        norm = mask_question_words(normalise(query))
         out = self._words.add_scores(
             np.zeros(len(self.docs)), tokens(norm), WORD_WEIGHT, MAX_QUERY_TERMS
         )

@@ -71,6 +71,18 @@ def tokens(text: str) -> list[str]:
     return list(_tokens_of_normalised(normalise(text)))
 
 
+@lru_cache(maxsize=1)
+def _question_word_pattern() -> re.Pattern[str]:
+    words = sorted(word_list("question_words.txt"), key=len, reverse=True)  # longest first
+    return re.compile("|".join(map(re.escape, words)))
+
+
+def mask_question_words(normalised: str) -> str:
+    """``normalised`` with the words of ``question_words.txt`` (什么时候, 怎么办 …) replaced by a space,
+    so that neither words nor character n-grams are drawn from them."""
+    return _question_word_pattern().sub(" ", normalised)
+
+
 def char_ngrams(normalised: str, n: int = 2) -> list[str]:
     """Overlapping character ``n``-grams of the letters, digits and CJK characters of ``normalised``.
 
