@@ -12,7 +12,7 @@ import logging
 
 from bot.commands import parse_question_number
 from bot.dispatch import Context
-from bot.events import DeliveryUncertain, EventKind, OutgoingMessage, Undeliverable
+from bot.events import DeliveryUncertain, EventKind, Undeliverable
 from handlers.common import (
     STAFF,
     duration,
@@ -20,6 +20,7 @@ from handlers.common import (
     rating_buttons,
     render_template,
     require,
+    to_asker,
 )
 from storage import OfficialInfo, QuestionInfo, QuestionState, StoreError
 
@@ -54,14 +55,10 @@ async def post_answer(
     signature = f"——{official.name}" + (f"（{official.department}）" if official.department else "")
     try:
         sent = await ctx.send(
-            OutgoingMessage(
-                platform=question.platform,
-                chat_id=question.chat_id,
-                text=f"【{question.number} 答复】{text}\n{signature}\n{rating_hint(question.platform)}",
-                reply_to_message_id=question.platform_message_id,
-                mention_user_ids=(question.asker_user_id,),
-                buttons=tuple(tuple(row) for row in rating_buttons(question)),
-                is_private=question.group_id is None,
+            to_asker(
+                question,
+                f"【{question.number} 答复】{text}\n{signature}\n{rating_hint(question.platform)}",
+                rating_buttons(question),
             )
         )
     except DeliveryUncertain as exc:

@@ -163,6 +163,21 @@ async def tell_official(
     return True
 
 
+def to_asker(
+    question: QuestionInfo, text: str, buttons: Sequence[Sequence[Button]] = ()
+) -> OutgoingMessage:
+    """A message in the question's chat that quotes the question and @-mentions whoever asked it."""
+    return OutgoingMessage(
+        platform=question.platform,
+        chat_id=question.chat_id,
+        text=text,
+        reply_to_message_id=question.platform_message_id,
+        mention_user_ids=(question.asker_user_id,),
+        buttons=tuple(tuple(row) for row in buttons),
+        is_private=question.group_id is None,
+    )
+
+
 def rating_buttons(question: QuestionInfo) -> list[list[Button]]:
     """满意 / 基本满意 / 不满意 buttons for an answer (callback data well under 64 bytes)."""
     return [

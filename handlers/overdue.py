@@ -13,8 +13,8 @@ import logging
 from datetime import timedelta
 
 from bot.dispatch import Context, Dispatcher, NoSender, Role
-from bot.events import Chat, IncomingMessage, OutgoingMessage, Person
-from handlers.common import local_time, render_template, tell_official
+from bot.events import Chat, IncomingMessage, Person
+from handlers.common import local_time, render_template, tell_official, to_asker
 from storage import OfficialInfo, QuestionInfo
 
 log = logging.getLogger(__name__)
@@ -98,16 +98,7 @@ class OverdueReminder:
         if not apology or question.platform not in self.dispatcher.platforms:
             return
         try:
-            await ctx.send(
-                OutgoingMessage(
-                    platform=question.platform,
-                    chat_id=question.chat_id,
-                    text=apology,
-                    reply_to_message_id=question.platform_message_id,
-                    mention_user_ids=(question.asker_user_id,),
-                    is_private=question.group_id is None,
-                )
-            )
+            await ctx.send(to_asker(question, apology))
         except NoSender:
             log.warning("no adapter to apologise for %s", question.number)
         except Exception:  # the officials were alerted; the apology is the part that failed

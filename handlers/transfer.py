@@ -6,8 +6,7 @@ The resident is told in the group, the new assignee privately; the transfer is e
 from __future__ import annotations
 
 from bot.dispatch import Context
-from bot.events import OutgoingMessage
-from handlers.common import STAFF, question_number_arg, require, tell_official
+from handlers.common import STAFF, question_number_arg, require, tell_official, to_asker
 from storage import StoreError
 
 
@@ -42,12 +41,9 @@ class TransferHandler:
             return True
         if question.group_id is not None and question.platform in ctx.dispatcher.platforms:
             await ctx.send(
-                OutgoingMessage(
-                    platform=question.platform,
-                    chat_id=question.chat_id,
-                    text=f"您的问题 {question.number} 已转交{question.department}办理，请耐心等待答复。",
-                    reply_to_message_id=question.platform_message_id,
-                    mention_user_ids=(question.asker_user_id,),
+                to_asker(
+                    question,
+                    f"您的问题 {question.number} 已转交{question.department}办理，请耐心等待答复。",
                 )
             )
         if question.assignee_id is not None:
