@@ -27,10 +27,11 @@ def digest_text(ctx: Context, digest: Digest) -> str:
         lines.append(f"· {q.number}{flag} 截止 {local_time(ctx, q.due_at)}：{clip(q.text)}")
     if digest.flagged:
         lines.append(f"建议与投诉 {len(digest.flagged)} 条：")
-        for title, name, intent, text in digest.flagged[:MAX_ITEMS]:
-            lines.append(
-                f"· ［{title}］{name}（{INTENT_LABELS.get(intent, intent)}）：{clip(text)}"
-            )
+        for title, name, intent, text, confident in digest.flagged[:MAX_ITEMS]:
+            label = INTENT_LABELS.get(intent, intent)
+            # An unsure label is shown as a guess for the official to judge, not as a finding.
+            kind = label if confident else f"疑似{label}"
+            lines.append(f"· ［{title}］{name}（{kind}）：{clip(text)}")
     # Residents' messages keep their @政务助手; the bot's own names are not a topic.
     names = [*ctx.services.settings.bot.aliases, *ctx.services.bot_usernames.values()]
     texts = [strip_mention(text, names)[0] for text in digest.texts]

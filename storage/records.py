@@ -139,8 +139,9 @@ class Digest:
     until: datetime
     new_questions: list[QuestionInfo]
     waiting_questions: list[QuestionInfo]
-    flagged: list[tuple[str, str, str, str]]
-    """(group title, sender name, intent, text) of suggestions and complaints."""
+    flagged: list[tuple[str, str, str, str, bool]]
+    """(group title, sender name, intent, text, confident) of suggestions and complaints; ``confident``
+    is False for a label the classifier was unsure of."""
     texts: list[str]
     """Residents' actionable texts (not chatter) in the window, for topic words."""
     message_count: int

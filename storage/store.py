@@ -884,7 +884,13 @@ class Store:
                 )
             ]
             messages = (
-                select(Group.title, Person.display_name, Message.intent, Message.text)
+                select(
+                    Group.title,
+                    Person.display_name,
+                    Message.intent,
+                    Message.text,
+                    Message.intent_confident,
+                )
                 .join(Group, Group.id == Message.group_id)
                 .join(Person, Person.id == Message.person_id)
                 .where(Message.group_id.in_(groups), Message.sent_at <= until)
@@ -894,8 +900,8 @@ class Store:
                 messages = messages.where(Message.sent_at > since)
             rows = session.execute(messages.order_by(Message.sent_at)).all()
             flagged = [
-                (title, name, intent, text)
-                for title, name, intent, text in rows
+                (title, name, intent, text, confident)
+                for title, name, intent, text, confident in rows
                 if intent in ("suggestion", "complaint")
             ]
             return Digest(
@@ -904,7 +910,7 @@ class Store:
                 new_questions=new_questions,
                 waiting_questions=waiting,
                 flagged=flagged,
-                texts=[text for _, _, intent, text in rows if intent != "chatter"],
+                texts=[text for _, _, intent, text, _ in rows if intent != "chatter"],
                 message_count=len(rows),
             )
 

@@ -101,17 +101,18 @@ def summarise(
             t.engagements[kind] = t.engagements.get(kind, 0) + 1
 
     messages = session.execute(
-        select(Message.group_id, Message.intent, Message.from_official).where(
-            Message.sent_at >= since, Message.sent_at < until, Message.group_id.is_not(None)
-        )
+        select(
+            Message.group_id, Message.intent, Message.intent_confident, Message.from_official
+        ).where(Message.sent_at >= since, Message.sent_at < until, Message.group_id.is_not(None))
     ).all()
-    for group_id, intent, from_official in messages:
-        # Suggestions and complaints are what residents raised; an official's own words are engagement.
-        resident = not from_official
+    for group_id, intent, confident, from_official in messages:
+        # Suggestions and complaints are what residents raised; an official's own words are engagement,
+        # and a guess the classifier is unsure of is not counted as collected.
+        counted = confident and not from_official
         for t in (total, _tally(groups, str(group_id), titles.get(group_id or -1, ""))):
             t.messages += 1
-            t.suggestions += resident and intent == "suggestion"
-            t.complaints += resident and intent == "complaint"
+            t.suggestions += counted and intent == "suggestion"
+            t.complaints += counted and intent == "complaint"
 
     overdue = list(
         session.scalars(
@@ -143,7 +144,8 @@ def build_summary(
         .join(Group, Group.id == Message.group_id)
         .join(Person, Person.id == Message.person_id)
         .where(Message.sent_at >= since, Message.sent_at < until)
-        .where(Message.intent == "suggestion", Message.from_official.is_(False))
+        .where(Message.intent == "suggestion", Message.intent_confident.is_(True))
+        .where(Message.from_official.is_(False))
         .order_by(Message.sent_at.desc())
         .limit(SUGGESTIONS_SHOWN)
     ).all()

@@ -184,6 +184,22 @@ async def test_digest_since_the_last_one(chat):
     assert chat.app.store.engagement_counts(1)["lurk"] == 2
 
 
+async def test_digest_marks_a_label_the_classifier_is_unsure_of(chat):
+    unsure = "垃圾分类活动我报名"  # a sign-up, not a proposal
+    guess = chat.app.services.text.intent(unsure)
+    assert guess.label == "suggestion" and not guess.confident  # what this dialogue is about
+    await chat.bot.say(unsure, by=chat.liu, chat=chat.group)
+    await chat.bot.say("建议小区多装几个快递柜", by=chat.wang, chat=chat.group)
+    text = (await chat.bot.say("潜水", by=chat.zhang))[0].text
+    assert "刘先生（疑似建议）：垃圾分类活动我报名" in text
+    assert "王阿姨（建议）：建议小区多装几个快递柜" in text
+    # The supervisor's summary counts and lists only the suggestion it is sure of.
+    chat.clock.advance(minutes=1)
+    text = (await chat.bot.say("/summary 7d", by=chat.chen))[0].text
+    assert "建议1" in text and "居民建议 1 条" in text
+    assert "快递柜" in text and "垃圾分类活动我报名" not in text
+
+
 async def test_transfer_moves_question_and_tells_resident(chat):
     await chat.ask("小区门口的公交站台什么时候修好？")
     posted = await chat.bot.say("/transfer Q1 生态环境局 误派", by=chat.zhang)

@@ -150,6 +150,9 @@ def test_summary_figures_trace_to_rows(store):
     record(store, "4", "建议多装快递柜", intent="suggestion")
     # An official's own suggestion-like words are engagement, not a suggestion collected.
     record(store, "5", "建议大家错峰取件", sender="z1", intent="suggestion", from_official=True)
+    # Nor is a label the classifier was unsure of.
+    record(store, "6", "垃圾分类活动我报名", intent="suggestion", intent_confident=False)
+    record(store, "7", "又停水了", intent="complaint", intent_confident=False)
     store.record_engagement(zhang.id, "speak", T0, platform="test", chat_id="g1")
     store.record_engagement(zhang.id, "lurk", T0)
     now = T0 + timedelta(days=2)
@@ -162,11 +165,19 @@ def test_summary_figures_trace_to_rows(store):
     assert z.engagements == {"answer": 2, "speak": 1, "lurk": 1}
     assert z.response_rate == pytest.approx(2 / 3)
     group = summary.groups[0]
-    assert group.label == "幸福里" and group.messages == 5 and group.suggestions == 1
+    assert group.label == "幸福里" and group.messages == 7 and group.suggestions == 1
+    assert group.complaints == 0
     assert [q.number for q in summary.overdue] == ["Q2", "Q3"]
     assert summary.total.questions == 3 and summary.total.suggestions == 1
     assert [text for _, _, text in summary.suggestions] == ["建议多装快递柜"]
     assert not any(t.label == "陈静" for t in summary.officials)
+    # The official's digest shows every flagged message, unsure ones marked as such.
+    digest = store.digest(zhang.id, None, now)
+    assert sorted((text, confident) for _, _, _, text, confident in digest.flagged) == [
+        ("又停水了", False),
+        ("垃圾分类活动我报名", False),
+        ("建议多装快递柜", True),
+    ]
     # Outside the period nothing counts.
     empty = store.summary(now, now + timedelta(days=1), now)
     assert empty.total.questions == 0 and empty.total.engagements == {}
