@@ -11,7 +11,7 @@ import asyncio
 import functools
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +27,7 @@ from bot.events import (
     Sender,
     SentMessage,
 )
+from storage import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -168,12 +169,29 @@ def event_key(message: IncomingMessage) -> str:
     return f"msg:{message.chat.chat_id}:{message.message_id}"
 
 
+STORE_RETRY_FIRST = 0.5
+"""Seconds before the first retry of a store call during a database outage (doubling each time)."""
+STORE_RETRY_MAX = 30.0
+"""The longest pause between retries."""
+
+
 class Dispatcher:
     """Runs handlers in order for each incoming event and routes outgoing messages to adapters."""
 
-    def __init__(self, services: Services, handlers: Sequence[Handler]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        handlers: Sequence[Handler],
+        *,
+        store_patience: float = 600.0,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        """``store_patience``: how many seconds an event waits out a database outage before it is
+        given up (logged); events wait in order, so nothing is handled twice or out of turn."""
         self.services = services
         self.handlers = list(handlers)
+        self.store_patience = store_patience
+        self._sleep = sleep
         self._senders: dict[str, Sender] = {}
 
     def connect(self, sender: Sender, bot_username: str | None = None) -> None:
@@ -230,14 +248,17 @@ class Dispatcher:
         if message.sender.is_bot:
             return None
         services = self.services
-        first_time = await services.db(
-            services.store.claim_event, message.platform, event_key(message), services.clock()
+        key = event_key(message)
+        # Until the event is claimed nothing has happened, so a database outage here is waited out
+        # (and the claim tried again) instead of losing what the resident said.
+        first_time = await self._patiently(
+            key, services.store.claim_event, message.platform, key, services.clock()
         )
         if not first_time:
-            log.info("skipping %s event %s: handled before", message.platform, event_key(message))
+            log.info("skipping %s event %s: handled before", message.platform, key)
             return None
-        official = await services.db(
-            services.store.official_for_identity, message.platform, message.sender.user_id
+        official = await self._patiently(
+            key, services.store.official_for_identity, message.platform, message.sender.user_id
         )
         ctx = self.build_context(message, official)
         for handler in self.handlers:
@@ -254,6 +275,24 @@ class Dispatcher:
                 await self._apologise(ctx)
                 break
         return ctx
+
+    async def _patiently(
+        self, key: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``services.db(fn, …)``, repeated with growing pauses while the database is unavailable
+        (``StoreUnavailable``), for up to ``store_patience`` seconds; then the error is raised."""
+        pause, waited = STORE_RETRY_FIRST, 0.0
+        while True:
+            try:
+                return await self.services.db(fn, *args, **kwargs)
+            except StoreUnavailable as exc:
+                if waited >= self.store_patience:
+                    log.error("%s; gave up on event %s after %.0f s", exc, key, waited)
+                    raise
+                log.warning("%s; event %s waits %.1f s", exc, key, pause)
+                await self._sleep(pause)
+                waited += pause
+                pause = min(pause * 2, STORE_RETRY_MAX)
 
     async def _apologise(self, ctx: Context) -> None:
         try:

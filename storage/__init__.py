@@ -19,7 +19,7 @@ from storage.records import (
     Summary,
     Tally,
 )
-from storage.store import Store, StoreError
+from storage.store import Store, StoreError, StoreUnavailable
 
 __all__ = [
     "RATING_SCORES",
@@ -35,6 +35,7 @@ __all__ = [
     "QuestionState",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Summary",
     "Tally",
     "current_revision",

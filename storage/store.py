@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import (
@@ -56,6 +56,34 @@ class StoreError(Exception):
     """A request the store refuses; the message is fit to show people (Chinese)."""
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached right now (server down or restarting, connection lost, SQLite
+    file locked). The failed call's transaction was rolled back, so it may be made again; only a
+    connection lost during COMMIT itself leaves unknown whether the server kept the write."""
+
+
+_OUTAGE_WORDS = (
+    "connection",
+    "server closed",
+    "terminating",
+    "locked",
+    "unable to open",
+    "disk i/o",
+)
+"""How drivers word an outage (psycopg: "connection failed", "server closed the connection
+unexpectedly", "terminating connection due to administrator command"; SQLite: "database is locked")."""
+
+
+def is_outage(error: DBAPIError) -> bool:
+    """True for a database error that says the database is unreachable, not that a query is wrong."""
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False
+    message = str(error.orig).lower()
+    return any(word in message for word in _OUTAGE_WORDS)
+
+
 class Store:
     """All reads and writes minyi makes."""
 
@@ -65,8 +93,13 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except DBAPIError as exc:
+            if is_outage(exc):
+                raise StoreUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
+            raise
 
     # ---------------------------------------------------------------- identities and roster
 

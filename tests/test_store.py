@@ -211,3 +211,12 @@ def test_unknown_names_are_refused_in_chinese(store):
         store.assign("无名氏", "test", "g1", T0)
     with pytest.raises(StoreError, match="未知角色"):
         store.add_official("X", "", "king", T0)
+
+
+def test_a_wrong_schema_is_an_error_not_an_outage(tmp_path):
+    # Waiting out an outage is right for a database that is down, wrong for one never migrated.
+    from sqlalchemy.exc import OperationalError
+
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
+    with pytest.raises(OperationalError, match="no such table"):  # not StoreUnavailable
+        store.claim_event("test", "msg:1", T0)
