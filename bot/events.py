@@ -45,6 +45,9 @@ class Person:
     user_id: str
     display_name: str
     is_bot: bool = False
+    anonymous: bool = False
+    """Someone speaking as the chat itself (a Telegram group's anonymous administrator): the platform
+    does not say who, so no official can be recognised behind it."""
 
     @property
     def key(self) -> str:

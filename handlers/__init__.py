@@ -7,6 +7,7 @@ never a platform SDK or an adapter.
 from __future__ import annotations
 
 from bot.dispatch import Handler
+from handlers.anonymous import AnonymousSenderHandler
 from handlers.answer import PickButtonHandler, PlatformReplyHandler, ReplyHandler
 from handlers.ask import AskHandler, TicketHandler
 from handlers.bind import BindHandler
@@ -24,6 +25,7 @@ from handlers.transfer import TransferHandler
 def default_handlers() -> list[Handler]:
     """The handler chain, in the order that matters: record first, fallbacks last."""
     return [
+        AnonymousSenderHandler(),
         MembershipHandler(),
         EditHandler(),
         RecordHandler(),

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.events import DeliveryUncertain, OutgoingMessage, Undeliverable
+from bot.events import DeliveryUncertain, OutgoingMessage, Person, Undeliverable
 
 pytestmark = pytest.mark.asyncio
 
@@ -198,6 +198,24 @@ async def test_digest_marks_a_label_the_classifier_is_unsure_of(chat):
     text = (await chat.bot.say("/summary 7d", by=chat.chen))[0].text
     assert "建议1" in text and "居民建议 1 条" in text
     assert "快递柜" in text and "垃圾分类活动我报名" not in text
+
+
+async def test_an_anonymous_administrator_is_told_how_to_be_recognised(chat):
+    admin = Person("test", "anonymousxingfuli", "匿名管理员", anonymous=True)
+    await chat.ask("电梯坏了什么时候修？")
+    question = chat.app.store.question(1)
+    for attempt in (
+        chat.bot.say("/reply Q1 1", by=admin, chat=chat.group),
+        chat.bot.say("明天修好", by=admin, chat=chat.group, reply_to=question.platform_message_id),
+        chat.bot.say("@政务助手 大家注意电梯安全", by=admin, chat=chat.group),
+    ):
+        [notice] = await attempt
+        assert "匿名管理员身份" in notice.text and "关闭「保持匿名」" in notice.text
+    assert await chat.bot.say("大家注意安全", by=admin, chat=chat.group) == []  # not for the bot
+    assert chat.app.store.question(1).state == "open"
+    assert chat.app.store.question(2) is None
+    # Nothing the anonymous sender wrote counts as a resident's message.
+    assert chat.app.store.digest(1, None, chat.clock.now).message_count == 1
 
 
 async def test_transfer_moves_question_and_tells_resident(chat):

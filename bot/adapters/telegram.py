@@ -353,7 +353,15 @@ def to_incoming(
             members=joined if joined else (to_person(left),) if left is not None else (),
         )
     if author.is_bot:
-        return None
+        if message.sender_chat is None or message.sender_chat.id != message.chat.id:
+            return None  # another bot, or a linked channel's post
+        # An administrator posting "as the group": Telegram keeps who it is to itself.
+        sender = Person(
+            platform=PLATFORM,
+            user_id=f"anonymous{message.chat.id}",
+            display_name=message.author_signature or "匿名管理员",
+            anonymous=True,
+        )
     body = _message_text(message)
     if body is None:
         return None

@@ -147,6 +147,18 @@ def test_messages_from_other_bots_are_ignored():
     assert convert("from_other_bot") is None
 
 
+def test_an_anonymous_administrator_is_marked_not_dropped():
+    # Telegram sends it "from" GroupAnonymousBot with the group as sender_chat; who it is stays unknown.
+    msg = convert("anonymous_admin")
+    assert msg is not None
+    assert msg.sender.anonymous and not msg.sender.is_bot
+    assert msg.sender.display_name == "社区书记"  # the admin's custom title, if any
+    assert (
+        msg.sender.user_id != "1087968824"
+    )  # never one person's id: all anonymous admins share it
+    assert msg.text == "/reply Q1 1"
+
+
 def test_private_message():
     msg = convert("private")
     assert msg is not None
