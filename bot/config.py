@@ -113,10 +113,10 @@ class WechatSection(_Section):
     endpoint_env: str = "WECHATY_PUPPET_SERVICE_ENDPOINT"
     token_env: str = "WECHATY_PUPPET_SERVICE_TOKEN"
     room_rate_per_minute: int = Field(20, ge=1, le=600)
+    """Posts per minute per room; more wait their turn (never dropped)."""
     send_timeout: float = Field(30.0, gt=0, le=300)
     """Seconds a send waits for a reconnect, and for the service's answer; an unanswered message is
     not sent again (it may be posted already)."""
-    """Posts per minute per room; more wait their turn (never dropped)."""
 
 
 class DepartmentConfig(_Section):

@@ -11,7 +11,7 @@ import asyncio
 import functools
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -184,14 +184,12 @@ class Dispatcher:
         handlers: Sequence[Handler],
         *,
         store_patience: float = 600.0,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         """``store_patience``: how many seconds an event waits out a database outage before it is
         given up (logged); events wait in order, so nothing is handled twice or out of turn."""
         self.services = services
         self.handlers = list(handlers)
         self.store_patience = store_patience
-        self._sleep = sleep
         self._senders: dict[str, Sender] = {}
 
     def connect(self, sender: Sender, bot_username: str | None = None) -> None:
@@ -290,7 +288,7 @@ class Dispatcher:
                     log.error("%s; gave up on event %s after %.0f s", exc, key, waited)
                     raise
                 log.warning("%s; event %s waits %.1f s", exc, key, pause)
-                await self._sleep(pause)
+                await asyncio.sleep(pause)
                 waited += pause
                 pause = min(pause * 2, STORE_RETRY_MAX)
 

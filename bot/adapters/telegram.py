@@ -8,7 +8,8 @@ This is the only module of minyi that imports ``telegram``. It has two halves:
 * ``TelegramAdapter`` — builds a PTB ``Application``, receives updates by long polling or a
   webhook, hands each event to the dispatcher's ``handle`` and posts what the handlers send back,
   respecting Telegram's flood limits (``RateLimiter``), retrying 429 answers and network errors
-  (but never re-sending a message Telegram may already have posted), and keeping the bot token out of every log record (``TokenRedactor``).
+  (but never re-sending a message Telegram may already have posted), and keeping the bot token out
+  of every log record (``TokenRedactor``).
 
 Events of one chat are handled one after another, in the order Telegram delivered them; different
 chats are handled concurrently, so a slow chat (a queue of rate-limited replies) never holds up
