@@ -7,17 +7,14 @@ also promote a resident's message to a ticket by replying to it with ``/ticket``
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from bot.dispatch import Context
 from bot.events import EventKind
 from bot.text import Prediction
-from handlers.common import STAFF, local_time, require
+from handlers.common import STAFF, local_time, require, send_or_log
 from handlers.suggest import offer_suggestions
 from storage import QuestionInfo
-
-log = logging.getLogger(__name__)
 
 GREETING = "您好！我是{name}。有问题请@我并写明具体情况（如地点、时间），我会登记并转给工作人员，{hours}小时内答复。"
 
@@ -57,19 +54,19 @@ async def open_ticket(
     handler = (
         f"由{question.assignee_name}负责办理" if question.assignee_name else "已转交工作人员办理"
     )
-    try:
-        ack = await ctx.reply(
+    # The ticket is stored, so the officials must hear of it even if the acknowledgement is lost: a
+    # lost acknowledgement costs the resident a receipt, a lost alert costs them an answer.
+    _, ack = await send_or_log(
+        f"the acknowledgement of {question.number} in chat {msg.chat.chat_id}",
+        ctx.reply(
             f"已收到您的问题，编号 {question.number}。{handler}，"
             f"将于 {local_time(ctx, question.due_at)} 前答复。"
             f"可发送「进度 {question.number}」查询办理情况。",
             reply_to=message_id,
             mention=True,
-        )
-    except Exception:
-        # The adapter has already retried. The ticket is stored, so the officials must still hear of
-        # it: a lost acknowledgement costs the resident a receipt, a lost alert costs them an answer.
-        log.exception("could not acknowledge %s in chat %s", question.number, msg.chat.chat_id)
-    else:
+        ),
+    )
+    if ack is not None:
         await services.db(services.store.attach_ack, question.id, ack.message_id)
     targets = [o for o in officials if o.id == question.assignee_id] or [
         o for o in officials if o.role != "supervisor"

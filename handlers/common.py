@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
+from enum import StrEnum
 
 from bot.commands import parse_question_number
 from bot.dispatch import Context, NoSender, Role
-from bot.events import Button, DeliveryUncertain, OutgoingMessage, Undeliverable
+from bot.events import Button, DeliveryUncertain, OutgoingMessage, SentMessage, Undeliverable
 from bot.templating import TemplateError
 from bot.text import Prediction
 from storage import OfficialInfo, QuestionInfo
@@ -122,6 +123,34 @@ def private_address(
     return connected[0] if connected else None
 
 
+class Delivery(StrEnum):
+    """How a send that must not stop its handler ended (see ``send_or_log``)."""
+
+    SENT = "sent"
+    UNCERTAIN = "uncertain"
+    """The connection broke after the message went out: it may be posted, and is never sent again."""
+    FAILED = "failed"
+    """Refused, no adapter for the platform, or still failing after the adapter's retries."""
+
+
+async def send_or_log(
+    what: str, sending: Awaitable[SentMessage]
+) -> tuple[Delivery, SentMessage | None]:
+    """Await ``sending`` (a ``ctx.send``/``ctx.reply``); a failure is logged, naming ``what`` was sent,
+    and reported instead of raised — for messages whose loss must not undo what the handler did first."""
+    try:
+        return Delivery.SENT, await sending
+    except DeliveryUncertain as exc:
+        log.warning("%s may not have arrived: %s", what, exc)
+        return Delivery.UNCERTAIN, None
+    except (NoSender, Undeliverable) as exc:
+        log.warning("could not send %s: %s", what, exc)
+        return Delivery.FAILED, None
+    except Exception:
+        log.exception("could not send %s", what)
+        return Delivery.FAILED, None
+
+
 async def tell_official(
     ctx: Context,
     official: OfficialInfo,
@@ -132,15 +161,17 @@ async def tell_official(
 ) -> bool:
     """Send a private message to an official on a connected platform; False if unreachable.
 
-    A message the platform may or may not have delivered counts as sent; one that fails after the
-    adapter's retries counts as not sent. Both are logged, neither raises."""
+    Never raises. A message the platform may or may not have delivered counts as sent (sending again
+    could alert twice); one that failed counts as not sent — whatever the caller did first stands, and
+    the overdue check catches up later."""
     address = private_address(official, ctx.dispatcher.platforms, prefer)
     if address is None:
         log.warning("official %s has no identity on a connected platform", official.name)
         return False
     platform, user_id = address
-    try:
-        await ctx.send(
+    delivery, _ = await send_or_log(
+        f"private message to official {official.name}",
+        ctx.send(
             OutgoingMessage(
                 platform=platform,
                 chat_id=user_id,
@@ -148,19 +179,9 @@ async def tell_official(
                 buttons=tuple(tuple(row) for row in buttons),
                 is_private=True,
             )
-        )
-    except (NoSender, Undeliverable) as exc:
-        log.warning("could not reach official %s privately: %s", official.name, exc)
-        return False
-    except DeliveryUncertain as exc:
-        # Most likely delivered; sending again could alert twice, so treat it as sent.
-        log.warning("private message to official %s may not have arrived: %s", official.name, exc)
-    except Exception:
-        # Still failing after the adapter's retries. Whatever the caller did first (a stored ticket,
-        # a rating) stands, and other officials are still told; the overdue check catches up later.
-        log.exception("private message to official %s failed", official.name)
-        return False
-    return True
+        ),
+    )
+    return delivery is not Delivery.FAILED
 
 
 def to_asker(

@@ -12,9 +12,9 @@ import dataclasses
 import logging
 from datetime import timedelta
 
-from bot.dispatch import Context, Dispatcher, NoSender, Role
+from bot.dispatch import Context, Dispatcher, Role
 from bot.events import Chat, IncomingMessage, Person
-from handlers.common import local_time, render_template, tell_official, to_asker
+from handlers.common import local_time, render_template, send_or_log, tell_official, to_asker
 from storage import OfficialInfo, QuestionInfo
 
 log = logging.getLogger(__name__)
@@ -95,14 +95,11 @@ class OverdueReminder:
         hours = services.settings.bot.answer_deadline_hours
         extended = dataclasses.replace(question, due_at=ctx.now + timedelta(hours=hours))
         apology = render_template(ctx, DELAY_TEMPLATE, extended, assignee)
-        if not apology or question.platform not in self.dispatcher.platforms:
-            return
-        try:
-            await ctx.send(to_asker(question, apology))
-        except NoSender:
-            log.warning("no adapter to apologise for %s", question.number)
-        except Exception:  # the officials were alerted; the apology is the part that failed
-            log.exception("could not apologise in the chat of overdue %s", question.number)
+        if apology and question.platform in self.dispatcher.platforms:
+            # The officials were alerted whatever becomes of the apology.
+            await send_or_log(
+                f"the apology for overdue {question.number}", ctx.send(to_asker(question, apology))
+            )
 
     async def run_forever(self) -> None:
         """Check every ``interval`` seconds until cancelled; errors are logged and the loop goes on."""

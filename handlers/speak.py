@@ -8,14 +8,10 @@ others, and the official is told which groups it reached.
 
 from __future__ import annotations
 
-import logging
-
 from bot.dispatch import Context
-from bot.events import DeliveryUncertain, OutgoingMessage
-from handlers.common import STAFF, require
+from bot.events import OutgoingMessage
+from handlers.common import STAFF, Delivery, require, send_or_log
 from storage import EngagementKind, GroupInfo
-
-log = logging.getLogger(__name__)
 
 ALL_GROUPS = ("全部", "所有", "所有群", "全部群", "全体", "全體")
 """A first word that names every group the official answers for (``/speak 全部 明天停水``)."""
@@ -70,22 +66,19 @@ class SpeakHandler:
             if group.platform not in ctx.dispatcher.platforms:
                 continue
             name = group.title or group.chat_id
-            try:
-                await ctx.send(
+            # One unreachable group must not keep the announcement from the others.
+            delivery, _ = await send_or_log(
+                f"announcement to {name}",
+                ctx.send(
                     OutgoingMessage(
                         platform=group.platform,
                         chat_id=group.chat_id,
                         text=f"【公告】{text}\n{signature}",
                     )
-                )
-            except DeliveryUncertain as exc:
-                log.warning("announcement to %s may not have been posted: %s", name, exc)
-                unconfirmed.append(name)
-                continue
-            except Exception:
-                # One unreachable group must not keep the announcement from the others.
-                log.exception("announcement to %s failed", name)
-                failed.append(name)
+                ),
+            )
+            if delivery is not Delivery.SENT:
+                (unconfirmed if delivery is Delivery.UNCERTAIN else failed).append(name)
                 continue
             await ctx.services.db(
                 ctx.services.store.record_engagement,

@@ -342,7 +342,7 @@ async def test_an_acknowledgement_that_cannot_be_sent_still_alerts_the_official(
     ]  # no apology into the dead chat, just the alert
     assert "3号楼电梯又坏了" in posted[0].text and posted[0].button_data()[0] == "pick:1:1"
     assert chat.app.store.question(1).state == "open"
-    assert "could not acknowledge Q1" in caplog.text
+    assert "could not send the acknowledgement of Q1" in caplog.text
     monkeypatch.undo()
     answered = await chat.bot.press("pick:1:1", by=chat.zhang, on=posted[0])  # answers as usual
     assert [p.text.startswith("【Q1 答复】") for p in answered if p.chat_id == "xingfuli"] == [True]
@@ -375,7 +375,7 @@ async def test_an_alert_that_cannot_be_sent_does_not_trouble_the_resident(
     posted = await chat.ask("电梯坏了什么时候修？")
     assert [p.text[:13] for p in posted] == ["已收到您的问题，编号 Q1"]  # no apology after it
     assert chat.app.store.question(1).state == "open"
-    assert "private message to official 张伟 failed" in caplog.text
+    assert "could not send private message to official 张伟" in caplog.text
 
 
 async def test_an_answer_the_platform_may_not_have_posted_is_not_recorded(chat, monkeypatch):
@@ -415,7 +415,7 @@ async def test_an_announcement_one_group_cannot_take_still_reaches_the_others(
     report = posted[-1].text
     assert "已发布到 1 个群：阳光花园" in report and "未能发布" in report and "xingfuli" in report
     assert chat.app.store.engagement_counts(2)["speak"] == 1
-    assert "announcement to xingfuli failed" in caplog.text
+    assert "could not send announcement to xingfuli" in caplog.text
     monkeypatch.undo()
     group_sends_fail(chat, monkeypatch, {"yangguang": DeliveryUncertain("no answer")})
     posted = await chat.bot.say("/speak 全部 今晚停电", by=chat.li)
@@ -484,7 +484,7 @@ async def test_an_unreachable_group_does_not_cost_other_questions_their_escalati
     assert [a.startswith("【超时督办 Q1】") for a in alerts] == [True, False]
     assert alerts[1].startswith("【超时督办 Q2】")
     assert [p.chat_id for p in sent if "非常抱歉" in p.text] == ["yangguang"]
-    assert "could not apologise in the chat of overdue Q1" in caplog.text
+    assert "could not send the apology for overdue Q1" in caplog.text
     assert await reminder.run_once() == []
 
 

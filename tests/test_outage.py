@@ -60,7 +60,7 @@ class Relay:
                 await sink.drain()
         sink.transport.abort()
 
-    def _cut(self) -> None:
+    async def _cut(self) -> None:
         self.up = False
         for writer in self._writers:
             writer.transport.abort()
@@ -68,15 +68,11 @@ class Relay:
 
     def cut(self) -> None:
         """Drop every open connection and refuse new ones."""
-        asyncio.run_coroutine_threadsafe(self._run(self._cut), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._cut(), self._loop).result(10)
 
     def restore(self) -> None:
         """Accept connections again."""
         self.up = True
-
-    @staticmethod
-    async def _run(fn: Any) -> None:
-        fn()
 
     def close(self) -> None:
         self.cut()

@@ -213,6 +213,29 @@ def test_unknown_names_are_refused_in_chinese(store):
         store.add_official("X", "", "king", T0)
 
 
+def test_a_locked_sqlite_file_is_an_outage(tmp_path):
+    # Another process holding the file (a backup, a second bot) is waited out like a server restart.
+    import sqlite3
+
+    import sqlalchemy
+
+    from storage import StoreUnavailable
+
+    path = tmp_path / "busy.db"
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.1})
+    upgrade(engine)
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable):
+            Store(engine).claim_event("test", "msg:1", T0)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert Store(engine).claim_event("test", "msg:1", T0)  # free again: nothing had been written
+    engine.dispose()
+
+
 def test_a_wrong_schema_is_an_error_not_an_outage(tmp_path):
     # Waiting out an outage is right for a database that is down, wrong for one never migrated.
     from sqlalchemy.exc import OperationalError

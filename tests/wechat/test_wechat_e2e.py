@@ -99,6 +99,24 @@ async def test_question_answer_rating_round_trip(fake: Any, wechat_app: Any) -> 
     assert store.question(2) is None
 
 
+async def test_an_answer_the_service_never_confirms_is_posted_once(
+    fake: Any, wechat_app: Any
+) -> None:
+    # The puppet service posts the answer but never answers the call: after bot.toml's send_timeout
+    # (2 s here, 30 s by default) the official is asked to check the room; nothing is sent again.
+    fake.inject_room_message(ROOM_ID, RESIDENT_ID, QUESTION, mention_ids=[BOT_ID])
+    await fake.wait_for_sent(to_official)
+    mark = len(fake.sent)
+    fake.unanswered_sends = 1
+    fake.inject_private_message(OFFICIAL_ID, "1")
+    told = await fake.wait_for_sent(
+        lambda s: to_official(s) and "没有收到平台确认" in s.text, after=mark, timeout=8.0
+    )
+    assert "到群里查看" in told.text
+    assert [in_room(s) for s in fake.sent[mark:] if "【Q1 答复】" in s.text] == [True]  # once
+    assert wechat_app.store.question(1).state == "open"
+
+
 async def ask_and_answer(fake: Any) -> Any:
     """Q1 asked in the room and answered with suggestion 1; returns the posted answer."""
     fake.inject_room_message(ROOM_ID, RESIDENT_ID, QUESTION, mention_ids=[BOT_ID])

@@ -58,7 +58,7 @@ def wechat_settings(database_url: str) -> Any:
         {
             "bot": {"name": BOT_NAME, "aliases": [BOT_NAME]},
             "database": {"url": database_url},
-            "wechat": {"enabled": True},
+            "wechat": {"enabled": True, "send_timeout": 2.0},
             "departments": [
                 {"name": "住房和城乡建设局", "keywords": ["物业", "电梯", "小区", "漏水"]},
                 {"name": "交通运输局", "keywords": ["公交", "停车", "道路"]},
