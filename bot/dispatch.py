@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from bot.events import (
     OutgoingMessage,
     Sender,
     SentMessage,
+    event_key,
 )
 from storage import StoreUnavailable
 
@@ -155,18 +155,6 @@ class Context:
             await self.dispatcher.sender_for(self.message.platform).answer_button(
                 self.message.button, notice
             )
-
-
-def event_key(message: IncomingMessage) -> str:
-    """A key that is the same when a platform delivers the same event twice."""
-    if message.kind is EventKind.BUTTON and message.button is not None:
-        return f"button:{message.button.press_id}"
-    if message.kind is EventKind.EDITED:
-        digest = hashlib.sha1(message.text.encode()).hexdigest()[:16]
-        return f"edit:{message.chat.chat_id}:{message.message_id}:{digest}"
-    if message.kind in (EventKind.MEMBER_JOINED, EventKind.MEMBER_LEFT):
-        return f"{message.kind}:{message.chat.chat_id}:{message.message_id}"
-    return f"msg:{message.chat.chat_id}:{message.message_id}"
 
 
 STORE_RETRY_FIRST = 0.5

@@ -7,10 +7,13 @@ Identifiers that cross a platform boundary are strings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Platform(StrEnum):
@@ -154,10 +157,99 @@ class DeliveryUncertain(RuntimeError):
     """
 
 
-class Sender(Protocol):
-    """The one thing the dispatcher needs from an adapter: a way to talk back."""
+def event_key(message: IncomingMessage) -> str:
+    """A key that is the same when a platform delivers the same event twice (the journal's dedup key)."""
+    if message.kind is EventKind.BUTTON and message.button is not None:
+        return f"button:{message.button.press_id}"
+    if message.kind is EventKind.EDITED:
+        digest = hashlib.sha1(message.text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return f"edit:{message.chat.chat_id}:{message.message_id}:{digest}"
+    if message.kind in (EventKind.MEMBER_JOINED, EventKind.MEMBER_LEFT):
+        return f"{message.kind}:{message.chat.chat_id}:{message.message_id}"
+    return f"msg:{message.chat.chat_id}:{message.message_id}"
+
+
+def encode_event(message: IncomingMessage) -> str:
+    """``message`` as JSON text, as the journal keeps it (``decode_event`` reads it back)."""
+    data = asdict(message)
+    data["sent_at"] = message.sent_at.isoformat()
+    return json.dumps(data, ensure_ascii=False)
+
+
+def decode_event(text: str) -> IncomingMessage:
+    """The inverse of ``encode_event``."""
+    data: dict[str, Any] = json.loads(text)
+    data["chat"] = Chat(**data["chat"])
+    data["sender"] = Person(**data["sender"])
+    data["members"] = tuple(Person(**m) for m in data.get("members") or ())
+    data["sent_at"] = datetime.fromisoformat(data["sent_at"])
+    data["kind"] = EventKind(data["kind"])
+    if data.get("button") is not None:
+        data["button"] = ButtonPress(**data["button"])
+    return IncomingMessage(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One thing a platform delivered, on its way into the journal (the inbox).
+
+    ``event`` is ``None`` when the adapter could not convert the payload: it is journaled all the same
+    (as poison, with ``raw`` and ``error``) so that it is kept, visible, and never blocks what follows.
+    """
 
     platform: str
+    key: str
+    """Deduplication key: a redelivery of the same event has the same key (see ``event_key``)."""
+    chat_key: str
+    """Events with the same chat key are handled one after another, in the order received."""
+    event: IncomingMessage | None
+    raw: str = ""
+    """The platform's own payload (JSON text) when there is one, kept for diagnosis and poison."""
+    error: str = ""
+    """Why ``event`` is None."""
+
+    @classmethod
+    def of(cls, event: IncomingMessage, raw: str = "") -> Received:
+        """The journal entry for a converted event."""
+        return cls(event.platform, event_key(event), event.chat.key, event, raw)
+
+    @classmethod
+    def unreadable(cls, platform: str, key: str, raw: str, error: str) -> Received:
+        """The journal entry for a payload that could not be converted (kept as poison)."""
+        return cls(platform, key, f"{platform}:?", None, raw, error[:500])
+
+
+Journal = Callable[[Sequence[Received]], Awaitable[None]]
+"""What adapters hand received events to. It returns only once they are committed to the inbox, and
+raises when they could not be (the adapter must then not confirm them to the platform, and retry)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MenuCommand:
+    """One entry of a platform's command menu (Telegram's ``setMyCommands``)."""
+
+    name: str
+    description: str
+    in_groups: bool
+    in_private: bool
+
+
+class Sender(Protocol):
+    """What the dispatcher needs from an adapter: its life cycle, its capabilities, a way to talk back."""
+
+    platform: str
+    username: str
+    """The bot's own handle on the platform ("" when it has none); filled in by ``start``."""
+    buttons: bool
+    """True when the platform shows inline buttons; otherwise texts carry numbered choices."""
+
+    async def start(self) -> None:
+        """Connect and begin handing received events to the journal."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving; everything received so far has been journaled when this returns."""
+        ...
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Post ``message`` and return its platform id. Long texts may be split; the first id counts."""

@@ -85,21 +85,53 @@ def is_outage(error: DBAPIError) -> bool:
 
 
 class Store:
-    """All reads and writes minyi makes."""
+    """All reads and writes minyi makes.
 
-    def __init__(self, engine: Engine) -> None:
+    A plain ``Store`` runs each method in a transaction of its own. ``unit_of_work()`` yields a store
+    bound to one session: every method called on it joins that one transaction, which commits when the
+    block ends — how the dispatcher makes everything one event changes land together, or not at all.
+    """
+
+    def __init__(self, engine: Engine, *, session: Session | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._bound = session
 
     @contextmanager
-    def _tx(self) -> Iterator[Session]:
+    def unit_of_work(self) -> Iterator[Store]:
+        """A store whose methods share one transaction, committed at the end of the block and rolled
+        back if it raises; an unreachable database raises ``StoreUnavailable``."""
         try:
+            with self._sessions.begin() as session:
+                yield Store(self.engine, session=session)
+        except DBAPIError as exc:
+            raise self._unavailable(exc) from exc
+
+    @staticmethod
+    def _unavailable(exc: DBAPIError) -> Exception:
+        if is_outage(exc):
+            return StoreUnavailable(f"database unavailable: {type(exc.orig).__name__}")
+        return exc
+
+    @contextmanager
+    def _tx(self, *, guarded: bool = False) -> Iterator[Session]:
+        """The session a method works in. Bound to a unit of work, ``guarded`` methods (those that
+        catch an ``IntegrityError``) run in a savepoint so a refused insert leaves the rest intact."""
+        try:
+            if self._bound is not None:
+                if guarded:
+                    with self._bound.begin_nested():
+                        yield self._bound
+                else:
+                    yield self._bound
+                return
             with self._sessions.begin() as session:
                 yield session
         except DBAPIError as exc:
-            if is_outage(exc):
-                raise StoreUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
-            raise
+            error = self._unavailable(exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     # ---------------------------------------------------------------- identities and roster
 
@@ -369,7 +401,7 @@ class Store:
     def claim_event(self, platform: str, event_key: str, at: datetime) -> bool:
         """True the first time a platform event is seen; False for a redelivery."""
         try:
-            with self._tx() as session:
+            with self._tx(guarded=True) as session:
                 session.add(ProcessedEvent(platform=platform, event_key=event_key[:200], at=at))
         except IntegrityError:
             return False
@@ -396,7 +428,7 @@ class Store:
     ) -> MessageInfo | None:
         """Store a message the bot saw; ``None`` when the same platform message is already stored."""
         try:
-            with self._tx() as session:
+            with self._tx(guarded=True) as session:
                 person = self._person(session, platform, sender_id, sender_name, sent_at)
                 group = (
                     self._group(session, platform, chat_id, chat_title, sent_at)
