@@ -20,7 +20,7 @@ from bot.dispatch import Dispatcher, Services, utcnow
 from bot.templating import TemplateLibrary
 from bot.text import RankDoc, TemplateRanker, TextAnalyzer
 from bot.text.semantic import make_ranker
-from handlers import default_handlers
+from handlers import default_routes
 from storage import OfficialSpec, Store, make_engine, upgrade
 
 log = logging.getLogger(__name__)
@@ -221,5 +221,5 @@ def build_app(
         ranker=build_ranker(analyzer, library, settings.text.ranker, settings.text.embedding_cache),
         clock=clock or utcnow,
     )
-    dispatcher = Dispatcher(services, default_handlers())
+    dispatcher = Dispatcher(services, default_routes())
     return MinyiApp(settings=settings, store=store, services=services, dispatcher=dispatcher)

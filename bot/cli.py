@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import signal
+import stat
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -19,6 +24,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.dispatch import utcnow
+
+log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -55,40 +62,102 @@ def _app(args: argparse.Namespace, settings: Settings | None = None):
 # ------------------------------------------------------------------ run
 
 
-async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
-    from bot.adapters.console import ConsoleAdapter
+def _console_lines(stdin: TextIO) -> tuple[str | None, asyncio.Queue[str | None]]:
+    """Read stdin on a daemon thread (a blocked read must not keep a stopping process alive).
 
+    Returns the id prefix that names the lines of a regular file (None for a terminal or a pipe) and
+    a queue of lines ending with None at end of input."""
+    from bot.adapters.console import file_token
+
+    ids = None
+    try:
+        fd = stdin.fileno()
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            ids = file_token(os.pread(fd, 4096, 0))
+    except (OSError, ValueError):  # no real file descriptor (tests hand in StringIO)
+        ids = None
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            for line in stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=read, name="minyi-stdin", daemon=True).start()
+    return ids, queue
+
+
+async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
+    """Run until the console input ends (and, with platforms, until SIGTERM or Ctrl-C); then stop
+    cleanly: stop receiving, handle what was journaled, deliver the outbox, within shutdown_timeout."""
+    from bot.adapters.console import ConsoleAdapter, ConsoleLineError
+    from handlers.overdue import OverdueReminder
+
+    dispatcher = app.dispatcher
+    # Each console line is journaled, handled and answered before the next is read, as a person
+    # typing would see it (a rating typed after an answer finds the answer recorded).
     console = ConsoleAdapter(
-        app.dispatcher.handle,
-        out=stdout,
-        bot_name=app.settings.bot.name,
-        clock=app.services.clock,
+        dispatcher.handle, out=stdout, bot_name=app.settings.bot.name, clock=app.services.clock
     )
-    app.dispatcher.connect(console, bot_username=None)
+    dispatcher.connect(console, bot_username=None)
     await app.start_platforms()
-    if app.adapters:
+    platforms = [a.platform for a in app.adapters]
+    print(
+        f"minyi: ready — console{''.join(', ' + p for p in platforms)}; "
+        f"database {app.store.engine.dialect.name}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if platforms:
         print(
-            f"已连接：{', '.join(a.platform for a in app.adapters)}。"
-            "控制台同时可用：输入「名字: 内容」，Ctrl-D 结束。",
+            f"已连接：{', '.join(platforms)}。控制台同时可用：输入「名字: 内容」，Ctrl-D 结束。",
             file=stdout,
             flush=True,
         )
-    from handlers.overdue import OverdueReminder
-
-    reminder = asyncio.create_task(OverdueReminder(app.dispatcher).run_forever())
     loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stopping.set)
+    worker = asyncio.create_task(dispatcher.run(), name="minyi-dispatcher")
+    reminder = asyncio.create_task(OverdueReminder(dispatcher).run_forever(), name="minyi-overdue")
+    ids, lines = _console_lines(stdin)
+
+    async def read_console() -> None:
+        number = 0
+        while (line := await lines.get()) is not None:
+            number += 1
+            text = line.rstrip("\n")
+            if not text.strip() or text.lstrip().startswith("//"):
+                continue
+            try:
+                await console.feed_line(text, f"{ids}{number}" if ids else None)
+            except ConsoleLineError as exc:
+                print(f"(忽略) {exc}: {text}", file=stdout, flush=True)
+
+    reader = asyncio.create_task(read_console(), name="minyi-console")
+    stop = asyncio.create_task(stopping.wait())
     try:
-        while True:
-            line = await loop.run_in_executor(None, stdin.readline)
-            if not line:
-                break
-            await console.feed([line])
-        if app.adapters and not stdin.isatty():
-            # Piped input is done but platforms keep running until Ctrl-C.
-            await app.serve_forever()
+        await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if reader.done() and platforms:
+            await stop  # piped input is done but platforms keep running until SIGTERM / Ctrl-C
     finally:
-        reminder.cancel()
-        await app.stop_platforms()
+        reader.cancel()
+        stop.cancel()
+        await app.stop_platforms()  # stop receiving; what they received is journaled
+        try:
+            await asyncio.wait_for(dispatcher.drain(), app.settings.bot.shutdown_timeout)
+        except TimeoutError:
+            log.warning(
+                "stopped after %.0f s with work left; it is kept and done at the next start",
+                app.settings.bot.shutdown_timeout,
+            )
+        for task in (worker, reminder):
+            task.cancel()
+        await asyncio.gather(worker, reminder, reader, stop, return_exceptions=True)
     return 0
 
 
@@ -106,6 +175,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     finally:
         app.close()
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Show the journal's health: events waiting or kept as poison, sends pending or uncertain."""
+    settings = _settings(args)
+    from storage import Store, make_engine, upgrade
+
+    engine = make_engine(settings.database.url)
+    try:
+        upgrade(engine)
+        health = Store(engine).journal_health()
+    finally:
+        engine.dispose()
+    inbox = "、".join(f"{k} {v}" for k, v in sorted(health.inbox.items())) or "空"
+    outbox = "、".join(f"{k} {v}" for k, v in sorted(health.outbox.items())) or "空"
+    print(f"收件箱（inbox）：{inbox}")
+    print(f"发件箱（outbox）：{outbox}")
+    if health.poison:
+        print(f"无法处理的事件（poison）{len(health.poison)} 条：")
+        for event_id, platform, key, error in health.poison:
+            print(f"  #{event_id} {platform} {key}: {error.splitlines()[0] if error else '-'}")
+    if health.uncertain:
+        print(f"未确认是否送达的消息（uncertain）{len(health.uncertain)} 条：")
+        for outbox_id, platform, chat_id in health.uncertain:
+            print(f"  #{outbox_id} {platform}:{chat_id}")
+    return 0
 
 
 # ------------------------------------------------------------------ demo and report
@@ -237,6 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run the bot (console chat on stdin, plus configured platforms)"
     )
     run.set_defaults(func=cmd_run)
+
+    doctor = sub.add_parser(
+        "doctor", help="journal health: events waiting or kept as poison, sends uncertain"
+    )
+    doctor.set_defaults(func=cmd_doctor)
 
     demo = sub.add_parser("demo", help="replay a bundled conversation and print the summary")
     demo.add_argument(

@@ -10,21 +10,88 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# Canonical name → words that mean it. Slash forms are the canonical name itself plus these aliases.
-COMMAND_WORDS: dict[str, tuple[str, ...]] = {
-    "help": ("帮助", "help", "菜单", "幫助"),
-    "status": ("进度", "查询", "状态", "進度", "查詢", "狀態"),
-    "suggest": ("推荐", "模板", "推薦"),
-    "reply": ("回复", "答复", "回覆", "答覆", "回復"),
-    "speak": ("发声", "公告", "通知", "發聲"),
-    "digest": ("潜水", "摘要", "动态", "潛水", "動態", "lurk"),
-    "summary": ("统计", "汇总", "報表", "统计报表", "統計", "匯總", "report"),
-    "rate": ("评价", "評價"),
-    "transfer": ("转办", "转交", "轉辦", "轉交"),
-    "bind": ("绑定", "綁定"),
-    "ticket": ("立案", "工单", "工單"),
-    "start": (),
-}
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One command: its canonical name, the words that mean it, and how help and menus show it.
+
+    This table is the one place command words live: the parser, ``/help`` (per role, from the routes
+    that answer each command) and the Telegram command menu are all made from it.
+    """
+
+    name: str
+    words: tuple[str, ...]
+    usage: str = ""
+    """The help line (empty: not listed)."""
+    menu: str = ""
+    """The command menu's description (empty: not in the menu)."""
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("help", ("帮助", "help", "菜单", "幫助"), menu="使用说明"),
+    CommandSpec("start", ()),
+    CommandSpec(
+        "status",
+        ("进度", "查询", "状态", "進度", "查詢", "狀態"),
+        usage="查询进度：「@{name} 进度 Q12」或 /status Q12",
+        menu="查询问题进度，例如 /status Q12",
+    ),
+    CommandSpec(
+        "rate", ("评价", "評價"), usage="评价答复：点按钮，或回复「满意 / 基本满意 / 不满意」"
+    ),
+    CommandSpec(
+        "suggest",
+        ("推荐", "模板", "推薦"),
+        usage="/suggest Q12（推荐）— 获取推荐答复",
+        menu="查看问题的推荐答复模板",
+    ),
+    CommandSpec(
+        "reply",
+        ("回复", "答复", "回覆", "答覆", "回復"),
+        usage="/reply Q12 2（回复）— 发布第2条推荐；/reply Q12 答复内容 — 自行答复；私聊中直接回复数字也可\n"
+        "· 在群里「回复」居民的提问消息，也算作答复",
+        menu="答复问题，例如 /reply Q12 答复内容",
+    ),
+    CommandSpec(
+        "transfer",
+        ("转办", "转交", "轉辦", "轉交"),
+        usage="/transfer Q12 部门（转办）— 转交其他部门",
+        menu="转办问题到其他部门",
+    ),
+    CommandSpec(
+        "ticket",
+        ("立案", "工单", "工單"),
+        usage="/ticket（立案）— 回复一条居民消息，将其登记为问题",
+    ),
+    CommandSpec(
+        "speak",
+        ("发声", "公告", "通知", "發聲"),
+        usage="/speak 内容（发声）— 私聊中发到您负责的所有群，群里发到本群；/speak 全部 内容 — 发到所有群；"
+        "/speak #群名 内容 — 发到指定群",
+        menu="在分管群发声（发布通知）",
+    ),
+    CommandSpec(
+        "digest",
+        ("潜水", "摘要", "动态", "潛水", "動態", "lurk"),
+        usage="/digest（潜水）— 查看负责群的最新动态",
+        menu="潜水：查看分管群的最新动态",
+    ),
+    CommandSpec(
+        "bind",
+        ("绑定", "綁定"),
+        usage="/bind 绑定码（绑定）— 绑定本平台账号",
+        menu="用邀请码绑定工作人员身份",
+    ),
+    CommandSpec(
+        "summary",
+        ("统计", "汇总", "報表", "统计报表", "統計", "匯總", "report"),
+        usage="/summary today|7d|30d（统计）— 履职统计：响应率、解决率、满意率、首次响应时间、超时问题",
+        menu="统计报表，例如 /summary today",
+    ),
+)
+COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
+COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}
+"""Canonical name → words that mean it. Slash forms are the canonical name itself plus these words."""
 
 RATING_WORDS: dict[str, str] = {
     "满意": "satisfied",

@@ -40,6 +40,8 @@ class BotSection(_Section):
     timezone: str = "Asia/Shanghai"
     answer_deadline_hours: float = Field(24.0, gt=0, le=24 * 30)
     hotline: str = "12345"
+    shutdown_timeout: float = Field(10.0, gt=0, le=600)
+    """Seconds a stopping bot (SIGTERM, Ctrl-C) has to handle what it received and send what it owes."""
 
     @field_validator("timezone")
     @classmethod

@@ -1,190 +1,108 @@
-"""The dispatcher: resolve who is speaking, then run the handlers in order until one consumes the event.
+"""The dispatcher: journal what platforms deliver, then handle each event in one unit of work.
 
-Adapters call ``Dispatcher.handle(incoming)``; handlers get a ``Context`` with the message, the sender's
-role, the shared ``Services`` and ways to talk back. A handler returns ``True`` to stop the chain. A
-handler that raises is logged and the person gets a short apology in Chinese, never a traceback.
+1. ``receive`` (the adapters' ``Journal``) commits received events to the inbox before the adapter
+   confirms them to the platform; a redelivery is recognised by its key and ignored.
+2. ``process_pending`` handles journaled events in the order received. Each event is one unit of work:
+   the sender's role is resolved, the observers run, then the first declared route that matches
+   (``bot.routes``); whatever the handlers store, the sends they queue (the outbox) and the event's
+   "done" mark commit together. A database outage rolls the unit back and the event is handled again
+   once the database is back; a handler that keeps failing leaves the event as poison after
+   ``max_attempts`` tries (with one apology), and the events behind it go on.
+3. The ``Postman`` (``bot.outbox``) delivers the outbox.
+
+``handle`` does all three for one event at once (the console, the demo and the dialogue tests); ``run``
+keeps the inbox and outbox moving in the background for the platforms. See docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from functools import partial
+from typing import ParamSpec, TypeVar
 
-from bot.commands import Command, parse_command, strip_mention
+from bot.commands import parse_command, strip_mention
 from bot.events import (
-    Button,
     EventKind,
     IncomingMessage,
     OutgoingMessage,
+    Received,
     Sender,
     SentMessage,
-    event_key,
+    decode_event,
+    encode_event,
 )
-from storage import StoreUnavailable
-
-if TYPE_CHECKING:
-    from bot.config import Settings
-    from bot.templating import TemplateLibrary
-    from bot.text import TemplateRanker, TextAnalyzer
-    from storage import OfficialInfo, Store
+from bot.outbox import Postman, encode_queued
+from bot.routes import Route, RouteTable, chat_type, refusal
+from bot.work import (
+    Context,
+    Role,
+    Services,
+    StaffContext,
+    Work,
+    utcnow,
+)
+from storage import InboxEntry, InboxRecord, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+__all__ = ["Context", "Dispatcher", "NoSender", "Role", "Services", "utcnow"]
 
-class Role(StrEnum):
-    """What a sender may do. Residents are everyone not on the roster."""
-
-    RESIDENT = "resident"
-    OFFICIAL = "official"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
-
-
-@dataclass
-class Services:
-    """Everything handlers share, built once by the composition root (``bot.app``)."""
-
-    settings: Settings
-    store: Store
-    text: TextAnalyzer
-    templates: TemplateLibrary
-    ranker: TemplateRanker
-    clock: Callable[[], datetime] = utcnow
-    bot_usernames: dict[str, str] = field(default_factory=dict)
-    """Platform → the bot's own handle there (``telegram`` → ``minyi_bot``)."""
-    _executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-db")
-    )
-
-    async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a store call off the event loop; one worker thread keeps database work in order."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-
-    def close(self) -> None:
-        """Stop the database worker thread."""
-        self._executor.shutdown(wait=True)
-
-
-class Handler(Protocol):
-    """One capability. Return ``True`` when the event is fully handled and later handlers must not run."""
-
-    async def __call__(self, ctx: Context) -> bool | None: ...
+STORE_RETRY_FIRST = 0.5
+"""Seconds before the first retry of a store call during a database outage (doubling each time)."""
+STORE_RETRY_MAX = 30.0
+"""The longest pause between retries."""
+APOLOGY = "抱歉，处理您的消息时出现问题，已记录，工作人员会尽快处理。"
 
 
 class NoSender(RuntimeError):
     """Raised when a message must go to a platform no adapter is connected for."""
 
 
-@dataclass
-class Context:
-    """One event on its way through the handlers."""
-
-    message: IncomingMessage
-    role: Role
-    official: OfficialInfo | None
-    services: Services
-    dispatcher: Dispatcher
-    text: str
-    """The message text with any @-mention of the bot removed."""
-    addressed: bool
-    """True when the bot was @-mentioned (by handle or by a configured alias) or the chat is private."""
-    command: Command | None
-    state: dict[str, object] = field(default_factory=dict)
-    """Scratch space handlers use to pass facts down the chain (e.g. the stored message id)."""
-    sent: list[SentMessage] = field(default_factory=list)
-
-    @property
-    def now(self) -> datetime:
-        """The services' clock (UTC)."""
-        return self.services.clock()
-
-    @property
-    def is_staff(self) -> bool:
-        """True for officials, supervisors and admins."""
-        return self.role is not Role.RESIDENT
-
-    async def reply(
-        self,
-        text: str,
-        *,
-        buttons: Sequence[Sequence[Button]] = (),
-        quote: bool = True,
-        mention: bool = False,
-        reply_to: str | None = None,
-    ) -> SentMessage:
-        """Answer in the chat the event came from; in groups quote the message (or ``reply_to``)."""
-        msg = self.message
-        quoted = reply_to or (msg.message_id if quote and msg.chat.is_group else None)
-        return await self.send(
-            OutgoingMessage(
-                platform=msg.platform,
-                chat_id=msg.chat.chat_id,
-                text=text,
-                reply_to_message_id=quoted,
-                mention_user_ids=(msg.sender.user_id,) if mention and msg.chat.is_group else (),
-                buttons=tuple(tuple(row) for row in buttons),
-                is_private=not msg.chat.is_group,
-            )
-        )
-
-    async def send(self, message: OutgoingMessage) -> SentMessage:
-        """Post any message through the adapter of its platform."""
-        sent = await self.dispatcher.send(message)
-        self.sent.append(sent)
-        return sent
-
-    async def answer_button(self, notice: str | None = None) -> None:
-        """Acknowledge the button press this event carries (no-op for other events)."""
-        if self.message.button is not None:
-            await self.dispatcher.sender_for(self.message.platform).answer_button(
-                self.message.button, notice
-            )
-
-
-STORE_RETRY_FIRST = 0.5
-"""Seconds before the first retry of a store call during a database outage (doubling each time)."""
-STORE_RETRY_MAX = 30.0
-"""The longest pause between retries."""
-
-
 class Dispatcher:
-    """Runs handlers in order for each incoming event and routes outgoing messages to adapters."""
+    """Journals events, handles them one unit of work each, and hands the outbox to the adapters."""
 
     def __init__(
         self,
         services: Services,
-        handlers: Sequence[Handler],
+        routes: RouteTable,
         *,
         store_patience: float = 600.0,
+        max_attempts: int = 3,
     ) -> None:
-        """``store_patience``: how many seconds an event waits out a database outage before it is
-        given up (logged); events wait in order, so nothing is handled twice or out of turn."""
+        """``store_patience``: how many seconds an event waits out a database outage in ``handle``
+        before it is given up (logged; it stays in the inbox). ``max_attempts``: how many times a
+        failing event is tried before it is kept as poison."""
         self.services = services
-        self.handlers = list(handlers)
+        self.routes = routes
         self.store_patience = store_patience
+        self.max_attempts = max_attempts
+        self.postman = Postman(self)
         self._senders: dict[str, Sender] = {}
+        # One unit of work (and one stand-alone write) at a time: SQLite has one writer, and a unit
+        # holds its transaction across awaits, so a second writer on the database thread would wait
+        # for a lock the first cannot release.
+        self._write_lock = asyncio.Lock()
+        self._processing = asyncio.Lock()
+        self._inbox_wake = asyncio.Event()
+
+    # ------------------------------------------------------------------ adapters
 
     def connect(self, sender: Sender, bot_username: str | None = None) -> None:
         """Register the adapter that sends for ``sender.platform``."""
         self._senders[sender.platform] = sender
-        if bot_username:
-            self.services.bot_usernames[sender.platform] = bot_username
+        handle = bot_username if bot_username is not None else getattr(sender, "username", "")
+        if handle:
+            self.services.bot_usernames[sender.platform] = handle
+
+    def disconnect(self, platform: str) -> None:
+        """Forget the adapter of ``platform`` (it stopped)."""
+        self._senders.pop(platform, None)
 
     def sender_for(self, platform: str) -> Sender:
         """The adapter for ``platform``; ``NoSender`` when none is connected."""
@@ -198,14 +116,231 @@ class Dispatcher:
         """Platforms with a connected adapter."""
         return list(self._senders)
 
+    def has_buttons(self, platform: str) -> bool:
+        """True when the adapter of ``platform`` shows inline buttons."""
+        sender = self._senders.get(platform)
+        return bool(getattr(sender, "buttons", False))
+
     async def send(self, message: OutgoingMessage) -> SentMessage:
-        """Post ``message`` through the adapter of its platform."""
+        """Post ``message`` now through the adapter of its platform (the outbox's last step)."""
         return await self.sender_for(message.platform).send(message)
 
-    def build_context(self, message: IncomingMessage, official: OfficialInfo | None) -> Context:
+    # ------------------------------------------------------------------ the journal
+
+    async def receive(self, items: Sequence[Received]) -> None:
+        """Commit received events to the inbox (the adapters' ``Journal``); raises
+        ``StoreUnavailable`` when the database cannot take them, so the adapter does not confirm."""
+        entries = [
+            InboxEntry(
+                platform=item.platform,
+                key=item.key,
+                chat_key=item.chat_key,
+                payload=encode_event(item.event) if item.event is not None else None,
+                raw=item.raw,
+                error=item.error,
+            )
+            for item in items
+            if item.event is None or not item.event.sender.is_bot
+        ]
+        for item in items:
+            if item.event is None:
+                log.error("%s: could not read event %s: %s", item.platform, item.key, item.error)
+        if entries:
+            await self.write(self.services.store.journal, entries, self.services.clock())
+            self._inbox_wake.set()
+
+    async def handle(self, message: IncomingMessage) -> None:
+        """Journal one event, handle everything pending, deliver the outbox — all before returning.
+
+        How the console, the demo and the dialogue tests talk to the bot. During a database outage it
+        waits (up to ``store_patience`` seconds, then ``StoreUnavailable``)."""
+        if message.sender.is_bot:
+            return
+        item = Received.of(message)
+        await self.patiently(item.key, lambda: self.receive([item]))
+        await self.process_pending()
+        await self.postman.flush()
+
+    # ------------------------------------------------------------------ the units of work
+
+    async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A stand-alone store write (its own transaction), taking its turn with the units of work."""
+        async with self._write_lock:
+            return await self.services.db(fn, *args, **kwargs)
+
+    @asynccontextmanager
+    async def unit(self, event_id: int | None = None) -> AsyncIterator[Work]:
+        """One unit of work: a store bound to one transaction; the sends queued in it are written to
+        the outbox and everything commits when the block ends (rolled back if it raises)."""
+        services = self.services
+        async with self._write_lock:
+            bound = await services.db(services.store.begin_unit)
+            work = Work(
+                services,
+                bound,
+                platforms=self.platforms,
+                buttons=self.has_buttons,
+                event_id=event_id,
+                routes=self.routes,
+            )
+            try:
+                yield work
+                if work.queued:
+                    await services.db(
+                        bound.enqueue,
+                        [encode_queued(q, event_id) for q in work.queued],
+                        services.clock(),
+                    )
+                await services.db(bound.end_unit, True)
+            except BaseException:
+                await services.db(bound.end_unit, False)
+                raise
+        if work.queued:
+            self.postman.wake()
+
+    async def in_unit(
+        self, what: str, job: Callable[[Work], Awaitable[None]], *, event_id: int | None = None
+    ) -> None:
+        """Run ``job`` in a unit of work, again from scratch while the database is unavailable."""
+
+        async def attempt() -> None:
+            async with self.unit(event_id) as work:
+                await job(work)
+
+        await self.patiently(what, attempt)
+
+    async def patiently(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Await ``attempt()`` again, with growing pauses, while the database is unavailable — for up
+        to ``store_patience`` seconds, then the ``StoreUnavailable`` is raised."""
+        pause, waited = STORE_RETRY_FIRST, 0.0
+        while True:
+            try:
+                return await attempt()
+            except StoreUnavailable as exc:
+                if waited >= self.store_patience:
+                    log.error("%s; gave up on event %s after %.0f s", exc, what, waited)
+                    raise
+                log.warning("%s; %s waits %.1f s", exc, what, pause)
+                await asyncio.sleep(pause)
+                waited += pause
+                pause = min(pause * 2, STORE_RETRY_MAX)
+
+    async def run(self, poll: float = 1.0) -> None:
+        """Handle journaled events and deliver the outbox as they come, until cancelled."""
+        postman = asyncio.create_task(self.postman.run(poll), name="minyi-postman")
+        try:
+            while True:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._inbox_wake.wait(), poll)
+                self._inbox_wake.clear()
+                try:
+                    await self.process_pending()
+                except Exception:
+                    log.exception("handling the inbox failed; trying again")
+        finally:
+            postman.cancel()
+            await asyncio.gather(postman, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Handle everything journaled and deliver everything queued (a clean stop)."""
+        while await self.process_pending() or await self.postman.flush():
+            pass
+
+    async def process_pending(self) -> int:
+        """Handle journaled events in the order received until none is left; returns how many."""
+        handled = 0
+        async with self._processing:
+            while True:
+                pending = await self.patiently(
+                    "the inbox", lambda: self.services.db(self.services.store.pending_events)
+                )
+                if not pending:
+                    return handled
+                for record in pending:
+                    await self._process(record)
+                    handled += 1
+
+    async def _process(self, record: InboxRecord) -> None:
+        """Handle one journaled event in a unit of work; retry or poison it when handling fails."""
+        try:
+            event = decode_event(record.payload)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("inbox event %s cannot be read: %s", record.key, exc)
+            await self.write(
+                self.services.store.note_failure, record.id, str(exc), 1, self.services.clock()
+            )
+            return
+        while True:
+            try:
+                await self.patiently(record.key, partial(self._handle_in_unit, record, event))
+                return
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                log.exception(
+                    "handling %s event %s failed (attempt %d of %d)",
+                    event.platform,
+                    record.key,
+                    record.attempts + 1,
+                    self.max_attempts,
+                )
+                error = f"{type(exc).__name__}: {exc}"
+                poisoned = await self.patiently(
+                    record.key,
+                    partial(
+                        self.write,
+                        self.services.store.note_failure,
+                        record.id,
+                        error,
+                        self.max_attempts,
+                        self.services.clock(),
+                    ),
+                )
+                if poisoned:
+                    await self._apologise(record, event)
+                    return
+                record = InboxRecord(
+                    record.id,
+                    record.platform,
+                    record.key,
+                    record.chat_key,
+                    record.payload,
+                    record.attempts + 1,
+                )
+
+    async def _handle_in_unit(self, record: InboxRecord, event: IncomingMessage) -> None:
+        async with self.unit(record.id) as work:
+            if not await work.db(work.store.finish_event, record.id, work.now):
+                return  # handled meanwhile (another worker)
+            official = await work.db(
+                work.store.official_for_identity, event.platform, event.sender.user_id
+            )
+            ctx = self.build_context(work, event, official)
+            await self.dispatch(ctx)
+            if event.button is not None and not ctx.button_answered:
+                ctx.answer_button()  # stop the client's spinner
+
+    async def _apologise(self, record: InboxRecord, event: IncomingMessage) -> None:
+        """The event became poison: the person hears that something went wrong, never a traceback."""
+        if event.kind is not EventKind.MESSAGE and event.kind is not EventKind.BUTTON:
+            return
+
+        async def apologise(work: Work) -> None:
+            ctx = self.build_context(work, event, None)
+            ctx.reply(APOLOGY, what=f"the apology for event {record.key}")
+            if event.button is not None:
+                ctx.answer_button()
+
+        await self.in_unit(record.key, apologise, event_id=record.id)
+
+    # ------------------------------------------------------------------ routing
+
+    def build_context(
+        self, work: Work, message: IncomingMessage, official: object | None
+    ) -> Context:
         """Strip the bot's @-mention and parse a command, for a sender already resolved."""
         services = self.services
-        role = Role(official.role) if official is not None else Role.RESIDENT
+        role = Role(getattr(official, "role")) if official is not None else Role.RESIDENT  # noqa: B009
         names = [*services.settings.bot.aliases]
         handle = services.bot_usernames.get(message.platform)
         if handle:
@@ -218,70 +353,36 @@ class Dispatcher:
         return Context(
             message=message,
             role=role,
-            official=official,
-            services=services,
-            dispatcher=self,
+            official=official,  # type: ignore[arg-type]
+            work=work,
             text=text,
             addressed=addressed,
             command=command,
         )
 
-    async def handle(self, message: IncomingMessage) -> Context | None:
-        """Run the handler chain for one event; returns the context (what was sent, for tests).
-
-        Events from bots and events already handled (a redelivery after a restart) return ``None``.
-        """
-        if message.sender.is_bot:
-            return None
-        services = self.services
-        key = event_key(message)
-        # Until the event is claimed nothing has happened, so a database outage here is waited out
-        # (and the claim tried again) instead of losing what the resident said.
-        first_time = await self._patiently(
-            key, services.store.claim_event, message.platform, key, services.clock()
-        )
-        if not first_time:
-            log.info("skipping %s event %s: handled before", message.platform, key)
-            return None
-        official = await self._patiently(
-            key, services.store.official_for_identity, message.platform, message.sender.user_id
-        )
-        ctx = self.build_context(message, official)
-        for handler in self.handlers:
-            try:
-                if await handler(ctx):
-                    break
-            except Exception:
-                log.exception(
-                    "handler %s failed on %s message %s",
-                    type(handler).__name__,
-                    message.platform,
-                    message.message_id,
-                )
-                await self._apologise(ctx)
-                break
-        return ctx
-
-    async def _patiently(
-        self, key: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """``services.db(fn, …)``, repeated with growing pauses while the database is unavailable
-        (``StoreUnavailable``), for up to ``store_patience`` seconds; then the error is raised."""
-        pause, waited = STORE_RETRY_FIRST, 0.0
-        while True:
-            try:
-                return await self.services.db(fn, *args, **kwargs)
-            except StoreUnavailable as exc:
-                if waited >= self.store_patience:
-                    log.error("%s; gave up on event %s after %.0f s", exc, key, waited)
-                    raise
-                log.warning("%s; event %s waits %.1f s", exc, key, pause)
-                await asyncio.sleep(pause)
-                waited += pause
-                pause = min(pause * 2, STORE_RETRY_MAX)
-
-    async def _apologise(self, ctx: Context) -> None:
-        try:
-            await ctx.reply("抱歉，处理您的消息时出现问题，已记录，工作人员会尽快处理。")
-        except Exception:
-            log.exception("could not send the apology")
+    async def dispatch(self, ctx: Context) -> Route | None:
+        """Run the observers, then the first route that takes the event; returns that route."""
+        for observer in self.routes.observers:
+            if observer.applies(ctx):
+                await observer.handler(ctx)
+        for route in self.routes.routes:
+            if not route.triggered_by(ctx):
+                continue
+            if ctx.role not in route.roles:
+                if ctx.message.button is not None:
+                    ctx.answer_button(refusal(route))
+                else:
+                    ctx.reply(refusal(route))
+                return route
+            if chat_type(ctx) not in route.chats:
+                ctx.reply(route.wrong_chat or "该命令不能在这里使用。发送「帮助」查看用法。")
+                return route
+            target = StaffContext.of(ctx) if route.staff_only else ctx
+            result = await route.handler(target)
+            if target is not ctx:
+                ctx.button_answered = target.button_answered
+                ctx.analysis_ = target.analysis_
+            if result is False and route.accepts is not None:
+                continue
+            return route
+        return None

@@ -1,49 +1,64 @@
-"""Handlers: one capability each, run in order by the dispatcher (see ``default_handlers``).
+"""Handlers: one capability each, found by the dispatcher through the route table below.
 
-Handlers import the neutral events, the dispatcher's Context, text services, templating and the store —
-never a platform SDK or an adapter.
+Observers run on every event they apply to; then the first route that matches gets the event (see
+``bot.routes``). Each route declares what it answers to and who may use it where; ``/help`` and the
+Telegram command menu are made from these declarations. To add a command: add it to
+``bot.commands.COMMANDS``, write the handler, and declare its route here (docs/ARCHITECTURE.md).
+
+Handlers import the neutral events, the unit of work and context (``bot.work``), the outbox's follow-up
+registry, text services, templating and the store — never a platform SDK or an adapter.
 """
 
 from __future__ import annotations
 
-from bot.dispatch import Handler
-from handlers.anonymous import AnonymousSenderHandler
-from handlers.answer import PickButtonHandler, PlatformReplyHandler, ReplyHandler
-from handlers.ask import AskHandler, TicketHandler
-from handlers.bind import BindHandler
-from handlers.help import HelpHandler, PrivateFallbackHandler
-from handlers.lurk import DigestHandler
-from handlers.rate import RateButtonHandler, RateTextHandler
-from handlers.record import EditHandler, MembershipHandler, OfficialChatHandler, RecordHandler
-from handlers.speak import SpeakHandler
-from handlers.status import StatusHandler
-from handlers.suggest import SuggestHandler
-from handlers.summary import SummaryHandler
-from handlers.transfer import TransferHandler
+from bot.routes import GROUPS, PRIVATE, Observer, RouteTable, button, command, message
+from bot.work import EVERYONE, RESIDENTS, STAFF, SUPERVISORS
+from handlers import anonymous, answer, ask, bind, help, lurk, rate, record, speak, status, suggest
+from handlers import summary as summary_
+from handlers import transfer as transfer_
+
+OBSERVERS = (
+    Observer("membership", record.membership, record.is_membership),
+    Observer("edit", record.edit, record.is_edit),
+    Observer("record", record.record, record.is_group_talk),
+)
+
+ROUTES = (
+    message("anonymous sender", anonymous.anonymous_sender, anonymous.is_anonymous),
+    button("pick:", answer.pick_button, roles=STAFF),
+    button("rate:", rate.rate_button),
+    command("bind", bind.bind, chats=PRIVATE, wrong_chat=bind.IN_GROUP),
+    command("help", help.show_help),
+    command("start", help.show_help),
+    command("unknown", help.unknown_command),
+    command("status", status.status),
+    command("rate", rate.rate_command, roles=RESIDENTS),
+    command("suggest", suggest.suggest, roles=STAFF),
+    command("reply", answer.reply, roles=STAFF),
+    command("ticket", ask.promote_to_ticket, roles=STAFF),
+    command("transfer", transfer_.transfer, roles=STAFF),
+    command("speak", speak.speak, roles=STAFF),
+    command("digest", lurk.digest, roles=STAFF),
+    command("summary", summary_.summary, roles=SUPERVISORS),
+    message("typed rating", rate.rate_text, rate.is_rating, roles=RESIDENTS),
+    message("pick by number", answer.reply, answer.is_bare_pick, roles=STAFF, chats=PRIVATE),
+    message(
+        "answer by replying",
+        answer.platform_reply,
+        answer.is_platform_reply,
+        roles=STAFF,
+        chats=GROUPS,
+    ),
+    message("question", ask.ask, ask.is_question_to_the_bot, roles=RESIDENTS, chats=GROUPS),
+    message(
+        "official's chat", record.official_chat, record.is_stored_talk, roles=STAFF, chats=GROUPS
+    ),
+    message(
+        "private talk", help.private_fallback, help.is_private_talk, roles=EVERYONE, chats=PRIVATE
+    ),
+)
 
 
-def default_handlers() -> list[Handler]:
-    """The handler chain, in the order that matters: record first, fallbacks last."""
-    return [
-        AnonymousSenderHandler(),
-        MembershipHandler(),
-        EditHandler(),
-        RecordHandler(),
-        PickButtonHandler(),
-        RateButtonHandler(),
-        BindHandler(),
-        HelpHandler(),
-        StatusHandler(),
-        RateTextHandler(),
-        SuggestHandler(),
-        ReplyHandler(),
-        PlatformReplyHandler(),
-        TicketHandler(),
-        TransferHandler(),
-        SpeakHandler(),
-        DigestHandler(),
-        SummaryHandler(),
-        AskHandler(),
-        OfficialChatHandler(),
-        PrivateFallbackHandler(),
-    ]
+def default_routes() -> RouteTable:
+    """The observers and routes minyi runs with."""
+    return RouteTable(OBSERVERS, ROUTES)

@@ -7,7 +7,7 @@ the sender is told how to be recognised instead of being ignored without a word.
 
 from __future__ import annotations
 
-from bot.dispatch import Context
+from bot.work import Context
 
 ANONYMOUS_NOTICE = (
     "您正以匿名管理员身份发言，机器人无法确认您是哪位工作人员，本条未处理。"
@@ -15,20 +15,19 @@ ANONYMOUS_NOTICE = (
 )
 
 
-class AnonymousSenderHandler:
-    """Stops the chain for an anonymous sender; explains why when the message was meant for the bot."""
+def is_anonymous(ctx: Context) -> bool:
+    """The platform does not say who sent this."""
+    return ctx.message.sender.anonymous
 
-    async def __call__(self, ctx: Context) -> bool:
-        msg = ctx.message
-        if not msg.sender.anonymous:
-            return False
-        meant_for_bot = ctx.addressed or ctx.command is not None
-        if not meant_for_bot and msg.reply_to_message_id:
-            store = ctx.services.store
-            question = await ctx.services.db(
-                store.question_for_message, msg.platform, msg.chat.chat_id, msg.reply_to_message_id
-            )
-            meant_for_bot = question is not None  # answering a resident's question on the platform
-        if meant_for_bot:
-            await ctx.reply(ANONYMOUS_NOTICE)
-        return True
+
+async def anonymous_sender(ctx: Context) -> None:
+    """Ends the event for an anonymous sender; explains why when the message was meant for the bot."""
+    msg = ctx.message
+    meant_for_bot = ctx.addressed or ctx.command is not None
+    if not meant_for_bot and msg.reply_to_message_id:
+        question = await ctx.db(
+            ctx.store.question_for_message, msg.platform, msg.chat.chat_id, msg.reply_to_message_id
+        )
+        meant_for_bot = question is not None  # answering a resident's question on the platform
+    if meant_for_bot:
+        ctx.reply(ANONYMOUS_NOTICE)

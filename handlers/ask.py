@@ -8,11 +8,13 @@ also promote a resident's message to a ticket by replying to it with ``/ticket``
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from bot.dispatch import Context
 from bot.events import EventKind
+from bot.outbox import Delivered, effect
 from bot.text import Prediction
-from handlers.common import STAFF, local_time, require, send_or_log
+from bot.work import Context, FollowUp, StaffContext, Work
+from handlers.common import local_time
 from handlers.suggest import offer_suggestions
 from storage import QuestionInfo
 
@@ -26,15 +28,14 @@ async def open_ticket(
     asker_id: str,
     asker_name: str,
     text: str,
+    department: Prediction,
 ) -> QuestionInfo:
     """Open a ticket for a message of this chat, acknowledge it in the chat, alert the officials."""
-    services = ctx.services
     msg = ctx.message
-    department = services.text.department(text)
-    deadline = timedelta(hours=services.settings.bot.answer_deadline_hours)
+    deadline = timedelta(hours=ctx.settings.bot.answer_deadline_hours)
     now = ctx.now
-    question = await services.db(
-        services.store.open_question,
+    question = await ctx.db(
+        ctx.store.open_question,
         platform=msg.platform,
         chat_id=msg.chat.chat_id,
         chat_title=msg.chat.title,
@@ -48,96 +49,83 @@ async def open_ticket(
         created_at=now,
         due_at=now + deadline,
     )
-    officials = await services.db(
-        services.store.officials_for_group, msg.platform, msg.chat.chat_id
-    )
+    officials = await ctx.db(ctx.store.officials_for_group, msg.platform, msg.chat.chat_id)
     handler = (
         f"由{question.assignee_name}负责办理" if question.assignee_name else "已转交工作人员办理"
     )
-    # The ticket is stored, so the officials must hear of it even if the acknowledgement is lost: a
-    # lost acknowledgement costs the resident a receipt, a lost alert costs them an answer.
-    _, ack = await send_or_log(
-        f"the acknowledgement of {question.number} in chat {msg.chat.chat_id}",
-        ctx.reply(
-            f"已收到您的问题，编号 {question.number}。{handler}，"
-            f"将于 {local_time(ctx, question.due_at)} 前答复。"
-            f"可发送「进度 {question.number}」查询办理情况。",
-            reply_to=message_id,
-            mention=True,
-        ),
+    # The alerts are queued whatever becomes of the acknowledgement: a lost acknowledgement costs
+    # the resident a receipt, a lost alert would cost them an answer.
+    ctx.reply(
+        f"已收到您的问题，编号 {question.number}。{handler}，"
+        f"将于 {local_time(ctx, question.due_at)} 前答复。"
+        f"可发送「进度 {question.number}」查询办理情况。",
+        reply_to=message_id,
+        mention=True,
+        what=f"the acknowledgement of {question.number} in chat {msg.chat.chat_id}",
+        follow_up=FollowUp("ask.acknowledged", {"question": question.id}),
     )
-    if ack is not None:
-        await services.db(services.store.attach_ack, question.id, ack.message_id)
     targets = [o for o in officials if o.id == question.assignee_id] or [
         o for o in officials if o.role != "supervisor"
     ]
     for official in targets:
-        await offer_suggestions(ctx, question, official, prefer=msg.platform)
+        offer_suggestions(ctx, question, official, prefer=msg.platform)
     return question
 
 
-class AskHandler:
+@effect("ask.acknowledged")
+async def acknowledged(work: Work, delivered: Delivered, args: dict[str, Any]) -> None:
+    """Remember the acknowledgement's message id (a reply to it finds the question)."""
+    if delivered.sent is not None:
+        await work.db(work.store.attach_ack, args["question"], delivered.sent.message_id)
+
+
+def is_question_to_the_bot(ctx: Context) -> bool:
+    """A plain message addressed to the bot (no command)."""
+    return ctx.message.kind is EventKind.MESSAGE and ctx.addressed and ctx.command is None
+
+
+async def ask(ctx: Context) -> None:
     """A resident addressing the bot in a group without a command is asking a question."""
-
-    async def __call__(self, ctx: Context) -> bool:
-        msg = ctx.message
-        if (
-            msg.kind is not EventKind.MESSAGE
-            or not msg.chat.is_group
-            or not ctx.addressed
-            or ctx.command is not None
-            or ctx.is_staff
-        ):
-            return False
-        settings = ctx.services.settings
-        greeting = GREETING.format(
-            name=settings.bot.name, hours=round(settings.bot.answer_deadline_hours)
-        )
-        if not ctx.text.strip():
-            await ctx.reply(greeting)
-            return True
-        intent = ctx.state.get("intent")
-        if not isinstance(intent, Prediction):
-            intent = ctx.services.text.intent(ctx.text)
-        if intent.label == "chatter" and intent.confident:
-            await ctx.reply(greeting)
-            return True
-        await open_ticket(
-            ctx,
-            message_id=msg.message_id,
-            asker_id=msg.sender.user_id,
-            asker_name=msg.sender.display_name,
-            text=ctx.text,
-        )
-        return True
+    settings = ctx.settings
+    greeting = GREETING.format(
+        name=settings.bot.name, hours=round(settings.bot.answer_deadline_hours)
+    )
+    if not ctx.text.strip():
+        ctx.reply(greeting)
+        return
+    analysis = ctx.analysis()
+    if analysis.intent.label == "chatter" and analysis.intent.confident:
+        ctx.reply(greeting)
+        return
+    msg = ctx.message
+    await open_ticket(
+        ctx,
+        message_id=msg.message_id,
+        asker_id=msg.sender.user_id,
+        asker_name=msg.sender.display_name,
+        text=ctx.text,
+        department=analysis.department,
+    )
 
 
-class TicketHandler:
+async def promote_to_ticket(ctx: StaffContext) -> None:
     """``/ticket`` (立案) as a reply to a resident's message turns that message into a ticket."""
-
-    async def __call__(self, ctx: Context) -> bool:
-        if ctx.command is None or ctx.command.name != "ticket":
-            return False
-        if not await require(ctx, STAFF):
-            return True
-        msg = ctx.message
-        if not msg.chat.is_group or not msg.reply_to_message_id or not msg.reply_to_sender_id:
-            await ctx.reply("请在群里「回复」居民的那条消息并发送 /ticket。")
-            return True
-        existing = await ctx.services.db(
-            ctx.services.store.question_for_message,
-            msg.platform,
-            msg.chat.chat_id,
-            msg.reply_to_message_id,
-        )
-        if existing is not None:
-            await ctx.reply(f"这条消息已经登记为 {existing.number}。")
-            return True
-        await open_ticket(
-            ctx,
-            message_id=msg.reply_to_message_id,
-            asker_id=msg.reply_to_sender_id,
-            asker_name="",
-            text=msg.reply_to_text or "",
-        )
-        return True
+    msg = ctx.message
+    if not msg.chat.is_group or not msg.reply_to_message_id or not msg.reply_to_sender_id:
+        ctx.reply("请在群里「回复」居民的那条消息并发送 /ticket。")
+        return
+    existing = await ctx.db(
+        ctx.store.question_for_message, msg.platform, msg.chat.chat_id, msg.reply_to_message_id
+    )
+    if existing is not None:
+        ctx.reply(f"这条消息已经登记为 {existing.number}。")
+        return
+    text = msg.reply_to_text or ""
+    await open_ticket(
+        ctx,
+        message_id=msg.reply_to_message_id,
+        asker_id=msg.reply_to_sender_id,
+        asker_name="",
+        text=text,
+        department=ctx.services.text.department(text),
+    )

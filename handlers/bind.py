@@ -5,37 +5,32 @@ Codes come from ``minyi officials invite NAME``; wrong, used or expired codes ar
 
 from __future__ import annotations
 
-from bot.dispatch import Context
+from bot.work import Context
 from storage import StoreError
 
+IN_GROUP = "为保护绑定码，请私聊机器人发送「/bind 绑定码」。"
 
-class BindHandler:
-    """``bind``."""
 
-    async def __call__(self, ctx: Context) -> bool:
-        if ctx.command is None or ctx.command.name != "bind":
-            return False
-        msg = ctx.message
-        if not msg.is_private:
-            await ctx.reply("为保护绑定码，请私聊机器人发送「/bind 绑定码」。")
-            return True
-        if not ctx.command.args:
-            await ctx.reply("请发送「/bind 绑定码」，绑定码向管理员索取。")
-            return True
-        try:
-            official = await ctx.services.db(
-                ctx.services.store.redeem_invite,
-                ctx.command.args[0],
-                msg.platform,
-                msg.sender.user_id,
-                msg.sender.display_name,
-                ctx.now,
-            )
-        except StoreError as exc:
-            await ctx.reply(str(exc))
-            return True
-        await ctx.reply(
-            f"绑定成功！{official.name}（{official.department or '未设部门'}），"
-            "此后本账号收到的新问题会私信提醒您。发送 /help 查看工作命令。"
+async def bind(ctx: Context) -> None:
+    """``bind`` (the route admits private chats only)."""
+    msg = ctx.message
+    assert ctx.command is not None
+    if not ctx.command.args:
+        ctx.reply("请发送「/bind 绑定码」，绑定码向管理员索取。")
+        return
+    try:
+        official = await ctx.db(
+            ctx.store.redeem_invite,
+            ctx.command.args[0],
+            msg.platform,
+            msg.sender.user_id,
+            msg.sender.display_name,
+            ctx.now,
         )
-        return True
+    except StoreError as exc:
+        ctx.reply(str(exc))
+        return
+    ctx.reply(
+        f"绑定成功！{official.name}（{official.department or '未设部门'}），"
+        "此后本账号收到的新问题会私信提醒您。发送 /help 查看工作命令。"
+    )

@@ -1,23 +1,23 @@
-"""Helpers the handlers share: permission checks, local time, reaching officials, rendering answers."""
+"""Helpers the handlers share: local time, reaching officials, rendering and ranking answers.
+
+They take a ``Context`` (an event being handled) or a ``Work`` (a unit of work without an event: a
+timer's, a follow-up's); both carry the services and queue sends in their unit of work.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from enum import StrEnum
+from typing import Protocol
 
 from bot.commands import parse_question_number
-from bot.dispatch import Context, NoSender, Role
-from bot.events import Button, DeliveryUncertain, OutgoingMessage, SentMessage, Undeliverable
+from bot.events import Button, OutgoingMessage
 from bot.templating import TemplateError
-from bot.text import Prediction
+from bot.work import Analysis, Context, FollowUp, Services, Work
 from storage import OfficialInfo, QuestionInfo
 
 log = logging.getLogger(__name__)
-
-STAFF = frozenset({Role.OFFICIAL, Role.SUPERVISOR, Role.ADMIN})
-SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 RATING_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 RATING_CODES = {"s": "satisfied", "b": "basically_satisfied", "u": "unsatisfied"}
@@ -31,18 +31,21 @@ STATE_LABELS = {
 }
 
 
-async def require(ctx: Context, roles: frozenset[Role]) -> bool:
-    """True when the sender has one of ``roles``; otherwise a polite refusal and False."""
-    if ctx.role in roles:
-        return True
-    who = "督查人员" if roles == SUPERVISORS else "工作人员"
-    await ctx.reply(f"抱歉，该命令仅限{who}使用。发送「帮助」查看您可以使用的命令。")
-    return False
+class HasServices(Protocol):
+    """A ``Context`` or a ``Work``."""
+
+    @property
+    def services(self) -> Services: ...
 
 
-def local_time(ctx: Context, moment: datetime) -> str:
+def work_of(at: Context | Work) -> Work:
+    """The unit of work of a context (or the unit itself)."""
+    return at.work if isinstance(at, Context) else at
+
+
+def local_time(at: HasServices, moment: datetime) -> str:
     """``11月23日 14:30`` in the configured zone."""
-    local = moment.astimezone(ctx.services.settings.bot.zone)
+    local = moment.astimezone(at.services.settings.bot.zone)
     return f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
@@ -64,16 +67,21 @@ def clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def signature(official: OfficialInfo) -> str:
+    """``——张伟（住房和城乡建设局）``, under answers and announcements."""
+    return f"——{official.name}" + (f"（{official.department}）" if official.department else "")
+
+
 def template_variables(
-    ctx: Context, question: QuestionInfo, official: OfficialInfo | None
+    at: HasServices, question: QuestionInfo, official: OfficialInfo | None
 ) -> dict[str, object]:
     """The variables every reply template may use (templates/README.md documents them)."""
-    settings = ctx.services.settings
+    settings = at.services.settings
     return {
         "resident_name": question.asker_name or "居民朋友",
         "question_number": question.number,
         "question_text": question.text,
-        "due_at": local_time(ctx, question.due_at),
+        "due_at": local_time(at, question.due_at),
         "deadline_hours": round(settings.bot.answer_deadline_hours),
         "department": question.department or (official.department if official else ""),
         "official_name": official.name if official else "",
@@ -85,30 +93,31 @@ def template_variables(
 
 
 def render_template(
-    ctx: Context, template_id: str, question: QuestionInfo, official: OfficialInfo | None
+    at: HasServices, template_id: str, question: QuestionInfo, official: OfficialInfo | None
 ) -> str | None:
     """Render a reply template for a question; None (and a log line) when the template is broken."""
     try:
-        return ctx.services.templates.render(
-            template_id, **template_variables(ctx, question, official)
+        return at.services.templates.render(
+            template_id, **template_variables(at, question, official)
         )
     except (TemplateError, KeyError):
         log.exception("template %s could not be rendered for %s", template_id, question.number)
         return None
 
 
-def rank_templates(ctx: Context, question: QuestionInfo, k: int = 3) -> list[str]:
-    """Ids of the ``k`` best templates for a question."""
-    # The record handler already classified this very text; classifying costs milliseconds.
-    known = ctx.state.get("intent")
-    if isinstance(known, Prediction) and ctx.state.get("intent_text") == question.text:
-        analysis = known
+def rank_templates(
+    services: Services, question: QuestionInfo, analysis: Analysis | None = None, k: int = 3
+) -> list[str]:
+    """Ids of the ``k`` best templates for a question (``analysis``: the event's, when it is the
+    question's own text, so it is not classified twice)."""
+    if analysis is not None and analysis.text == question.text:
+        intent = analysis.intent
     else:
-        analysis = ctx.services.text.intent(question.text)
-    ranked = ctx.services.ranker.rank(
+        intent = services.text.intent(question.text)
+    ranked = services.ranker.rank(
         question.text,
         k=k,
-        intent=analysis.label if analysis.confident else None,
+        intent=intent.label if intent.confident else None,
         department=question.department or None,
     )
     return [r.id for r in ranked]
@@ -123,65 +132,35 @@ def private_address(
     return connected[0] if connected else None
 
 
-class Delivery(StrEnum):
-    """How a send that must not stop its handler ended (see ``send_or_log``)."""
-
-    SENT = "sent"
-    UNCERTAIN = "uncertain"
-    """The connection broke after the message went out: it may be posted, and is never sent again."""
-    FAILED = "failed"
-    """Refused, no adapter for the platform, or still failing after the adapter's retries."""
-
-
-async def send_or_log(
-    what: str, sending: Awaitable[SentMessage]
-) -> tuple[Delivery, SentMessage | None]:
-    """Await ``sending`` (a ``ctx.send``/``ctx.reply``); a failure is logged, naming ``what`` was sent,
-    and reported instead of raised — for messages whose loss must not undo what the handler did first."""
-    try:
-        return Delivery.SENT, await sending
-    except DeliveryUncertain as exc:
-        log.warning("%s may not have arrived: %s", what, exc)
-        return Delivery.UNCERTAIN, None
-    except (NoSender, Undeliverable) as exc:
-        log.warning("could not send %s: %s", what, exc)
-        return Delivery.FAILED, None
-    except Exception:
-        log.exception("could not send %s", what)
-        return Delivery.FAILED, None
-
-
-async def tell_official(
-    ctx: Context,
+def tell_official(
+    at: Context | Work,
     official: OfficialInfo,
     text: str,
     *,
     prefer: str,
     buttons: Sequence[Sequence[Button]] = (),
+    follow_up: FollowUp | None = None,
 ) -> bool:
-    """Send a private message to an official on a connected platform; False if unreachable.
-
-    Never raises. A message the platform may or may not have delivered counts as sent (sending again
-    could alert twice); one that failed counts as not sent — whatever the caller did first stands, and
-    the overdue check catches up later."""
-    address = private_address(official, ctx.dispatcher.platforms, prefer)
+    """Queue a private message to an official on a connected platform; False (logged) when the
+    official has no identity there. Whether it arrives, ``follow_up`` hears."""
+    work = work_of(at)
+    address = private_address(official, work.platforms, prefer)
     if address is None:
         log.warning("official %s has no identity on a connected platform", official.name)
         return False
     platform, user_id = address
-    delivery, _ = await send_or_log(
-        f"private message to official {official.name}",
-        ctx.send(
-            OutgoingMessage(
-                platform=platform,
-                chat_id=user_id,
-                text=text,
-                buttons=tuple(tuple(row) for row in buttons),
-                is_private=True,
-            )
+    work.send(
+        OutgoingMessage(
+            platform=platform,
+            chat_id=user_id,
+            text=text,
+            buttons=tuple(tuple(row) for row in buttons),
+            is_private=True,
         ),
+        what=f"private message to official {official.name}",
+        follow_up=follow_up,
     )
-    return delivery is not Delivery.FAILED
+    return True
 
 
 def to_asker(

@@ -5,15 +5,15 @@ suggestions and complaints flagged, and the most frequent topic words. Each dige
 from __future__ import annotations
 
 from bot.commands import strip_mention
-from bot.dispatch import Context
-from handlers.common import STAFF, clip, local_time, require
+from bot.work import StaffContext
+from handlers.common import clip, local_time
 from storage import Digest, EngagementKind
 
 INTENT_LABELS = {"suggestion": "建议", "complaint": "投诉", "question": "咨询", "chatter": "闲聊"}
 MAX_ITEMS = 8
 
 
-def digest_text(ctx: Context, digest: Digest) -> str:
+def digest_text(ctx: StaffContext, digest: Digest) -> str:
     """The digest as a chat message."""
     since = f"自 {local_time(ctx, digest.since)} 以来" if digest.since else "目前为止"
     lines = [f"【潜水摘要】{since}，您负责的群共 {digest.message_count} 条居民消息。"]
@@ -41,22 +41,13 @@ def digest_text(ctx: Context, digest: Digest) -> str:
     return "\n".join(lines)
 
 
-class DigestHandler:
-    """``digest`` (潜水 / 摘要)."""
-
-    async def __call__(self, ctx: Context) -> bool:
-        if ctx.command is None or ctx.command.name != "digest":
-            return False
-        if not await require(ctx, STAFF):
-            return True
-        official = ctx.official
-        assert official is not None
-        store = ctx.services.store
-        since = await ctx.services.db(store.last_engagement_at, official.id, EngagementKind.LURK)
-        now = ctx.now
-        digest = await ctx.services.db(store.digest, official.id, since, now)
-        await ctx.reply(digest_text(ctx, digest), quote=False)
-        await ctx.services.db(
-            store.record_engagement, official.id, EngagementKind.LURK, now, detail="digest"
-        )
-        return True
+async def digest(ctx: StaffContext) -> None:
+    """``digest`` (潜水 / 摘要): what happened in the official's groups since their last digest."""
+    official = ctx.official
+    since = await ctx.db(ctx.store.last_engagement_at, official.id, EngagementKind.LURK)
+    now = ctx.now
+    found = await ctx.db(ctx.store.digest, official.id, since, now)
+    ctx.reply(digest_text(ctx, found), quote=False)
+    await ctx.db(
+        ctx.store.record_engagement, official.id, EngagementKind.LURK, now, detail="digest"
+    )

@@ -8,8 +8,8 @@ waiting for a rating in that chat; otherwise it is ordinary talk.
 from __future__ import annotations
 
 from bot.commands import parse_question_number, parse_rating
-from bot.dispatch import Context
 from bot.events import EventKind
+from bot.work import Context
 from handlers.common import RATING_CODES, RATING_LABELS, tell_official
 from storage import QuestionInfo, QuestionState, StoreError
 
@@ -18,11 +18,10 @@ DIGIT_RATINGS = {"1": "satisfied", "2": "basically_satisfied", "3": "unsatisfied
 
 async def apply_rating(ctx: Context, question: QuestionInfo, score: str) -> tuple[bool, str]:
     """Store the rating; returns (accepted, what to tell the resident)."""
-    store = ctx.services.store
     sender = ctx.message.sender
     try:
-        updated = await ctx.services.db(
-            store.rate,
+        updated = await ctx.db(
+            ctx.store.rate,
             question.id,
             platform=sender.platform,
             user_id=sender.user_id,
@@ -33,12 +32,12 @@ async def apply_rating(ctx: Context, question: QuestionInfo, score: str) -> tupl
         return False, str(exc)
     if updated.state == QuestionState.REOPENED:
         assignee = (
-            await ctx.services.db(store.official, updated.assignee_id)
+            await ctx.db(ctx.store.official, updated.assignee_id)
             if updated.assignee_id is not None
             else None
         )
         if assignee is not None:
-            await tell_official(
+            tell_official(
                 ctx,
                 assignee,
                 f"【{updated.number} 不满意】居民对答复不满意，问题已重新打开，请继续跟进：\n{updated.text}",
@@ -48,81 +47,82 @@ async def apply_rating(ctx: Context, question: QuestionInfo, score: str) -> tupl
     return True, f"感谢您的评价（{RATING_LABELS[score]}）！{updated.number} 已办结。"
 
 
-class RateButtonHandler:
+async def rate_button(ctx: Context) -> None:
     """A tap on 满意 / 基本满意 / 不满意 under an answer."""
-
-    async def __call__(self, ctx: Context) -> bool:
-        press = ctx.message.button
-        if ctx.message.kind is not EventKind.BUTTON or press is None:
-            return False
-        if not press.data.startswith("rate:"):
-            return False
-        try:
-            _, number, code = press.data.split(":")
-            score = RATING_CODES[code]
-            question = await ctx.services.db(ctx.services.store.question, int(number))
-        except (ValueError, KeyError):
-            await ctx.answer_button("按钮已失效。")
-            return True
-        if question is None:
-            await ctx.answer_button("问题不存在。")
-            return True
-        accepted, text = await apply_rating(ctx, question, score)
-        await ctx.answer_button(text[:190])
-        if accepted:
-            await ctx.reply(text, reply_to=press.message_id)
-        return True
+    press = ctx.message.button
+    assert press is not None
+    try:
+        _, number, code = press.data.split(":")
+        score = RATING_CODES[code]
+        question = await ctx.db(ctx.store.question, int(number))
+    except (ValueError, KeyError):
+        ctx.answer_button("按钮已失效。")
+        return
+    if question is None:
+        ctx.answer_button("问题不存在。")
+        return
+    accepted, text = await apply_rating(ctx, question, score)
+    ctx.answer_button(text[:190])
+    if accepted:
+        ctx.reply(text, reply_to=press.message_id)
 
 
-class RateTextHandler:
-    """A typed rating: ``满意`` (quoting the answer or not), ``/rate Q12 不满意``, or ``1`` / ``2`` / ``3``."""
+async def rate_command(ctx: Context) -> None:
+    """``/rate Q12 不满意``."""
+    assert ctx.command is not None
+    args = ctx.command.args
+    number = parse_question_number(args[0]) if args else None
+    score = parse_rating(" ".join(args[1:])) if len(args) > 1 else None
+    if number is None or score is None:
+        ctx.reply("评价格式：/rate Q12 满意（可选：满意 / 基本满意 / 不满意）。")
+        return
+    question = await ctx.db(ctx.store.question, number)
+    if question is None:
+        ctx.reply("没有找到该问题。")
+        return
+    _, text = await apply_rating(ctx, question, score)
+    ctx.reply(text)
 
-    async def __call__(self, ctx: Context) -> bool:
-        msg = ctx.message
-        if msg.kind is not EventKind.MESSAGE or ctx.is_staff:
-            return False
-        command = ctx.command
-        store = ctx.services.store
-        if command is not None and command.name == "rate":
-            number = parse_question_number(command.args[0]) if command.args else None
-            score = parse_rating(" ".join(command.args[1:])) if len(command.args) > 1 else None
-            if number is None or score is None:
-                await ctx.reply("评价格式：/rate Q12 满意（可选：满意 / 基本满意 / 不满意）。")
-                return True
-            question = await ctx.services.db(store.question, number)
-        else:
-            text = ctx.text.strip()
-            score = parse_rating(text)
-            if score is None and text in DIGIT_RATINGS:
-                score = DIGIT_RATINGS[text]
-            if score is None:
-                return False
-            question = None
-            if msg.reply_to_message_id:
-                question = await ctx.services.db(
-                    store.question_for_message,
-                    msg.platform,
-                    msg.chat.chat_id,
-                    msg.reply_to_message_id,
-                )
-            if question is None:
-                # An unquoted 满意 rates the asker's latest answered question in this chat.
-                mine = await ctx.services.db(
-                    store.questions_of_asker, msg.platform, msg.sender.user_id
-                )
-                question = next(
-                    (
-                        q
-                        for q in mine
-                        if q.chat_id == msg.chat.chat_id and q.state == QuestionState.ANSWERED
-                    ),
-                    None,
-                )
-            if question is None:
-                return False
-        if question is None:
-            await ctx.reply("没有找到该问题。")
-            return True
-        _, reply = await apply_rating(ctx, question, score)
-        await ctx.reply(reply)
-        return True
+
+def typed_rating(ctx: Context) -> str | None:
+    """The score a plain message gives (满意 …, or a bare 1 / 2 / 3), if any."""
+    text = ctx.text.strip()
+    return parse_rating(text) or DIGIT_RATINGS.get(text)
+
+
+def is_rating(ctx: Context) -> bool:
+    """A plain message that reads as a rating."""
+    return (
+        ctx.message.kind is EventKind.MESSAGE
+        and ctx.command is None
+        and typed_rating(ctx) is not None
+    )
+
+
+async def rate_text(ctx: Context) -> bool:
+    """A typed rating, quoting the answer or not. False when the sender has nothing to rate here
+    (the message is then ordinary talk)."""
+    msg = ctx.message
+    score = typed_rating(ctx)
+    assert score is not None
+    question = None
+    if msg.reply_to_message_id:
+        question = await ctx.db(
+            ctx.store.question_for_message, msg.platform, msg.chat.chat_id, msg.reply_to_message_id
+        )
+    if question is None:
+        # An unquoted 满意 rates the asker's latest answered question in this chat.
+        mine = await ctx.db(ctx.store.questions_of_asker, msg.platform, msg.sender.user_id)
+        question = next(
+            (
+                q
+                for q in mine
+                if q.chat_id == msg.chat.chat_id and q.state == QuestionState.ANSWERED
+            ),
+            None,
+        )
+    if question is None:
+        return False
+    _, text = await apply_rating(ctx, question, score)
+    ctx.reply(text)
+    return True

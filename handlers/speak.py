@@ -2,19 +2,25 @@
 
 ``/speak 内容`` goes to every group the official answers for (sent inside a group: to that group;
 ``/speak 全部 内容`` to all of them from anywhere); ``/speak #群名 内容`` to one (matched by title or chat
-id). Each posting is engagement ``speak``; a group the announcement could not reach does not stop the
-others, and the official is told which groups it reached.
+id). Each group's posting is its own send: a group the announcement could not reach does not stop the
+others. Each posting that arrived is engagement ``speak``; once every group's fate is known the official
+is told which groups it reached (follow-up ``speak.posted``).
 """
 
 from __future__ import annotations
 
-from bot.dispatch import Context
+import json
+from typing import Any
+
 from bot.events import OutgoingMessage
-from handlers.common import STAFF, Delivery, require, send_or_log
+from bot.outbox import Delivered, Delivery, effect, message_args, message_from_args
+from bot.work import FollowUp, StaffContext, Work
+from handlers.common import signature
 from storage import EngagementKind, GroupInfo
 
 ALL_GROUPS = ("全部", "所有", "所有群", "全部群", "全体", "全體")
 """A first word that names every group the official answers for (``/speak 全部 明天停水``)."""
+FOLLOW_UP = "speak.posted"
 
 
 def pick_groups(groups: list[GroupInfo], target: str) -> list[GroupInfo]:
@@ -23,76 +29,88 @@ def pick_groups(groups: list[GroupInfo], target: str) -> list[GroupInfo]:
     return exact or [g for g in groups if target and target in g.title]
 
 
-class SpeakHandler:
+async def speak(ctx: StaffContext) -> None:
     """``speak`` — announcements."""
-
-    async def __call__(self, ctx: Context) -> bool:
-        if ctx.command is None or ctx.command.name != "speak":
-            return False
-        if not await require(ctx, STAFF):
-            return True
-        official = ctx.official
-        assert official is not None
-        text = ctx.command.rest
-        groups = await ctx.services.db(ctx.services.store.groups_of, official.id)
-        first, _, remainder = text.partition(" ")
-        if first.lstrip("#＃") in ALL_GROUPS:
-            text = remainder
-        elif text.startswith(("#", "＃")):
-            target, _, text = text[1:].partition(" ")
-            chosen = pick_groups(groups, target.strip())
-            if not chosen:
-                names = "、".join(g.title or g.chat_id for g in groups) or "（无）"
-                await ctx.reply(f"您负责的群里没有「{target}」。您负责的群：{names}。")
-                return True
-            groups = chosen
-        elif ctx.message.chat.is_group:
-            # Speaking inside a group means that group.
-            groups = [g for g in groups if g.chat_id == ctx.message.chat.chat_id] or groups
-        text = text.strip()
-        if not text:
-            await ctx.reply("请写明发布内容，例如「/speak #幸福里 明天上午停水」。")
-            return True
-        if not groups:
-            await ctx.reply("您还没有负责的群，无法发布。")
-            return True
-        signature = f"——{official.name}" + (
-            f"（{official.department}）" if official.department else ""
-        )
-        posted: list[str] = []
-        unconfirmed: list[str] = []
-        failed: list[str] = []
-        for group in groups:
-            if group.platform not in ctx.dispatcher.platforms:
-                continue
-            name = group.title or group.chat_id
-            # One unreachable group must not keep the announcement from the others.
-            delivery, _ = await send_or_log(
-                f"announcement to {name}",
-                ctx.send(
-                    OutgoingMessage(
-                        platform=group.platform,
-                        chat_id=group.chat_id,
-                        text=f"【公告】{text}\n{signature}",
-                    )
-                ),
-            )
-            if delivery is not Delivery.SENT:
-                (unconfirmed if delivery is Delivery.UNCERTAIN else failed).append(name)
-                continue
-            await ctx.services.db(
-                ctx.services.store.record_engagement,
-                official.id,
-                EngagementKind.SPEAK,
-                ctx.now,
+    assert ctx.command is not None
+    official = ctx.official
+    text = ctx.command.rest
+    groups = await ctx.db(ctx.store.groups_of, official.id)
+    first, _, remainder = text.partition(" ")
+    if first.lstrip("#＃") in ALL_GROUPS:
+        text = remainder
+    elif text.startswith(("#", "＃")):
+        target, _, text = text[1:].partition(" ")
+        chosen = pick_groups(groups, target.strip())
+        if not chosen:
+            names = "、".join(g.title or g.chat_id for g in groups) or "（无）"
+            ctx.reply(f"您负责的群里没有「{target}」。您负责的群：{names}。")
+            return
+        groups = chosen
+    elif ctx.message.chat.is_group:
+        # Speaking inside a group means that group.
+        groups = [g for g in groups if g.chat_id == ctx.message.chat.chat_id] or groups
+    text = text.strip()
+    if not text:
+        ctx.reply("请写明发布内容，例如「/speak #幸福里 明天上午停水」。")
+        return
+    if not groups:
+        ctx.reply("您还没有负责的群，无法发布。")
+        return
+    reachable = [g for g in groups if g.platform in ctx.work.platforms]
+    report = message_args(ctx.reply_message("", quote=False))
+    for group in reachable:
+        ctx.send(
+            OutgoingMessage(
                 platform=group.platform,
                 chat_id=group.chat_id,
-                detail=text,
-            )
-            posted.append(name)
-        if ctx.message.is_private or len(posted) > 1 or unconfirmed or failed:
-            await ctx.reply(speak_outcome(posted, unconfirmed, failed), quote=False)
-        return True
+                text=f"【公告】{text}\n{signature(official)}",
+            ),
+            what=f"announcement to {group.title or group.chat_id}",
+            follow_up=FollowUp(
+                FOLLOW_UP,
+                {
+                    "official": official.id,
+                    "group": group.title or group.chat_id,
+                    "platform": group.platform,
+                    "chat_id": group.chat_id,
+                    "text": text,
+                    "report": report,
+                    "always_report": ctx.message.is_private,
+                },
+            ),
+        )
+    if not reachable and ctx.message.is_private:
+        ctx.reply(speak_outcome([], [], []), quote=False)
+
+
+@effect(FOLLOW_UP)
+async def posted(work: Work, delivered: Delivered, args: dict[str, Any]) -> None:
+    """Count an announcement that arrived; when it was the last of its batch, report to the official."""
+    if delivered.ok:
+        await work.db(
+            work.store.record_engagement,
+            args["official"],
+            EngagementKind.SPEAK,
+            work.now,
+            platform=args["platform"],
+            chat_id=args["chat_id"],
+            detail=args["text"],
+        )
+    if work.event_id is None:
+        return
+    batch = await work.db(work.store.sends_of, work.event_id, f'{{"name": "{FOLLOW_UP}"')
+    if any(row.state in ("pending", "sending") for row in batch):
+        return  # not the last one
+    outcome: dict[str, list[str]] = {state.value: [] for state in Delivery}
+    for row in batch:
+        group = json.loads(row.follow_up)["args"]["group"]
+        outcome.setdefault(row.state, []).append(group)
+    sent, unconfirmed, failed = outcome["sent"], outcome["uncertain"], outcome["failed"]
+    if args["always_report"] or len(sent) > 1 or unconfirmed or failed:
+        report = message_from_args(
+            {**args["report"], "text": speak_outcome(sent, unconfirmed, failed)}
+        )
+        work.send(report, what="the announcement report")
 
 
 def speak_outcome(posted: list[str], unconfirmed: list[str], failed: list[str]) -> str:

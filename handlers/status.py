@@ -6,7 +6,7 @@ or that were asked in the same chat; officials see any.
 
 from __future__ import annotations
 
-from bot.dispatch import Context
+from bot.work import Context
 from handlers.common import STATE_LABELS, local_time, question_number_arg
 from storage import QuestionInfo
 
@@ -27,33 +27,27 @@ def describe(ctx: Context, question: QuestionInfo) -> str:
     return "，".join(parts) + "。"
 
 
-class StatusHandler:
+async def status(ctx: Context) -> None:
     """``status`` — where is my question?"""
-
-    async def __call__(self, ctx: Context) -> bool:
-        if ctx.command is None or ctx.command.name != "status":
-            return False
-        store = ctx.services.store
-        msg = ctx.message
-        number = question_number_arg(ctx)
-        if number is None:
-            if ctx.command.args:
-                await ctx.reply("请写明问题编号，例如「进度 Q12」。")
-                return True
-            mine = await ctx.services.db(store.questions_of_asker, msg.platform, msg.sender.user_id)
-            if not mine:
-                await ctx.reply("您还没有提过问题。在群里@我并写下问题即可登记。")
-            else:
-                await ctx.reply("\n".join(describe(ctx, q) for q in mine))
-            return True
-        question = await ctx.services.db(store.question, number)
-        visible = question is not None and (
-            ctx.is_staff
-            or question.chat_id == msg.chat.chat_id
-            or question.asker_user_id == msg.sender.user_id
-        )
-        if question is None or not visible:
-            await ctx.reply(f"没有找到问题 Q{number}，请核对编号。")
-            return True
-        await ctx.reply(describe(ctx, question))
-        return True
+    msg = ctx.message
+    number = question_number_arg(ctx)
+    if number is None:
+        if ctx.command is not None and ctx.command.args:
+            ctx.reply("请写明问题编号，例如「进度 Q12」。")
+            return
+        mine = await ctx.db(ctx.store.questions_of_asker, msg.platform, msg.sender.user_id)
+        if not mine:
+            ctx.reply("您还没有提过问题。在群里@我并写下问题即可登记。")
+        else:
+            ctx.reply("\n".join(describe(ctx, q) for q in mine))
+        return
+    question = await ctx.db(ctx.store.question, number)
+    visible = question is not None and (
+        ctx.is_staff
+        or question.chat_id == msg.chat.chat_id
+        or question.asker_user_id == msg.sender.user_id
+    )
+    if question is None or not visible:
+        ctx.reply(f"没有找到问题 Q{number}，请核对编号。")
+        return
+    ctx.reply(describe(ctx, question))

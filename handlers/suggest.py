@@ -1,24 +1,27 @@
 """Suggest reply templates to an official, privately: ranked, rendered, numbered, with buttons.
 
-Used when a question arrives and when an official asks again (``/suggest Q12`` or ``推荐 Q12``).
+Used when a question arrives and when an official asks again (``/suggest Q12`` or ``推荐 Q12``). The
+templates shown are remembered once the message has gone out, so the official can pick one by number.
 """
 
 from __future__ import annotations
 
-from bot.dispatch import Context
+from typing import Any
+
 from bot.events import Button
+from bot.outbox import Delivered, Delivery, effect, message_args, message_from_args
+from bot.work import Context, FollowUp, StaffContext, Work
 from handlers.common import (
-    STAFF,
     local_time,
     question_number_arg,
     rank_templates,
     render_template,
-    require,
     tell_official,
 )
 from storage import OfficialInfo, QuestionInfo
 
 PREVIEW_CHARS = 90
+UNREACHABLE = "无法私信您，请先私聊机器人或用「/bind 绑定码」绑定账号。"
 
 
 def suggestion_text(
@@ -52,44 +55,80 @@ def suggestion_text(
     return "\n".join(lines), shown
 
 
-async def offer_suggestions(
-    ctx: Context, question: QuestionInfo, official: OfficialInfo, *, prefer: str
+def offer_suggestions(
+    ctx: Context,
+    question: QuestionInfo,
+    official: OfficialInfo,
+    *,
+    prefer: str,
+    confirm: str = "",
+    report_failure: bool = False,
 ) -> bool:
-    """Rank, render and send suggestions to ``official``; remember them for picking by number."""
-    ids = rank_templates(ctx, question)
+    """Rank, render and queue suggestions for ``official``; False when the official cannot be reached
+    on a connected platform. Once sent they are remembered for picking by number; ``confirm`` (if
+    given) is then said in the asking chat, and with ``report_failure`` a failed delivery is too."""
+    analysis = ctx.analysis_
+    ids = rank_templates(ctx.services, question, analysis)
     text, shown = suggestion_text(ctx, question, official, ids)
     buttons = [
         [Button(f"发布第{i}条", f"pick:{question.id}:{i}") for i in range(1, len(shown) + 1)]
     ]
-    delivered = await tell_official(
-        ctx, official, text, prefer=prefer, buttons=buttons if shown else ()
+    args: dict[str, Any] = {
+        "official": official.id,
+        "question": question.id,
+        "templates": shown,
+    }
+    if confirm:
+        args["confirm"] = message_args(ctx.reply_message(confirm))
+    if report_failure:
+        args["unreachable"] = message_args(ctx.reply_message(UNREACHABLE))
+    return tell_official(
+        ctx,
+        official,
+        text,
+        prefer=prefer,
+        buttons=buttons if shown else (),
+        follow_up=FollowUp("suggest.shown", args),
     )
-    if delivered and shown:
-        await ctx.services.db(
-            ctx.services.store.record_suggestions, official.id, question.id, shown, ctx.now
+
+
+@effect("suggest.shown")
+async def shown(work: Work, delivered: Delivered, args: dict[str, Any]) -> None:
+    """Remember the templates shown (a message that may have arrived counts: picking by number
+    must work if it did); tell the asker how it went when they asked for it."""
+    if delivered.outcome is Delivery.FAILED:
+        if "unreachable" in args:
+            work.send(message_from_args(args["unreachable"]), what="a suggestion failure notice")
+        return
+    if args["templates"]:
+        await work.db(
+            work.store.record_suggestions,
+            args["official"],
+            args["question"],
+            args["templates"],
+            work.now,
         )
-    return delivered
+    if "confirm" in args:
+        work.send(message_from_args(args["confirm"]), what="a suggestion confirmation")
 
 
-class SuggestHandler:
+async def suggest(ctx: StaffContext) -> None:
     """``/suggest Q12`` — an official asks again for suggestions."""
-
-    async def __call__(self, ctx: Context) -> bool:
-        if ctx.command is None or ctx.command.name != "suggest":
-            return False
-        if not await require(ctx, STAFF):
-            return True
-        number = question_number_arg(ctx)
-        if number is None:
-            await ctx.reply("请写明问题编号，例如「/suggest Q12」。")
-            return True
-        question = await ctx.services.db(ctx.services.store.question, number)
-        if question is None:
-            await ctx.reply(f"没有找到问题 Q{number}。")
-            return True
-        assert ctx.official is not None
-        if not await offer_suggestions(ctx, question, ctx.official, prefer=ctx.message.platform):
-            await ctx.reply("无法私信您，请先私聊机器人或用「/bind 绑定码」绑定账号。")
-        elif ctx.message.chat.is_group:
-            await ctx.reply(f"已私信您 {question.number} 的推荐答复。")
-        return True
+    number = question_number_arg(ctx)
+    if number is None:
+        ctx.reply("请写明问题编号，例如「/suggest Q12」。")
+        return
+    question = await ctx.db(ctx.store.question, number)
+    if question is None:
+        ctx.reply(f"没有找到问题 Q{number}。")
+        return
+    confirm = f"已私信您 {question.number} 的推荐答复。" if ctx.message.chat.is_group else ""
+    if not offer_suggestions(
+        ctx,
+        question,
+        ctx.official,
+        prefer=ctx.message.platform,
+        confirm=confirm,
+        report_failure=True,
+    ):
+        ctx.reply(UNREACHABLE)

@@ -14,8 +14,8 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.dispatch import Context
-from handlers.common import SUPERVISORS, clip, duration, require
+from bot.work import StaffContext
+from handlers.common import clip, duration
 from storage import Summary, Tally
 
 PERIOD_WORDS = {
@@ -180,21 +180,15 @@ def chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> st
     return "\n".join(lines)
 
 
-class SummaryHandler:
-    """``summary`` (统计) — supervisors only."""
-
-    async def __call__(self, ctx: Context) -> bool:
-        if ctx.command is None or ctx.command.name != "summary":
-            return False
-        if not await require(ctx, SUPERVISORS):
-            return True
-        zone = ctx.services.settings.bot.zone
-        try:
-            since, until, label = parse_period(ctx.command.rest or "7d", ctx.now, zone)
-        except PeriodError as exc:
-            await ctx.reply(str(exc))
-            return True
-        summary = await ctx.services.db(ctx.services.store.summary, since, until, ctx.now)
-        hot = ctx.services.text.topic_words(summary.question_texts, k=5)
-        await ctx.reply(chat_summary(summary, label, hot), quote=False)
-        return True
+async def summary(ctx: StaffContext) -> None:
+    """``summary`` (统计) — supervisors only (the route says so)."""
+    assert ctx.command is not None
+    zone = ctx.settings.bot.zone
+    try:
+        since, until, label = parse_period(ctx.command.rest or "7d", ctx.now, zone)
+    except PeriodError as exc:
+        ctx.reply(str(exc))
+        return
+    found = await ctx.db(ctx.store.summary, since, until, ctx.now)
+    hot = ctx.services.text.topic_words(found.question_texts, k=5)
+    ctx.reply(chat_summary(found, label, hot), quote=False)

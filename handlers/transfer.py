@@ -5,59 +5,51 @@ The resident is told in the group, the new assignee privately; the transfer is e
 
 from __future__ import annotations
 
-from bot.dispatch import Context
-from handlers.common import STAFF, question_number_arg, require, tell_official, to_asker
+from bot.work import StaffContext
+from handlers.common import question_number_arg, tell_official, to_asker
 from storage import StoreError
 
 
-class TransferHandler:
+async def transfer(ctx: StaffContext) -> None:
     """``transfer``."""
-
-    async def __call__(self, ctx: Context) -> bool:
-        if ctx.command is None or ctx.command.name != "transfer":
-            return False
-        if not await require(ctx, STAFF):
-            return True
-        official = ctx.official
-        assert official is not None
-        number = question_number_arg(ctx)
-        args = ctx.command.args
-        if number is None or len(args) < 2:
-            await ctx.reply("格式：/transfer Q12 部门名称 [说明]")
-            return True
-        store = ctx.services.store
-        try:
-            question = await ctx.services.db(
-                store.transfer,
-                number,
-                by_official_id=official.id,
-                department=args[1],
-                at=ctx.now,
-                note=" ".join(args[2:]),
-            )
-        except StoreError as exc:
-            departments = await ctx.services.db(store.departments)
-            await ctx.reply(f"{exc}。可选部门：{'、'.join(departments) or '（未配置）'}")
-            return True
-        if question.group_id is not None and question.platform in ctx.dispatcher.platforms:
-            await ctx.send(
-                to_asker(
-                    question,
-                    f"您的问题 {question.number} 已转交{question.department}办理，请耐心等待答复。",
-                )
-            )
-        if question.assignee_id is not None:
-            assignee = await ctx.services.db(store.official, question.assignee_id)
-            if assignee is not None:
-                await tell_official(
-                    ctx,
-                    assignee,
-                    f"【转办 {question.number}】{official.name}转来：{question.text}\n"
-                    f"请发送「/suggest {question.number}」获取推荐答复，或「/reply {question.number} 答复内容」。",
-                    prefer=question.platform,
-                )
-        who = question.assignee_name or "（该部门暂无承办人）"
-        await ctx.reply(
-            f"{question.number} 已转交{question.department}，承办人：{who}。", quote=False
+    assert ctx.command is not None
+    official = ctx.official
+    number = question_number_arg(ctx)
+    args = ctx.command.args
+    if number is None or len(args) < 2:
+        ctx.reply("格式：/transfer Q12 部门名称 [说明]")
+        return
+    store = ctx.store
+    try:
+        question = await ctx.db(
+            store.transfer,
+            number,
+            by_official_id=official.id,
+            department=args[1],
+            at=ctx.now,
+            note=" ".join(args[2:]),
         )
-        return True
+    except StoreError as exc:
+        departments = await ctx.db(store.departments)
+        ctx.reply(f"{exc}。可选部门：{'、'.join(departments) or '（未配置）'}")
+        return
+    if question.group_id is not None and question.platform in ctx.work.platforms:
+        ctx.send(
+            to_asker(
+                question,
+                f"您的问题 {question.number} 已转交{question.department}办理，请耐心等待答复。",
+            ),
+            what=f"the transfer notice of {question.number}",
+        )
+    if question.assignee_id is not None:
+        assignee = await ctx.db(store.official, question.assignee_id)
+        if assignee is not None:
+            tell_official(
+                ctx,
+                assignee,
+                f"【转办 {question.number}】{official.name}转来：{question.text}\n"
+                f"请发送「/suggest {question.number}」获取推荐答复，或「/reply {question.number} 答复内容」。",
+                prefer=question.platform,
+            )
+    who = question.assignee_name or "（该部门暂无承办人）"
+    ctx.reply(f"{question.number} 已转交{question.department}，承办人：{who}。", quote=False)

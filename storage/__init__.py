@@ -4,6 +4,7 @@ Imports SQLAlchemy and the standard library only; never ``bot`` or ``handlers``.
 """
 
 from storage.database import current_revision, make_engine, upgrade
+from storage.journal import InboxEntry, InboxRecord, JournalHealth, OutboxEntry, OutboxRecord
 from storage.records import (
     RATING_SCORES,
     AnswerResult,
@@ -27,9 +28,14 @@ __all__ = [
     "Digest",
     "EngagementKind",
     "GroupInfo",
+    "InboxEntry",
+    "InboxRecord",
+    "JournalHealth",
     "MessageInfo",
     "OfficialInfo",
     "OfficialSpec",
+    "OutboxEntry",
+    "OutboxRecord",
     "PendingSuggestions",
     "QuestionInfo",
     "QuestionState",

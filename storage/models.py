@@ -276,14 +276,62 @@ class InviteCode(Base):
     used_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
 
 
-class ProcessedEvent(Base):
-    """Platform events already acted on, so a redelivery after a restart changes nothing."""
+class InboxEvent(Base):
+    """The journal: every event a platform delivered, committed before the platform is told it arrived.
 
-    __tablename__ = "processed_events"
+    An event is handled from here and marked ``done`` in the same transaction as everything its handling
+    changed, so a crash either finds it done or handles it again from scratch. ``(platform, event_key)``
+    is unique: a redelivery is recognised and ignored. See docs/ARCHITECTURE.md, "One event".
+    """
 
-    platform: Mapped[str] = mapped_column(String(20), primary_key=True)
-    event_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    at: Mapped[datetime]
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("platform", "event_key"),
+        Index("ix_inbox_state_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    event_key: Mapped[str] = mapped_column(String(200))
+    chat_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str | None] = mapped_column(Text)
+    """The neutral event as JSON (``bot.events.encode_event``); None when it could not be read."""
+    raw: Mapped[str] = mapped_column(Text, default="")
+    """The platform's own payload, when the adapter kept it."""
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    """``pending`` → ``done``, or ``poison`` (unreadable, or failed ``attempts`` times)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """A message (or button answer) the bot is to send, written in the same transaction as the change
+    that caused it and delivered afterwards by the outbox sender.
+
+    ``pending`` → ``sending`` (committed just before the platform call) → ``sent`` / ``failed`` /
+    ``uncertain``. A row found ``sending`` after a crash may or may not have been posted, so it becomes
+    ``uncertain`` and is never sent again on a guess. ``follow_up`` names what to do once its fate is
+    known (record the posted message's id, confirm an answer to the official …).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10), default="message")
+    """``message`` (posted once at most) or ``button`` (an answer to a button press: repeatable)."""
+    payload: Mapped[str] = mapped_column(Text)
+    follow_up: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    platform_message_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
 
 
 class AdapterState(Base):

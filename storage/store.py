@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.journal import JournalStore
 from storage.models import (
     AdapterState,
     Department,
@@ -28,7 +29,6 @@ from storage.models import (
     Message,
     Official,
     Person,
-    ProcessedEvent,
     Question,
     QuestionTransition,
     Rating,
@@ -84,7 +84,7 @@ def is_outage(error: DBAPIError) -> bool:
     return any(word in message for word in _OUTAGE_WORDS)
 
 
-class Store:
+class Store(JournalStore):
     """All reads and writes minyi makes.
 
     A plain ``Store`` runs each method in a transaction of its own. ``unit_of_work()`` yields a store
@@ -106,6 +106,30 @@ class Store:
                 yield Store(self.engine, session=session)
         except DBAPIError as exc:
             raise self._unavailable(exc) from exc
+
+    def begin_unit(self) -> Store:
+        """Like ``unit_of_work``, for a unit that spans several calls (the dispatcher's): a store bound
+        to a new session in a transaction; ``end_unit`` on it commits or rolls back."""
+        session = self._sessions()
+        session.begin()
+        return Store(self.engine, session=session)
+
+    def end_unit(self, commit: bool) -> None:
+        """Commit (or roll back) the transaction of a store from ``begin_unit``, and close it."""
+        session = self._bound
+        if session is None:
+            raise RuntimeError("end_unit called on a store that is not bound to a unit of work")
+        try:
+            if commit:
+                session.commit()
+            else:
+                # A rollback on a connection the server dropped fails too; closing discards it.
+                with suppress(DBAPIError):
+                    session.rollback()
+        except DBAPIError as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            session.close()
 
     @staticmethod
     def _unavailable(exc: DBAPIError) -> Exception:
@@ -397,15 +421,6 @@ class Store:
             return self._official_info(session, official)
 
     # ---------------------------------------------------------------- events and messages
-
-    def claim_event(self, platform: str, event_key: str, at: datetime) -> bool:
-        """True the first time a platform event is seen; False for a redelivery."""
-        try:
-            with self._tx(guarded=True) as session:
-                session.add(ProcessedEvent(platform=platform, event_key=event_key[:200], at=at))
-        except IntegrityError:
-            return False
-        return True
 
     def record_message(
         self,

@@ -310,11 +310,15 @@ async def test_official_group_messages_count_as_chat(chat):
 
 
 async def test_a_failing_handler_apologises_without_traceback(chat, caplog):
-    class Broken:
-        async def __call__(self, ctx):
-            raise RuntimeError("boom")
+    from bot.routes import Observer, RouteTable
 
-    chat.app.dispatcher.handlers.insert(0, Broken())
+    async def broken(ctx):
+        raise RuntimeError("boom")
+
+    table = chat.app.dispatcher.routes
+    chat.app.dispatcher.routes = RouteTable(
+        (Observer("broken", broken, lambda ctx: True), *table.observers), table.routes
+    )
     posted = await chat.ask("电梯坏了")
     assert len(posted) == 1
     assert (

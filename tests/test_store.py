@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from storage import Store, StoreError, current_revision, make_engine, upgrade
+from storage import InboxEntry, Store, StoreError, current_revision, make_engine, upgrade
 from storage.models import Base
 
 T0 = datetime(2026, 11, 16, 0, 30, tzinfo=UTC)
@@ -55,7 +55,7 @@ def test_migrations_create_exactly_the_models(db_url):
     engine = make_engine(db_url)
     upgrade(engine)
     upgrade(engine)  # idempotent
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
@@ -65,8 +65,9 @@ def test_migrations_create_exactly_the_models(db_url):
 def test_the_same_message_is_stored_once(store):
     assert record(store) is not None
     assert record(store) is None
-    assert store.claim_event("test", "msg:g1:1", T0) is True
-    assert store.claim_event("test", "msg:g1:1", T0) is False
+    event = InboxEntry("test", "msg:g1:1", "test:g1", "{}")
+    assert store.journal([event], T0) == 1
+    assert store.journal([event], T0) == 0  # a redelivery is recognised
 
 
 def test_times_come_back_aware_in_utc(store):
@@ -228,11 +229,12 @@ def test_a_locked_sqlite_file_is_an_outage(tmp_path):
     holder.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StoreUnavailable):
-            Store(engine).claim_event("test", "msg:1", T0)
+            Store(engine).journal([InboxEntry("test", "msg:1", "test:g", "{}")], T0)
     finally:
         holder.rollback()
         holder.close()
-    assert Store(engine).claim_event("test", "msg:1", T0)  # free again: nothing had been written
+    # Free again: nothing had been written.
+    assert Store(engine).journal([InboxEntry("test", "msg:1", "test:g", "{}")], T0) == 1
     engine.dispose()
 
 
@@ -242,4 +244,4 @@ def test_a_wrong_schema_is_an_error_not_an_outage(tmp_path):
 
     store = Store(make_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
     with pytest.raises(OperationalError, match="no such table"):  # not StoreUnavailable
-        store.claim_event("test", "msg:1", T0)
+        store.journal([InboxEntry("test", "msg:1", "test:g", "{}")], T0)

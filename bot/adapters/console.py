@@ -2,11 +2,18 @@
 
 Input lines: ``name: text`` speaks in the default group, ``#group name: text`` in another group, and
 ``~name: text`` in a private chat with the bot. Blank lines and lines starting with ``//`` are skipped.
+
+Each line gets a message id that no other run repeats: a line read from a file is named by the file's
+beginning and its line number, so the same file fed again after a crash is recognised line by line
+(what was journaled is not handled twice, the rest is); lines from a terminal or a pipe are named by
+the run. Either way, a new run on the same database handles its new lines.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TextIO
@@ -23,6 +30,16 @@ class ConsoleLineError(ValueError):
     """A console line that is not ``name: text``."""
 
 
+def run_token() -> str:
+    """A short name for this run, different from every earlier run's."""
+    return f"r{time.time_ns():x}-"
+
+
+def file_token(head: bytes) -> str:
+    """A short name for an input file, from its first bytes (the same file gives the same name)."""
+    return "f" + hashlib.sha1(head).hexdigest()[:12] + "-"
+
+
 class ConsoleAdapter(MemoryAdapter):
     """Reads chat lines, prints what the bot says."""
 
@@ -34,8 +51,16 @@ class ConsoleAdapter(MemoryAdapter):
         default_group: str = "幸福里小区",
         bot_name: str = "政务助手",
         clock: Callable[[], datetime] | None = None,
+        id_prefix: str | None = None,
     ) -> None:
-        super().__init__(handle, platform="console", clock=clock, username=bot_name)
+        super().__init__(
+            handle,
+            platform="console",
+            clock=clock,
+            username=bot_name,
+            buttons=False,
+            id_prefix=run_token() if id_prefix is None else id_prefix,
+        )
         self.out = out
         self.default_group = default_group
         self.bot_name = bot_name
@@ -47,7 +72,7 @@ class ConsoleAdapter(MemoryAdapter):
         text = message.text.replace("\n", "\n    ")
         print(f"[{where}] {self.bot_name}: {text}", file=self.out, flush=True)
 
-    async def feed_line(self, line: str) -> list[Posted]:
+    async def feed_line(self, line: str, message_id: str | None = None) -> list[Posted]:
         """Act on one input line; raises ConsoleLineError for a malformed one."""
         match = LINE.match(line)
         if not match:
@@ -56,19 +81,21 @@ class ConsoleAdapter(MemoryAdapter):
             )
         person = self.person(match.group("name").strip())
         if match.group("private"):
-            return await self.say(match.group("text"), by=person)
+            return await self.say(match.group("text"), by=person, message_id=message_id)
         chat = self.group(match.group("group") or self.default_group)
-        return await self.say(match.group("text"), by=person, chat=chat)
+        return await self.say(match.group("text"), by=person, chat=chat, message_id=message_id)
 
-    async def feed(self, lines: Iterable[str]) -> int:
-        """Act on every line; returns how many were malformed (each reported, none fatal)."""
+    async def feed(self, lines: Iterable[str], *, ids: str | None = None) -> int:
+        """Act on every line; returns how many were malformed (each reported, none fatal).
+
+        ``ids``: name the lines ``<ids><line number>`` (a file's lines, see ``file_token``)."""
         bad = 0
-        for raw in lines:
+        for number, raw in enumerate(lines, start=1):
             line = raw.rstrip("\n")
             if not line.strip() or line.lstrip().startswith("//"):
                 continue
             try:
-                await self.feed_line(line)
+                await self.feed_line(line, f"{ids}{number}" if ids is not None else None)
             except ConsoleLineError as exc:
                 bad += 1
                 print(f"(忽略) {exc}: {line}", file=self.out, flush=True)

@@ -54,20 +54,35 @@ class MemoryAdapter:
         platform: str = "test",
         clock: Callable[[], datetime] | None = None,
         username: str = "minyi_bot",
+        buttons: bool = True,
+        id_prefix: str = "",
     ) -> None:
+        """``id_prefix`` starts every message id this adapter makes up (the console gives each run
+        its own, so a run never reuses an earlier run's ids on the same database)."""
         self.platform = platform
         self.username = username
+        self.buttons = buttons
         self._handle = handle
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._ids = itertools.count(1)
+        self._counter = itertools.count(1)
+        self._prefix = id_prefix
         self.outbox: list[Posted] = []
         self.notices: list[tuple[ButtonPress, str | None]] = []
 
+    def _id(self, kind: str) -> str:
+        return f"{self._prefix}{kind}{next(self._counter)}"
+
     # -- Sender contract
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def stop(self) -> None:
+        """Nothing to disconnect."""
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Keep the message and give it a fresh id."""
-        posted = Posted(f"m{next(self._ids)}", message)
+        posted = Posted(self._id("m"), message)
         self.outbox.append(posted)
         self.on_posted(posted)
         return SentMessage(self.platform, message.chat_id, posted.message_id, self._clock())
@@ -118,7 +133,7 @@ class MemoryAdapter:
                 platform=self.platform,
                 chat=chat,
                 sender=by,
-                message_id=message_id or f"u{next(self._ids)}",
+                message_id=message_id or self._id("u"),
                 text=text,
                 sent_at=self._clock(),
                 mentions_bot=mentions_bot,
@@ -150,7 +165,7 @@ class MemoryAdapter:
                 text="",
                 sent_at=self._clock(),
                 kind=EventKind.BUTTON,
-                button=ButtonPress(f"cb{next(self._ids)}", data, on.message_id),
+                button=ButtonPress(self._id("cb"), data, on.message_id),
             )
         )
 
@@ -175,7 +190,7 @@ class MemoryAdapter:
                 platform=self.platform,
                 chat=chat,
                 sender=member,
-                message_id=f"j{next(self._ids)}",
+                message_id=self._id("j"),
                 text="",
                 sent_at=self._clock(),
                 kind=EventKind.MEMBER_JOINED if joined else EventKind.MEMBER_LEFT,

@@ -1,0 +1,257 @@
+"""The outbox sender: delivers what units of work queued, and runs each send's follow-up.
+
+Sends are written to the outbox in the transaction of the change that caused them (``Work.send``).
+The ``Postman`` delivers them afterwards, one chat at a time in the order queued, different chats side
+by side. Each message is marked ``sending`` (committed) just before the platform call; its outcome and
+its follow-up effect then commit together. A message found ``sending`` after a crash, or whose answer
+was lost (``DeliveryUncertain``), may already be posted: it is recorded ``uncertain`` and never sent
+again on a guess; its follow-up hears so. Button answers are harmless to repeat and are simply retried.
+
+Follow-ups are named effects (``@effect("answer.posted")`` in a handler module) so that an outbox row
+can say, across a restart, what is to happen once its fate is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from bot.events import (
+    Button,
+    ButtonPress,
+    DeliveryUncertain,
+    OutgoingMessage,
+    SentMessage,
+    Undeliverable,
+)
+from bot.work import FollowUp, Queued, Work
+from storage import OutboxEntry, OutboxRecord
+
+if TYPE_CHECKING:
+    from bot.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+class Delivery(StrEnum):
+    """How a send ended."""
+
+    SENT = "sent"
+    UNCERTAIN = "uncertain"
+    """The connection broke after the message went out (or the process died meanwhile): it may be
+    posted, and is never sent again."""
+    FAILED = "failed"
+    """Refused, no adapter for the platform, or still failing after the adapter's retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A send's fate, as its follow-up sees it."""
+
+    outcome: Delivery
+    sent: SentMessage | None
+    chat_id: str
+    """Where it was sent."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the message was posted for sure."""
+        return self.outcome is Delivery.SENT
+
+
+Effect = Callable[[Work, Delivered, dict[str, Any]], Awaitable[None]]
+EFFECTS: dict[str, Effect] = {}
+"""Follow-up name → effect; filled by the ``effect`` decorator when handler modules are imported."""
+
+
+def effect(name: str) -> Callable[[Effect], Effect]:
+    """Register an effect under ``name`` for ``FollowUp(name, …)``."""
+
+    def register(fn: Effect) -> Effect:
+        if EFFECTS.get(name, fn) is not fn:
+            raise ValueError(f"two effects are named {name!r}")
+        EFFECTS[name] = fn
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def message_args(message: OutgoingMessage) -> dict[str, Any]:
+    """``message`` as JSON-ready data (for outbox rows and for follow-ups that send later)."""
+    return {
+        "platform": message.platform,
+        "chat_id": message.chat_id,
+        "text": message.text,
+        "reply_to": message.reply_to_message_id,
+        "mention": list(message.mention_user_ids),
+        "buttons": [[[b.label, b.data] for b in row] for row in message.buttons],
+        "private": message.is_private,
+    }
+
+
+def message_from_args(data: dict[str, Any]) -> OutgoingMessage:
+    """The inverse of ``message_args``."""
+    return OutgoingMessage(
+        platform=data["platform"],
+        chat_id=data["chat_id"],
+        text=data["text"],
+        reply_to_message_id=data.get("reply_to"),
+        mention_user_ids=tuple(data.get("mention") or ()),
+        buttons=tuple(
+            tuple(Button(label, value) for label, value in row) for row in data.get("buttons") or ()
+        ),
+        is_private=bool(data.get("private")),
+    )
+
+
+def encode_queued(item: Queued, event_id: int | None) -> OutboxEntry:
+    """A queued send as an outbox row."""
+    if item.message is not None:
+        body = message_args(item.message)
+        kind = "message"
+    else:
+        assert item.press is not None
+        p = item.press
+        body = {"press": [p.press_id, p.data, p.message_id], "notice": item.notice}
+        kind = "button"
+    body["what"] = item.what
+    return OutboxEntry(
+        platform=item.platform,
+        chat_id=item.chat_id,
+        kind=kind,
+        payload=json.dumps(body, ensure_ascii=False),
+        follow_up=item.follow_up.encode() if item.follow_up else "",
+        event_id=event_id,
+    )
+
+
+def decode_message(row: OutboxRecord) -> OutgoingMessage:
+    """The message an outbox row of kind ``message`` holds."""
+    return message_from_args({**json.loads(row.payload), "platform": row.platform})
+
+
+def _what(row: OutboxRecord) -> str:
+    try:
+        return str(json.loads(row.payload).get("what") or f"outbox message {row.id}")
+    except ValueError:
+        return f"outbox message {row.id}"
+
+
+# ---------------------------------------------------------------------------- delivery
+
+
+class Postman:
+    """Delivers the outbox: chats side by side, each chat's messages in the order queued."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was queued: deliver it soon (``run``)."""
+        self._wake.set()
+
+    async def run(self, poll: float = 1.0) -> None:
+        """Deliver whenever woken (or every ``poll`` seconds) until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("delivering the outbox failed; retrying")
+
+    async def flush(self) -> int:
+        """Deliver everything due, including what follow-ups queue meanwhile; returns how many."""
+        done = 0
+        services = self.dispatcher.services
+        async with self._lock:
+            while True:
+                rows = await self.dispatcher.patiently(
+                    "the outbox", lambda: services.db(services.store.outbox_due)
+                )
+                if not rows:
+                    return done
+                chats: dict[tuple[str, str], list[OutboxRecord]] = {}
+                for row in rows:
+                    chats.setdefault((row.platform, row.chat_id), []).append(row)
+                await asyncio.gather(*(self._deliver_chat(batch) for batch in chats.values()))
+                done += len(rows)
+
+    async def _deliver_chat(self, rows: list[OutboxRecord]) -> None:
+        for row in rows:
+            await self._deliver(row)
+
+    async def _deliver(self, row: OutboxRecord) -> None:
+        dispatcher = self.dispatcher
+        store = dispatcher.services.store
+        if row.kind == "button":
+            await self._answer_button(row)
+            return
+        if row.state == "sending":
+            # Claimed before a crash: the platform may have it. Never sent again on a guess.
+            log.warning("%s was interrupted by a restart; it may not have arrived", _what(row))
+            await self._settle(row, Delivered(Delivery.UNCERTAIN, None, row.chat_id), "restart")
+            return
+        if not await dispatcher.write(store.mark_sending, row.id):
+            return
+        message = decode_message(row)
+        error = ""
+        try:
+            sent: SentMessage | None = await dispatcher.send(message)
+            outcome = Delivery.SENT
+        except DeliveryUncertain as exc:
+            log.warning("%s may not have arrived: %s", _what(row), exc)
+            sent, outcome, error = None, Delivery.UNCERTAIN, str(exc)
+        except Undeliverable as exc:
+            log.warning("could not send %s: %s", _what(row), exc)
+            sent, outcome, error = None, Delivery.FAILED, str(exc)
+        except Exception as exc:
+            log.exception("could not send %s", _what(row))
+            sent, outcome, error = None, Delivery.FAILED, f"{type(exc).__name__}: {exc}"
+        chat_id = sent.chat_id if sent is not None else row.chat_id
+        await self._settle(row, Delivered(outcome, sent, chat_id), error)
+
+    async def _answer_button(self, row: OutboxRecord) -> None:
+        body = json.loads(row.payload)
+        press = ButtonPress(*body["press"])
+        try:
+            await self.dispatcher.sender_for(row.platform).answer_button(press, body.get("notice"))
+            outcome = Delivery.SENT
+        except Exception:
+            log.exception("could not answer button press %s", press.press_id)
+            outcome = Delivery.FAILED
+        await self._settle(row, Delivered(outcome, None, row.chat_id), "")
+
+    async def _settle(self, row: OutboxRecord, delivered: Delivered, error: str) -> None:
+        """Record the outcome and run the follow-up, in one transaction (waiting out an outage)."""
+        follow_up = FollowUp.decode(row.follow_up)
+        run = EFFECTS.get(follow_up.name) if follow_up else None
+        if follow_up is not None and run is None:
+            log.error("%s: no effect is registered as %r", _what(row), follow_up.name)
+        sent = delivered.sent
+
+        async def settle(work: Work) -> None:
+            await work.db(
+                work.store.settle,
+                row.id,
+                delivered.outcome.value,
+                work.now,
+                platform_message_id=sent.message_id if sent else None,
+                error=error,
+            )
+            if run is not None and follow_up is not None:
+                await run(work, delivered, follow_up.args)
+
+        await self.dispatcher.in_unit(f"outbox message {row.id}", settle, event_id=row.event_id)

@@ -1,0 +1,284 @@
+"""The inbox and the outbox: what platforms delivered, and what the bot is to send.
+
+The inbox (``InboxEvent``) is the journal every received event is committed to before the platform is
+told it arrived; the dispatcher handles an event from here and marks it done in the same transaction as
+its effects. The outbox (``OutboxMessage``) holds what handlers sent, written in that same transaction
+and delivered afterwards. Payloads are JSON text the bot encodes and decodes; the store only keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from storage.models import InboxEvent, OutboxMessage
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """One received event to journal (``payload`` None: unreadable, kept as poison)."""
+
+    platform: str
+    key: str
+    chat_key: str
+    payload: str | None
+    raw: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRecord:
+    """A journaled event waiting to be handled."""
+
+    id: int
+    platform: str
+    key: str
+    chat_key: str
+    payload: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One send to queue."""
+
+    platform: str
+    chat_id: str
+    kind: str
+    payload: str
+    follow_up: str = ""
+    event_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """A queued send, as the outbox sender sees it."""
+
+    id: int
+    event_id: int | None
+    platform: str
+    chat_id: str
+    kind: str
+    payload: str
+    follow_up: str
+    state: str
+    platform_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalHealth:
+    """What ``minyi doctor`` reports: counts by state, and the poison events."""
+
+    inbox: dict[str, int]
+    outbox: dict[str, int]
+    poison: list[tuple[int, str, str, str]]
+    """(id, platform, key, error) of each poison event, newest last."""
+    uncertain: list[tuple[int, str, str]]
+    """(id, platform, chat id) of each send whose fate is unknown."""
+
+
+def _outbox_record(row: OutboxMessage) -> OutboxRecord:
+    return OutboxRecord(
+        row.id, row.event_id, row.platform, row.chat_id, row.kind, row.payload, row.follow_up,
+        row.state, row.platform_message_id,
+    )  # fmt: skip
+
+
+class JournalStore:
+    """Inbox and outbox operations; mixed into ``Store`` (it supplies ``_tx``)."""
+
+    if TYPE_CHECKING:
+
+        def _tx(self, *, guarded: bool = False) -> AbstractContextManager[Session]: ...
+
+    # ------------------------------------------------------------------ inbox
+
+    def journal(self, entries: Sequence[InboxEntry], at: datetime) -> int:
+        """Commit received events to the inbox; a redelivery (same platform and key) is ignored.
+        Returns how many were new."""
+        if not entries:
+            return 0
+        with self._tx() as session:
+            dialect = session.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            rows = [
+                {
+                    "platform": e.platform,
+                    "event_key": e.key[:200],
+                    "chat_key": e.chat_key[:200],
+                    "payload": e.payload,
+                    "raw": e.raw,
+                    "state": "pending" if e.payload is not None else "poison",
+                    "attempts": 0,
+                    "error": e.error,
+                    "received_at": at,
+                }
+                for e in entries
+            ]
+            statement = (
+                insert(InboxEvent)
+                .on_conflict_do_nothing(index_elements=["platform", "event_key"])
+                .returning(InboxEvent.id)
+            )
+            new = 0
+            for row in rows:  # one by one keeps the ids in the order received
+                new += len(session.execute(statement, row).all())
+            return new
+
+    def pending_events(self, limit: int = 100, after: int = 0) -> list[InboxRecord]:
+        """Events still to handle, oldest first."""
+        with self._tx() as session:
+            rows = session.execute(
+                select(
+                    InboxEvent.id, InboxEvent.platform, InboxEvent.event_key,
+                    InboxEvent.chat_key, InboxEvent.payload, InboxEvent.attempts,
+                )
+                .where(InboxEvent.state == "pending", InboxEvent.id > after)
+                .order_by(InboxEvent.id)
+                .limit(limit)
+            ).all()  # fmt: skip
+            return [InboxRecord(i, p, k, c, payload or "", a) for i, p, k, c, payload, a in rows]
+
+    def pending_event_for(self, platform: str, key: str) -> InboxRecord | None:
+        """The event journaled under ``key``, if it still waits to be handled."""
+        with self._tx() as session:
+            row = session.scalar(
+                select(InboxEvent).where(
+                    InboxEvent.platform == platform,
+                    InboxEvent.event_key == key[:200],
+                    InboxEvent.state == "pending",
+                )
+            )
+            if row is None:
+                return None
+            return InboxRecord(
+                row.id, row.platform, row.event_key, row.chat_key, row.payload or "", row.attempts
+            )
+
+    def finish_event(self, event_id: int, at: datetime) -> bool:
+        """Mark the event handled; False when it was not pending any more (handled elsewhere)."""
+        with self._tx() as session:
+            result = session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id == event_id, InboxEvent.state == "pending")
+                .values(state="done", done_at=at)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def note_failure(self, event_id: int, error: str, max_attempts: int, at: datetime) -> bool:
+        """Count a failed attempt at handling the event; True when it has now become poison."""
+        with self._tx() as session:
+            row = session.get(InboxEvent, event_id)
+            if row is None or row.state != "pending":
+                return False
+            row.attempts += 1
+            row.error = error[:2000]
+            if row.attempts >= max_attempts:
+                row.state = "poison"
+                row.done_at = at
+                return True
+            return False
+
+    # ------------------------------------------------------------------ outbox
+
+    def enqueue(self, entries: Sequence[OutboxEntry], at: datetime) -> list[int]:
+        """Queue sends; their ids, in order."""
+        with self._tx() as session:
+            rows = [
+                OutboxMessage(
+                    event_id=e.event_id, platform=e.platform, chat_id=e.chat_id, kind=e.kind,
+                    payload=e.payload, follow_up=e.follow_up, state="pending", created_at=at,
+                )
+                for e in entries
+            ]  # fmt: skip
+            session.add_all(rows)
+            session.flush()
+            return [r.id for r in rows]
+
+    def outbox_due(self, limit: int = 200) -> list[OutboxRecord]:
+        """Sends waiting to go out (``pending``) or interrupted (``sending``), oldest first."""
+        with self._tx() as session:
+            rows = session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.state.in_(("pending", "sending")))
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            ).all()
+            return [_outbox_record(r) for r in rows]
+
+    def mark_sending(self, outbox_id: int) -> bool:
+        """Claim a pending send just before the platform call; False if somebody else did."""
+        with self._tx() as session:
+            result = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == outbox_id, OutboxMessage.state == "pending")
+                .values(state="sending")
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def settle(
+        self,
+        outbox_id: int,
+        state: str,
+        at: datetime,
+        *,
+        platform_message_id: str | None = None,
+        error: str = "",
+    ) -> None:
+        """Record how a send ended: ``sent``, ``uncertain`` or ``failed``."""
+        with self._tx() as session:
+            row = session.get_one(OutboxMessage, outbox_id)
+            row.state = state
+            row.sent_at = at
+            row.platform_message_id = platform_message_id
+            row.error = error[:2000]
+
+    def sends_of(self, event_id: int, follow_up_prefix: str) -> list[OutboxRecord]:
+        """The sends one event queued whose follow-up starts with ``follow_up_prefix`` (a batch)."""
+        with self._tx() as session:
+            rows = session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.event_id == event_id,
+                    OutboxMessage.follow_up.startswith(follow_up_prefix),
+                )
+                .order_by(OutboxMessage.id)
+            ).all()
+            return [_outbox_record(r) for r in rows]
+
+    def journal_health(self, limit: int = 50) -> JournalHealth:
+        """Counts of inbox and outbox rows by state, the latest poison events and uncertain sends."""
+        with self._tx() as session:
+
+            def counts(column: Any) -> dict[str, int]:
+                rows = session.execute(select(column, func.count()).group_by(column)).all()
+                return {state: n for state, n in rows}
+
+            poison = session.execute(
+                select(InboxEvent.id, InboxEvent.platform, InboxEvent.event_key, InboxEvent.error)
+                .where(InboxEvent.state == "poison")
+                .order_by(InboxEvent.id.desc())
+                .limit(limit)
+            ).all()
+            uncertain = session.execute(
+                select(OutboxMessage.id, OutboxMessage.platform, OutboxMessage.chat_id)
+                .where(OutboxMessage.state == "uncertain")
+                .order_by(OutboxMessage.id.desc())
+                .limit(limit)
+            ).all()
+            return JournalHealth(
+                inbox=counts(InboxEvent.state),
+                outbox=counts(OutboxMessage.state),
+                poison=[(i, p, k, e) for i, p, k, e in reversed(poison)],
+                uncertain=[(i, p, c) for i, p, c in reversed(uncertain)],
+            )
