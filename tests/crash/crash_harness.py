@@ -820,8 +820,17 @@ class Trigger:
         return f"after {self.amount:g} {unit}"
 
 
-def random_trigger(rng: Any, kind: str) -> Trigger:
-    """A trigger of ``kind`` with a random amount."""
+def random_trigger(
+    rng: Any,
+    fake: ThreadedFakeApi,
+    feeder: Feeder | None,
+    kinds: Sequence[str] = ("confirmed", "sent", "delay"),
+) -> Trigger:
+    """A trigger of a kind drawn from ``kinds``, with a random amount. Once every update is fed and
+    confirmed, counting confirmations cannot fire any more: another kind is drawn."""
+    if (feeder is None or feeder.done) and fake.pending() == 0 and len(kinds) > 1:
+        kinds = [k for k in kinds if k != "confirmed"] or list(kinds)
+    kind = rng.choice(list(kinds))
     if kind == "confirmed":
         return Trigger(kind, rng.randint(100, 600))
     if kind == "sent":
@@ -835,12 +844,12 @@ def wait_for_trigger(
     trigger: Trigger,
     *,
     feeder: Feeder | None = None,
-    timeout: float = 20.0,
+    timeout: float = 15.0,
     stall: float = 2.0,
 ) -> str:
     """Wait until ``trigger`` fires (counted from now), the process dies, ``timeout`` passes, or —
-    the stream all fed — nothing has been confirmed or posted for ``stall`` seconds (the trigger
-    can no longer fire); returns what happened, for the report."""
+    the stream all fed — nothing has been confirmed or posted for ``stall`` seconds (the bot may be
+    idle: the trigger might never fire); returns what happened, for the report."""
     began = time.monotonic()
     confirmed, sent = fake.confirmed(), fake.sent_count()
     progress: list[Any] = [None, time.monotonic()]
@@ -865,7 +874,7 @@ def wait_for_trigger(
     if wait_until(fired, timeout, while_alive=process):
         took = f"{time.monotonic() - began:.1f} s"
         if stalled:
-            return f"{trigger}: nothing left to trigger it (stream fed, {stall:g} s idle), {took}"
+            return f"{trigger}: fired early, no update confirmed nor message posted for {stall:g} s ({took})"
         return f"{trigger} ({took})"
     if not process.alive():
         return f"{trigger}: the bot had exited ({process.returncode})"

@@ -114,9 +114,8 @@ def test_sigkill_mid_stream_loses_and_repeats_nothing(
     try:
         process = bot.start()
         feeder = Feeder(fake, stream.bursts(rng, 40, 250), rng, pause=(0.1, 0.6)).start()
-        kinds = [rng.choice(("confirmed", "sent", "delay")) for _ in range(crash_kills)]
-        for number, kind in enumerate(kinds, 1):
-            trigger = random_trigger(rng, kind)
+        for number in range(1, crash_kills + 1):
+            trigger = random_trigger(rng, fake, feeder)
             fired = wait_for_trigger(fake, process, trigger, feeder=feeder)
             findings.check(
                 process.alive(),
@@ -242,7 +241,7 @@ def test_database_cut_mid_handler_loses_nothing(
         process = bot.start()
         feeder = Feeder(fake, stream.bursts(rng, 40, 150), rng, pause=(0.1, 0.4)).start()
         for number in (1, 2):
-            trigger = random_trigger(rng, rng.choice(("confirmed", "sent")))
+            trigger = random_trigger(rng, fake, feeder, kinds=("confirmed", "sent"))
             fired = wait_for_trigger(fake, process, trigger, feeder=feeder)
             outage = round(rng.uniform(2.0, 4.0), 1)
             relay.cut()
