@@ -266,9 +266,6 @@ def test_database_cut_mid_handler_loses_nothing(
 # --------------------------------------------------------------------------- poison
 
 
-POISON_PHOTO_UPDATE_ID = 900_001
-
-
 def poison_update(chat: dict[str, Any], sender: dict[str, Any], message_id: int) -> dict[str, Any]:
     """A resident's photo with a caption @-mentioning the bot, shaped as the Bot API sent photos
     before version 4.5: its ``PhotoSize`` objects lack ``file_unique_id``. ``Update.de_json`` of
@@ -276,7 +273,6 @@ def poison_update(chat: dict[str, Any], sender: dict[str, Any], message_id: int)
     argument: 'file_unique_id'`` on it (the test checks that it really does), and the fake's spec
     check would refuse it, so it is injected raw."""
     return {
-        "update_id": POISON_PHOTO_UPDATE_ID,
         "message": {
             "message_id": message_id,
             "from": sender,
@@ -302,7 +298,7 @@ def test_poison_update_is_kept_and_does_not_block(
     resident = {"id": 5_400_900_001, "is_bot": False, "first_name": "王阿姨"}
     poison = fake.call(lambda: poison_update(chat, resident, fake.api.next_message_id(chat["id"])))
     with pytest.raises(TypeError, match="file_unique_id"):  # the payload really is poison
-        Update.de_json(poison, Bot("1:x"))
+        Update.de_json({"update_id": 1, **poison}, Bot("1:x"))
     db_url = f"sqlite:///{tmp_path / 'minyi.db'}"
     config = write_bot_toml(tmp_path / "bot.toml", roster.entries)
     bot = TelegramBot(processes, fake, database_url=db_url, config=config)
@@ -314,8 +310,8 @@ def test_poison_update_is_kept_and_does_not_block(
         def say(text: str, **kwargs: Any) -> dict[str, Any]:
             return fake.call(lambda: fake.api.say(chat, resident, text, **kwargs))
 
-        say("大家早上好")
-        fake.call(fake.api.inject_raw, poison)
+        before = say("大家早上好")
+        poison_id = fake.call(fake.api.inject_raw, poison)  # the next update_id, as Telegram
         question = say(f"@{BOT_USERNAME} 3号楼电梯坏了什么时候修？", mention=f"@{BOT_USERNAME}")
 
         def acked() -> bool:
@@ -334,6 +330,20 @@ def test_poison_update_is_kept_and_does_not_block(
         if answered:
             drain = wait_drained(fake, db, bot.process, timeout=30)
             findings.check(drain.done, f"the bot did not drain: {drain.how}")
+        stored = (
+            {
+                int(mid)
+                for (mid,) in db.rows(
+                    "SELECT platform_message_id FROM messages WHERE chat_id = :c", c=str(chat["id"])
+                )
+            }
+            if db.has_table("messages")
+            else set()
+        )
+        missing = {before["message_id"], question["message_id"]} - stored
+        findings.check(
+            not missing, f"messages around the poison update not stored: {sorted(missing)}"
+        )
         check_fake(findings, fake)
         check_journal_idle(findings, db, poison=1)
         poisoned = (
@@ -350,7 +360,7 @@ def test_poison_update_is_kept_and_does_not_block(
         )
         for key, error, raw in poisoned:
             findings.check(
-                str(POISON_PHOTO_UPDATE_ID) in str(raw),
+                str(poison_id) in str(raw),
                 f"the poison row does not keep the raw update: {str(raw)[:80]}",
             )
             findings.check(bool(error), "the poison row has no error")
