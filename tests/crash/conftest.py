@@ -1,7 +1,8 @@
 """Fixtures of the crash suite: the seed, the fake Bot API on its own thread, and the ``minyi``
 subprocesses (every one is killed at teardown, whatever happened).
 
-``MINYI_CRASH_SEED=<n>`` replays a run (the seed is printed and named in every failure);
+``MINYI_CRASH_SEED=<n>`` replays a run's streams, bursts and kill triggers (the seed is printed and
+named in every failure; where a kill lands still depends on timing);
 ``MINYI_CRASH_KILLS=0`` runs the SIGKILL tests without killing, to check the harness itself.
 """
 
