@@ -3,7 +3,8 @@ subprocesses (every one is killed at teardown, whatever happened).
 
 ``MINYI_CRASH_SEED=<n>`` replays a run's streams, bursts and kill triggers (the seed is printed and
 named in every failure; where a kill lands still depends on timing);
-``MINYI_CRASH_KILLS=0`` runs the SIGKILL tests without killing, to check the harness itself.
+``MINYI_CRASH_KILLS=0`` runs the SIGKILL tests without killing, to check the harness itself;
+``MINYI_CRASH_UPDATES=<n>`` sizes their stream (default 2000).
 """
 
 from __future__ import annotations
