@@ -17,7 +17,7 @@ next route. A staff route's handler receives a ``StaffContext`` whose ``official
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -188,7 +188,3 @@ def refusal(route: Route) -> str:
         who = "居民"
     return f"抱歉，该命令仅限{who}使用。发送「帮助」查看您可以使用的命令。"
 
-
-def commands_in(routes: Iterable[Route]) -> list[str]:
-    """The command names a list of routes answers, in order."""
-    return [r.command for r in routes if r.command is not None]

@@ -97,6 +97,11 @@ class FollowUp:
         return json.dumps({"name": self.name, "args": self.args}, ensure_ascii=False)
 
     @staticmethod
+    def prefix(name: str) -> str:
+        """How the stored text of every follow-up named ``name`` begins (to find a batch of them)."""
+        return json.dumps({"name": name}, ensure_ascii=False)[:-1]
+
+    @staticmethod
     def decode(text: str) -> FollowUp | None:
         """The follow-up stored with an outbox row, if any."""
         if not text:

@@ -98,7 +98,7 @@ async def posted(work: Work, delivered: Delivered, args: dict[str, Any]) -> None
         )
     if work.event_id is None:
         return
-    batch = await work.db(work.store.sends_of, work.event_id, f'{{"name": "{FOLLOW_UP}"')
+    batch = await work.db(work.store.sends_of, work.event_id, FollowUp.prefix(FOLLOW_UP))
     if any(row.state in ("pending", "sending") for row in batch):
         return  # not the last one
     outcome: dict[str, list[str]] = {state.value: [] for state in Delivery}

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models for minyi's domain (see ARCHITECTURE.md, "The domain, in the store's words").
+"""SQLAlchemy 2.0 models for minyi's domain (docs/ARCHITECTURE.md, "The domain, in the store's words").
 
 Every figure a supervisor sees is computed from these rows. Times are stored timezone-aware in UTC.
 Platform identifiers are strings. Schema changes go through Alembic (storage/migrations).

@@ -1,0 +1,260 @@
+"""The journal-first pipeline as people would notice it: nothing received is lost or done twice when
+handling fails, the database goes away mid-event, or the process restarts; a poison event is set aside
+and the next question is answered; routes decide who may use what.
+
+Each test runs on SQLite and on PostgreSQL (the ``chat`` fixture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bot.events import Received
+from bot.routes import Observer, RouteTable, command
+from bot.work import EVERYONE, Role
+from storage import Store, StoreUnavailable
+
+pytestmark = pytest.mark.asyncio
+
+APOLOGY = "抱歉，处理您的消息时出现问题"
+
+
+def rows(app: Any, sql: str) -> list[Any]:
+    """Plain rows of a query, read the way an auditor would."""
+    with app.store.engine.connect() as connection:
+        return list(connection.execute(text(sql)))
+
+
+def with_observer(chat: Any, name: str, run: Any, applies: Any = lambda ctx: True) -> None:
+    """Put an observer in front of the app's own (a fault injected into every unit of work)."""
+    table = chat.app.dispatcher.routes
+    chat.app.dispatcher.routes = RouteTable(
+        (Observer(name, run, applies), *table.observers), table.routes
+    )
+
+
+async def test_a_handler_failing_twice_is_retried_and_nothing_is_done_twice(chat):
+    failures = {"left": 2}
+
+    async def flaky(ctx):
+        # Fails after the record observer would have stored the message: a rollback must undo it.
+        if ctx.message.text.startswith("@政务助手") and failures["left"]:
+            failures["left"] -= 1
+            await ctx.db(ctx.store.departments)
+            raise RuntimeError("transient")
+
+    with_observer(chat, "flaky", flaky)
+    posted = await chat.ask("3号楼电梯坏了，什么时候修？")
+    assert failures["left"] == 0
+    assert [p.text for p in posted if APOLOGY in p.text] == []
+    assert len([p for p in posted if "已收到您的问题" in p.text]) == 1
+    assert rows(chat.app, "select count(*) from questions")[0][0] == 1
+    assert rows(chat.app, "select count(*) from messages")[0][0] == 1
+    assert rows(chat.app, "select state, attempts from inbox") == [("done", 2)]
+
+
+async def test_an_event_that_keeps_failing_becomes_poison_and_the_next_is_answered(chat, caplog):
+    async def broken(ctx):
+        if "坏消息" in ctx.message.text:
+            raise RuntimeError("boom")
+
+    with_observer(chat, "broken", broken)
+    posted = await chat.ask("坏消息")
+    assert [p.text[:6] for p in posted] == [APOLOGY[:6]]  # one apology, after the last try
+    posted = await chat.ask("3号楼电梯坏了，什么时候修？")
+    assert any("已收到您的问题" in p.text for p in posted)
+    inbox = rows(chat.app, "select event_key, state, attempts from inbox order by id")
+    assert [(state, attempts) for _, state, attempts in inbox] == [("poison", 3), ("done", 0)]
+    health = chat.app.store.journal_health()
+    assert len(health.poison) == 1 and "boom" in health.poison[0][3]
+    assert "boom" in caplog.text
+
+
+async def test_an_unreadable_payload_is_kept_as_poison_and_blocks_nothing(chat):
+    dispatcher = chat.app.dispatcher
+    await dispatcher.receive(
+        [Received.unreadable("test", "update:77", '{"update_id": 77, "message": 5}', "bad message")]
+    )
+    posted = await chat.ask("3号楼电梯坏了，什么时候修？")
+    assert any("编号 Q1" in p.text for p in posted)
+    health = chat.app.store.journal_health()
+    assert [(key, error) for _, _, key, error in health.poison] == [("update:77", "bad message")]
+    assert rows(chat.app, "select raw from inbox where event_key = 'update:77'")[0][0].startswith(
+        '{"update_id": 77'
+    )
+
+
+async def test_a_commit_that_fails_leaves_the_event_to_be_handled_again(chat, monkeypatch):
+    real_end = Store.end_unit
+    cuts = {"left": 1}
+
+    def end_unit(self: Store, commit: bool) -> None:
+        if commit and cuts["left"]:
+            cuts["left"] -= 1
+            real_end(self, False)  # the server went away as the unit committed
+            raise StoreUnavailable("database unavailable: OperationalError")
+        real_end(self, commit)
+
+    monkeypatch.setattr(Store, "end_unit", end_unit)
+    posted = await chat.ask("3号楼电梯坏了，什么时候修？")
+    assert cuts["left"] == 0
+    # PostgreSQL's sequences do not roll back: the retried unit may number the ticket Q2.
+    (number,) = [n for (n,) in rows(chat.app, "select id from questions")]
+    assert [p.text for p in posted if "编号" in p.text] == [posted[0].text]
+    assert f"编号 Q{number}" in posted[0].text and not any(APOLOGY in p.text for p in posted)
+    assert rows(chat.app, "select count(*) from messages")[0][0] == 1
+
+
+async def test_events_journaled_before_a_crash_are_handled_by_the_next_process(
+    app_factory, db_url, clock
+):
+    from bot.adapters.memory import MemoryAdapter
+
+    first = app_factory(db_url)
+    memory = MemoryAdapter(first.dispatcher.handle, clock=clock)
+    group, wang = memory.group("幸福里小区", "xingfuli"), memory.person("王阿姨", "wangayi")
+    events = [
+        Received.of(
+            memory_event(memory, f"@政务助手 {n}号楼电梯坏了什么时候修？", wang, group, str(n))
+        )
+        for n in (1, 2, 3)
+    ]
+    await first.dispatcher.receive(events)  # journaled, then the process "dies"
+    assert rows(first, "select count(*) from inbox where state = 'pending'")[0][0] == 3
+
+    second = app_factory(db_url)
+    bot = MemoryAdapter(second.dispatcher.handle, clock=clock)
+    second.dispatcher.connect(bot, bot_username="minyi_bot")
+    assert await second.dispatcher.process_pending() == 3
+    await second.dispatcher.postman.flush()
+    acks = [p.text for p in bot.outbox if p.chat_id == "xingfuli"]
+    assert [a[:12] for a in acks] == ["已收到您的问题，编号 Q1"[:12]] * 3
+    assert [second.store.question(n) is not None for n in (1, 2, 3, 4)] == [True] * 3 + [False]
+    await second.dispatcher.receive(events)  # redelivered by the platform: nothing happens twice
+    assert await second.dispatcher.process_pending() == 0
+
+
+def memory_event(memory: Any, body: str, by: Any, chat: Any, message_id: str) -> Any:
+    """An incoming group message as the memory adapter would make it (not handled yet)."""
+    from bot.events import IncomingMessage
+
+    return IncomingMessage(
+        platform=memory.platform,
+        chat=chat,
+        sender=by,
+        message_id=message_id,
+        text=body,
+        sent_at=memory._clock(),
+    )
+
+
+async def test_a_send_interrupted_by_a_crash_is_never_repeated_and_the_official_is_told(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    dispatcher = chat.app.dispatcher
+    # The official picks an answer; the process dies just after claiming the send.
+    original_flush = dispatcher.postman.flush
+    dispatcher.postman.flush = _no_flush  # type: ignore[method-assign]
+    await chat.bot.say("/reply Q1 明天上午维修", by=chat.zhang)
+    answer_row = rows(
+        chat.app, "select id, payload from outbox where state = 'pending' order by id"
+    )[0]
+    assert "【Q1 答复】" in json.loads(answer_row[1])["text"]
+    chat.app.store.mark_sending(answer_row[0])
+    dispatcher.postman.flush = original_flush  # type: ignore[method-assign]
+
+    before = len(chat.bot.outbox)
+    await dispatcher.postman.flush()  # the next process starts delivering
+    after = chat.bot.outbox[before:]
+    assert not any("【Q1 答复】" in p.text for p in after)  # never posted on a guess
+    told = [p.text for p in after if p.chat_id == "zhangwei"]
+    assert len(told) == 1 and "可能未发布成功" in told[0]
+    assert chat.app.store.question(1).state == "open"  # not recorded as answered
+    assert rows(chat.app, f"select state from outbox where id = {answer_row[0]}") == [
+        ("uncertain",)
+    ]
+
+
+async def _no_flush() -> int:
+    return 0
+
+
+async def test_a_database_outage_in_the_middle_of_a_handler_loses_nothing(chat, monkeypatch):
+    real_enqueue = Store.enqueue
+    outage = {"left": 2}
+
+    def enqueue(self: Store, entries: Any, at: Any) -> Any:
+        if outage["left"]:
+            outage["left"] -= 1
+            raise StoreUnavailable("database unavailable: OperationalError")
+        return real_enqueue(self, entries, at)
+
+    monkeypatch.setattr(Store, "enqueue", enqueue)
+    monkeypatch.setattr("bot.dispatch.STORE_RETRY_FIRST", 0.01)
+    posted = await chat.ask("3号楼电梯坏了，什么时候修？")
+    assert outage["left"] == 0
+    assert not any(APOLOGY in p.text for p in posted)
+    assert len([p for p in posted if "已收到您的问题" in p.text]) == 1
+    assert rows(chat.app, "select count(*) from messages")[0][0] == 1
+    assert rows(chat.app, "select count(*) from questions")[0][0] == 1
+    assert rows(chat.app, "select state, attempts from inbox") == [("done", 0)]
+
+
+async def test_each_command_answers_to_the_roles_its_route_declares(chat):
+    posted = await chat.bot.say("/digest", by=chat.wang)
+    assert "仅限工作人员" in posted[0].text  # as declared: staff only
+    assert "/digest" not in (await chat.bot.say("/help", by=chat.wang))[0].text
+
+    dispatcher = chat.app.dispatcher
+    table = dispatcher.routes
+    opened = tuple(
+        command("digest", r.handler, roles=EVERYONE) if r.command == "digest" else r
+        for r in table.routes
+    )
+    dispatcher.routes = RouteTable(table.observers, opened)
+    assert Role.RESIDENT in dispatcher.routes.roles_of("digest")
+    assert "/digest" in (await chat.bot.say("/help", by=chat.wang))[0].text
+    menu = {m.name: m for m in dispatcher.routes.menu()}
+    assert menu["digest"].in_groups
+    assert not {m.name: m for m in table.menu()}["digest"].in_groups
+
+
+async def test_the_command_menu_and_help_come_from_the_route_table(chat):
+    table = chat.app.dispatcher.routes
+    menu = {m.name: m for m in table.menu()}
+    assert menu["status"].in_groups and menu["status"].in_private
+    assert not menu["reply"].in_groups and menu["reply"].in_private
+    assert "rate" not in menu  # no menu entry in the command table
+    everyone, staff, supervisors = table.usage(Role.SUPERVISOR)
+    assert any("/summary" in line for line in supervisors)
+    assert not table.usage(Role.OFFICIAL)[2]
+
+
+async def test_an_unknown_role_is_refused_once_and_nothing_changes(chat):
+    posted = await chat.bot.say("/summary 7d", by=chat.zhang)
+    assert [p.text for p in posted] == [
+        "抱歉，该命令仅限督查人员使用。发送「帮助」查看您可以使用的命令。"
+    ]
+    posted = await chat.bot.say("/reply Q1 随便答", by=chat.wang, chat=chat.group)
+    assert len(posted) == 1 and "仅限工作人员" in posted[0].text
+    assert rows(chat.app, "select count(*) from engagements")[0][0] == 0
+
+
+async def test_background_worker_handles_what_adapters_journal(chat):
+    dispatcher = chat.app.dispatcher
+    worker = asyncio.create_task(dispatcher.run(poll=0.05))
+    try:
+        event = memory_event(chat.bot, "@政务助手 电梯坏了什么时候修？", chat.wang, chat.group, "9")
+        await dispatcher.receive([Received.of(event)])
+        for _ in range(200):
+            if any("编号 Q1" in p.text for p in chat.bot.outbox):
+                break
+            await asyncio.sleep(0.05)
+        assert any("编号 Q1" in p.text for p in chat.bot.outbox)
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
