@@ -2,7 +2,7 @@
 
 Questions go through the in-memory adapter, the real dispatcher, handlers, text services and store
 (SQLite file by default; ``--database`` for PostgreSQL). The floor, measured in the same run, is the same
-dispatcher with an empty handler chain on the same database (event de-duplication and role lookup only).
+dispatcher with an empty route table on the same database (journal, unit of work and role lookup only).
 Prints per-question p50/p99 latency, throughput, and the time spent in each store call.
 
     python benchmarks/dispatch.py [--questions 300] [--database postgresql+psycopg://postgres@127.0.0.1/test]
@@ -27,10 +27,11 @@ import sqlalchemy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import dispatch
+from bot import work as dispatch
 from bot.adapters.memory import MemoryAdapter
 from bot.app import build_app
 from bot.config import Settings
+from bot.routes import RouteTable
 
 STORE_TIME: dict[str, list[float]] = collections.defaultdict(list)
 _original_db = dispatch.Services.db
@@ -83,7 +84,7 @@ def settings(url: str) -> Settings:
 async def measure(url: str, n: int, floor: bool) -> list[float]:
     app = build_app(settings(url))
     if floor:
-        app.dispatcher.handlers = []
+        app.dispatcher.routes = RouteTable((), ())
     bot = MemoryAdapter(app.dispatcher.handle)
     app.dispatcher.connect(bot)
     group = bot.group("幸福里小区", "g")
