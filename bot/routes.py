@@ -187,4 +187,3 @@ def refusal(route: Route) -> str:
     else:
         who = "居民"
     return f"抱歉，该命令仅限{who}使用。发送「帮助」查看您可以使用的命令。"
-

@@ -230,6 +230,7 @@ async def test_the_command_menu_and_help_come_from_the_route_table(chat):
     assert not menu["reply"].in_groups and menu["reply"].in_private
     assert "rate" not in menu  # no menu entry in the command table
     everyone, staff, supervisors = table.usage(Role.SUPERVISOR)
+    assert any("/status" in line for line in everyone) and any("/reply" in line for line in staff)
     assert any("/summary" in line for line in supervisors)
     assert not table.usage(Role.OFFICIAL)[2]
 
