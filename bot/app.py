@@ -188,7 +188,7 @@ def _wechat_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
     return WechatAdapter(
         endpoint=_secret(env, cfg.endpoint_env, "WeChat puppet service endpoint"),
         token=_secret(env, cfg.token_env, "WeChat puppet service token"),
-        handle=app.dispatcher.handle,
+        journal=app.dispatcher.receive,
         aliases=app.settings.bot.aliases,
         room_rate_per_minute=cfg.room_rate_per_minute,
         send_timeout=cfg.send_timeout,
