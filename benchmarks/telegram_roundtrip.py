@@ -231,7 +231,7 @@ async def minyi(api: FakeBotApi, n: int, mode: str, limits: bool, workdir: Path)
     port = free_port()
     adapter = TelegramAdapter(
         TOKEN,
-        app.dispatcher.handle,
+        app.dispatcher.receive,
         base_url=api.base_url,
         aliases=settings.bot.aliases,
         mode=mode,

@@ -160,20 +160,30 @@ async def echo_bot(fake: FakePuppetService) -> tuple[Any, Callable[[], Awaitable
 
 
 async def adapter_echo(fake: FakePuppetService) -> Any:
-    """``WechatAdapter`` alone with an echoing ``handle``: the adapter's cost without the app."""
+    """``WechatAdapter`` alone with an echoing journal: the adapter's cost without the app."""
     adapter: Any = None
+    echoes: set[asyncio.Task[Any]] = set()
 
-    async def handle(message: Any) -> None:
-        await adapter.send(
-            wechat_adapter.OutgoingMessage(
-                platform="wechat",
-                chat_id=message.chat.chat_id,
-                text=message.text,
-                mention_user_ids=(message.sender.user_id,),
+    async def journal(batch: Any) -> None:
+        # Commits nothing; echoes each message in the background, as a dispatcher would.
+        for entry in batch:
+            message = entry.event
+            if message is None:
+                continue
+            echo = asyncio.create_task(
+                adapter.send(
+                    wechat_adapter.OutgoingMessage(
+                        platform="wechat",
+                        chat_id=message.chat.chat_id,
+                        text=message.text,
+                        mention_user_ids=(message.sender.user_id,),
+                    )
+                )
             )
-        )
+            echoes.add(echo)
+            echo.add_done_callback(echoes.discard)
 
-    adapter = wechat_adapter.WechatAdapter(fake.endpoint, "bench", handle, aliases=[BOT_NAME])
+    adapter = wechat_adapter.WechatAdapter(fake.endpoint, "bench", journal, aliases=[BOT_NAME])
     await adapter.start()
     return adapter
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.dispatch import Dispatcher, Services, utcnow
+from bot.events import MenuCommand
 from bot.templating import TemplateLibrary
 from bot.text import RankDoc, TemplateRanker, TextAnalyzer
 from bot.text.semantic import make_ranker
@@ -141,13 +142,29 @@ def _secret(env: dict[str, str], name: str, what: str) -> str:
     return value
 
 
+TELEGRAM_MENU = (
+    MenuCommand("digest", "潜水：查看分管群的最新动态", in_groups=False, in_private=True),
+    MenuCommand("reply", "答复问题，例如 /reply Q12 答复内容", in_groups=False, in_private=True),
+    MenuCommand("suggest", "查看问题的推荐答复模板", in_groups=False, in_private=True),
+    MenuCommand("speak", "在分管群发声（发布通知）", in_groups=False, in_private=True),
+    MenuCommand("transfer", "转办问题到其他部门", in_groups=False, in_private=True),
+    MenuCommand("status", "查询问题进度，例如 /status Q12", in_groups=True, in_private=True),
+    MenuCommand("summary", "统计报表，例如 /summary today", in_groups=False, in_private=True),
+    MenuCommand("bind", "用邀请码绑定工作人员身份", in_groups=False, in_private=True),
+    MenuCommand("help", "使用说明", in_groups=True, in_private=True),
+)
+"""Temporary: Telegram's command menus (groups: residents; private chats: officials), until the
+command table produces them."""
+
+
 def _telegram_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
     from bot.adapters.telegram import TelegramAdapter
 
     cfg = app.settings.telegram
     return TelegramAdapter(
         token=_secret(env, cfg.token_env, "Telegram bot token"),
-        handle=app.dispatcher.handle,
+        journal=app.dispatcher.receive,
+        commands=TELEGRAM_MENU,
         base_url=cfg.base_url or None,
         aliases=app.settings.bot.aliases,
         mode=cfg.mode,
@@ -171,7 +188,7 @@ def _wechat_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
     return WechatAdapter(
         endpoint=_secret(env, cfg.endpoint_env, "WeChat puppet service endpoint"),
         token=_secret(env, cfg.token_env, "WeChat puppet service token"),
-        handle=app.dispatcher.handle,
+        journal=app.dispatcher.receive,
         aliases=app.settings.bot.aliases,
         room_rate_per_minute=cfg.room_rate_per_minute,
         send_timeout=cfg.send_timeout,

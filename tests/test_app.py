@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import pytest
@@ -27,6 +28,10 @@ async def test_wechat_without_the_extra_says_how_to_install(app_factory, tmp_pat
         await app.start_platforms(env=env)
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("wechaty") is None,
+    reason="wechaty is not installed (minyi[wechat]): the missing extra is reported first",
+)
 async def test_tokens_never_appear_in_the_error(app_factory, tmp_path):
     app = app_factory(f"sqlite:///{tmp_path / 'a.db'}", wechat={"enabled": True})
     with pytest.raises(PlatformUnavailable) as info:

@@ -1,6 +1,8 @@
 """Paths tests share (kept out of conftest so test modules can import them)."""
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -23,3 +25,71 @@ class SteppingClock:
         self.slept.append(seconds)
         self.now += seconds
         await asyncio.sleep(0)
+
+
+class RecordingJournal:
+    """A fake ``Journal`` (``bot.events``) that keeps what it committed, in order.
+
+    ``fail(n)`` makes the next ``n`` calls raise (nothing committed), ``hold()`` makes calls wait
+    until ``release()``; ``wait(count)`` waits until ``count`` entries are committed.
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+        self.calls = 0
+        self.failures_left = 0
+        self.order: list[str] = []
+        """"committed" once per committed batch; tests add their own marks to check ordering."""
+        self._gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+        """Set whenever a call begins (clear it to wait for the next one)."""
+        self._changed = asyncio.Condition()
+
+    def fail(self, times: int) -> None:
+        """Let the next ``times`` calls raise as a database outage would."""
+        self.failures_left = times
+
+    def hold(self) -> None:
+        """Make calls wait (before committing) until ``release``."""
+        self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        """Let held calls go on."""
+        if self._gate is not None:
+            self._gate.set()
+            self._gate = None
+
+    async def __call__(self, batch: Any) -> None:
+        self.calls += 1
+        self.entered.set()
+        async with self._changed:
+            self._changed.notify_all()
+        if self._gate is not None:
+            await self._gate.wait()
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            raise RuntimeError("journal unavailable (database is locked)")
+        self.batches.append(list(batch))
+        self.order.append("committed")
+        async with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def entries(self) -> list[Any]:
+        """Every committed ``Received``, in order."""
+        return [entry for batch in self.batches for entry in batch]
+
+    @property
+    def events(self) -> list[Any]:
+        """The converted events among ``entries``."""
+        return [entry.event for entry in self.entries if entry.event is not None]
+
+    async def wait(self, count: int, timeout: float = 10.0) -> list[Any]:
+        """Wait until at least ``count`` entries are committed; returns all entries."""
+        await self.wait_until(lambda: len(self.entries) >= count, timeout)
+        return self.entries
+
+    async def wait_until(self, predicate: Any, timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds (checked whenever a call begins or commits)."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)

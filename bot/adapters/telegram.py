@@ -5,32 +5,42 @@ This is the only module of minyi that imports ``telegram``. It has two halves:
 * pure conversion — ``to_incoming`` (an ``Update`` → an ``IncomingMessage``, or ``None`` for
   updates minyi ignores), ``to_markup`` (button rows → an inline keyboard) and ``split_text``
   (texts longer than Telegram's 4096 characters → parts);
-* ``TelegramAdapter`` — builds a PTB ``Application``, receives updates by long polling or a
-  webhook, hands each event to the dispatcher's ``handle`` and posts what the handlers send back,
-  respecting Telegram's flood limits (``RateLimiter``), retrying 429 answers and network errors
-  (but never re-sending a message Telegram may already have posted), and keeping the bot token out
-  of every log record (``TokenRedactor``).
+* ``TelegramAdapter`` — receives updates by long polling or a webhook and hands them to the
+  journal, and posts what the dispatcher sends, respecting Telegram's flood limits
+  (``FloodLimiter``), retrying 429 answers and network errors (but never re-sending a message
+  Telegram may already have posted), and keeping the bot token out of every log record.
 
-Events of one chat are handled one after another, in the order Telegram delivered them; different
-chats are handled concurrently, so a slow chat (a queue of rate-limited replies) never holds up
-the others.
+Journal first: Telegram keeps an update until it is confirmed, and the confirmation is the next
+``getUpdates`` call with an ``offset`` past it (in webhook mode: a 2xx answer). The adapter confirms
+an update only after ``journal`` has committed it, so a crash loses nothing: Telegram delivers the
+unconfirmed updates again and the journal drops repeats by their key. PTB's ``Updater`` confirms a
+batch as soon as it has fetched it and cannot get past an update it fails to parse, so the adapter
+drives ``getUpdates`` itself (with PTB's ``Bot`` for every API call) and serves its own webhook.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import logging
+import math
+import re
 import time
 import warnings
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
@@ -53,9 +63,10 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.adapters.shared import REDACTOR, KeyedLocks, RateLimiter, install_redaction
 from bot.events import (
     Button,
     ButtonPress,
@@ -63,9 +74,12 @@ from bot.events import (
     DeliveryUncertain,
     EventKind,
     IncomingMessage,
+    Journal,
+    MenuCommand,
     OutgoingMessage,
     Person,
     Platform,
+    Received,
     SentMessage,
     Undeliverable,
 )
@@ -82,124 +96,22 @@ MAX_NOTICE_LENGTH = 200
 """answerCallbackQuery shows at most 200 characters."""
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 """Member joins/leaves arrive as service ``message`` updates: these three cover all minyi uses."""
-
-GROUP_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("status", "查询问题进度，例如 /status Q12"),
-    ("help", "使用说明"),
-)
-"""The command menu residents see in groups."""
-PRIVATE_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("digest", "潜水：查看分管群的最新动态"),
-    ("reply", "答复问题，例如 /reply Q12 答复内容"),
-    ("suggest", "查看问题的推荐答复模板"),
-    ("speak", "在分管群发声（发布通知）"),
-    ("transfer", "转办问题到其他部门"),
-    ("status", "查询问题进度"),
-    ("summary", "统计报表，例如 /summary today"),
-    ("bind", "用邀请码绑定工作人员身份"),
-    ("help", "使用说明"),
-)
-"""The command menu officials and supervisors see in their private chat with the bot."""
-
-
-# --------------------------------------------------------------------------- token redaction
-
-
-class TokenRedactor(logging.Filter):
-    """Replaces bot tokens in log records with ``[REDACTED]``.
-
-    PTB logs request URLs (which contain the token) at DEBUG, httpx logs them at INFO, ``repr(bot)``
-    shows the token and PTB's ``InvalidToken`` message quotes it. The filter rewrites the record's
-    message, arguments and any formatted traceback before a handler sees it.
-    """
-
-    MASK = "[REDACTED]"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
-
-    def add(self, token: str) -> None:
-        """Start hiding ``token`` (and its secret half, in case the colon was URL-encoded)."""
-        if token:
-            self._secrets.add(token)
-            _, _, secret = token.partition(":")
-            if len(secret) >= 8:
-                self._secrets.add(secret)
-
-    def redact(self, text: str) -> str:
-        """``text`` with every known token replaced."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, self.MASK)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite ``record`` in place; never drops it."""
-        if not self._secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: leave it to the handler to report
-            return True
-        redacted = self.redact(message)
-        if redacted != message or record.args:
-            record.msg, record.args = redacted, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.redact(record.stack_info)
-        return True
-
-
-REDACTOR = TokenRedactor()
-"""The one redactor shared by every adapter instance in the process."""
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+"""The header in which Telegram repeats the webhook's ``secret_token``."""
+MAX_WEBHOOK_BODY = 1 << 20
+"""An update is a few kilobytes at most; a larger body is not Telegram's."""
+UPDATES_READ_MARGIN = 5.0
+"""Seconds a getUpdates answer may take beyond its long-poll timeout (PTB's default)."""
+MAX_BACKOFF = 30.0
+"""The longest pause between attempts to fetch updates or to journal them."""
 REDACTED_LOGGERS = ("telegram", "httpx", "httpcore", "tornado", __name__)
-"""Loggers (and all their children) whose records ``REDACTOR`` rewrites."""
-_factory_prefixes: tuple[str, ...] = ()
+"""Loggers (and all their children) whose records never show the token or the webhook secret."""
 
 
-def _redacting_factory(
-    previous: Callable[..., logging.LogRecord],
-) -> Callable[..., logging.LogRecord]:
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        name = record.name
-        if any(name == p or name.startswith(p + ".") for p in _factory_prefixes):
-            REDACTOR.filter(record)
-        return record
-
-    return factory
-
-
-def install_redaction(token: str, logger_names: Iterable[str] = REDACTED_LOGGERS) -> TokenRedactor:
-    """Hide ``token`` from the records of the ``telegram``/``httpx`` loggers and their children.
-
-    A filter on a logger only sees records created by that very logger, so it is attached to each
-    existing child logger too (PTB and httpx create theirs at import time, before this runs), and
-    a wrapping log-record factory covers loggers created afterwards.
-    """
-    global _factory_prefixes
-    REDACTOR.add(token)
-    prefixes = tuple(logger_names)
-    if not _factory_prefixes:
-        # Loggers created later (tornado's, when the webhook starts) get no filter of their own:
-        # the record factory catches their records as they are made.
-        logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
-    _factory_prefixes = tuple(sorted({*_factory_prefixes, *prefixes}))
-    names = set(prefixes)
-    names.update(
-        name
-        for name in list(logging.Logger.manager.loggerDict)
-        if name.startswith(tuple(p + "." for p in prefixes))
-    )
-    for name in names:
-        logger = logging.getLogger(name)
-        if REDACTOR not in logger.filters:
-            logger.addFilter(REDACTOR)
-    return REDACTOR
+def _secrets(token: str, webhook_secret: str | None) -> list[str]:
+    """What to keep out of logs: the token, its secret half (in case the colon was URL-encoded)
+    and the webhook secret."""
+    return [token, token.partition(":")[2], webhook_secret or ""]
 
 
 class TelegramStartError(RuntimeError):
@@ -463,7 +375,7 @@ class RateLimits:
     """Seconds added to each window: our clock starts before the request reaches Telegram."""
 
 
-class RateLimiter:
+class FloodLimiter:
     """Queues sends so that no group gets more than ``per_group`` messages a minute and the bot
     sends no more than ``overall`` a second. Callers wait their turn (first come, first served);
     nothing is dropped. ``clock`` and ``sleep`` are injectable for tests.
@@ -476,49 +388,23 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        self.limits = limits or RateLimits()
-        self._clock = clock
-        self._sleep = sleep
-        self._overall: deque[float] = deque()
-        self._overall_lock = asyncio.Lock()
-        self._groups: dict[str, deque[float]] = {}
-        self._group_locks: dict[str, asyncio.Lock] = {}
-
-    async def _wait_slot(self, stamps: deque[float], limit: int, window: float) -> float:
-        waited = 0.0
-        while True:
-            now = self._clock()
-            while stamps and stamps[0] <= now - window:
-                stamps.popleft()
-            if len(stamps) < limit:
-                return waited
-            delay = stamps[0] + window - now
-            waited += delay
-            await self._sleep(delay)
+        self.limits = limits = limits or RateLimits()
+        self.per_group = RateLimiter(
+            limits.per_group, limits.per_group_window + limits.margin, clock=clock, sleep=sleep
+        )
+        self.overall = RateLimiter(
+            limits.overall, limits.overall_window + limits.margin, clock=clock, sleep=sleep
+        )
 
     async def acquire(self, chat_id: str, *, group: bool) -> float:
         """Wait until a message to ``chat_id`` may go out; returns the seconds waited."""
-        limits = self.limits
-        overall_window = limits.overall_window + limits.margin
-        if not group:
-            async with self._overall_lock:
-                waited = await self._wait_slot(self._overall, limits.overall, overall_window)
-                self._overall.append(self._clock())
-                return waited
-        group_window = limits.per_group_window + limits.margin
-        lock = self._group_locks.setdefault(chat_id, asyncio.Lock())
-        async with lock:
-            stamps = self._groups.setdefault(chat_id, deque())
-            waited = await self._wait_slot(stamps, limits.per_group, group_window)
-            async with self._overall_lock:
-                waited += await self._wait_slot(self._overall, limits.overall, overall_window)
-                now = self._clock()
-                self._overall.append(now)
-                stamps.append(now)
-        return waited
+        if group:
+            # The group's lock first, then the overall one: every caller keeps this order.
+            return await self.per_group.acquire(chat_id, along=((self.overall, ""),))
+        return await self.overall.acquire()
 
 
-class _NoLimits(RateLimiter):
+class _NoLimits(FloodLimiter):
     async def acquire(self, chat_id: str, *, group: bool) -> float:
         return 0.0
 
@@ -572,65 +458,84 @@ def _is_group_id(chat_id: str) -> bool:
     return chat_id.startswith("-")
 
 
-class _ChatLocks:
-    """One lock per chat, forgotten when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    def acquire(self, key: str) -> _ChatLockContext:
-        return _ChatLockContext(self, key)
-
-    def _enter(self, key: str) -> asyncio.Lock:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        return lock
-
-    def _exit(self, key: str) -> None:
-        lock, users = self._locks[key]
-        if users <= 1:
-            del self._locks[key]
-        else:
-            self._locks[key] = (lock, users - 1)
+def _describe(error: BaseException) -> str:
+    """``Type: message`` of ``error`` without secrets, for a log line."""
+    return f"{type(error).__name__}: {REDACTOR.redact(str(error))}"
 
 
-class _ChatLockContext:
-    def __init__(self, owner: _ChatLocks, key: str) -> None:
-        self._owner, self._key = owner, key
-        self._lock: asyncio.Lock | None = None
+class _RawBot(Bot):
+    """PTB's ``Bot`` with a getUpdates that returns the updates as JSON, unparsed.
 
-    async def __aenter__(self) -> None:
-        self._lock = self._owner._enter(self._key)
-        try:
-            await self._lock.acquire()
-        except BaseException:
-            self._owner._exit(self._key)
-            raise
+    ``Bot.get_updates`` parses the whole batch at once, so one update it cannot parse fails the
+    batch, which is then fetched again forever. ``do_api_request("getUpdates")`` would warn that
+    ``get_updates`` exists. This is ``get_updates`` minus the parsing, over the same dedicated
+    connection (PTB's getUpdates request object).
+    """
 
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._lock is not None
-        self._lock.release()
-        self._owner._exit(self._key)
+    async def get_raw_updates(
+        self,
+        offset: int | None,
+        *,
+        timeout: float,
+        read_timeout: float,
+        limit: int = 100,
+    ) -> list[Any]:
+        """The pending updates from ``offset`` on, as decoded JSON (confirming those below it)."""
+        data: dict[str, Any] = {
+            "offset": offset,
+            "timeout": math.ceil(timeout),  # whole seconds in the Bot API
+            "limit": limit,
+            "allowed_updates": list(ALLOWED_UPDATES),
+        }
+        result = await self._post("getUpdates", data, read_timeout=read_timeout)
+        if not isinstance(result, list):
+            raise TelegramError(f"getUpdates answered {type(result).__name__}, not a list")
+        return result
+
+
+class _WebhookHandler(tornado.web.RequestHandler):
+    """Serves Telegram's POSTs to the webhook path; the adapter decides the status."""
+
+    def initialize(self, receive: Callable[[str | None, bytes], Awaitable[int]]) -> None:
+        """``receive(secret header, body)`` journals the update and returns the HTTP status."""
+        self._receive = receive
+
+    async def post(self) -> None:
+        """Answer only once the update is journaled (or refused)."""
+        status = await self._receive(self.request.headers.get(SECRET_HEADER), self.request.body)
+        self.set_status(status)
+
+
+def _log_webhook_request(handler: tornado.web.RequestHandler) -> None:
+    """Replaces tornado's access log (INFO per request): one DEBUG line, without the path."""
+    log.debug("telegram: webhook %s answered %d", handler.request.method, handler.get_status())
 
 
 class TelegramAdapter:
-    """Connects one Telegram bot to minyi's dispatcher (the ``Sender`` protocol of ``bot.events``).
+    """Connects one Telegram bot to minyi (the ``Sender`` protocol of ``bot.events``).
 
-    ``handle`` is called once per converted event (``Dispatcher.handle``); its exceptions are logged
-    and never stop polling. ``rate_limits=None`` lifts the flood limits (benchmarks against a local
-    fake server only). ``max_retries`` bounds retries of network errors (exponential backoff from
-    ``retry_backoff`` seconds) and of 429 answers (each after the ``retry_after`` Telegram gives).
-    A new message whose answer does not come within ``read_timeout`` seconds is not sent again (it
-    may be posted already): ``send`` raises ``DeliveryUncertain``.
+    Every update minyi uses goes to ``journal`` (``Dispatcher.receive``); Telegram is told it was
+    received only after the journal has committed it. An update that cannot be read is journaled as
+    unreadable and never holds up the ones after it. ``commands`` fill the command menus
+    (setMyCommands) of groups and private chats.
+
+    ``rate_limits=None`` lifts the flood limits (benchmarks against a local fake server only).
+    ``max_retries`` bounds retries of network errors (exponential backoff from ``retry_backoff``
+    seconds) and of 429 answers (each after the ``retry_after`` Telegram gives). A new message whose
+    answer does not come within ``read_timeout`` seconds is not sent again (it may be posted
+    already): ``send`` raises ``DeliveryUncertain``. Fetching updates and journaling them are retried
+    without end, with the same backoff up to 30 s. ``sleep`` paces every retry (tests inject it).
     """
 
     platform = PLATFORM
+    buttons = True
 
     def __init__(
         self,
         token: str,
-        handle: Callable[[IncomingMessage], Awaitable[object]],
+        journal: Journal,
         *,
+        commands: Sequence[MenuCommand] = (),
         base_url: str | None,
         aliases: Sequence[str],
         mode: str = "polling",
@@ -639,7 +544,7 @@ class TelegramAdapter:
         webhook_url: str = "",
         webhook_secret: str | None = None,
         rate_limits: RateLimits | None = RateLimits(),
-        limiter: RateLimiter | None = None,
+        limiter: FloodLimiter | None = None,
         max_retries: int = 5,
         retry_backoff: float = 0.5,
         poll_timeout: float = 10.0,
@@ -652,14 +557,10 @@ class TelegramAdapter:
             raise ValueError(f"telegram mode must be 'polling' or 'webhook', not {mode!r}")
         if mode == "webhook" and not webhook_url:
             raise ValueError("telegram webhook mode needs webhook_url (the public https URL)")
-        if mode == "webhook" and not webhook_secret:
-            log.warning(
-                "telegram: webhook without a secret token; anyone who learns the URL can post "
-                "updates (set TELEGRAM_WEBHOOK_SECRET)"
-            )
-        install_redaction(token)
+        install_redaction(_secrets(token, webhook_secret), REDACTED_LOGGERS)
         self._token = token
-        self._handle = handle
+        self._journal = journal
+        self.commands = tuple(commands)
         self.base_url = base_url
         self.aliases = tuple(aliases)
         self.mode = mode
@@ -672,7 +573,7 @@ class TelegramAdapter:
         elif rate_limits is None:
             self.limiter = _NoLimits()
         else:
-            self.limiter = RateLimiter(rate_limits, sleep=sleep)
+            self.limiter = FloodLimiter(rate_limits, sleep=sleep)
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.poll_timeout = poll_timeout
@@ -682,11 +583,20 @@ class TelegramAdapter:
         self._sleep = sleep
         self.username = ""
         self.bot_id: int | None = None
-        self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tails: dict[str, asyncio.Task[None]] = {}
-        self._send_locks = _ChatLocks()
-        self._answered: set[str] = set()
+        self._bot: _RawBot | None = None
+        self._stopping = False
+        self._poller: asyncio.Task[None] | None = None
+        self._interruptible = False
+        """True while the poller waits for Telegram or sleeps: ``stop`` may cancel it then."""
+        self._offset: int | None = None
+        """The next getUpdates offset: one past the last journaled update."""
+        self._acknowledged: int | None = None
+        """The offset of the last getUpdates Telegram answered (what it knows is confirmed)."""
+        self._server: tornado.httpserver.HTTPServer | None = None
+        self._inflight: set[asyncio.Future[None]] = set()
+        """Webhook updates being journaled."""
+        self._background: set[asyncio.Task[None]] = set()
+        self._send_locks = KeyedLocks()
         self._seen_groups: set[str] = set()
 
     def __repr__(self) -> str:
@@ -697,112 +607,132 @@ class TelegramAdapter:
     async def start(self) -> None:
         """Connect: getMe, publish the command menus, then poll or serve the webhook; returns once
         updates are flowing. Raises ``TelegramStartError`` (without the token) when that fails."""
-        if self._app is not None:
+        if self._bot is not None:
             raise RuntimeError("the Telegram adapter is already started")
-        # A few kept-alive connections serve Telegram's 30 messages a second; more requests wait
-        # their turn for a connection (instead of PTB's 1 s pool timeout failing them).
-        builder = (
-            ApplicationBuilder()
-            .token(self._token)
-            .connection_pool_size(self.connections)
-            .pool_timeout(60.0)
-            .read_timeout(self.read_timeout)
+        if self.mode == "webhook" and not self._webhook_secret:
+            raise TelegramStartError(
+                "Telegram webhook mode needs a secret token, or anyone who learns the URL can post "
+                "updates: set TELEGRAM_WEBHOOK_SECRET (the variable telegram.webhook_secret_env "
+                "names) to 1-256 characters A-Z a-z 0-9 _ -"
+            )
+        options: dict[str, Any] = {"base_url": self.base_url} if self.base_url else {}
+        bot = _RawBot(
+            self._token,
+            # A few kept-alive connections serve Telegram's 30 messages a second; more requests
+            # wait their turn for a connection (instead of PTB's 1 s pool timeout failing them).
+            request=HTTPXRequest(
+                connection_pool_size=self.connections,
+                pool_timeout=60.0,
+                read_timeout=self.read_timeout,
+            ),
+            get_updates_request=HTTPXRequest(connection_pool_size=1),
+            **options,
         )
-        if self.base_url:
-            builder = builder.base_url(self.base_url)
-        app = builder.build()
-        app.add_handler(TypeHandler(Update, self._on_update))
-        app.add_error_handler(self._on_error)
         try:
-            await app.initialize()
+            await bot.initialize()
         except TelegramError as exc:
-            await app.bot.shutdown()  # close the HTTP clients getMe opened
+            await bot.shutdown()  # close the HTTP clients getMe opened
             raise TelegramStartError(
                 f"Telegram getMe failed: {REDACTOR.redact(str(exc))} "
                 "(check the bot token and telegram.base_url)"
             ) from None
-        self.username = app.bot.username
-        self.bot_id = app.bot.id
+        self.username = bot.username
+        self.bot_id = bot.id
+        self._bot = bot
+        self._stopping = False
         try:
-            await self._publish_commands(app)
-            assert app.updater is not None
+            await self._publish_commands(bot)
             if self.mode == "webhook":
-                await app.updater.start_webhook(
-                    listen=self.webhook_listen,
-                    port=self.webhook_port,
-                    url_path=urlsplit(self.webhook_url).path.lstrip("/"),
-                    webhook_url=self.webhook_url,
-                    secret_token=self._webhook_secret,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                    drop_pending_updates=False,
-                )
+                await self._start_webhook(bot)
             else:
-                await app.updater.start_polling(
-                    timeout=timedelta(seconds=self.poll_timeout),
-                    allowed_updates=list(ALLOWED_UPDATES),
-                    drop_pending_updates=False,
-                    error_callback=self._on_polling_error,
-                )
-            await app.start()
+                await bot.delete_webhook(drop_pending_updates=False)
+                self._poller = asyncio.create_task(self._poll(bot), name="telegram-polling")
+                self._poller.add_done_callback(self._poller_ended)
         except (TelegramError, OSError) as exc:
-            await self._teardown(app)
+            await self.stop()
             raise TelegramStartError(
                 f"Telegram {self.mode} could not start: {REDACTOR.redact(str(exc))}"
             ) from None
-        self._app = app
         log.info("telegram: @%s is receiving updates by %s", self.username, self.mode)
 
-    async def _publish_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        for scope, commands in (
-            (BotCommandScopeAllGroupChats(), GROUP_COMMANDS),
-            (BotCommandScopeAllPrivateChats(), PRIVATE_COMMANDS),
+    async def _publish_commands(self, bot: Bot) -> None:
+        for scope, wanted in (
+            (BotCommandScopeAllGroupChats(), [c for c in self.commands if c.in_groups]),
+            (BotCommandScopeAllPrivateChats(), [c for c in self.commands if c.in_private]),
         ):
-            await app.bot.set_my_commands(
-                [BotCommand(name, description) for name, description in commands], scope=scope
+            await bot.set_my_commands(
+                [BotCommand(c.name, c.description) for c in wanted], scope=scope
             )
 
-    @staticmethod
-    async def _teardown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        try:
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            if app.running:
-                await app.stop()
-        finally:
-            await app.shutdown()
-
     async def stop(self) -> None:
-        """Stop receiving, finish the events already received (up to ``stop_timeout`` seconds),
-        then close the HTTP connections. Polling confirms the received updates with Telegram."""
-        app = self._app
-        if app is None:
+        """Stop receiving: what was received is journaled (or left unconfirmed with Telegram, which
+        delivers it again) when this returns. A long poll in progress is cancelled at once;
+        journaling in progress may finish (up to ``stop_timeout`` seconds). Then the HTTP
+        connections close; sending is over."""
+        bot = self._bot
+        if bot is None:
             return
+        self._stopping = True
         try:
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            if app.running:
-                await app.stop()
-            await self.drain(self.stop_timeout)  # handlers may still send while draining
+            if self._poller is not None:
+                await self._stop_polling(bot)
+            if self._server is not None:
+                await self._stop_webhook()
+            if self._background:  # quiet answers to button presses still on their way
+                await asyncio.wait(self._background, timeout=self.stop_timeout)
         finally:
-            self._app = None
-            await app.shutdown()
+            self._bot = None
+            await bot.shutdown()
         log.info("telegram: @%s stopped", self.username)
 
-    async def drain(self, timeout: float | None = None) -> None:
-        """Wait until every event received so far is handled; cancel the rest at ``timeout``."""
-        pending = set(self._tasks)
-        if not pending:
-            return
-        _, still = await asyncio.wait(pending, timeout=timeout)
-        if still:
-            log.warning("telegram: %d events still being handled at stop: cancelled", len(still))
-            for task in still:
-                task.cancel()
-            await asyncio.wait(still)
+    def _live_bot(self) -> _RawBot:
+        if self._bot is None:
+            raise RuntimeError("the Telegram adapter is not started")
+        return self._bot
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; ``stop`` waits for it."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _backoff(self, failures: int) -> float:
+        return float(min(self.retry_backoff * 2 ** (failures - 1), MAX_BACKOFF))
 
     # ------------------------------------------------------------------ receiving
 
-    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    def _read(self, data: Any, raw: str) -> tuple[Received | None, str | None]:
+        """One update → its journal entry (``None`` when minyi ignores it) and, for an ignored
+        button press, the press id to answer quietly (or the client's spinner goes on)."""
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        if isinstance(update_id, int):
+            key = f"update:{update_id}"
+        else:
+            key = "update:?" + hashlib.sha1(raw.encode("utf-8", "replace")).hexdigest()[:16]
+        try:
+            if not isinstance(data, dict):
+                raise TypeError(f"an update is a JSON object, not {type(data).__name__}")
+            update = Update.de_json(data, self._bot)
+            self._note_migration(update)
+            incoming = to_incoming(update, self.username, self.aliases)
+        except Exception as exc:
+            # Kept as poison in the journal: visible, and it never blocks the updates after it.
+            error = _describe(exc)
+            log.warning(
+                "telegram: update %s is unreadable (%s); journaled as such", update_id, error
+            )
+            return Received.unreadable(PLATFORM, key, raw, error), None
+        if incoming is None:
+            query = update.callback_query
+            return None, (str(query.id) if query is not None else None)
+        chat = incoming.chat
+        if chat.is_group and chat.chat_id not in self._seen_groups:
+            self._seen_groups.add(chat.chat_id)
+            log.info("telegram: hearing from group %r (%s)", chat.title, chat.key)
+        return Received.of(incoming, raw), None
+
+    @staticmethod
+    def _note_migration(update: Update) -> None:
         message = update.effective_message
         if message is not None and message.migrate_to_chat_id:
             log.warning(
@@ -812,69 +742,171 @@ class TelegramAdapter:
                 message.migrate_to_chat_id,
                 message.migrate_to_chat_id,
             )
-        try:
-            incoming = to_incoming(update, self.username, self.aliases)
-        except Exception:
-            log.exception("telegram: could not convert update %s", update.update_id)
-            incoming = None
-        if incoming is None:
-            if update.callback_query is not None:
-                await self._answer_quietly(str(update.callback_query.id))
-            return
-        chat = incoming.chat
-        if chat.is_group and chat.chat_id not in self._seen_groups:
-            self._seen_groups.add(chat.chat_id)
-            log.info("telegram: hearing from group %r (%s)", chat.title, chat.key)
-        self._schedule(incoming)
 
-    def _schedule(self, incoming: IncomingMessage) -> None:
-        """Run ``handle`` for ``incoming`` after the chat's previous event, without blocking PTB."""
-        key = incoming.chat.chat_id
-        previous = self._tails.get(key)
-        task = asyncio.create_task(self._run(incoming, previous), name=f"telegram-{key}")
-        self._tails[key] = task
-        self._tasks.add(task)
+    async def _commit(self, entries: list[Received]) -> bool:
+        """Journal ``entries``, retrying until it works; False when stopping first (then they are
+        not confirmed, and Telegram delivers them again)."""
+        failures = 0
+        while True:
+            try:
+                await self._journal(entries)
+                return True
+            except Exception as exc:
+                if self._stopping:
+                    log.warning(
+                        "telegram: %d updates not journaled at stop (%s); left unconfirmed",
+                        len(entries),
+                        _describe(exc),
+                    )
+                    return False
+                failures += 1
+                wait = self._backoff(failures)
+                log.warning(
+                    "telegram: could not journal %d updates (%s); they stay unconfirmed, "
+                    "retrying in %.1f s",
+                    len(entries),
+                    _describe(exc),
+                    wait,
+                )
+                self._interruptible = True
+                try:
+                    await self._sleep(wait)
+                finally:
+                    self._interruptible = False
 
-        def done(finished: asyncio.Task[None]) -> None:
-            self._tasks.discard(finished)
-            if self._tails.get(key) is finished:
-                del self._tails[key]
+    async def _poll(self, bot: _RawBot) -> None:
+        """Fetch a batch, journal it, and only then ask for the next one (which confirms it)."""
+        failures = 0
+        while not self._stopping:
+            offset = self._offset
+            self._interruptible = True
+            try:
+                updates = await bot.get_raw_updates(
+                    offset,
+                    timeout=self.poll_timeout,
+                    read_timeout=math.ceil(self.poll_timeout) + UPDATES_READ_MARGIN,
+                )
+            except (
+                Exception
+            ) as exc:  # network errors, 409 Conflict, 5xx: Telegram keeps the updates
+                failures += 1
+                wait = self._backoff(failures)
+                log.warning(
+                    "telegram: getUpdates failed (%s), retrying in %.1f s", _describe(exc), wait
+                )
+                await self._sleep(wait)
+                continue
+            self._interruptible = False
+            self._acknowledged = offset
+            failures = 0
+            entries: list[Received] = []
+            presses: list[str] = []
+            last: int | None = None
+            for data in updates:
+                update_id = data.get("update_id") if isinstance(data, dict) else None
+                if isinstance(update_id, int):
+                    last = update_id if last is None else max(last, update_id)
+                entry, press = self._read(data, json.dumps(data, ensure_ascii=False))
+                if entry is not None:
+                    entries.append(entry)
+                if press is not None:
+                    presses.append(press)
+            if entries and not await self._commit(entries):
+                return
+            if last is not None:
+                self._offset = last + 1
+            for press in presses:
+                self._spawn(self._answer_quietly(press))
 
-        task.add_done_callback(done)
+    def _poller_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self._stopping:
+            log.error("telegram: polling stopped by an error", exc_info=task.exception())
 
-    async def _run(self, incoming: IncomingMessage, previous: asyncio.Task[None] | None) -> None:
-        if previous is not None and not previous.done():
-            await asyncio.wait({previous})
-        try:
-            await self._handle(incoming)
-        except Exception:
-            log.exception(
-                "telegram: handling %s %s in chat %s failed",
-                incoming.kind,
-                incoming.message_id,
-                incoming.chat.chat_id,
+    async def _stop_polling(self, bot: _RawBot) -> None:
+        poller, self._poller = self._poller, None
+        assert poller is not None
+        if self._interruptible:
+            poller.cancel()  # the long poll's updates are not confirmed yet: nothing is lost
+        done, _ = await asyncio.wait({poller}, timeout=self.stop_timeout)
+        if not done:
+            log.warning(
+                "telegram: journaling did not finish within %g s of stopping; those updates stay "
+                "unconfirmed",
+                self.stop_timeout,
             )
-        finally:
-            press = incoming.button
-            if press is not None:
-                if press.press_id in self._answered:
-                    self._answered.discard(press.press_id)
-                else:  # nobody answered (a redelivery, an error): stop the client's spinner
-                    await self._answer_quietly(press.press_id)
+            poller.cancel()
+            await asyncio.wait({poller})
+        if self._offset is not None and self._offset != self._acknowledged:
+            # Tell Telegram what was journaled since its last answer (PTB's Updater does the same).
+            try:
+                await bot.get_raw_updates(
+                    self._offset, timeout=0, read_timeout=UPDATES_READ_MARGIN, limit=1
+                )
+                self._acknowledged = self._offset
+            except Exception as exc:
+                log.info(
+                    "telegram: could not confirm the last updates (%s); Telegram will deliver "
+                    "them again and the journal drops the repeats",
+                    _describe(exc),
+                )
 
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram: error while processing an update", exc_info=context.error)
+    async def _start_webhook(self, bot: Bot) -> None:
+        path = urlsplit(self.webhook_url).path or "/"
+        app = tornado.web.Application(
+            [(re.escape(path), _WebhookHandler, {"receive": self._on_webhook})],
+            log_function=_log_webhook_request,
+        )
+        server = tornado.httpserver.HTTPServer(app, max_body_size=MAX_WEBHOOK_BODY)
+        server.add_sockets(tornado.netutil.bind_sockets(self.webhook_port, self.webhook_listen))
+        self._server = server
+        # Listening before setWebhook: Telegram's first delivery finds the server up.
+        await bot.set_webhook(
+            url=self.webhook_url,
+            secret_token=self._webhook_secret,
+            allowed_updates=list(ALLOWED_UPDATES),
+        )
 
-    @staticmethod
-    def _on_polling_error(error: TelegramError) -> None:
-        log.warning("telegram: polling failed, retrying: %s", REDACTOR.redact(str(error)))
+    async def _on_webhook(self, secret: str | None, body: bytes) -> int:
+        """The HTTP status for one POST: 200 once journaled (or ignored), 500 when journaling
+        failed (Telegram delivers it again), 403 without the right secret, 503 while stopping."""
+        if self._stopping or self._bot is None:
+            return 503
+        expected = (self._webhook_secret or "").encode()
+        if not expected or not hmac.compare_digest((secret or "").encode(), expected):
+            log.warning("telegram: refused a webhook request without the right secret token")
+            return 403
+        raw = body.decode("utf-8", "replace")
+        try:
+            data: Any = json.loads(raw)
+        except ValueError:
+            data = None  # journaled as unreadable
+        entry, press = self._read(data, raw)
+        if entry is not None:
+            task = asyncio.ensure_future(self._journal([entry]))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+            # asyncio.wait, not await: the journal must not be cancelled halfway with the request.
+            await asyncio.wait({task})
+            if task.exception() is not None:
+                log.warning(
+                    "telegram: could not journal %s (%s); answered 500, Telegram delivers it again",
+                    entry.key,
+                    _describe(task.exception() or RuntimeError()),
+                )
+                return 500
+        if press is not None:
+            self._spawn(self._answer_quietly(press))
+        return 200
+
+    async def _stop_webhook(self) -> None:
+        server, self._server = self._server, None
+        assert server is not None
+        server.stop()  # no new connections; requests on open ones now get 503
+        if self._inflight:
+            await asyncio.wait(self._inflight, timeout=self.stop_timeout)
+        await server.close_all_connections()
 
     # ------------------------------------------------------------------ sending
-
-    def _bot_app(self) -> Application[Any, Any, Any, Any, Any, Any]:
-        if self._app is None:
-            raise RuntimeError("the Telegram adapter is not started")
-        return self._app
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Post ``message``; long texts are split, the first part quotes, the last part has buttons.
@@ -886,10 +918,10 @@ class TelegramAdapter:
         """
         markup = to_markup(message.buttons)
         parts = split_text(message.text)
-        bot = self._bot_app().bot
+        bot = self._live_bot()
         chat_id = message.chat_id
         first: Message | None = None
-        async with self._send_locks.acquire(chat_id):
+        async with self._send_locks.hold(chat_id):  # the parts of two messages never interleave
             for index, part in enumerate(parts):
                 kwargs: dict[str, Any] = {}
                 if index == 0 and message.reply_to_message_id:
@@ -989,9 +1021,8 @@ class TelegramAdapter:
         Failures are logged, not raised: a press older than Telegram's answer window cannot be
         answered, and the notice is a courtesy.
         """
-        bot = self._bot_app().bot
+        bot = self._live_bot()
         text = notice[:MAX_NOTICE_LENGTH] if notice else None
-        self._answered.add(press.press_id)
 
         async def call(_: str) -> bool:
             return await bot.answer_callback_query(press.press_id, text=text, show_alert=False)
@@ -1007,9 +1038,10 @@ class TelegramAdapter:
             )
 
     async def _answer_quietly(self, press_id: str) -> None:
-        if self._app is None:
+        """Stop the spinner of a press minyi ignores (no journal entry, so nobody else will)."""
+        if self._bot is None:
             return
         try:
-            await self._app.bot.answer_callback_query(press_id)
+            await self._bot.answer_callback_query(press_id)
         except TelegramError as exc:
             log.debug("telegram: could not answer press %s: %s", press_id, exc)

@@ -10,19 +10,23 @@ Shape of the adapter:
 * ``to_incoming`` and ``to_membership`` are pure functions from the puppet's payloads (message, talker
   contact, room; room-join/leave events) to the neutral ``IncomingMessage``; they are tested on
   recorded payloads.
-* ``WechatAdapter`` wires the SDK to the dispatcher. It uses the SDK for the connection (PuppetService,
+* ``WechatAdapter`` wires the SDK to the journal. It uses the SDK for the connection (PuppetService,
   the gRPC channel, the event stream), for loading ``Message``/``Contact``/``Room`` payloads and for
   sending (``MessageSendText``, with ``room.say``'s ``@Name`` prefixes), but replaces the SDK's event
   bridge and its ``start()``: as released they lose messages and reconnect slowly (details at
   ``_MinyiWechaty``). A supervisor reconnects within seconds when the stream ends, breaks or stalls.
-* Incoming events are fetched concurrently but handed to the dispatcher in stream order, one chat at
-  a time (chats run in parallel). Outgoing room messages are rate limited per room (queued, not dropped).
+* Incoming events are fetched concurrently but journaled in stream order, each as soon as it is
+  loaded: puppet services push an event once and never deliver it again, so the journal (``journal``,
+  ``Dispatcher.receive``) is where it becomes durable. A payload that cannot be converted is journaled
+  as unreadable. Outgoing room messages are rate limited per room (queued, not dropped) and the
+  messages of one chat go out one after another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -32,21 +36,24 @@ import time
 import uuid
 import warnings
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.adapters.shared import KeyedLocks, RateLimiter, install_redaction
 from bot.events import (
     ButtonPress,
     Chat,
     DeliveryUncertain,
     EventKind,
     IncomingMessage,
+    Journal,
     OutgoingMessage,
     Person,
     Platform,
+    Received,
     SentMessage,
     Undeliverable,
 )
@@ -270,60 +277,6 @@ def to_membership(
 
 
 # --------------------------------------------------------------------------------------------------
-# Rate limiting
-# --------------------------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """At most ``limit`` acquisitions per ``period`` seconds per key; callers wait (FIFO), never fail.
-
-    ``clock`` and ``sleep`` are injectable so tests run without waiting.
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        period: float = 60.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-    ) -> None:
-        if limit < 1 or period <= 0:
-            raise ValueError("rate limit needs limit >= 1 and period > 0")
-        self.limit = limit
-        self.period = period
-        self._clock = clock
-        self._sleep = sleep
-        self._stamps: dict[str, deque[float]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    def delay(self, key: str) -> float:
-        """Seconds the next acquisition for ``key`` would wait now (0 when it may go at once)."""
-        stamps = self._prune(key, self._clock())
-        if len(stamps) < self.limit:
-            return 0.0
-        return max(0.0, stamps[0] + self.period - self._clock())
-
-    def _prune(self, key: str, now: float) -> deque[float]:
-        stamps = self._stamps.setdefault(key, deque())
-        while stamps and stamps[0] <= now - self.period:
-            stamps.popleft()
-        return stamps
-
-    async def acquire(self, key: str) -> None:
-        """Wait until ``key`` may send again, then count one send."""
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:  # asyncio.Lock wakes waiters in order: sends keep their order
-            while True:
-                now = self._clock()
-                stamps = self._prune(key, now)
-                if len(stamps) < self.limit:
-                    stamps.append(now)
-                    return
-                await self._sleep(stamps[0] + self.period - now)
-
-
-# --------------------------------------------------------------------------------------------------
 # The SDK, minus its lossy parts
 # --------------------------------------------------------------------------------------------------
 
@@ -376,23 +329,26 @@ def _free_local_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class _RedactSecret(logging.Filter):
-    """The SDK logs the puppet token in plain text ("there are endpoint<…> and token<…>"); mask it."""
+REDACTED_LOGGERS = ("PuppetService", "Wechaty", "WechatyPuppetServiceConfig", "grpclib", __name__)
+"""Loggers (and their children) whose records never show the puppet token."""
+_TOKEN_FIELD = (re.compile(r"(token)<[^>]*>", re.I), r"\1<[REDACTED]>")
+"""The SDK logs the token in plain text ("there are endpoint<…> and token<…>"), however short it is."""
+JOURNAL_RETRY_MAX = 30.0
+"""The longest pause between attempts to journal an event while the journal fails."""
 
-    _TOKEN_FIELD = re.compile(r"(token)<[^>]*>", re.I)
 
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
+class _Unreadable(Exception):
+    """The service gave an event's payload but it could not be converted (journaled as poison)."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        masked = self._TOKEN_FIELD.sub(r"\1<***>", text)
-        if len(self.secret) >= 6:  # shorter strings would mask ordinary words, and protect little
-            masked = masked.replace(self.secret, "***")
-        if masked != text:
-            record.msg, record.args = masked, ()
-        return True
+    def __init__(self, raw: str, error: str) -> None:
+        super().__init__(error)
+        self.raw = raw
+        self.error = error
+
+
+def _wire_json(payload: Any) -> Any:
+    """A puppet payload as its wire JSON (camelCase, as in recordings); ``None`` stays ``None``."""
+    return payload.to_dict() if payload is not None else None
 
 
 async def _probe(host: str, port: int, timeout: float) -> None:
@@ -422,22 +378,27 @@ _REFUSED = frozenset(
 """Send errors that retrying cannot fix: the message is ``Undeliverable``."""
 
 
+_Loaded = tuple[IncomingMessage, str] | None
+"""A loaded event and its raw payloads (JSON text), or ``None`` for what the bot ignores."""
+
+
 @dataclass
 class _Pending:
-    message_id: str
-    task: asyncio.Task[IncomingMessage | None]
+    key: str
+    task: asyncio.Task[_Loaded]
 
 
 class WechatAdapter:
-    """Connects a wechaty puppet service to the dispatcher and sends the bot's replies."""
+    """Connects a wechaty puppet service to the journal and sends the bot's replies."""
 
     platform = PLATFORM
+    buttons = False
 
     def __init__(
         self,
         endpoint: str,
         token: str,
-        handle: Callable[[IncomingMessage], Awaitable[object]],
+        journal: Journal,
         *,
         aliases: Sequence[str] = (),
         room_rate_per_minute: int = DEFAULT_ROOM_RATE,
@@ -451,19 +412,20 @@ class WechatAdapter:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         """``endpoint`` is ``host:port`` of the puppet service, ``token`` its token (any non-empty
-        string for a local service). ``handle`` receives every incoming message (``Dispatcher.handle``).
+        string for a local service). ``journal`` (``Dispatcher.receive``) gets every received event, one at
+        a time in stream order; while it fails the adapter retries (events wait in memory).
         ``room_rate_per_minute`` caps posts per room (``0`` disables the cap, e.g. for benchmarks).
         After ``keepalive`` seconds without any event the service must answer a Ding within
         ``keepalive_timeout`` seconds or the connection is made anew (``0`` disables the check).
         A send waits up to ``send_timeout`` seconds for a reconnect, and as long again for the
         service's answer; a message left unanswered is not sent again (``DeliveryUncertain``).
-        ``clock``/``sleep`` drive the rate limiter (tests inject fakes).
+        ``clock``/``sleep`` drive the rate limiter and the journal's retries (tests inject fakes).
         """
         if not endpoint or not token:
             raise ValueError("the WeChat puppet service needs both an endpoint and a token")
         self.endpoint = endpoint
         self.token = token
-        self.handle = handle
+        self.journal = journal
         self.aliases = tuple(aliases)
         self.username = ""
         """The bot account's display name, known after login."""
@@ -476,6 +438,7 @@ class WechatAdapter:
         self.keepalive = keepalive
         self.keepalive_timeout = keepalive_timeout
         self._last_event = time.monotonic()
+        self._sleep = sleep
         self.limiter = (
             RateLimiter(room_rate_per_minute, 60.0, clock=clock, sleep=sleep)
             if room_rate_per_minute > 0
@@ -490,8 +453,6 @@ class WechatAdapter:
         self._intake_busy = False
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_max = 50_000
-        self._chats: dict[str, deque[IncomingMessage]] = {}
-        self._workers: set[asyncio.Task[None]] = set()
         self._known_chats: set[str] = set()
         self._connected = asyncio.Event()
         self._generation = 0
@@ -502,7 +463,8 @@ class WechatAdapter:
         """(chat id, message id) → sender id of recent incoming messages, to @-mention on reply."""
         self._recent_sent: dict[str, deque[tuple[str, str]]] = {}
         """chat id → (text, message id) of the bot's recent posts, to resolve quotes of them."""
-        self._redact = _RedactSecret(token)
+        self._send_locks = KeyedLocks()
+        install_redaction([token], REDACTED_LOGGERS, [_TOKEN_FIELD])
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -514,8 +476,6 @@ class WechatAdapter:
         if self._runner is not None:
             raise RuntimeError("WechatAdapter.start() called twice")
         self._stopping = False
-        for name in ("PuppetService", "Wechaty"):
-            logging.getLogger(name).addFilter(self._redact)
         # The token is also the gRPC channel's :authority, and hpack/h2 dump every HTTP/2 header at
         # DEBUG. Their header dumps are never useful here, so they stop at INFO.
         for name in ("hpack", "h2"):
@@ -554,31 +514,34 @@ class WechatAdapter:
         log.info("wechat: logged in as %s (%s)", self.username, self.self_id)
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
-        """Stop taking new events, let the ones taken finish (up to ``drain_timeout`` s), disconnect.
+        """Stop taking new events, journal the ones taken (up to ``drain_timeout`` s), disconnect.
 
         Events that arrive while stopping are not fetched, so the service still has them undelivered.
         """
         self._stopping = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + drain_timeout
-        while (not self._intake.empty() or self._intake_busy or self._workers) and (
-            loop.time() < deadline
-        ):
+        while (not self._intake.empty() or self._intake_busy) and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        tasks = [t for t in (self._intake_task, *self._workers, self._runner) if t is not None]
+        left = self._intake.qsize() + self._intake_busy
+        if left:
+            log.error(
+                "wechat: %d received events not journaled within %g s of stopping",
+                left,
+                drain_timeout,
+            )
+        tasks = [t for t in (self._intake_task, self._runner) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        while not self._intake.empty():
+            self._intake.get_nowait().task.cancel()
         self._intake_task = None
         self._runner = None
-        self._workers.clear()
-        self._chats.clear()
         bot, self._bot = self._bot, None
         if bot is not None:
             await self._close_puppet(bot, polite=True)
         self._connected.clear()
-        for name in ("PuppetService", "Wechaty"):
-            logging.getLogger(name).removeFilter(self._redact)
 
     async def _run(self) -> None:
         """Supervise the connection: (re)connect with a short backoff whenever the stream ends,
@@ -731,7 +694,7 @@ class WechatAdapter:
         """Synchronous on purpose: queue in stream order, fetch concurrently (``_intake_loop``)."""
         self._alive()
         message_id = payload.message_id
-        self._enqueue(message_id, lambda: self._load(message_id))
+        self._enqueue(f"message:{message_id}", lambda: self._load(message_id))
 
     def _on_room_join(self, payload: EventRoomJoinPayload) -> None:
         self._on_membership(True, payload.room_id, payload.invited_ids, payload.inviter_id, payload)
@@ -751,7 +714,7 @@ class WechatAdapter:
             key, lambda: self._load_membership(joined, room_id, ids, actor_id or "", timestamp)
         )
 
-    def _enqueue(self, key: str, load: Callable[[], Awaitable[IncomingMessage | None]]) -> None:
+    def _enqueue(self, key: str, load: Callable[[], Awaitable[_Loaded]]) -> None:
         """Queue an event in stream order unless it is a redelivery; its loading starts at once."""
         try:
             if self._stopping or key in self._seen:
@@ -764,15 +727,13 @@ class WechatAdapter:
         except Exception:  # an exception here would end the SDK's event loop
             log.exception("wechat: could not queue event %s", key)
 
-    async def _fetch(
-        self, key: str, load: Callable[[], Awaitable[IncomingMessage | None]]
-    ) -> IncomingMessage | None:
+    async def _fetch(self, key: str, load: Callable[[], Awaitable[_Loaded]]) -> _Loaded:
         """Load one event's payloads; across a reconnect, retry on the new connection."""
         for attempt in range(3):
             generation = self._generation
             try:
                 return await load()
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, _Unreadable):
                 raise
             except Exception as exc:
                 if attempt == 2:
@@ -791,7 +752,7 @@ class WechatAdapter:
         while self._generation == generation or not self._connected.is_set():
             await asyncio.sleep(0.05)
 
-    async def _load(self, message_id: str) -> IncomingMessage | None:
+    async def _load(self, message_id: str) -> _Loaded:
         bot = self._bot
         if bot is None:
             return None
@@ -812,16 +773,27 @@ class WechatAdapter:
         alias = ""
         if room is not None and payload.from_id and payload.from_id != self_id:
             alias = await self._room_alias(bot, payload.room_id, payload.from_id)
-        incoming = to_incoming(
-            payload,
-            talker,
-            room,
-            self_id=self_id,
-            mention_self=self_id in (payload.mention_ids or []),
-            self_name=self.username,
-            talker_room_alias=alias,
-            received_at=datetime.now(UTC),
+        raw = json.dumps(
+            {
+                "message": _wire_json(payload),
+                "talker": _wire_json(talker),
+                "room": _wire_json(room),
+            },
+            ensure_ascii=False,
         )
+        try:
+            incoming = to_incoming(
+                payload,
+                talker,
+                room,
+                self_id=self_id,
+                mention_self=self_id in (payload.mention_ids or []),
+                self_name=self.username,
+                talker_room_alias=alias,
+                received_at=datetime.now(UTC),
+            )
+        except Exception as exc:
+            raise _Unreadable(raw, f"{type(exc).__name__}: {exc}") from exc
         if incoming is None:
             return None
         self._remember_author(incoming)
@@ -829,7 +801,7 @@ class WechatAdapter:
             quoted = self._find_sent(incoming.chat.chat_id, incoming.reply_to_text)
             if quoted is not None:
                 incoming = replace(incoming, reply_to_message_id=quoted)
-        return incoming
+        return incoming, raw
 
     def _remember_author(self, incoming: IncomingMessage) -> None:
         self._authors[(incoming.chat.chat_id, incoming.message_id)] = incoming.sender.user_id
@@ -852,7 +824,7 @@ class WechatAdapter:
 
     async def _load_membership(
         self, joined: bool, room_id: str, member_ids: list[str], actor_id: str, timestamp: float
-    ) -> IncomingMessage | None:
+    ) -> _Loaded:
         bot = self._bot
         if bot is None:
             return None
@@ -862,15 +834,29 @@ class WechatAdapter:
         self._member_alias = {k: v for k, v in self._member_alias.items() if k[0] != room_id}
         members = [await self._contact_payload(bot, m) for m in member_ids]
         actor = await self._contact_payload(bot, actor_id) if actor_id else None
-        return to_membership(
-            joined,
-            room.payload,
-            members,
-            actor,
-            timestamp=timestamp,
-            self_id=bot.puppet.login_user_id or self.self_id,
-            received_at=datetime.now(UTC),
+        raw = json.dumps(
+            {
+                "event": "room-join" if joined else "room-leave",
+                "room": _wire_json(room.payload),
+                "members": [_wire_json(m) for m in members],
+                "actor": _wire_json(actor),
+                "timestamp": timestamp,
+            },
+            ensure_ascii=False,
         )
+        try:
+            incoming = to_membership(
+                joined,
+                room.payload,
+                members,
+                actor,
+                timestamp=timestamp,
+                self_id=bot.puppet.login_user_id or self.self_id,
+                received_at=datetime.now(UTC),
+            )
+        except Exception as exc:
+            raise _Unreadable(raw, f"{type(exc).__name__}: {exc}") from exc
+        return (incoming, raw) if incoming is not None else None
 
     async def _contact_payload(self, bot: _MinyiWechaty, contact_id: str) -> ContactPayloadResponse:
         """The contact's payload, or one with just the id when the puppet has none."""
@@ -898,54 +884,61 @@ class WechatAdapter:
         return self._member_alias[key]
 
     async def _intake_loop(self) -> None:
-        """Take fetched messages in stream order and route each to its chat's worker."""
+        """Take loaded events in stream order and journal each before taking the next."""
         while True:
             pending = await self._intake.get()
             self._intake_busy = True
             try:
-                incoming = await pending.task
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Forget it so that a redelivery by the service is processed.
-                self._seen.pop(pending.message_id, None)
-                log.warning("wechat: could not load message %s: %r", pending.message_id, exc)
-                continue
-            else:
-                if incoming is not None:
-                    self._route(incoming)
+                entry = await self._entry(pending)
+                if entry is not None:
+                    await self._commit(entry)
             finally:
                 self._intake_busy = False
 
-    def _route(self, incoming: IncomingMessage) -> None:
-        key = incoming.chat.chat_id
-        if key not in self._known_chats:
-            # Operators need these ids for bot.toml (groups = ["wechat:<room id>"]).
-            self._known_chats.add(key)
-            kind = "room" if incoming.chat.is_group else "private chat with"
-            log.info("wechat: first message in %s %r (%s)", kind, incoming.chat.title, key)
-        queue = self._chats.get(key)
-        if queue is None:
-            queue = self._chats[key] = deque()
-            worker = asyncio.get_running_loop().create_task(self._chat_worker(key, queue))
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
-        queue.append(incoming)
-
-    async def _chat_worker(self, key: str, queue: deque[IncomingMessage]) -> None:
-        """Handle one chat's messages in order; chats run concurrently."""
+    async def _entry(self, pending: _Pending) -> Received | None:
+        """The journal entry of a loaded event; ``None`` when ignored or lost with the connection."""
         try:
-            while queue:
-                incoming = queue.popleft()
-                try:
-                    await self.handle(incoming)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("wechat: handling message %s failed", incoming.message_id)
-        finally:
-            if self._chats.get(key) is queue:
-                del self._chats[key]
+            loaded = await pending.task
+        except asyncio.CancelledError:
+            raise
+        except _Unreadable as exc:
+            log.warning("wechat: event %s is unreadable (%s); journaled as such", pending.key, exc)
+            return Received.unreadable(PLATFORM, pending.key, exc.raw, exc.error)
+        except Exception as exc:
+            # Forget it so that a redelivery by the service is processed.
+            self._seen.pop(pending.key, None)
+            log.warning("wechat: could not load event %s: %r", pending.key, exc)
+            return None
+        if loaded is None:
+            return None
+        incoming, raw = loaded
+        chat = incoming.chat
+        if chat.chat_id not in self._known_chats:
+            # Operators need these ids for bot.toml (groups = ["wechat:<room id>"]).
+            self._known_chats.add(chat.chat_id)
+            kind = "room" if chat.is_group else "private chat with"
+            log.info("wechat: first message in %s %r (%s)", kind, chat.title, chat.key)
+        return Received.of(incoming, raw)
+
+    async def _commit(self, entry: Received) -> None:
+        """Journal ``entry``, retrying while the journal fails: the service will not send it again."""
+        failures = 0
+        while True:
+            try:
+                await self.journal([entry])
+                return
+            except Exception as exc:
+                if self._stopping:
+                    log.error(
+                        "wechat: event %s lost at stop: could not journal it (%r)", entry.key, exc
+                    )
+                    return
+                failures += 1
+                wait = min(self.reconnect_delay * 2 ** (failures - 1), JOURNAL_RETRY_MAX)
+                log.warning(
+                    "wechat: could not journal %s (%r); retrying in %.1f s", entry.key, exc, wait
+                )
+                await self._sleep(wait)
 
     # ---- sending -----------------------------------------------------------------------------
 
@@ -983,6 +976,10 @@ class WechatAdapter:
         """
         if not message.text.strip():
             raise ValueError("cannot send an empty WeChat message")
+        async with self._send_locks.hold(message.chat_id):  # one chat's messages keep their order
+            return await self._send(message)
+
+    async def _send(self, message: OutgoingMessage) -> SentMessage:
         room = self.is_room(message)
         if room and self.limiter is not None:
             await self.limiter.acquire(message.chat_id)
@@ -1051,7 +1048,3 @@ class WechatAdapter:
     def connected(self) -> bool:
         """True while logged in over a live event stream."""
         return self._connected.is_set()
-
-    def pending_chats(self) -> Iterable[str]:
-        """Chats with messages waiting for the dispatcher."""
-        return list(self._chats)

@@ -57,11 +57,11 @@ def make_adapter(api: FakeBotApi, adapters: list[Any]) -> Iterator[Callable[...,
     """Build a ``TelegramAdapter`` pointed at the fake server (not yet started)."""
     from bot.adapters.telegram import TelegramAdapter
 
-    def factory(handle: Callable[..., Any], **options: Any) -> TelegramAdapter:
+    def factory(journal: Callable[..., Any], **options: Any) -> TelegramAdapter:
         options.setdefault("base_url", api.base_url)
         options.setdefault("aliases", ["政务助手"])
         options.setdefault("poll_timeout", 2.0)
-        adapter = TelegramAdapter(TOKEN, handle, **options)
+        adapter = TelegramAdapter(TOKEN, journal, **options)
         adapters.append(adapter)
         return adapter
 

@@ -783,3 +783,31 @@ def _error(code: int, description: str) -> web.Response:
 def _without_reply(message: JSON) -> JSON:
     """Telegram nests only one level of ``reply_to_message``."""
     return {k: v for k, v in message.items() if k != "reply_to_message"}
+
+
+def inject_unchecked(api: FakeBotApi, update: JSON) -> int:
+    """Queue ``update`` like ``FakeBotApi.inject`` but without checking it against the spec: for
+    payloads Telegram would never send and a bot must survive (poison). Returns its update id."""
+    update = dict(update)
+    update.setdefault("update_id", next(api._update_ids))
+    api._pending.append(update)
+    api._pending.sort(key=lambda u: u["update_id"])
+    asyncio.get_running_loop().create_task(api._notify())
+    return int(update["update_id"])
+
+
+def offsets_asked(api: FakeBotApi) -> list[int | None]:
+    """The ``offset`` of every getUpdates call so far (``None`` when the call had none), in order."""
+    return [c.params.get("offset") for c in api.calls if c.method == "getUpdates"]
+
+
+def notify_polls(api: FakeBotApi) -> None:
+    """Make ``wait_for`` see a getUpdates call when it arrives, not only once it is answered: a test
+    can then tell that a long poll is in progress (or that an offset was sent) without waiting it out."""
+    answer = api._m_getUpdates
+
+    async def arriving(params: JSON) -> list[JSON]:
+        await api._notify()
+        return await answer(params)
+
+    api._m_getUpdates = arriving  # type: ignore[method-assign]

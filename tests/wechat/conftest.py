@@ -57,10 +57,10 @@ def make_adapter(fake: Any, adapters: list[Any]) -> Callable[..., Any]:
     """Build a ``WechatAdapter`` pointed at the fake service (not yet started)."""
     from bot.adapters.wechat import WechatAdapter
 
-    def factory(handle: Callable[..., Any], **options: Any) -> Any:
+    def factory(journal: Callable[..., Any], **options: Any) -> Any:
         options.setdefault("aliases", [BOT_NAME])
         options.setdefault("login_timeout", 10.0)
-        adapter = WechatAdapter(fake.endpoint, TOKEN, handle, **options)
+        adapter = WechatAdapter(fake.endpoint, TOKEN, journal, **options)
         adapters.append(adapter)
         return adapter
 

@@ -17,8 +17,8 @@ pytest.importorskip(
 
 from wechat_support import BOT_ID, BOT_NAME, ROOM_ID, load_payload, payload_objects
 
+from bot.adapters.shared import RateLimiter
 from bot.adapters.wechat import (
-    RateLimiter,
     WechatAdapter,
     timestamp_to_utc,
     to_incoming,
@@ -212,4 +212,4 @@ async def test_rate_limit_is_a_sliding_window() -> None:
 
 def test_rate_limit_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
-        RateLimiter(0)
+        RateLimiter(0, 60.0)

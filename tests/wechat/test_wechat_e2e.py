@@ -157,10 +157,10 @@ async def test_start_fails_clearly_without_a_service(tmp_path: Any) -> None:
 
     from bot.adapters.wechat import WechatAdapter
 
-    async def handle(_msg: Any) -> None:
+    async def journal(_batch: Any) -> None:
         return None
 
-    adapter = WechatAdapter("127.0.0.1:9", "test", handle, login_timeout=0.5)  # port 9: nobody
+    adapter = WechatAdapter("127.0.0.1:9", "test", journal, login_timeout=0.5)  # port 9: nobody
     with pytest.raises(RuntimeError, match="did not log in"):
         await adapter.start()
     assert wechat_settings(f"sqlite:///{tmp_path}/x.db").wechat.enabled

@@ -1,4 +1,4 @@
-"""The puppet service going away and coming back: reconnect fast, lose nothing, handle nothing twice.
+"""The puppet service going away and coming back: reconnect fast, lose nothing, journal nothing twice.
 
 Also: per-chat ordering under load, the per-room send rate limit on the real send path, and teardown.
 """
@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from tests_support import SteppingClock
+from tests_support import RecordingJournal, SteppingClock
 
 pytest.importorskip(
     "bot.adapters.wechat",
@@ -27,31 +28,30 @@ from wechat_support import (
     ROOM_ID,
 )
 
-from bot.events import DeliveryUncertain, IncomingMessage, OutgoingMessage, Undeliverable
+from bot.events import (
+    DeliveryUncertain,
+    IncomingMessage,
+    OutgoingMessage,
+    Received,
+    Undeliverable,
+)
 
 QUESTION = f"@{BOT_NAME}\u2005小区门口的路灯坏了一个星期，晚上很黑，请尽快修理。"
 
 
-class Recorder:
-    """A ``handle`` that records what reached the dispatcher."""
+class Recorder(RecordingJournal):
+    """A journal that records what the adapter journaled."""
 
-    def __init__(self) -> None:
-        self.messages: list[IncomingMessage] = []
-        self.changed = asyncio.Event()
-
-    async def __call__(self, message: IncomingMessage) -> None:
-        self.messages.append(message)
-        self.changed.set()
+    @property
+    def messages(self) -> list[IncomingMessage]:
+        return self.events
 
     @property
     def ids(self) -> list[str]:
-        return [m.message_id for m in self.messages]
+        return [m.message_id for m in self.events]
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.messages) < count:
-                self.changed.clear()
-                await self.changed.wait()
+        await self.wait_until(lambda: len(self.events) >= count, timeout)
 
 
 async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
@@ -180,11 +180,14 @@ async def test_order_is_kept_per_chat_under_load(fake: Any, make_adapter: Any) -
     fake.add_room(other_room, "阳光花园", [RESIDENT_ID])
     seen: dict[str, list[str]] = {}
 
-    async def slow_handle(message: IncomingMessage) -> None:
-        await asyncio.sleep(0.002 if message.chat.chat_id == ROOM_ID else 0)
-        seen.setdefault(message.chat.chat_id, []).append(message.text)
+    async def slow_journal(batch: Sequence[Received]) -> None:
+        for entry in batch:
+            assert entry.event is not None
+            message = entry.event
+            await asyncio.sleep(0.002 if message.chat.chat_id == ROOM_ID else 0)  # a slow commit
+            seen.setdefault(message.chat.chat_id, []).append(message.text)
 
-    adapter = make_adapter(slow_handle)
+    adapter = make_adapter(slow_journal)
     await adapter.start()
     for i in range(40):
         fake.inject_room_message(ROOM_ID if i % 2 else other_room, RESIDENT_ID, str(i))
