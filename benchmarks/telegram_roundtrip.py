@@ -262,7 +262,7 @@ async def minyi(api: FakeBotApi, n: int, mode: str, limits: bool, workdir: Path)
         return await run_phases("minyi", api, inject, timer, n, groups[0])
     finally:
         api.listeners.clear()
-        await app.stop_platforms()
+        await app.close_platforms()
         app.close()
 
 

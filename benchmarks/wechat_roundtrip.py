@@ -238,7 +238,7 @@ async def main(args: argparse.Namespace) -> None:
         wechat_adapter.reset_sdk_caches()
         adapter = await adapter_echo(fake)
         results += await measure(fake, rooms, args, "adapter echo")
-        await adapter.stop()
+        await adapter.close()
 
         wechat_adapter.reset_sdk_caches()
         with tempfile.TemporaryDirectory() as tmp:
@@ -248,7 +248,7 @@ async def main(args: argparse.Namespace) -> None:
                 now = datetime.now(UTC)
                 questions = app.store.summary(now - timedelta(days=1), now, now).total.questions
             finally:
-                await app.stop_platforms()
+                await app.close_platforms()
                 app.close()
     finally:
         await fake.stop()

@@ -13,11 +13,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from bot.config import Settings
 from bot.dispatch import Dispatcher, Services, utcnow
-from bot.events import MenuCommand
+from bot.events import Sender
 from bot.templating import TemplateLibrary
 from bot.text import RankDoc, TemplateRanker, TextAnalyzer
 from bot.text.semantic import make_ranker
@@ -78,7 +77,8 @@ class MinyiApp:
     store: Store
     services: Services
     dispatcher: Dispatcher
-    adapters: list[Any] = field(default_factory=list)
+    adapters: list[Sender] = field(default_factory=list)
+    _worker: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def warm_up(self) -> None:
         """Build what the text services build lazily (the seed intent model, jieba's dictionary) now,
@@ -90,7 +90,8 @@ class MinyiApp:
         self.services.ranker.rank(sample, k=1)
 
     async def start_platforms(self, env: dict[str, str] | None = None) -> list[str]:
-        """Start every enabled platform adapter and connect it to the dispatcher; returns their names."""
+        """Start every enabled platform adapter, connect it to the dispatcher, and start handling what
+        they journal in the background; returns their names."""
         env = dict(os.environ) if env is None else env
         if self.settings.telegram.enabled or self.settings.wechat.enabled:
             await asyncio.get_running_loop().run_in_executor(None, self.warm_up)
@@ -106,28 +107,46 @@ class MinyiApp:
             try:
                 await adapter.start()
             except RuntimeError as exc:  # the adapters' start errors never carry secrets
-                await self.stop_platforms()
+                await self.close_platforms()
                 raise PlatformUnavailable(f"{name}: {exc}") from None
             self.dispatcher.connect(adapter, bot_username=adapter.username)
             self.adapters.append(adapter)
             started.append(name)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self.dispatcher.run(), name="minyi-dispatcher")
         return started
 
     async def stop_platforms(self) -> None:
-        """Stop the adapters in reverse order of starting."""
-        while self.adapters:
-            adapter = self.adapters.pop()
+        """Stop receiving on every adapter (what each received is journaled); they still send."""
+        for adapter in reversed(self.adapters):
             try:
                 await adapter.stop()
             except Exception:
-                log.exception("stopping %s failed", getattr(adapter, "platform", adapter))
+                log.exception("stopping %s failed", adapter.platform)
 
-    async def serve_forever(self) -> None:
-        """Run the started platforms until cancelled (Ctrl-C)."""
+    async def close_platforms(self) -> None:
+        """A clean stop: stop receiving, handle what was journaled and deliver what is owed (within
+        ``[bot] shutdown_timeout`` seconds; what is left stays journaled for the next start), then
+        disconnect the adapters."""
+        await self.stop_platforms()
         try:
-            await asyncio.Event().wait()
-        finally:
-            await self.stop_platforms()
+            await asyncio.wait_for(self.dispatcher.drain(), self.settings.bot.shutdown_timeout)
+        except TimeoutError:
+            log.warning(
+                "stopped after %.0f s with work left; it is kept and done at the next start",
+                self.settings.bot.shutdown_timeout,
+            )
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        while self.adapters:
+            adapter = self.adapters.pop()
+            self.dispatcher.disconnect(adapter.platform)
+            try:
+                await adapter.close()
+            except Exception:
+                log.exception("closing %s failed", adapter.platform)
 
     def close(self) -> None:
         """Release the database connections and the worker thread."""
@@ -142,29 +161,14 @@ def _secret(env: dict[str, str], name: str, what: str) -> str:
     return value
 
 
-TELEGRAM_MENU = (
-    MenuCommand("digest", "潜水：查看分管群的最新动态", in_groups=False, in_private=True),
-    MenuCommand("reply", "答复问题，例如 /reply Q12 答复内容", in_groups=False, in_private=True),
-    MenuCommand("suggest", "查看问题的推荐答复模板", in_groups=False, in_private=True),
-    MenuCommand("speak", "在分管群发声（发布通知）", in_groups=False, in_private=True),
-    MenuCommand("transfer", "转办问题到其他部门", in_groups=False, in_private=True),
-    MenuCommand("status", "查询问题进度，例如 /status Q12", in_groups=True, in_private=True),
-    MenuCommand("summary", "统计报表，例如 /summary today", in_groups=False, in_private=True),
-    MenuCommand("bind", "用邀请码绑定工作人员身份", in_groups=False, in_private=True),
-    MenuCommand("help", "使用说明", in_groups=True, in_private=True),
-)
-"""Temporary: Telegram's command menus (groups: residents; private chats: officials), until the
-command table produces them."""
-
-
-def _telegram_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
+def _telegram_adapter(app: MinyiApp, env: dict[str, str]) -> Sender:
     from bot.adapters.telegram import TelegramAdapter
 
     cfg = app.settings.telegram
     return TelegramAdapter(
         token=_secret(env, cfg.token_env, "Telegram bot token"),
         journal=app.dispatcher.receive,
-        commands=TELEGRAM_MENU,
+        commands=app.dispatcher.routes.menu(),
         base_url=cfg.base_url or None,
         aliases=app.settings.bot.aliases,
         mode=cfg.mode,
@@ -176,7 +180,7 @@ def _telegram_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
     )
 
 
-def _wechat_adapter(app: MinyiApp, env: dict[str, str]) -> Any:
+def _wechat_adapter(app: MinyiApp, env: dict[str, str]) -> Sender:
     try:
         from bot.adapters.wechat import WechatAdapter
     except ImportError as exc:

@@ -122,7 +122,6 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stopping.set)
-    worker = asyncio.create_task(dispatcher.run(), name="minyi-dispatcher")
     reminder = asyncio.create_task(OverdueReminder(dispatcher).run_forever(), name="minyi-overdue")
     ids, lines = _console_lines(stdin)
 
@@ -145,19 +144,10 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
         if reader.done() and platforms:
             await stop  # piped input is done but platforms keep running until SIGTERM / Ctrl-C
     finally:
-        reader.cancel()
-        stop.cancel()
-        await app.stop_platforms()  # stop receiving; what they received is journaled
-        try:
-            await asyncio.wait_for(dispatcher.drain(), app.settings.bot.shutdown_timeout)
-        except TimeoutError:
-            log.warning(
-                "stopped after %.0f s with work left; it is kept and done at the next start",
-                app.settings.bot.shutdown_timeout,
-            )
-        for task in (worker, reminder):
+        for task in (reader, stop, reminder):
             task.cancel()
-        await asyncio.gather(worker, reminder, reader, stop, return_exceptions=True)
+        await asyncio.gather(reader, stop, reminder, return_exceptions=True)
+        await app.close_platforms()
     return 0
 
 

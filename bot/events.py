@@ -248,7 +248,12 @@ class Sender(Protocol):
         ...
 
     async def stop(self) -> None:
-        """Stop receiving; everything received so far has been journaled when this returns."""
+        """Stop receiving; everything received so far has been journaled when this returns. Sending
+        still works (a stopping bot delivers what it owes)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connections (stopping first, if not yet); sending is over."""
         ...
 
     async def send(self, message: OutgoingMessage) -> SentMessage:

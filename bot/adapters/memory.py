@@ -78,6 +78,9 @@ class MemoryAdapter:
         """Nothing to connect."""
 
     async def stop(self) -> None:
+        """Nothing to stop."""
+
+    async def close(self) -> None:
         """Nothing to disconnect."""
 
     async def send(self, message: OutgoingMessage) -> SentMessage:

@@ -649,7 +649,7 @@ class TelegramAdapter:
                 self._poller = asyncio.create_task(self._poll(bot), name="telegram-polling")
                 self._poller.add_done_callback(self._poller_ended)
         except (TelegramError, OSError) as exc:
-            await self.stop()
+            await self.close()
             raise TelegramStartError(
                 f"Telegram {self.mode} could not start: {REDACTOR.redact(str(exc))}"
             ) from None
@@ -667,23 +667,31 @@ class TelegramAdapter:
     async def stop(self) -> None:
         """Stop receiving: what was received is journaled (or left unconfirmed with Telegram, which
         delivers it again) when this returns. A long poll in progress is cancelled at once;
-        journaling in progress may finish (up to ``stop_timeout`` seconds). Then the HTTP
-        connections close; sending is over."""
+        journaling in progress may finish (up to ``stop_timeout`` seconds). Sending still works
+        until ``close``."""
+        bot = self._bot
+        if bot is None or self._stopping:
+            return
+        self._stopping = True
+        if self._poller is not None:
+            await self._stop_polling(bot)
+        if self._server is not None:
+            await self._stop_webhook()
+        log.info("telegram: @%s stopped receiving", self.username)
+
+    async def close(self) -> None:
+        """Stop receiving (if not yet), then close the HTTP connections; sending is over."""
         bot = self._bot
         if bot is None:
             return
-        self._stopping = True
         try:
-            if self._poller is not None:
-                await self._stop_polling(bot)
-            if self._server is not None:
-                await self._stop_webhook()
+            await self.stop()
             if self._background:  # quiet answers to button presses still on their way
                 await asyncio.wait(self._background, timeout=self.stop_timeout)
         finally:
             self._bot = None
             await bot.shutdown()
-        log.info("telegram: @%s stopped", self.username)
+        log.info("telegram: @%s closed", self.username)
 
     def _live_bot(self) -> _RawBot:
         if self._bot is None:

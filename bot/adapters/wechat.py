@@ -505,7 +505,7 @@ class WechatAdapter:
             await asyncio.wait_for(self._connected.wait(), self.login_timeout)
         except TimeoutError:
             reason = f" (last error: {self._last_error!r})" if self._last_error else ""
-            await self.stop()
+            await self.close()
             raise RuntimeError(
                 f"WeChat puppet service at {self.endpoint} did not log in within "
                 f"{self.login_timeout:g} s{reason}; check WECHATY_PUPPET_SERVICE_ENDPOINT/_TOKEN "
@@ -514,10 +514,11 @@ class WechatAdapter:
         log.info("wechat: logged in as %s (%s)", self.username, self.self_id)
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
-        """Stop taking new events, journal the ones taken (up to ``drain_timeout`` s), disconnect.
-
-        Events that arrive while stopping are not fetched, so the service still has them undelivered.
-        """
+        """Stop taking new events and journal the ones taken (up to ``drain_timeout`` s). Events
+        that arrive from now on are not fetched, so the service still has them undelivered. Sending
+        still works until ``close``."""
+        if self._stopping:
+            return
         self._stopping = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + drain_timeout
@@ -530,13 +531,19 @@ class WechatAdapter:
                 left,
                 drain_timeout,
             )
-        tasks = [t for t in (self._intake_task, self._runner) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._intake_task is not None:
+            self._intake_task.cancel()
+            await asyncio.gather(self._intake_task, return_exceptions=True)
         while not self._intake.empty():
             self._intake.get_nowait().task.cancel()
         self._intake_task = None
+
+    async def close(self) -> None:
+        """Stop receiving (if not yet), then disconnect from the puppet service; sending is over."""
+        await self.stop()
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
         self._runner = None
         bot, self._bot = self._bot, None
         if bot is not None:

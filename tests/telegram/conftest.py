@@ -49,7 +49,7 @@ async def adapters() -> AsyncIterator[list[Any]]:
     started: list[Any] = []
     yield started
     for adapter in reversed(started):
-        await adapter.stop()
+        await adapter.close()
 
 
 @pytest.fixture

@@ -185,7 +185,7 @@ async def test_updates_of_a_failing_journal_are_delivered_again_after_a_restart(
     for i in range(3):
         api.say(GROUP, WANG, f"第{i}条")
     await broken.wait_until(lambda: broken.calls >= 1)
-    await asyncio.wait_for(first.stop(), 5)
+    await asyncio.wait_for(first.close(), 5)
     assert broken.entries == []
     assert [u["message"]["text"] for u in api.pending] == ["第0条", "第1条", "第2条"]
 
@@ -193,7 +193,7 @@ async def test_updates_of_a_failing_journal_are_delivered_again_after_a_restart(
     second = make_adapter(journal)
     await second.start()
     await journal.wait(3)
-    await second.stop()
+    await second.close()
     assert [e.event.text for e in journal.entries] == ["第0条", "第1条", "第2条"]
     assert api.pending == []
 
@@ -239,7 +239,7 @@ async def test_stop_during_a_long_poll_returns_at_once(api, make_adapter):
     await journal.wait(1)
     # The next long poll (30 s) is waiting at the server.
     await api.wait_for(lambda c: c.method == "getUpdates" and c.params.get("offset"))
-    await asyncio.wait_for(adapter.stop(), 5)
+    await asyncio.wait_for(adapter.close(), 5)
     assert api.pending == []  # what was journaled is confirmed
 
 
@@ -250,7 +250,7 @@ async def test_stop_lets_the_journal_finish_then_confirms(api, make_adapter):
     await adapter.start()
     api.say(GROUP, WANG, "正在写入")
     await journal.entered.wait()
-    stopping = asyncio.create_task(adapter.stop())
+    stopping = asyncio.create_task(adapter.close())
     await asyncio.sleep(0)  # stop has begun and waits for the journal
     journal.release()
     await asyncio.wait_for(stopping, 5)
@@ -293,14 +293,14 @@ async def test_restart_mid_stream_misses_nothing_and_repeats_nothing(api, make_a
     for i in range(10):
         api.say(GROUP, WANG, f"m{i}")
     await journal.wait(1)
-    await first.stop()
+    await first.close()
     journaled_before = len(journal.entries)
     for i in range(10, 15):
         api.say(GROUP, WANG, f"m{i}")  # arrive while the bot is down
     second = make_adapter(journal)
     await second.start()
     await journal.wait(15)
-    await second.stop()
+    await second.close()
     assert [e.event.text for e in journal.entries] == [f"m{i}" for i in range(15)]
     assert journaled_before >= 1
     assert api.pending == []  # everything confirmed
@@ -384,7 +384,7 @@ async def test_debug_logs_of_a_webhook_run_hold_neither_token_nor_secret(api, ma
     api.say(GROUP, WANG, "@minyi_test_bot 你好", mention="@minyi_test_bot")
     await journal.wait(1)
     await adapter.send(out(GROUP["id"], "收到"))
-    await adapter.stop()
+    await adapter.close()
     assert any("setWebhook" in r.getMessage() for r in caplog.records)  # PTB logged its parameters
     assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
     assert SECRET not in caplog.text
@@ -667,7 +667,7 @@ async def test_no_log_record_of_a_real_session_contains_the_token(api, make_adap
     await journal.wait(1)
     await adapter.send(out(GROUP["id"], "收到"))
     logging.getLogger("telegram.ext").debug("the bot is %r", adapter._live_bot())
-    await adapter.stop()
+    await adapter.close()
     assert any(r.name.startswith("httpx") for r in caplog.records)  # httpx did log the URLs
     assert TOKEN not in caplog.text
     assert TOKEN.split(":")[1] not in caplog.text

@@ -77,7 +77,7 @@ class Running:
         return app
 
     async def stop(self, app: Any) -> None:
-        await app.stop_platforms()
+        await app.close_platforms()
         app.close()
         self.apps.remove(app)
 

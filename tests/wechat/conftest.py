@@ -83,5 +83,5 @@ async def wechat_app(fake: Any, tmp_path: Path) -> AsyncIterator[Any]:
         assert started == ["wechat"]
         yield app
     finally:
-        await app.stop_platforms()
+        await app.close_platforms()
         app.close()

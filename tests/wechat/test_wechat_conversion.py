@@ -25,8 +25,7 @@ from bot.adapters.wechat import (
     to_membership,
 )
 from bot.commands import strip_mention
-from bot.dispatch import event_key
-from bot.events import EventKind, OutgoingMessage
+from bot.events import EventKind, OutgoingMessage, event_key
 
 
 def convert(name: str, **kwargs: object):  # type: ignore[no-untyped-def]

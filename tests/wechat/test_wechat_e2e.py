@@ -208,7 +208,7 @@ async def test_the_puppet_token_never_reaches_the_logs(
         fake.inject_room_message(ROOM_ID, RESIDENT_ID, QUESTION, mention_ids=[BOT_ID])
         await fake.wait_for_sent(in_room)
     finally:
-        await app.stop_platforms()
+        await app.close_platforms()
         app.close()
     assert caplog.records, "the SDK and the adapter log at DEBUG; nothing captured means no check"
     assert all(secret not in record.getMessage() for record in caplog.records)

@@ -100,7 +100,7 @@ async def test_stop_waits_for_the_event_being_journaled(fake: Any, make_adapter:
     await adapter.start()
     taken = fake.inject_room_message(ROOM_ID, RESIDENT_ID, "停机前最后一条")
     await journal.entered.wait()
-    stopping = asyncio.create_task(adapter.stop())
+    stopping = asyncio.create_task(adapter.close())
     await asyncio.sleep(0)  # stop has begun and waits for the journal
     journal.release()
     await asyncio.wait_for(stopping, 10)

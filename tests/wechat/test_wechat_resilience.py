@@ -162,7 +162,7 @@ async def test_bot_restart_dedupes_through_the_store(fake: Any, wechat_app: Any)
     fake.replay_on_restart = True
     fake.inject_room_message(ROOM_ID, RESIDENT_ID, QUESTION, mention_ids=[BOT_ID])
     await fake.wait_for_sent(lambda s: s.conversation_id == OFFICIAL_ID)
-    await wechat_app.stop_platforms()
+    await wechat_app.close_platforms()
     sent_before = len(fake.sent)
 
     await fake.restart()  # marks everything as undelivered again
@@ -216,10 +216,10 @@ async def test_room_sends_are_rate_limited_and_queued(fake: Any, make_adapter: A
 async def test_stop_is_clean_and_idempotent(fake: Any, make_adapter: Any) -> None:
     adapter = make_adapter(Recorder())
     await adapter.start()
-    await adapter.stop()
+    await adapter.close()
     assert not adapter.connected
     assert "Stop" in fake.calls[-2:]  # a polite Stop on the way out
-    await adapter.stop()
+    await adapter.close()
     with pytest.raises(RuntimeError):
         await adapter.send(OutgoingMessage(platform="wechat", chat_id=ROOM_ID, text="x"))
 
