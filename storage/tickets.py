@@ -1,0 +1,360 @@
+"""The tickets: residents' questions and every change of their state — opening, answering, rating,
+transferring, closing — with the answers, ratings and overdue reminders that go with them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage import rows
+from storage.base import StoreBase, StoreError
+from storage.models import (
+    Department,
+    Engagement,
+    GroupAssignment,
+    Message,
+    Official,
+    Person,
+    Question,
+    QuestionTransition,
+    Rating,
+)
+from storage.records import (
+    RATING_SCORES,
+    AnswerResult,
+    EngagementKind,
+    QuestionInfo,
+    QuestionState,
+)
+
+
+class TicketStore(StoreBase):
+    """Questions, their transitions, answers, ratings and transfers."""
+
+    @staticmethod
+    def _actor(session: Session, official_id: int) -> int | None:
+        """The official's first platform identity, recorded as who made a transition."""
+        return session.scalar(
+            select(Person.id).where(Person.official_id == official_id).order_by(Person.id)
+        )
+
+    @staticmethod
+    def _transition(
+        session: Session,
+        q: Question,
+        to_state: str,
+        at: datetime,
+        actor: int | None,
+        note: str = "",
+    ) -> None:
+        session.add(
+            QuestionTransition(
+                question_id=q.id, from_state=q.state, to_state=to_state, at=at,
+                actor_person_id=actor, note=note,
+            )
+        )  # fmt: skip
+        q.state = to_state
+
+    def _pick_assignee(self, session: Session, group_id: int | None, department: str) -> int | None:
+        if group_id is None:
+            return None
+        candidates = session.execute(
+            select(Official.id, Official.department)
+            .join(GroupAssignment, GroupAssignment.official_id == Official.id)
+            .where(GroupAssignment.group_id == group_id, Official.active.is_(True))
+            .where(Official.role != "supervisor")
+            .order_by(Official.id)
+        ).all()
+        if not candidates:
+            return None
+        same_department = [oid for oid, dept in candidates if department and dept == department]
+        pool = same_department or [oid for oid, _ in candidates]
+        # Among equals, the one with the fewest questions still waiting gets the new one.
+        waiting = dict(
+            session.execute(
+                select(Question.assignee_id, func.count())
+                .where(Question.assignee_id.in_(pool), Question.state.in_(QuestionState.WAITING))
+                .group_by(Question.assignee_id)
+            ).all()
+        )
+        return min(pool, key=lambda oid: (waiting.get(oid, 0), pool.index(oid)))
+
+    def open_question(
+        self,
+        *,
+        platform: str,
+        chat_id: str,
+        chat_title: str,
+        is_group: bool,
+        platform_message_id: str,
+        asker_id: str,
+        asker_name: str,
+        text: str,
+        department: str,
+        department_confident: bool,
+        created_at: datetime,
+        due_at: datetime,
+    ) -> QuestionInfo:
+        """Open a ticket for a resident's message; it is assigned to one of the group's officials."""
+        with self._tx() as session:
+            person = rows.person(session, platform, asker_id, asker_name, created_at)
+            group = (
+                rows.group(session, platform, chat_id, chat_title, created_at) if is_group else None
+            )
+            message_id = session.scalar(
+                select(Message.id).where(
+                    Message.platform == platform,
+                    Message.chat_id == chat_id,
+                    Message.platform_message_id == platform_message_id,
+                )
+            )
+            question = Question(
+                platform=platform,
+                chat_id=chat_id,
+                platform_message_id=platform_message_id,
+                message_id=message_id,
+                group_id=group.id if group else None,
+                asker_id=person.id,
+                text=text,
+                department=department,
+                department_confident=department_confident,
+                assignee_id=self._pick_assignee(session, group.id if group else None, department),
+                state=QuestionState.OPEN,
+                created_at=created_at,
+                due_at=due_at,
+            )
+            session.add(question)
+            session.flush()
+            session.add(
+                QuestionTransition(
+                    question_id=question.id, from_state=None, to_state=QuestionState.OPEN,
+                    at=created_at, actor_person_id=person.id, note="",
+                )
+            )  # fmt: skip
+            return rows.question_info(session, question)
+
+    def attach_ack(self, question_id: int, platform_message_id: str) -> None:
+        """Remember the bot's acknowledgement message of a question."""
+        with self._tx() as session:
+            session.get_one(Question, question_id).ack_platform_message_id = platform_message_id
+
+    def question(self, question_id: int) -> QuestionInfo | None:
+        """The question numbered ``question_id``."""
+        with self._tx() as session:
+            q = session.get(Question, question_id)
+            return rows.question_info(session, q) if q else None
+
+    def question_for_message(
+        self, platform: str, chat_id: str, platform_message_id: str
+    ) -> QuestionInfo | None:
+        """The question whose resident message, acknowledgement or answer has this platform id."""
+        with self._tx() as session:
+            base = select(Question).where(
+                Question.platform == platform, Question.chat_id == chat_id
+            )
+            for column in (
+                Question.platform_message_id,
+                Question.ack_platform_message_id,
+                Question.answer_platform_message_id,
+            ):
+                q = session.scalar(
+                    base.where(column == platform_message_id).order_by(Question.id.desc())
+                )
+                if q is not None:
+                    return rows.question_info(session, q)
+            return None
+
+    def questions_of_asker(self, platform: str, user_id: str, limit: int = 5) -> list[QuestionInfo]:
+        """A resident's latest questions, newest first."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(Question)
+                .join(Person, Person.id == Question.asker_id)
+                .where(Person.platform == platform, Person.platform_user_id == user_id)
+                .order_by(Question.id.desc())
+                .limit(limit)
+            ).all()
+            return [rows.question_info(session, q) for q in found]
+
+    def answer_question(
+        self,
+        question_id: int,
+        *,
+        official_id: int,
+        text: str,
+        at: datetime,
+        answer_platform_message_id: str | None,
+        template_id: str | None = None,
+    ) -> AnswerResult:
+        """Record an official's answer: the question becomes answered, the answer an engagement."""
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            if q.state == QuestionState.CLOSED:
+                raise StoreError(f"Q{question_id} 已关闭，不能再答复")
+            first = q.first_response_at is None
+            if first:
+                q.first_response_at = at
+            q.answered_at = at
+            q.answered_by_id = official_id
+            q.answer_text = text
+            if answer_platform_message_id:
+                q.answer_platform_message_id = answer_platform_message_id
+            actor = self._actor(session, official_id)
+            if q.state != QuestionState.ANSWERED:
+                self._transition(session, q, QuestionState.ANSWERED, at, actor)
+            seconds = max(0.0, (at - q.created_at).total_seconds())
+            session.add(
+                Engagement(
+                    official_id=official_id,
+                    kind=EngagementKind.ANSWER,
+                    at=at,
+                    group_id=q.group_id,
+                    question_id=q.id,
+                    response_seconds=seconds,
+                    template_id=template_id,
+                    detail=text[:2000],
+                )
+            )
+            session.flush()
+            return AnswerResult(
+                question=rows.question_info(session, q),
+                response_seconds=seconds,
+                first_answer=first,
+                on_time=at <= q.due_at,
+            )
+
+    def rate(
+        self, question_id: int, *, platform: str, user_id: str, score: str, at: datetime
+    ) -> QuestionInfo:
+        """A resident rates an answer. 满意/基本满意 resolve the question; 不满意 reopens it.
+
+        Only the asker may rate, only after an answer; a new rating replaces the effect of the old one.
+        """
+        if score not in RATING_SCORES:
+            raise StoreError("评价只能是 满意 / 基本满意 / 不满意")
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            asker = session.get_one(Person, q.asker_id)
+            if (asker.platform, asker.platform_user_id) != (platform, user_id):
+                raise StoreError("只有提问的居民可以评价这条答复。")
+            if q.answered_at is None:
+                raise StoreError(f"Q{question_id} 还没有答复，答复后再评价。")
+            session.add(Rating(question_id=q.id, person_id=asker.id, score=score, at=at))
+            if score == "unsatisfied":
+                self._transition(session, q, QuestionState.REOPENED, at, asker.id, "不满意")
+            else:
+                q.resolved_at = at
+                self._transition(session, q, QuestionState.RESOLVED, at, asker.id, score)
+            session.flush()
+            return rows.question_info(session, q)
+
+    def transfer(
+        self,
+        question_id: int,
+        *,
+        by_official_id: int,
+        department: str,
+        at: datetime,
+        note: str = "",
+    ) -> QuestionInfo:
+        """Hand a question to another department (and one of its officials, when there is one)."""
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            if not session.scalar(select(Department.id).where(Department.name == department)):
+                raise StoreError(f"没有名为 {department} 的部门")
+            q.department = department
+            q.department_confident = True
+            target = self._pick_assignee(session, q.group_id, department)
+            target_department = session.get_one(Official, target).department if target else ""
+            if target_department != department:
+                target = session.scalar(
+                    select(Official.id)
+                    .where(Official.department == department, Official.active.is_(True))
+                    .where(Official.role != "supervisor")
+                    .order_by(Official.id)
+                )
+            q.assignee_id = target
+            actor = self._actor(session, by_official_id)
+            self._transition(session, q, QuestionState.TRANSFERRED, at, actor, note or department)
+            session.add(
+                Engagement(
+                    official_id=by_official_id, kind=EngagementKind.TRANSFER, at=at,
+                    group_id=q.group_id, question_id=q.id, detail=department,
+                )
+            )  # fmt: skip
+            session.flush()
+            return rows.question_info(session, q)
+
+    def close_question(self, question_id: int, *, at: datetime, note: str = "") -> QuestionInfo:
+        """Close a ticket for good (duplicate, withdrawn)."""
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            self._transition(session, q, QuestionState.CLOSED, at, None, note)
+            session.flush()
+            return rows.question_info(session, q)
+
+    def transitions(self, question_id: int) -> list[tuple[str | None, str, datetime, str]]:
+        """(from, to, at, note) for every state change of a question, oldest first."""
+        with self._tx() as session:
+            found = session.execute(
+                select(
+                    QuestionTransition.from_state, QuestionTransition.to_state,
+                    QuestionTransition.at, QuestionTransition.note,
+                )
+                .where(QuestionTransition.question_id == question_id)
+                .order_by(QuestionTransition.id)
+            ).all()  # fmt: skip
+            return [(a, b, c, d) for a, b, c, d in found]
+
+    def ratings(self, question_id: int) -> list[str]:
+        """Scores given to a question, oldest first."""
+        with self._tx() as session:
+            return list(
+                session.scalars(
+                    select(Rating.score)
+                    .where(Rating.question_id == question_id)
+                    .order_by(Rating.id)
+                )
+            )
+
+    def waiting_questions(self, official_id: int | None = None) -> list[QuestionInfo]:
+        """Questions still waiting for an answer (of one official's groups, when given), oldest first."""
+        with self._tx() as session:
+            query = select(Question).where(Question.state.in_(QuestionState.WAITING))
+            if official_id is not None:
+                query = query.where(Question.group_id.in_(rows.group_ids_of(official_id)))
+            found = session.scalars(query.order_by(Question.id)).all()
+            return [rows.question_info(session, q) for q in found]
+
+    def claim_overdue(self, now: datetime) -> list[QuestionInfo]:
+        """Questions that just went past their promised time, each returned once (marked as notified).
+
+        A reopened question that is past due again is returned again.
+        """
+        with self._tx() as session:
+            found = session.scalars(
+                select(Question)
+                .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
+                .where(
+                    (Question.overdue_notified_at.is_(None))
+                    | (Question.overdue_notified_at <= Question.answered_at)
+                )
+                .order_by(Question.due_at)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for q in found:
+                q.overdue_notified_at = now
+            session.flush()
+            return [rows.question_info(session, q) for q in found]
+
+    def overdue_questions(self, now: datetime) -> list[QuestionInfo]:
+        """Questions still waiting past their promised time, most overdue first."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(Question)
+                .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
+                .order_by(Question.due_at)
+            ).all()
+            return [rows.question_info(session, q) for q in found]
