@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from storage import rows
 from storage.base import StoreBase, StoreError
-from storage.models import Engagement, Group, Message, Person, Question
+from storage.models import Engagement, Group, GroupAssignment, Message, Person, Question
 from storage.records import Digest, EngagementKind, QuestionState
 
 
@@ -55,20 +55,12 @@ class EngagementStore(StoreBase):
                 )
             )
 
-    def engagement_counts(self, official_id: int) -> dict[str, int]:
-        """How many actions of each kind an official has on record."""
-        with self._tx() as session:
-            found = session.execute(
-                select(Engagement.kind, func.count())
-                .where(Engagement.official_id == official_id)
-                .group_by(Engagement.kind)
-            ).all()
-            return {k: n for k, n in found}
-
     def digest(self, official_id: int, since: datetime | None, until: datetime) -> Digest:
         """What happened in the official's groups between ``since`` (None: ever) and ``until``."""
         with self._tx() as session:
-            groups = rows.group_ids_of(official_id)
+            groups = select(GroupAssignment.group_id).where(
+                GroupAssignment.official_id == official_id
+            )
             new_q = select(Question).where(
                 Question.group_id.in_(groups), Question.created_at <= until
             )

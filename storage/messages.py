@@ -99,15 +99,3 @@ class MessageStore(StoreBase):
             if question is not None and question.state in QuestionState.WAITING:
                 question.text = question_text if question_text is not None else text
             return True
-
-    def message_texts(self, platform: str, chat_id: str, since: datetime) -> list[str]:
-        """Texts of a chat since a time (for chat summaries)."""
-        with self._tx() as session:
-            return list(
-                session.scalars(
-                    select(Message.text)
-                    .where(Message.platform == platform, Message.chat_id == chat_id)
-                    .where(Message.sent_at >= since)
-                    .order_by(Message.sent_at)
-                )
-            )

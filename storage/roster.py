@@ -138,12 +138,6 @@ class RosterStore(StoreBase):
             official = session.get(Official, official_id)
             return rows.official_info(session, official) if official else None
 
-    def official_named(self, name: str) -> OfficialInfo | None:
-        """The official called ``name``, if any."""
-        with self._tx() as session:
-            official = session.scalar(select(Official).where(Official.name == name))
-            return rows.official_info(session, official) if official else None
-
     def official_for_identity(self, platform: str, user_id: str) -> OfficialInfo | None:
         """The roster entry owning this platform account, if any."""
         with self._tx() as session:

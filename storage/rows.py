@@ -7,13 +7,12 @@ Each takes the session of the method calling it, so it joins that method's trans
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.base import StoreError
-from storage.models import Group, GroupAssignment, Official, Person, Question
+from storage.models import Group, Official, Person, Question
 from storage.records import GroupInfo, OfficialInfo, QuestionInfo
 
 
@@ -106,8 +105,3 @@ def existing_question(session: Session, question_id: int) -> Question:
     if q is None:
         raise StoreError(f"没有编号为 Q{question_id} 的问题")
     return q
-
-
-def group_ids_of(official_id: int) -> Select[Any]:
-    """A subquery: the ids of the groups ``official_id`` answers for."""
-    return select(GroupAssignment.group_id).where(GroupAssignment.official_id == official_id)

@@ -287,47 +287,6 @@ class TicketStore(StoreBase):
             session.flush()
             return rows.question_info(session, q)
 
-    def close_question(self, question_id: int, *, at: datetime, note: str = "") -> QuestionInfo:
-        """Close a ticket for good (duplicate, withdrawn)."""
-        with self._tx() as session:
-            q = rows.existing_question(session, question_id)
-            self._transition(session, q, QuestionState.CLOSED, at, None, note)
-            session.flush()
-            return rows.question_info(session, q)
-
-    def transitions(self, question_id: int) -> list[tuple[str | None, str, datetime, str]]:
-        """(from, to, at, note) for every state change of a question, oldest first."""
-        with self._tx() as session:
-            found = session.execute(
-                select(
-                    QuestionTransition.from_state, QuestionTransition.to_state,
-                    QuestionTransition.at, QuestionTransition.note,
-                )
-                .where(QuestionTransition.question_id == question_id)
-                .order_by(QuestionTransition.id)
-            ).all()  # fmt: skip
-            return [(a, b, c, d) for a, b, c, d in found]
-
-    def ratings(self, question_id: int) -> list[str]:
-        """Scores given to a question, oldest first."""
-        with self._tx() as session:
-            return list(
-                session.scalars(
-                    select(Rating.score)
-                    .where(Rating.question_id == question_id)
-                    .order_by(Rating.id)
-                )
-            )
-
-    def waiting_questions(self, official_id: int | None = None) -> list[QuestionInfo]:
-        """Questions still waiting for an answer (of one official's groups, when given), oldest first."""
-        with self._tx() as session:
-            query = select(Question).where(Question.state.in_(QuestionState.WAITING))
-            if official_id is not None:
-                query = query.where(Question.group_id.in_(rows.group_ids_of(official_id)))
-            found = session.scalars(query.order_by(Question.id)).all()
-            return [rows.question_info(session, q) for q in found]
-
     def claim_overdue(self, now: datetime) -> list[QuestionInfo]:
         """Questions that just went past their promised time, each returned once (marked as notified).
 
@@ -347,14 +306,4 @@ class TicketStore(StoreBase):
             for q in found:
                 q.overdue_notified_at = now
             session.flush()
-            return [rows.question_info(session, q) for q in found]
-
-    def overdue_questions(self, now: datetime) -> list[QuestionInfo]:
-        """Questions still waiting past their promised time, most overdue first."""
-        with self._tx() as session:
-            found = session.scalars(
-                select(Question)
-                .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
-                .order_by(Question.due_at)
-            ).all()
             return [rows.question_info(session, q) for q in found]
