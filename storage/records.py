@@ -17,6 +17,7 @@ class QuestionState:
     CLOSED = "closed"
     WAITING = frozenset({OPEN, TRANSFERRED, REOPENED})
     """States in which the resident is still waiting for an answer."""
+    ALL = frozenset({OPEN, ANSWERED, RESOLVED, TRANSFERRED, REOPENED, CLOSED})
 
 
 class EngagementKind:

@@ -225,28 +225,37 @@ class TicketStore(StoreBase):
                 on_time=at <= q.due_at,
             )
 
-    def rate(
+    def record_rating(
         self, question_id: int, *, platform: str, user_id: str, score: str, at: datetime
-    ) -> QuestionInfo:
-        """A resident rates an answer. 满意/基本满意 resolve the question; 不满意 reopens it.
-
-        Only the asker may rate, only after an answer; a new rating replaces the effect of the old one.
-        """
+    ) -> None:
+        """Store the score ``platform:user_id`` gave a question's answer; what it does to the question
+        is the caller's decision (``transition``)."""
         if score not in RATING_SCORES:
             raise StoreError("评价只能是 满意 / 基本满意 / 不满意")
         with self._tx() as session:
             q = rows.existing_question(session, question_id)
-            asker = session.get_one(Person, q.asker_id)
-            if (asker.platform, asker.platform_user_id) != (platform, user_id):
-                raise StoreError("只有提问的居民可以评价这条答复。")
-            if q.answered_at is None:
-                raise StoreError(f"Q{question_id} 还没有答复，答复后再评价。")
-            session.add(Rating(question_id=q.id, person_id=asker.id, score=score, at=at))
-            if score == "unsatisfied":
-                self._transition(session, q, QuestionState.REOPENED, at, asker.id, "不满意")
-            else:
+            rater = rows.person(session, platform, user_id, "", at)
+            session.add(Rating(question_id=q.id, person_id=rater.id, score=score, at=at))
+
+    def transition(
+        self,
+        question_id: int,
+        to_state: str,
+        *,
+        at: datetime,
+        by: tuple[str, str] | None = None,
+        note: str = "",
+    ) -> QuestionInfo:
+        """Move a question to ``to_state`` (a ``QuestionState``), recording who did it — ``by`` is
+        their (platform, user id) — and why; entering RESOLVED also stamps when it was resolved."""
+        if to_state not in QuestionState.ALL:
+            raise StoreError(f"未知的问题状态 {to_state}")
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            actor = rows.person(session, *by, "", at).id if by else None
+            if to_state == QuestionState.RESOLVED:
                 q.resolved_at = at
-                self._transition(session, q, QuestionState.RESOLVED, at, asker.id, score)
+            self._transition(session, q, to_state, at, actor, note)
             session.flush()
             return rows.question_info(session, q)
 

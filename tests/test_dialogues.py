@@ -108,6 +108,8 @@ async def test_platform_reply_to_the_question_counts_as_answer(chat):
 
 async def test_unsatisfied_reopens_and_tells_the_official(chat):
     await chat.ask("楼道漏水很严重")
+    refused = await chat.bot.say("/rate Q1 满意", by=chat.wang, chat=chat.group)
+    assert refused[0].text == "Q1 还没有答复，答复后再评价。"  # nothing to rate yet
     await chat.bot.say("/reply Q1 已安排维修", by=chat.zhang)
     posted = await chat.bot.say("不满意，说了好几次了", by=chat.wang, chat=chat.group)
     assert chat.app.store.question(1).state == "reopened"

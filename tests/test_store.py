@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
 from storage import Store, StoreError, current_revision, make_engine, upgrade
-from storage.models import Base
-from tests_support import states
+from storage.models import Base, Person, Question, QuestionTransition
+from tests_support import ratings, rows, states
 
 T0 = datetime(2026, 11, 16, 0, 30, tzinfo=UTC)
 
@@ -54,6 +55,12 @@ def ask(store, message_id="1", text="电梯坏了", department="住房和城乡�
         department=department, department_confident=bool(department),
         created_at=at, due_at=at + timedelta(hours=24),
     )  # fmt: skip
+
+
+def rate(store, q, score, state, at=T0):
+    """What the rate handler stores for the asker's score: the rating, then the state it leads to."""
+    store.record_rating(q.id, platform="test", user_id="r1", score=score, at=at)
+    return store.transition(q.id, state, at=at, by=("test", "r1"), note=score)
 
 
 def test_migrations_create_exactly_the_models(db_url):
@@ -102,29 +109,33 @@ def test_ticket_life_cycle_with_transitions(store):
         answer_platform_message_id="b1",
     )  # fmt: skip
     assert result.first_answer and result.on_time and result.response_seconds == 1800
-    with pytest.raises(StoreError, match="只有提问的居民"):
-        store.rate(q.id, platform="test", user_id="someone", score="satisfied", at=T0)
-    assert (
-        store.rate(q.id, platform="test", user_id="r1", score="unsatisfied", at=T0).state
-        == "reopened"
-    )
+    assert rate(store, q, "unsatisfied", "reopened").state == "reopened"
     late = T0 + timedelta(hours=30)
     result = store.answer_question(
         q.id, official_id=zhang.id, text="已修好", at=late, answer_platform_message_id="b2"
     )
     assert not result.first_answer and not result.on_time
-    assert (
-        store.rate(q.id, platform="test", user_id="r1", score="satisfied", at=late).state
-        == "resolved"
-    )
+    assert rate(store, q, "satisfied", "resolved", at=late).state == "resolved"
+    assert ratings(store, q.id) == ["unsatisfied", "satisfied"]
     assert states(store, q.id) == ["open", "answered", "reopened", "answered", "resolved"]
     assert store.question_for_message("test", "g1", "b2").id == q.id
 
 
-def test_rating_before_an_answer_is_refused(store):
+def test_ratings_and_transitions_are_plain_operations(store):
+    # Who may rate and what a score does are the handlers' rules (handlers/rating_rules.py).
     q = ask(store)
-    with pytest.raises(StoreError, match="还没有答复"):
-        store.rate(q.id, platform="test", user_id="r1", score="satisfied", at=T0)
+    with pytest.raises(StoreError, match="评价只能是"):
+        store.record_rating(q.id, platform="test", user_id="r1", score="great", at=T0)
+    with pytest.raises(StoreError, match="未知的问题状态"):
+        store.transition(q.id, "lost", at=T0)
+    resolved = store.transition(q.id, "resolved", at=T0, by=("test", "r1"), note="satisfied")
+    assert resolved.state == "resolved" and states(store, q.id) == ["open", "resolved"]
+    # Resolving stamps the time, and the transition names the resident who made it.
+    stamped = select(Question.resolved_at, QuestionTransition.actor_person_id).join(
+        QuestionTransition, QuestionTransition.question_id == Question.id
+    )
+    asker = rows(store, select(Person.id).where(Person.platform_user_id == "r1"))[0][0]
+    assert rows(store, stamped.where(QuestionTransition.to_state == "resolved")) == [(T0, asker)]
 
 
 def test_invite_codes_are_one_time_and_expire(store):
@@ -145,11 +156,11 @@ def test_summary_figures_trace_to_rows(store):
     q1 = ask(store, "1")
     store.answer_question(q1.id, official_id=zhang.id, text="a", at=T0 + timedelta(minutes=10),
                           answer_platform_message_id="b1")  # fmt: skip
-    store.rate(q1.id, platform="test", user_id="r1", score="basically_satisfied", at=T0)
+    rate(store, q1, "basically_satisfied", "resolved")
     q2 = ask(store, "2", at=T0 + timedelta(minutes=1))
     store.answer_question(q2.id, official_id=zhang.id, text="b", at=T0 + timedelta(minutes=31),
                           answer_platform_message_id="b2")  # fmt: skip
-    store.rate(q2.id, platform="test", user_id="r1", score="unsatisfied", at=T0)
+    rate(store, q2, "unsatisfied", "reopened")
     ask(store, "3", at=T0 + timedelta(minutes=2))  # never answered
     record(store, "4", "建议多装快递柜", intent="suggestion")
     # An official's own suggestion-like words are engagement, not a suggestion collected.

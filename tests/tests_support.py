@@ -30,11 +30,16 @@ class SteppingClock:
 # The store offers no reader production does not use; tests check what it wrote with plain selects.
 
 
-def _scalars(store: Any, query: Any) -> list[Any]:
+def rows(store: Any, query: Any) -> list[tuple[Any, ...]]:
+    """Every row ``query`` selects from the store's database, as tuples."""
     from sqlalchemy.orm import Session
 
     with Session(store.engine) as session:
-        return list(session.scalars(query))
+        return [tuple(row) for row in session.execute(query)]
+
+
+def _scalars(store: Any, query: Any) -> list[Any]:
+    return [row[0] for row in rows(store, query)]
 
 
 def ratings(store: Any, question_id: int) -> list[str]:
