@@ -12,6 +12,7 @@ from datetime import timedelta
 from bot.dispatch import Context
 from bot.events import EventKind
 from bot.text import Prediction
+from handlers.assignment import choose_assignee
 from handlers.common import STAFF, local_time, require, send_or_log
 from handlers.suggest import offer_suggestions
 from storage import QuestionInfo
@@ -33,6 +34,8 @@ async def open_ticket(
     department = services.text.department(text)
     deadline = timedelta(hours=services.settings.bot.answer_deadline_hours)
     now = ctx.now
+    label = department.label if department.confident else ""
+    group = await services.db(services.store.assignment_candidates, msg.platform, msg.chat.chat_id)
     question = await services.db(
         services.store.open_question,
         platform=msg.platform,
@@ -43,10 +46,11 @@ async def open_ticket(
         asker_id=asker_id,
         asker_name=asker_name,
         text=text,
-        department=department.label if department.confident else "",
+        department=label,
         department_confident=department.confident,
         created_at=now,
         due_at=now + deadline,
+        assignee_id=choose_assignee(group, label),
     )
     officials = await services.db(
         services.store.officials_for_group, msg.platform, msg.chat.chat_id

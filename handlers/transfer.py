@@ -6,6 +6,7 @@ The resident is told in the group, the new assignee privately; the transfer is e
 from __future__ import annotations
 
 from bot.dispatch import Context
+from handlers.assignment import choose_transfer_assignee
 from handlers.common import STAFF, question_number_arg, require, tell_official, to_asker
 from storage import StoreError
 
@@ -26,12 +27,20 @@ class TransferHandler:
             await ctx.reply("格式：/transfer Q12 部门名称 [说明]")
             return True
         store = ctx.services.store
+        target = await ctx.services.db(store.question, number)
+        group = (
+            await ctx.services.db(store.assignment_candidates, target.platform, target.chat_id)
+            if target
+            else []
+        )
+        members = await ctx.services.db(store.department_members, args[1])
         try:
             question = await ctx.services.db(
                 store.transfer,
                 number,
                 by_official_id=official.id,
                 department=args[1],
+                assignee_id=choose_transfer_assignee(group, members, args[1]),
                 at=ctx.now,
                 note=" ".join(args[2:]),
             )

@@ -7,6 +7,7 @@ from storage.database import current_revision, make_engine, upgrade
 from storage.records import (
     RATING_SCORES,
     AnswerResult,
+    AssignmentCandidate,
     Digest,
     EngagementKind,
     GroupInfo,
@@ -24,6 +25,7 @@ from storage.store import Store, StoreError, StoreUnavailable
 __all__ = [
     "RATING_SCORES",
     "AnswerResult",
+    "AssignmentCandidate",
     "Digest",
     "EngagementKind",
     "GroupInfo",

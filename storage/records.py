@@ -63,6 +63,16 @@ class OfficialInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class AssignmentCandidate:
+    """An active official who could be given a question, with how many questions they have waiting."""
+
+    official_id: int
+    department: str
+    role: str
+    waiting: int
+
+
+@dataclass(frozen=True, slots=True)
 class GroupInfo:
     """A group chat."""
 

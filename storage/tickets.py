@@ -4,6 +4,7 @@ transferring, closing — with the answers, ratings and overdue reminders that g
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from storage.base import StoreBase, StoreError
 from storage.models import (
     Department,
     Engagement,
+    Group,
     GroupAssignment,
     Message,
     Official,
@@ -24,6 +26,7 @@ from storage.models import (
 from storage.records import (
     RATING_SCORES,
     AnswerResult,
+    AssignmentCandidate,
     EngagementKind,
     QuestionInfo,
     QuestionState,
@@ -57,29 +60,50 @@ class TicketStore(StoreBase):
         )  # fmt: skip
         q.state = to_state
 
-    def _pick_assignee(self, session: Session, group_id: int | None, department: str) -> int | None:
-        if group_id is None:
-            return None
-        candidates = session.execute(
-            select(Official.id, Official.department)
-            .join(GroupAssignment, GroupAssignment.official_id == Official.id)
-            .where(GroupAssignment.group_id == group_id, Official.active.is_(True))
-            .where(Official.role != "supervisor")
-            .order_by(Official.id)
-        ).all()
-        if not candidates:
-            return None
-        same_department = [oid for oid, dept in candidates if department and dept == department]
-        pool = same_department or [oid for oid, _ in candidates]
-        # Among equals, the one with the fewest questions still waiting gets the new one.
+    # ---------------------------------------------------------------- facts for assignment
+    # Who gets a question is decided by the caller (handlers/assignment.py); the store says who could.
+
+    def assignment_candidates(self, platform: str, chat_id: str) -> list[AssignmentCandidate]:
+        """The active officials assigned to the group ``platform:chat_id``, in roster order."""
+        with self._tx() as session:
+            return self._candidates(
+                session,
+                select(Official.id, Official.department, Official.role)
+                .join(GroupAssignment, GroupAssignment.official_id == Official.id)
+                .join(Group, Group.id == GroupAssignment.group_id)
+                .where(Group.platform == platform, Group.platform_chat_id == chat_id),
+            )
+
+    def department_members(self, department: str) -> list[AssignmentCandidate]:
+        """The active officials of ``department``, in roster order."""
+        with self._tx() as session:
+            return self._candidates(
+                session,
+                select(Official.id, Official.department, Official.role).where(
+                    Official.department == department
+                ),
+            )
+
+    @staticmethod
+    def _candidates(session: Session, officials: Any) -> list[AssignmentCandidate]:
+        # ``officials`` selects (id, department, role); Any because SQLAlchemy 2.0 and 2.1 spell the
+        # generic Select differently.
+        found = session.execute(officials.where(Official.active.is_(True)).order_by(Official.id))
+        people = [(oid, department, role) for oid, department, role in found]
         waiting = dict(
             session.execute(
                 select(Question.assignee_id, func.count())
-                .where(Question.assignee_id.in_(pool), Question.state.in_(QuestionState.WAITING))
+                .where(Question.assignee_id.in_([oid for oid, _, _ in people]))
+                .where(Question.state.in_(QuestionState.WAITING))
                 .group_by(Question.assignee_id)
             ).all()
         )
-        return min(pool, key=lambda oid: (waiting.get(oid, 0), pool.index(oid)))
+        return [
+            AssignmentCandidate(oid, department, role, waiting.get(oid, 0))
+            for oid, department, role in people
+        ]
+
+    # ---------------------------------------------------------------- questions
 
     def open_question(
         self,
@@ -96,8 +120,9 @@ class TicketStore(StoreBase):
         department_confident: bool,
         created_at: datetime,
         due_at: datetime,
+        assignee_id: int | None,
     ) -> QuestionInfo:
-        """Open a ticket for a resident's message; it is assigned to one of the group's officials."""
+        """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet)."""
         with self._tx() as session:
             person = rows.person(session, platform, asker_id, asker_name, created_at)
             group = (
@@ -120,7 +145,7 @@ class TicketStore(StoreBase):
                 text=text,
                 department=department,
                 department_confident=department_confident,
-                assignee_id=self._pick_assignee(session, group.id if group else None, department),
+                assignee_id=assignee_id,
                 state=QuestionState.OPEN,
                 created_at=created_at,
                 due_at=due_at,
@@ -265,26 +290,18 @@ class TicketStore(StoreBase):
         *,
         by_official_id: int,
         department: str,
+        assignee_id: int | None,
         at: datetime,
         note: str = "",
     ) -> QuestionInfo:
-        """Hand a question to another department (and one of its officials, when there is one)."""
+        """Hand a question to another department and to ``assignee_id`` (None: no one yet)."""
         with self._tx() as session:
             q = rows.existing_question(session, question_id)
             if not session.scalar(select(Department.id).where(Department.name == department)):
                 raise StoreError(f"没有名为 {department} 的部门")
             q.department = department
             q.department_confident = True
-            target = self._pick_assignee(session, q.group_id, department)
-            target_department = session.get_one(Official, target).department if target else ""
-            if target_department != department:
-                target = session.scalar(
-                    select(Official.id)
-                    .where(Official.department == department, Official.active.is_(True))
-                    .where(Official.role != "supervisor")
-                    .order_by(Official.id)
-                )
-            q.assignee_id = target
+            q.assignee_id = assignee_id
             actor = self._actor(session, by_official_id)
             self._transition(session, q, QuestionState.TRANSFERRED, at, actor, note or department)
             session.add(

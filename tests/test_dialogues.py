@@ -225,12 +225,14 @@ async def test_transfer_moves_question_and_tells_resident(chat):
     await chat.ask("小区门口的公交站台什么时候修好？")
     posted = await chat.bot.say("/transfer Q1 生态环境局 误派", by=chat.zhang)
     assert chat.app.store.question(1).department == "生态环境局"
+    assert chat.app.store.question(1).assignee_id is None  # no one on the roster works there
     assert any(p.chat_id == "xingfuli" and "已转交生态环境局" in p.text for p in posted)
     posted = await chat.bot.say("/transfer Q1 不存在局", by=chat.zhang)
     assert "没有名为 不存在局 的部门" in posted[0].text
     assert states(chat.app.store, 1) == ["open", "transferred"]
     posted = await chat.bot.say("转交 Q1 交通运输局", by=chat.zhang)  # the everyday word works too
     assert chat.app.store.question(1).department == "交通运输局"
+    assert chat.app.store.question(1).assignee_name == "李娜"  # the group's official of it
 
 
 async def test_supervisor_summary(chat):

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
+from handlers.assignment import choose_assignee
 from storage import Store, StoreError, current_revision, make_engine, upgrade
 from storage.models import Base, Person, Question, QuestionTransition
 from tests_support import ratings, rows, states
@@ -54,6 +55,7 @@ def ask(store, message_id="1", text="电梯坏了", department="住房和城乡�
         platform_message_id=message_id, asker_id=asker, asker_name="王阿姨", text=text,
         department=department, department_confident=bool(department),
         created_at=at, due_at=at + timedelta(hours=24),
+        assignee_id=choose_assignee(store.assignment_candidates("test", "g1"), department),
     )  # fmt: skip
 
 
@@ -88,6 +90,26 @@ def test_times_come_back_aware_in_utc(store):
     assert store.question(q.id).created_at == local
     with pytest.raises(Exception, match="naive"):
         ask(store, message_id="2", at=datetime(2026, 11, 16, 8, 30))
+
+
+def test_assignment_facts_list_active_officials_in_roster_order_with_their_load(store):
+    zhang, li, chen = (official(store, n).id for n in ("张伟", "李娜", "陈静"))
+    ask(store, "1", department="交通运输局")  # 李娜's
+    facts = store.assignment_candidates("test", "g1")
+    assert [(c.official_id, c.department, c.role, c.waiting) for c in facts] == [
+        (zhang, "住房和城乡建设局", "official", 0),
+        (li, "交通运输局", "official", 1),
+        (chen, "", "supervisor", 0),
+    ]
+    assert store.assignment_candidates("test", "nowhere") == []
+    store.add_official("赵敏", "交通运输局", "official", T0)
+    assert [c.official_id for c in store.department_members("交通运输局")] == [
+        li,
+        official(store, "赵敏").id,
+    ]
+    # An answered question no longer counts as waiting.
+    store.answer_question(1, official_id=li, text="好", at=T0, answer_platform_message_id="b1")
+    assert store.department_members("交通运输局")[0].waiting == 0
 
 
 def test_question_is_assigned_by_department_then_load(store):
