@@ -6,6 +6,7 @@ Codes come from ``minyi officials invite NAME``; wrong, used or expired codes ar
 from __future__ import annotations
 
 from bot.dispatch import Context
+from handlers.store_messages import explain
 from storage import StoreError
 
 
@@ -32,7 +33,7 @@ class BindHandler:
                 ctx.now,
             )
         except StoreError as exc:
-            await ctx.reply(str(exc))
+            await ctx.reply(explain(exc))
             return True
         await ctx.reply(
             f"绑定成功！{official.name}（{official.department or '未设部门'}），"

@@ -12,6 +12,7 @@ from bot.dispatch import Context
 from bot.events import EventKind
 from handlers.common import RATING_CODES, RATING_LABELS, tell_official
 from handlers.rating_rules import Refusal, outcome, refusal
+from handlers.store_messages import explain
 from storage import QuestionInfo, QuestionState, StoreError
 
 DIGIT_RATINGS = {"1": "satisfied", "2": "basically_satisfied", "3": "unsatisfied"}
@@ -43,7 +44,7 @@ async def apply_rating(ctx: Context, question: QuestionInfo, score: str) -> tupl
             store.transition, question.id, state, at=ctx.now, by=by, note=note
         )
     except StoreError as exc:
-        return False, str(exc)
+        return False, explain(exc)
     if updated.state == QuestionState.REOPENED:
         assignee = (
             await ctx.services.db(store.official, updated.assignee_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from bot.dispatch import Context
 from handlers.assignment import choose_transfer_assignee
 from handlers.common import STAFF, question_number_arg, require, tell_official, to_asker
+from handlers.store_messages import explain
 from storage import StoreError
 
 
@@ -46,7 +47,7 @@ class TransferHandler:
             )
         except StoreError as exc:
             departments = await ctx.services.db(store.departments)
-            await ctx.reply(f"{exc}。可选部门：{'、'.join(departments) or '（未配置）'}")
+            await ctx.reply(f"{explain(exc)}。可选部门：{'、'.join(departments) or '（未配置）'}")
             return True
         if question.group_id is not None and question.platform in ctx.dispatcher.platforms:
             await ctx.send(

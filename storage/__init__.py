@@ -20,7 +20,7 @@ from storage.records import (
     Summary,
     Tally,
 )
-from storage.store import Store, StoreError, StoreUnavailable
+from storage.store import Store, StoreError, StoreErrorCode, StoreUnavailable
 
 __all__ = [
     "RATING_SCORES",
@@ -37,6 +37,7 @@ __all__ = [
     "QuestionState",
     "Store",
     "StoreError",
+    "StoreErrorCode",
     "StoreUnavailable",
     "Summary",
     "Tally",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Self
 
 from sqlalchemy import Engine
@@ -16,8 +17,45 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
+class StoreErrorCode(StrEnum):
+    """Why the store refused a request. The parameters each code comes with are in brackets."""
+
+    UNKNOWN_ROLE = "unknown_role"
+    """A role other than official, supervisor or admin [role]."""
+    UNKNOWN_OFFICIAL = "unknown_official"
+    """No one of that name on the roster [name]."""
+    UNKNOWN_DEPARTMENT = "unknown_department"
+    """No department of that name [department]."""
+    INVITE_INVALID = "invite_invalid"
+    """No such invite code []."""
+    INVITE_USED = "invite_used"
+    """The invite code was redeemed already []."""
+    INVITE_EXPIRED = "invite_expired"
+    """The invite code is past its expiry []."""
+    UNKNOWN_QUESTION = "unknown_question"
+    """No question of that number [question_id]."""
+    QUESTION_CLOSED = "question_closed"
+    """The question is closed and takes no more answers [question_id]."""
+    UNKNOWN_SCORE = "unknown_score"
+    """A rating other than satisfied, basically_satisfied or unsatisfied [score]."""
+    UNKNOWN_STATE = "unknown_state"
+    """A question state that does not exist [state]."""
+    UNKNOWN_ENGAGEMENT_KIND = "unknown_engagement_kind"
+    """An engagement kind that does not exist [kind]."""
+
+
 class StoreError(Exception):
-    """A request the store refuses; the message is fit to show people (Chinese)."""
+    """A request the store refuses: ``code`` says why, ``params`` carries the details. The store words
+    nothing for people; handlers/store_messages.py does."""
+
+    def __init__(self, code: StoreErrorCode, **params: object) -> None:
+        super().__init__(code, params)
+        self.code = code
+        self.params = params
+
+    def __str__(self) -> str:
+        details = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
+        return f"{self.code}({details})"
 
 
 class StoreUnavailable(Exception):

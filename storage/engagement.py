@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from storage import rows
-from storage.base import StoreBase, StoreError
+from storage.base import StoreBase, StoreError, StoreErrorCode
 from storage.models import Engagement, Group, GroupAssignment, Message, Person, Question
 from storage.records import Digest, EngagementKind, QuestionState
 
@@ -30,7 +30,7 @@ class EngagementStore(StoreBase):
     ) -> None:
         """Record one official action (lurk, chat, speak, visit …)."""
         if kind not in EngagementKind.ALL:
-            raise StoreError(f"unknown engagement kind {kind!r}")
+            raise StoreError(StoreErrorCode.UNKNOWN_ENGAGEMENT_KIND, kind=kind)
         with self._tx() as session:
             group_id = None
             if platform and chat_id:

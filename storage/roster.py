@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from storage import rows
-from storage.base import StoreBase, StoreError
+from storage.base import StoreBase, StoreError, StoreErrorCode
 from storage.models import Department, Group, GroupAssignment, InviteCode, Official, Person
 from storage.records import GroupInfo, OfficialInfo, OfficialSpec
 
@@ -56,7 +56,7 @@ class RosterStore(StoreBase):
     ) -> OfficialInfo:
         """Create the official ``name`` or update their department, role and jurisdiction."""
         if role not in ("official", "supervisor", "admin"):
-            raise StoreError(f"未知角色 {role}（可选 official / supervisor / admin）")
+            raise StoreError(StoreErrorCode.UNKNOWN_ROLE, role=role)
         with self._tx() as session:
             official = session.scalar(select(Official).where(Official.name == name))
             if official is None:
@@ -77,7 +77,7 @@ class RosterStore(StoreBase):
     def _official_by_name(session: Session, name: str) -> Official:
         official = session.scalar(select(Official).where(Official.name == name))
         if official is None:
-            raise StoreError(f"名册中没有 {name}")
+            raise StoreError(StoreErrorCode.UNKNOWN_OFFICIAL, name=name)
         return official
 
     def bind_identity(
@@ -229,11 +229,11 @@ class RosterStore(StoreBase):
                 select(InviteCode).where(InviteCode.code_hash == self._hash_code(code))
             )
             if invite is None:
-                raise StoreError("绑定码无效，请向管理员重新获取。")
+                raise StoreError(StoreErrorCode.INVITE_INVALID)
             if invite.used_at is not None:
-                raise StoreError("该绑定码已经使用过，请向管理员重新获取。")
+                raise StoreError(StoreErrorCode.INVITE_USED)
             if invite.expires_at < at:
-                raise StoreError("该绑定码已过期，请向管理员重新获取。")
+                raise StoreError(StoreErrorCode.INVITE_EXPIRED)
             person = rows.person(session, platform, user_id, display_name, at)
             invite.used_at = at
             invite.used_by_person_id = person.id

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.base import StoreError
+from storage.base import StoreError, StoreErrorCode
 from storage.models import Group, Official, Person, Question
 from storage.records import GroupInfo, OfficialInfo, QuestionInfo
 
@@ -103,5 +103,5 @@ def existing_question(session: Session, question_id: int) -> Question:
     """The question numbered ``question_id``; a ``StoreError`` when there is none."""
     q = session.get(Question, question_id)
     if q is None:
-        raise StoreError(f"没有编号为 Q{question_id} 的问题")
+        raise StoreError(StoreErrorCode.UNKNOWN_QUESTION, question_id=question_id)
     return q

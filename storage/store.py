@@ -20,7 +20,7 @@ caller so tests and the demo can move it.
 from __future__ import annotations
 
 from storage.adapter_state import AdapterStateStore
-from storage.base import StoreError, StoreUnavailable, is_outage
+from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.engagement import EngagementStore
 from storage.messages import MessageStore
 from storage.reports import ReportStore
@@ -28,7 +28,7 @@ from storage.roster import RosterStore
 from storage.suggestions import SuggestionStore
 from storage.tickets import TicketStore
 
-__all__ = ["Store", "StoreError", "StoreUnavailable", "is_outage"]
+__all__ = ["Store", "StoreError", "StoreErrorCode", "StoreUnavailable", "is_outage"]
 
 
 class Store(

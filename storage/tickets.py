@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import rows
-from storage.base import StoreBase, StoreError
+from storage.base import StoreBase, StoreError, StoreErrorCode
 from storage.models import (
     Department,
     Engagement,
@@ -217,7 +217,7 @@ class TicketStore(StoreBase):
         with self._tx() as session:
             q = rows.existing_question(session, question_id)
             if q.state == QuestionState.CLOSED:
-                raise StoreError(f"Q{question_id} 已关闭，不能再答复")
+                raise StoreError(StoreErrorCode.QUESTION_CLOSED, question_id=question_id)
             first = q.first_response_at is None
             if first:
                 q.first_response_at = at
@@ -256,7 +256,7 @@ class TicketStore(StoreBase):
         """Store the score ``platform:user_id`` gave a question's answer; what it does to the question
         is the caller's decision (``transition``)."""
         if score not in RATING_SCORES:
-            raise StoreError("评价只能是 满意 / 基本满意 / 不满意")
+            raise StoreError(StoreErrorCode.UNKNOWN_SCORE, score=score)
         with self._tx() as session:
             q = rows.existing_question(session, question_id)
             rater = rows.person(session, platform, user_id, "", at)
@@ -274,7 +274,7 @@ class TicketStore(StoreBase):
         """Move a question to ``to_state`` (a ``QuestionState``), recording who did it — ``by`` is
         their (platform, user id) — and why; entering RESOLVED also stamps when it was resolved."""
         if to_state not in QuestionState.ALL:
-            raise StoreError(f"未知的问题状态 {to_state}")
+            raise StoreError(StoreErrorCode.UNKNOWN_STATE, state=to_state)
         with self._tx() as session:
             q = rows.existing_question(session, question_id)
             actor = rows.person(session, *by, "", at).id if by else None
@@ -298,7 +298,7 @@ class TicketStore(StoreBase):
         with self._tx() as session:
             q = rows.existing_question(session, question_id)
             if not session.scalar(select(Department.id).where(Department.name == department)):
-                raise StoreError(f"没有名为 {department} 的部门")
+                raise StoreError(StoreErrorCode.UNKNOWN_DEPARTMENT, department=department)
             q.department = department
             q.department_confident = True
             q.assignee_id = assignee_id
