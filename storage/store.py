@@ -11,6 +11,10 @@
 - storage/reports.py — summaries for supervisors
 - storage/adapter_state.py — processed events and adapter state (to be replaced by an inbox/outbox)
 
+storage/rows.py holds the row helpers they share. The store keeps facts, not policy or wording: the
+handlers choose assignees (handlers/assignment.py), judge ratings (handlers/rating_rules.py) and word
+refusals (handlers/store_messages.py).
+
 Each method runs in its own transaction (or the unit of work's) and returns plain records
 (storage/records.py). Methods are synchronous; the bot calls them off the event loop (see
 ``bot.dispatch.Services.db``). Every time passed in must be timezone-aware; the clock belongs to the

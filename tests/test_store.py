@@ -270,6 +270,18 @@ def test_unknown_names_are_refused_with_a_code(store):
         store.record_engagement(1, "nap", T0)
 
 
+def test_a_unit_of_work_lands_together_or_not_at_all(store):
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        assert isinstance(uow, Store)  # every part of the store, bound to one session
+        lost = ask(uow)
+        raise RuntimeError("the handler failed after opening the ticket")
+    assert store.question(lost.id) is None and record(store) is not None  # nothing was kept
+    with store.unit_of_work() as uow:
+        kept = ask(uow, "2")
+        uow.attach_ack(kept.id, "ack2")
+    assert store.question(kept.id).ack_platform_message_id == "ack2"
+
+
 def test_a_locked_sqlite_file_is_an_outage(tmp_path):
     # Another process holding the file (a backup, a second bot) is waited out like a server restart.
     import sqlite3
