@@ -228,6 +228,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_officials(args: argparse.Namespace) -> int:
     """``officials add|list|assign|invite``."""
+    from handlers.store_messages import explain
     from storage import StoreError
 
     app = _app(args)
@@ -265,7 +266,7 @@ def cmd_officials(args: argparse.Namespace) -> int:
                 f"{args.name} 的一次性绑定码：{code}（7 天内有效）。请本人私聊机器人发送：/bind {code}"
             )
     except StoreError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(explain(exc)) from None
     finally:
         app.close()
     return 0

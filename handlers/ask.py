@@ -14,6 +14,7 @@ from bot.events import EventKind
 from bot.outbox import Delivered, effect
 from bot.text import Prediction
 from bot.work import Context, FollowUp, StaffContext, Work
+from handlers.assignment import choose_assignee
 from handlers.common import local_time
 from handlers.suggest import offer_suggestions
 from storage import QuestionInfo
@@ -34,6 +35,8 @@ async def open_ticket(
     msg = ctx.message
     deadline = timedelta(hours=ctx.settings.bot.answer_deadline_hours)
     now = ctx.now
+    label = department.label if department.confident else ""
+    group = await ctx.db(ctx.store.assignment_candidates, msg.platform, msg.chat.chat_id)
     question = await ctx.db(
         ctx.store.open_question,
         platform=msg.platform,
@@ -44,10 +47,11 @@ async def open_ticket(
         asker_id=asker_id,
         asker_name=asker_name,
         text=text,
-        department=department.label if department.confident else "",
+        department=label,
         department_confident=department.confident,
         created_at=now,
         due_at=now + deadline,
+        assignee_id=choose_assignee(group, label),
     )
     officials = await ctx.db(ctx.store.officials_for_group, msg.platform, msg.chat.chat_id)
     handler = (

@@ -6,6 +6,7 @@ Codes come from ``minyi officials invite NAME``; wrong, used or expired codes ar
 from __future__ import annotations
 
 from bot.work import Context
+from handlers.store_messages import explain
 from storage import StoreError
 
 IN_GROUP = "为保护绑定码，请私聊机器人发送「/bind 绑定码」。"
@@ -28,7 +29,7 @@ async def bind(ctx: Context) -> None:
             ctx.now,
         )
     except StoreError as exc:
-        ctx.reply(str(exc))
+        ctx.reply(explain(exc))
         return
     ctx.reply(
         f"绑定成功！{official.name}（{official.department or '未设部门'}），"

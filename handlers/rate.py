@@ -11,25 +11,39 @@ from bot.commands import parse_question_number, parse_rating
 from bot.events import EventKind
 from bot.work import Context
 from handlers.common import RATING_CODES, RATING_LABELS, tell_official
+from handlers.rating_rules import Refusal, outcome, refusal
+from handlers.store_messages import explain
 from storage import QuestionInfo, QuestionState, StoreError
 
 DIGIT_RATINGS = {"1": "satisfied", "2": "basically_satisfied", "3": "unsatisfied"}
+REFUSALS = {
+    Refusal.NOT_THE_ASKER: "只有提问的居民可以评价这条答复。",
+    Refusal.NOT_ANSWERED: "{number} 还没有答复，答复后再评价。",
+}
 
 
 async def apply_rating(ctx: Context, question: QuestionInfo, score: str) -> tuple[bool, str]:
     """Store the rating; returns (accepted, what to tell the resident)."""
     sender = ctx.message.sender
+    refused = refusal(question, sender.platform, sender.user_id)
+    if refused is not None:
+        return False, REFUSALS[refused].format(number=question.number)
+    state, note = outcome(score)
     try:
-        updated = await ctx.db(
-            ctx.store.rate,
+        await ctx.db(
+            ctx.store.record_rating,
             question.id,
             platform=sender.platform,
             user_id=sender.user_id,
             score=score,
             at=ctx.now,
         )
+        by = (sender.platform, sender.user_id)
+        updated = await ctx.db(
+            ctx.store.transition, question.id, state, at=ctx.now, by=by, note=note
+        )
     except StoreError as exc:
-        return False, str(exc)
+        return False, explain(exc)
     if updated.state == QuestionState.REOPENED:
         assignee = (
             await ctx.db(ctx.store.official, updated.assignee_id)

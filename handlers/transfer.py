@@ -6,7 +6,9 @@ The resident is told in the group, the new assignee privately; the transfer is e
 from __future__ import annotations
 
 from bot.work import StaffContext
+from handlers.assignment import choose_transfer_assignee
 from handlers.common import question_number_arg, tell_official, to_asker
+from handlers.store_messages import explain
 from storage import StoreError
 
 
@@ -20,18 +22,24 @@ async def transfer(ctx: StaffContext) -> None:
         ctx.reply("格式：/transfer Q12 部门名称 [说明]")
         return
     store = ctx.store
+    target = await ctx.db(store.question, number)
+    group = (
+        await ctx.db(store.assignment_candidates, target.platform, target.chat_id) if target else []
+    )
+    members = await ctx.db(store.department_members, args[1])
     try:
         question = await ctx.db(
             store.transfer,
             number,
             by_official_id=official.id,
             department=args[1],
+            assignee_id=choose_transfer_assignee(group, members, args[1]),
             at=ctx.now,
             note=" ".join(args[2:]),
         )
     except StoreError as exc:
         departments = await ctx.db(store.departments)
-        ctx.reply(f"{exc}。可选部门：{'、'.join(departments) or '（未配置）'}")
+        ctx.reply(f"{explain(exc)}。可选部门：{'、'.join(departments) or '（未配置）'}")
         return
     if question.group_id is not None and question.platform in ctx.work.platforms:
         ctx.send(

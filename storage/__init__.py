@@ -8,6 +8,7 @@ from storage.journal import InboxEntry, InboxRecord, JournalHealth, OutboxEntry,
 from storage.records import (
     RATING_SCORES,
     AnswerResult,
+    AssignmentCandidate,
     Digest,
     EngagementKind,
     GroupInfo,
@@ -20,11 +21,12 @@ from storage.records import (
     Summary,
     Tally,
 )
-from storage.store import Store, StoreError, StoreUnavailable
+from storage.store import Store, StoreError, StoreErrorCode, StoreUnavailable
 
 __all__ = [
     "RATING_SCORES",
     "AnswerResult",
+    "AssignmentCandidate",
     "Digest",
     "EngagementKind",
     "GroupInfo",
@@ -41,6 +43,7 @@ __all__ = [
     "QuestionState",
     "Store",
     "StoreError",
+    "StoreErrorCode",
     "StoreUnavailable",
     "Summary",
     "Tally",

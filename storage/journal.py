@@ -9,19 +9,16 @@ and delivered afterwards. Payloads are JSON text the bot encodes and decodes; th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from storage.base import StoreBase
 from storage.models import InboxEvent, OutboxMessage
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +91,8 @@ def _outbox_record(row: OutboxMessage) -> OutboxRecord:
     )  # fmt: skip
 
 
-class JournalStore:
-    """Inbox and outbox operations; mixed into ``Store`` (it supplies ``_tx``)."""
-
-    if TYPE_CHECKING:
-
-        def _tx(self, *, guarded: bool = False) -> AbstractContextManager[Session]: ...
+class JournalStore(StoreBase):
+    """Inbox and outbox operations."""
 
     # ------------------------------------------------------------------ inbox
 

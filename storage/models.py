@@ -334,16 +334,6 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
 
 
-class AdapterState(Base):
-    """Small named values adapters keep across restarts (e.g. an update offset)."""
-
-    __tablename__ = "adapter_state"
-
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime]
-
-
 def utcnow() -> datetime:
     """Now, in UTC."""
     return datetime.now(UTC)

@@ -17,6 +17,7 @@ class QuestionState:
     CLOSED = "closed"
     WAITING = frozenset({OPEN, TRANSFERRED, REOPENED})
     """States in which the resident is still waiting for an answer."""
+    ALL = frozenset({OPEN, ANSWERED, RESOLVED, TRANSFERRED, REOPENED, CLOSED})
 
 
 class EngagementKind:
@@ -59,6 +60,16 @@ class OfficialInfo:
     role: str
     jurisdiction: str = ""
     identities: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentCandidate:
+    """An active official who could be given a question, with how many questions they have waiting."""
+
+    official_id: int
+    department: str
+    role: str
+    waiting: int
 
 
 @dataclass(frozen=True, slots=True)

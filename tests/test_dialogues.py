@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.events import DeliveryUncertain, OutgoingMessage, Person, Undeliverable
+from tests_support import engagement_counts, ratings, states
 
 pytestmark = pytest.mark.asyncio
 
@@ -71,7 +72,7 @@ async def test_official_picks_template_by_button_and_resident_rates(chat):
 
     await chat.bot.press("rate:1:s", by=chat.wang, on=answer)
     assert chat.app.store.question(1).state == "resolved"
-    assert chat.app.store.ratings(1) == ["satisfied"]
+    assert ratings(chat.app.store, 1) == ["satisfied"]
 
 
 async def test_reply_by_number_in_private_and_free_text(chat):
@@ -100,13 +101,15 @@ async def test_platform_reply_to_the_question_counts_as_answer(chat):
     )
     assert chat.app.store.question(1).state == "answered"
     assert any(p.button_data() == ["rate:1:s", "rate:1:b", "rate:1:u"] for p in after)
-    counts = chat.app.store.engagement_counts(1)
+    counts = engagement_counts(chat.app.store, 1)
     assert counts.get("answer") == 1 and "chat" not in counts
     assert posted  # the ack was posted earlier
 
 
 async def test_unsatisfied_reopens_and_tells_the_official(chat):
     await chat.ask("楼道漏水很严重")
+    refused = await chat.bot.say("/rate Q1 满意", by=chat.wang, chat=chat.group)
+    assert refused[0].text == "Q1 还没有答复，答复后再评价。"  # nothing to rate yet
     await chat.bot.say("/reply Q1 已安排维修", by=chat.zhang)
     posted = await chat.bot.say("不满意，说了好几次了", by=chat.wang, chat=chat.group)
     assert chat.app.store.question(1).state == "reopened"
@@ -114,7 +117,7 @@ async def test_unsatisfied_reopens_and_tells_the_official(chat):
     await chat.bot.say("/reply Q1 维修队今天下午上门", by=chat.zhang)
     await chat.bot.say("满意", by=chat.wang, chat=chat.group)
     assert chat.app.store.question(1).state == "resolved"
-    assert chat.app.store.ratings(1) == ["unsatisfied", "satisfied"]
+    assert ratings(chat.app.store, 1) == ["unsatisfied", "satisfied"]
 
 
 async def test_status_in_chinese_and_slash_form(chat):
@@ -145,7 +148,7 @@ async def test_commands_need_roles_and_refusals_change_nothing(chat):
     posted = await chat.bot.say("/summary 7d", by=chat.zhang)
     assert "仅限督查人员" in posted[0].text
     assert chat.app.store.question(1).state == "open"
-    assert chat.app.store.engagement_counts(1) == {}
+    assert engagement_counts(chat.app.store, 1) == {}
 
 
 async def test_speak_to_one_group_or_all(chat):
@@ -157,7 +160,7 @@ async def test_speak_to_one_group_or_all(chat):
     assert groups == {"xingfuli", "yangguang"}
     posted = await chat.bot.say("/speak #阳光花园 周六垃圾分类宣传", by=chat.li)
     assert {p.chat_id for p in posted if p.text.startswith("【公告】")} == {"yangguang"}
-    assert chat.app.store.engagement_counts(2)["speak"] == 3
+    assert engagement_counts(chat.app.store, 2)["speak"] == 3
     # Inside a group an announcement stays there, unless the official says 全部.
     posted = await chat.bot.say("/speak 今晚停电检修", by=chat.li, chat=chat.group)
     assert {p.chat_id for p in posted if p.text.startswith("【公告】")} == {"xingfuli"}
@@ -181,7 +184,7 @@ async def test_digest_since_the_last_one(chat):
     posted = await chat.bot.say("/digest", by=chat.zhang)
     assert "新问题 0 个" in posted[0].text
     assert "待答复 1 个" in posted[0].text
-    assert chat.app.store.engagement_counts(1)["lurk"] == 2
+    assert engagement_counts(chat.app.store, 1)["lurk"] == 2
 
 
 async def test_digest_marks_a_label_the_classifier_is_unsure_of(chat):
@@ -222,12 +225,14 @@ async def test_transfer_moves_question_and_tells_resident(chat):
     await chat.ask("小区门口的公交站台什么时候修好？")
     posted = await chat.bot.say("/transfer Q1 生态环境局 误派", by=chat.zhang)
     assert chat.app.store.question(1).department == "生态环境局"
+    assert chat.app.store.question(1).assignee_id is None  # no one on the roster works there
     assert any(p.chat_id == "xingfuli" and "已转交生态环境局" in p.text for p in posted)
     posted = await chat.bot.say("/transfer Q1 不存在局", by=chat.zhang)
     assert "没有名为 不存在局 的部门" in posted[0].text
-    assert [t[1] for t in chat.app.store.transitions(1)] == ["open", "transferred"]
+    assert states(chat.app.store, 1) == ["open", "transferred"]
     posted = await chat.bot.say("转交 Q1 交通运输局", by=chat.zhang)  # the everyday word works too
     assert chat.app.store.question(1).department == "交通运输局"
+    assert chat.app.store.question(1).assignee_name == "李娜"  # the group's official of it
 
 
 async def test_supervisor_summary(chat):
@@ -306,7 +311,7 @@ async def test_official_joining_a_group_starts_answering_there(chat):
 
 async def test_official_group_messages_count_as_chat(chat):
     await chat.bot.say("大家好，我是街道的张伟", by=chat.zhang, chat=chat.group)
-    assert chat.app.store.engagement_counts(1) == {"chat": 1}
+    assert engagement_counts(chat.app.store, 1) == {"chat": 1}
 
 
 async def test_a_failing_handler_apologises_without_traceback(chat, caplog):
@@ -391,7 +396,7 @@ async def test_an_answer_the_platform_may_not_have_posted_is_not_recorded(chat, 
     assert "没有收到平台确认" in told.text and "到群里查看" in told.text
     assert "抱歉" not in told.text  # not the generic apology
     assert chat.app.store.question(1).state == "open"
-    assert "answer" not in chat.app.store.engagement_counts(1)
+    assert "answer" not in engagement_counts(chat.app.store, 1)
     monkeypatch.undo()
     # It had in fact appeared: a reply to the resident's question in the group records it.
     question = chat.app.store.question(1)
@@ -418,14 +423,14 @@ async def test_an_announcement_one_group_cannot_take_still_reaches_the_others(
     assert [p.chat_id for p in posted if p.text.startswith("【公告】")] == ["yangguang"]
     report = posted[-1].text
     assert "已发布到 1 个群：阳光花园" in report and "未能发布" in report and "xingfuli" in report
-    assert chat.app.store.engagement_counts(2)["speak"] == 1
+    assert engagement_counts(chat.app.store, 2)["speak"] == 1
     assert "could not send announcement to xingfuli" in caplog.text
     monkeypatch.undo()
     group_sends_fail(chat, monkeypatch, {"yangguang": DeliveryUncertain("no answer")})
     posted = await chat.bot.say("/speak 全部 今晚停电", by=chat.li)
     report = posted[-1].text
     assert "已发布到 1 个群" in report and "未收到平台确认" in report and "阳光花园" in report
-    assert chat.app.store.engagement_counts(2)["speak"] == 2
+    assert engagement_counts(chat.app.store, 2)["speak"] == 2
 
 
 async def test_resident_text_is_never_rendered_as_a_template(chat):
@@ -499,7 +504,7 @@ async def test_bare_digits_rate_only_while_an_answer_awaits_rating(chat):
     await chat.bot.say("/reply Q1 明天修好", by=chat.zhang)
     posted = await chat.bot.say("2", by=chat.wang, chat=chat.group)
     assert "基本满意" in posted[0].text
-    assert chat.app.store.ratings(1) == ["basically_satisfied"]
+    assert ratings(chat.app.store, 1) == ["basically_satisfied"]
     assert (
         await chat.bot.say("3", by=chat.wang, chat=chat.group) == []
     )  # resolved: no longer a rating

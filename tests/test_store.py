@@ -3,14 +3,19 @@ and migrations that match the models."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
+from handlers.assignment import choose_assignee
 from storage import InboxEntry, Store, StoreError, current_revision, make_engine, upgrade
-from storage.models import Base
+from storage import StoreErrorCode as Code
+from storage.models import Base, Person, Question, QuestionTransition
+from tests_support import ratings, rows, states
 
 T0 = datetime(2026, 11, 16, 0, 30, tzinfo=UTC)
 
@@ -31,6 +36,18 @@ def store(db_url):
     engine.dispose()
 
 
+@contextmanager
+def refused(code, **params):
+    """The block raises a StoreError with this code and these parameters (the store words nothing)."""
+    with pytest.raises(StoreError) as caught:
+        yield
+    assert (caught.value.code, caught.value.params) == (code, params)
+
+
+def official(store, name):
+    return next(o for o in store.officials() if o.name == name)
+
+
 def record(store, message_id="1", text="电梯坏了", sender="r1", at=T0, **kw):
     fields = dict(
         platform="test", chat_id="g1", chat_title="幸福里", is_group=True,
@@ -48,7 +65,14 @@ def ask(store, message_id="1", text="电梯坏了", department="住房和城乡�
         platform_message_id=message_id, asker_id=asker, asker_name="王阿姨", text=text,
         department=department, department_confident=bool(department),
         created_at=at, due_at=at + timedelta(hours=24),
+        assignee_id=choose_assignee(store.assignment_candidates("test", "g1"), department),
     )  # fmt: skip
+
+
+def rate(store, q, score, state, at=T0):
+    """What the rate handler stores for the asker's score: the rating, then the state it leads to."""
+    store.record_rating(q.id, platform="test", user_id="r1", score=score, at=at)
+    return store.transition(q.id, state, at=at, by=("test", "r1"), note=score)
 
 
 def test_migrations_create_exactly_the_models(db_url):
@@ -79,6 +103,26 @@ def test_times_come_back_aware_in_utc(store):
         ask(store, message_id="2", at=datetime(2026, 11, 16, 8, 30))
 
 
+def test_assignment_facts_list_active_officials_in_roster_order_with_their_load(store):
+    zhang, li, chen = (official(store, n).id for n in ("张伟", "李娜", "陈静"))
+    ask(store, "1", department="交通运输局")  # 李娜's
+    facts = store.assignment_candidates("test", "g1")
+    assert [(c.official_id, c.department, c.role, c.waiting) for c in facts] == [
+        (zhang, "住房和城乡建设局", "official", 0),
+        (li, "交通运输局", "official", 1),
+        (chen, "", "supervisor", 0),
+    ]
+    assert store.assignment_candidates("test", "nowhere") == []
+    store.add_official("赵敏", "交通运输局", "official", T0)
+    assert [c.official_id for c in store.department_members("交通运输局")] == [
+        li,
+        official(store, "赵敏").id,
+    ]
+    # An answered question no longer counts as waiting.
+    store.answer_question(1, official_id=li, text="好", at=T0, answer_platform_message_id="b1")
+    assert store.department_members("交通运输局")[0].waiting == 0
+
+
 def test_question_is_assigned_by_department_then_load(store):
     q1 = ask(store, "1", department="交通运输局")
     assert q1.assignee_name == "李娜"
@@ -92,61 +136,64 @@ def test_question_is_assigned_by_department_then_load(store):
 
 def test_ticket_life_cycle_with_transitions(store):
     q = ask(store)
-    zhang = store.official_named("张伟")
+    zhang = official(store, "张伟")
     result = store.answer_question(
         q.id, official_id=zhang.id, text="明天修", at=T0 + timedelta(minutes=30),
         answer_platform_message_id="b1",
     )  # fmt: skip
     assert result.first_answer and result.on_time and result.response_seconds == 1800
-    with pytest.raises(StoreError, match="只有提问的居民"):
-        store.rate(q.id, platform="test", user_id="someone", score="satisfied", at=T0)
-    assert (
-        store.rate(q.id, platform="test", user_id="r1", score="unsatisfied", at=T0).state
-        == "reopened"
-    )
+    assert rate(store, q, "unsatisfied", "reopened").state == "reopened"
     late = T0 + timedelta(hours=30)
     result = store.answer_question(
         q.id, official_id=zhang.id, text="已修好", at=late, answer_platform_message_id="b2"
     )
     assert not result.first_answer and not result.on_time
-    assert (
-        store.rate(q.id, platform="test", user_id="r1", score="satisfied", at=late).state
-        == "resolved"
-    )
-    states = [to for _, to, _, _ in store.transitions(q.id)]
-    assert states == ["open", "answered", "reopened", "answered", "resolved"]
+    assert rate(store, q, "satisfied", "resolved", at=late).state == "resolved"
+    assert ratings(store, q.id) == ["unsatisfied", "satisfied"]
+    assert states(store, q.id) == ["open", "answered", "reopened", "answered", "resolved"]
     assert store.question_for_message("test", "g1", "b2").id == q.id
 
 
-def test_rating_before_an_answer_is_refused(store):
+def test_ratings_and_transitions_are_plain_operations(store):
+    # Who may rate and what a score does are the handlers' rules (handlers/rating_rules.py).
     q = ask(store)
-    with pytest.raises(StoreError, match="还没有答复"):
-        store.rate(q.id, platform="test", user_id="r1", score="satisfied", at=T0)
+    with refused(Code.UNKNOWN_SCORE, score="great"):
+        store.record_rating(q.id, platform="test", user_id="r1", score="great", at=T0)
+    with refused(Code.UNKNOWN_STATE, state="lost"):
+        store.transition(q.id, "lost", at=T0)
+    resolved = store.transition(q.id, "resolved", at=T0, by=("test", "r1"), note="satisfied")
+    assert resolved.state == "resolved" and states(store, q.id) == ["open", "resolved"]
+    # Resolving stamps the time, and the transition names the resident who made it.
+    stamped = select(Question.resolved_at, QuestionTransition.actor_person_id).join(
+        QuestionTransition, QuestionTransition.question_id == Question.id
+    )
+    asker = rows(store, select(Person.id).where(Person.platform_user_id == "r1"))[0][0]
+    assert rows(store, stamped.where(QuestionTransition.to_state == "resolved")) == [(T0, asker)]
 
 
 def test_invite_codes_are_one_time_and_expire(store):
     code = store.create_invite("李娜", T0)
     assert store.redeem_invite(code, "telegram", "555", "Li", T0).name == "李娜"
-    with pytest.raises(StoreError, match="已经使用过"):
+    with refused(Code.INVITE_USED):
         store.redeem_invite(code, "telegram", "666", "X", T0)
     old = store.create_invite("李娜", T0, ttl=timedelta(hours=1))
-    with pytest.raises(StoreError, match="已过期"):
+    with refused(Code.INVITE_EXPIRED):
         store.redeem_invite(old, "telegram", "777", "Y", T0 + timedelta(hours=2))
-    with pytest.raises(StoreError, match="无效"):
+    with refused(Code.INVITE_INVALID):
         store.redeem_invite("NOPE", "telegram", "888", "Z", T0)
     assert store.official_for_identity("telegram", "555").name == "李娜"
 
 
 def test_summary_figures_trace_to_rows(store):
-    zhang = store.official_named("张伟")
+    zhang = official(store, "张伟")
     q1 = ask(store, "1")
     store.answer_question(q1.id, official_id=zhang.id, text="a", at=T0 + timedelta(minutes=10),
                           answer_platform_message_id="b1")  # fmt: skip
-    store.rate(q1.id, platform="test", user_id="r1", score="basically_satisfied", at=T0)
+    rate(store, q1, "basically_satisfied", "resolved")
     q2 = ask(store, "2", at=T0 + timedelta(minutes=1))
     store.answer_question(q2.id, official_id=zhang.id, text="b", at=T0 + timedelta(minutes=31),
                           answer_platform_message_id="b2")  # fmt: skip
-    store.rate(q2.id, platform="test", user_id="r1", score="unsatisfied", at=T0)
+    rate(store, q2, "unsatisfied", "reopened")
     ask(store, "3", at=T0 + timedelta(minutes=2))  # never answered
     record(store, "4", "建议多装快递柜", intent="suggestion")
     # An official's own suggestion-like words are engagement, not a suggestion collected.
@@ -186,7 +233,7 @@ def test_summary_figures_trace_to_rows(store):
 
 def test_pending_suggestions_by_rank(store):
     q = ask(store)
-    zhang = store.official_named("张伟")
+    zhang = official(store, "张伟")
     store.record_suggestions(zhang.id, q.id, ["a", "b", "c"], T0)
     pending = store.pending_suggestions(zhang.id)
     assert pending.question_id == q.id and pending.template_ids == ("a", "b", "c")
@@ -200,18 +247,79 @@ def test_edit_updates_message_and_waiting_question(store):
     assert not store.edit_message("test", "g1", "nope", "x", T0)
 
 
-def test_adapter_state_round_trip(store):
-    assert store.get_state("telegram.offset") is None
-    store.set_state("telegram.offset", "41", T0)
-    store.set_state("telegram.offset", "42", T0)
-    assert store.get_state("telegram.offset") == "42"
+def test_the_inbox_keeps_order_ignores_redeliveries_and_sets_poison_aside(store):
+    entries = [InboxEntry("test", f"msg:g:{n}", "test:g", f'{{"n": {n}}}') for n in (1, 2, 3)]
+    assert store.journal(entries, T0) == 3
+    assert store.journal(
+        [entries[1], InboxEntry("test", "update:9", "test:?", None, "{", "bad")], T0
+    )
+    pending = store.pending_events()
+    assert [p.key for p in pending] == [
+        "msg:g:1",
+        "msg:g:2",
+        "msg:g:3",
+    ]  # as received; poison apart
+    assert store.finish_event(pending[0].id, T0) and not store.finish_event(pending[0].id, T0)
+    assert store.note_failure(pending[1].id, "boom", 2, T0) is False
+    assert store.note_failure(pending[1].id, "boom again", 2, T0) is True  # the second try: poison
+    assert [p.key for p in store.pending_events()] == ["msg:g:3"]
+    health = store.journal_health()
+    assert health.inbox == {"done": 1, "pending": 1, "poison": 2}
+    assert [(key, error) for _, _, key, error in health.poison] == [
+        ("msg:g:2", "boom again"),
+        ("update:9", "bad"),
+    ]
 
 
-def test_unknown_names_are_refused_in_chinese(store):
-    with pytest.raises(StoreError, match="名册中没有"):
+def test_the_outbox_claims_a_send_once_and_keeps_its_fate(store):
+    from storage import OutboxEntry
+
+    first, second = store.enqueue(
+        [
+            OutboxEntry("test", "g", "message", '{"text": "a"}', '{"name": "x", "args": {}}'),
+            OutboxEntry("test", "g", "message", '{"text": "b"}'),
+        ],
+        T0,
+    )
+    assert [r.id for r in store.outbox_due()] == [first, second]
+    assert store.mark_sending(first) and not store.mark_sending(first)  # claimed once
+    store.settle(first, "sent", T0, platform_message_id="m7")
+    store.mark_sending(second)
+    assert [(r.id, r.state) for r in store.outbox_due()] == [(second, "sending")]  # interrupted
+    store.settle(second, "uncertain", T0, error="restart")
+    assert store.outbox_due() == []
+    health = store.journal_health()
+    assert health.outbox == {"sent": 1, "uncertain": 1}
+    assert [i for i, _, _ in health.uncertain] == [second]
+
+
+def test_unknown_names_are_refused_with_a_code(store):
+    with refused(Code.UNKNOWN_OFFICIAL, name="无名氏"):
         store.assign("无名氏", "test", "g1", T0)
-    with pytest.raises(StoreError, match="未知角色"):
+    with refused(Code.UNKNOWN_ROLE, role="king"):
         store.add_official("X", "", "king", T0)
+    with refused(Code.UNKNOWN_QUESTION, question_id=99):
+        store.answer_question(99, official_id=1, text="x", at=T0, answer_platform_message_id=None)
+    with refused(Code.UNKNOWN_DEPARTMENT, department="不存在局"):
+        ask(store)
+        store.transfer(1, by_official_id=1, department="不存在局", assignee_id=None, at=T0)
+    store.transition(1, "closed", at=T0)
+    with refused(Code.QUESTION_CLOSED, question_id=1):
+        store.answer_question(1, official_id=1, text="x", at=T0, answer_platform_message_id=None)
+    with refused(Code.UNKNOWN_ENGAGEMENT_KIND, kind="nap"):
+        store.record_engagement(1, "nap", T0)
+
+
+def test_a_unit_of_work_lands_together_or_not_at_all(store):
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        assert isinstance(uow, Store)  # every part of the store, bound to one session
+        lost = ask(uow)
+        raise RuntimeError("the handler failed after opening the ticket")
+    assert store.question(lost.id) is None and record(store) is not None  # nothing was kept
+    with store.unit_of_work() as uow:
+        kept = ask(uow, "2")
+        uow.attach_ack(kept.id, "ack2")
+    assert store.question(kept.id).ack_platform_message_id == "ack2"
 
 
 def test_a_locked_sqlite_file_is_an_outage(tmp_path):

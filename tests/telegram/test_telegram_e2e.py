@@ -17,6 +17,8 @@ import pytest
 from fake_bot_api import FakeBotApi, private_chat, supergroup, user
 from telegram_support import TOKEN, free_port
 
+from tests_support import ratings
+
 GROUP = supergroup(-1001234567890, "幸福里小区居民群")
 WANG = user(5012345678, "芳", "王")  # the resident who asks
 LIU = user(5045678901, "洋", "刘")  # another resident
@@ -139,7 +141,7 @@ async def test_question_answer_rating_and_summary(api, running, tmp_path, mode):
     assert thanks["reply_to_message"]["message_id"] == answer["message_id"]
     store = app.store
     assert store.question(1).state == "resolved"
-    assert store.ratings(1) == ["satisfied"]
+    assert ratings(store, 1) == ["satisfied"]
 
     # 5. Somebody else taps 不满意: a notice for them alone, nothing changes.
     sent_before = len(api.sent())
@@ -151,7 +153,7 @@ async def test_question_answer_rating_and_summary(api, running, tmp_path, mode):
     assert refused.params.get("show_alert") is False
     await asyncio.sleep(0.2)
     assert len(api.sent()) == sent_before
-    assert store.question(1).state == "resolved" and store.ratings(1) == ["satisfied"]
+    assert store.question(1).state == "resolved" and ratings(store, 1) == ["satisfied"]
 
     # 6. The supervisor's summary shows the answer, its response time and the rating.
     now = app.services.clock()

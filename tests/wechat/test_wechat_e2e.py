@@ -27,6 +27,8 @@ from wechat_support import (
     ROOM_ID,
 )
 
+from tests_support import ratings
+
 QUESTION = f"@{BOT_NAME}\u2005小区电梯坏了三天了，老人上下楼很不方便，什么时候能修好？"
 
 
@@ -85,7 +87,7 @@ async def test_question_answer_rating_round_trip(fake: Any, wechat_app: Any) -> 
     assert question.asker_user_id == RESIDENT_ID
     assert question.state in ("answered", "resolved")
     assert question.answer_platform_message_id  # the id MessageSendText returned
-    assert store.ratings(1) == ["satisfied"]
+    assert ratings(store, 1) == ["satisfied"]
     now = datetime.now(UTC)
     summary = store.summary(now - timedelta(days=1), now + timedelta(minutes=1), now)
     assert summary.total.questions == 1
@@ -137,7 +139,7 @@ async def test_rating_by_quoting_the_answer_with_a_digit(fake: Any, wechat_app: 
     )
     reply = await fake.wait_for_sent(in_room, after=mark)
     assert "Q1" in reply.text and reply.mention_ids == (RESIDENT_ID,)
-    assert wechat_app.store.ratings(1) == ["unsatisfied"]
+    assert ratings(wechat_app.store, 1) == ["unsatisfied"]
 
 
 async def test_bot_ignores_its_own_echo_and_chatter_without_mention(

@@ -1,4 +1,4 @@
-"""journal: the inbox and the outbox replace processed_events
+"""journal: the inbox and the outbox replace processed_events and adapter_state
 
 Revision ID: 0002
 Revises: 0001
@@ -57,9 +57,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_state_id", "outbox", ["state", "id"], unique=False)
     op.drop_table("processed_events")
+    op.drop_table("adapter_state")
 
 
 def downgrade() -> None:
+    op.create_table(
+        "adapter_state",
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("updated_at", storage.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_adapter_state")),
+    )
     op.create_table(
         "processed_events",
         sa.Column("platform", sa.String(length=20), nullable=False),

@@ -1,4 +1,4 @@
-"""Engagement summaries for supervisors: per official, group and department over a period.
+"""Reports for supervisors: engagement summaries per official, group and department over a period.
 
 The 12345 hotline's three rates come out of plain rows: response rate (answered / questions), resolution
 rate (resolved / questions) and satisfaction rate ((满意 + 基本满意) / rated, the latest rating per question).
@@ -12,6 +12,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage import rows
+from storage.base import StoreBase
 from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
 from storage.records import QuestionState, Summary, Tally
 
@@ -124,21 +126,12 @@ def summarise(
     return officials, groups, departments, total, overdue, texts
 
 
-def build_summary(
-    session: Session,
-    since: datetime,
-    until: datetime,
-    now: datetime,
-    question_info: object,
-) -> Summary:
-    """Assemble a ``Summary``; ``question_info`` turns a Question row into a QuestionInfo."""
+def build_summary(session: Session, since: datetime, until: datetime, now: datetime) -> Summary:
+    """Assemble a ``Summary`` from the tallies, the overdue questions and the latest suggestions."""
     officials, groups, departments, total, overdue_ids, texts = summarise(
         session, since, until, now
     )
-    to_info = (
-        question_info  # a bound Store method; kept generic so this module needs no Store import
-    )
-    overdue = [to_info(session, session.get_one(Question, i)) for i in overdue_ids]  # type: ignore[operator]
+    overdue = [rows.question_info(session, session.get_one(Question, i)) for i in overdue_ids]
     suggestions = session.execute(
         select(Group.title, Person.display_name, Message.text)
         .join(Group, Group.id == Message.group_id)
@@ -160,3 +153,12 @@ def build_summary(
         question_texts=texts,
         suggestions=[(title, name, text) for title, name, text in suggestions],
     )
+
+
+class ReportStore(StoreBase):
+    """Summaries for supervisors."""
+
+    def summary(self, since: datetime, until: datetime, now: datetime) -> Summary:
+        """Per official, group and department figures for questions asked and actions done in the period."""
+        with self._tx() as session:
+            return build_summary(session, since, until, now)

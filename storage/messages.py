@@ -1,0 +1,101 @@
+"""What was said: every message the bot saw in a chat (潜水), with its intent label, and edits to it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from storage import rows
+from storage.base import StoreBase
+from storage.models import Message, Question
+from storage.records import MessageInfo, QuestionState
+
+
+class MessageStore(StoreBase):
+    """Messages the bot saw, stored once each."""
+
+    def record_message(
+        self,
+        *,
+        platform: str,
+        chat_id: str,
+        chat_title: str,
+        is_group: bool,
+        platform_message_id: str,
+        sender_id: str,
+        sender_name: str,
+        text: str,
+        sent_at: datetime,
+        intent: str,
+        intent_confidence: float,
+        intent_confident: bool,
+        department: str = "",
+        reply_to: str | None = None,
+        from_official: bool = False,
+    ) -> MessageInfo | None:
+        """Store a message the bot saw; ``None`` when the same platform message is already stored."""
+        try:
+            with self._tx(guarded=True) as session:
+                person = rows.person(session, platform, sender_id, sender_name, sent_at)
+                group = (
+                    rows.group(session, platform, chat_id, chat_title, sent_at)
+                    if is_group
+                    else None
+                )
+                message = Message(
+                    platform=platform,
+                    chat_id=chat_id,
+                    platform_message_id=platform_message_id,
+                    group_id=group.id if group else None,
+                    person_id=person.id,
+                    text=text,
+                    intent=intent,
+                    intent_confidence=intent_confidence,
+                    intent_confident=intent_confident,
+                    department=department,
+                    reply_to_platform_message_id=reply_to,
+                    from_official=from_official,
+                    sent_at=sent_at,
+                )
+                session.add(message)
+                session.flush()
+                return self._message_info(message)
+        except IntegrityError:
+            return None
+
+    @staticmethod
+    def _message_info(m: Message) -> MessageInfo:
+        return MessageInfo(
+            m.id, m.platform, m.chat_id, m.platform_message_id, m.group_id, m.person_id, m.text,
+            m.intent, m.sent_at,
+        )  # fmt: skip
+
+    def edit_message(
+        self,
+        platform: str,
+        chat_id: str,
+        platform_message_id: str,
+        text: str,
+        at: datetime,
+        question_text: str | None = None,
+    ) -> bool:
+        """Replace a stored message's text (and its waiting question's, with ``question_text`` —
+        the text without the @-mention); False if the message was never stored."""
+        with self._tx() as session:
+            message = session.scalar(
+                select(Message).where(
+                    Message.platform == platform,
+                    Message.chat_id == chat_id,
+                    Message.platform_message_id == platform_message_id,
+                )
+            )
+            if message is None:
+                return False
+            message.text = text
+            message.edited_at = at
+            question = session.scalar(select(Question).where(Question.message_id == message.id))
+            if question is not None and question.state in QuestionState.WAITING:
+                question.text = question_text if question_text is not None else text
+            return True

@@ -1,0 +1,243 @@
+"""Who is who: departments, officials and their platform accounts, the groups each official answers
+for, and the one-time invite codes that bind an account to an official."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from storage import rows
+from storage.base import StoreBase, StoreError, StoreErrorCode
+from storage.models import Department, Group, GroupAssignment, InviteCode, Official, Person
+from storage.records import GroupInfo, OfficialInfo, OfficialSpec
+
+
+class RosterStore(StoreBase):
+    """Departments, officials, their identities and groups, and invite codes."""
+
+    def sync_departments(self, names: Iterable[str]) -> None:
+        """Make sure every configured department exists."""
+        with self._tx() as session:
+            known = set(session.scalars(select(Department.name)))
+            session.add_all(Department(name=n) for n in dict.fromkeys(names) if n not in known)
+
+    def departments(self) -> list[str]:
+        """All department names, sorted."""
+        with self._tx() as session:
+            return list(session.scalars(select(Department.name).order_by(Department.name)))
+
+    def sync_roster(self, specs: Sequence[OfficialSpec], at: datetime) -> None:
+        """Add or update the officials of the configuration with their identities and groups.
+
+        Officials added by ``minyi officials add`` but absent from the file are kept.
+        """
+        for spec in specs:
+            self.add_official(
+                spec.name, spec.department, spec.role, at, jurisdiction=spec.jurisdiction
+            )
+            for platform, user_id in spec.identities:
+                self.bind_identity(spec.name, platform, user_id, at)
+            for platform, chat_id in spec.groups:
+                self.assign(spec.name, platform, chat_id, at)
+
+    def add_official(
+        self,
+        name: str,
+        department: str,
+        role: str,
+        at: datetime,
+        *,
+        jurisdiction: str = "",
+    ) -> OfficialInfo:
+        """Create the official ``name`` or update their department, role and jurisdiction."""
+        if role not in ("official", "supervisor", "admin"):
+            raise StoreError(StoreErrorCode.UNKNOWN_ROLE, role=role)
+        with self._tx() as session:
+            official = session.scalar(select(Official).where(Official.name == name))
+            if official is None:
+                official = Official(name=name, created_at=at)
+                session.add(official)
+            official.department = department
+            official.role = role
+            official.jurisdiction = jurisdiction
+            official.active = True
+            if department and not session.scalar(
+                select(Department.id).where(Department.name == department)
+            ):
+                session.add(Department(name=department))
+            session.flush()
+            return rows.official_info(session, official)
+
+    @staticmethod
+    def _official_by_name(session: Session, name: str) -> Official:
+        official = session.scalar(select(Official).where(Official.name == name))
+        if official is None:
+            raise StoreError(StoreErrorCode.UNKNOWN_OFFICIAL, name=name)
+        return official
+
+    def bind_identity(
+        self, official_name: str, platform: str, user_id: str, at: datetime, display_name: str = ""
+    ) -> OfficialInfo:
+        """Make the platform account ``platform:user_id`` belong to ``official_name``."""
+        with self._tx() as session:
+            official = self._official_by_name(session, official_name)
+            person = rows.person(session, platform, user_id, display_name or official.name, at)
+            person.official_id = official.id
+            session.flush()
+            return rows.official_info(session, official)
+
+    def assign(
+        self, official_name: str, platform: str, chat_id: str, at: datetime, title: str = ""
+    ) -> None:
+        """The official answers the questions of this group from now on."""
+        with self._tx() as session:
+            official = self._official_by_name(session, official_name)
+            group = rows.group(session, platform, chat_id, title, at)
+            if session.get(GroupAssignment, (group.id, official.id)) is None:
+                session.add(GroupAssignment(group_id=group.id, official_id=official.id))
+
+    def unassign(self, official_id: int, platform: str, chat_id: str) -> None:
+        """The official no longer answers for this group (they left it)."""
+        with self._tx() as session:
+            group_id = session.scalar(
+                select(Group.id).where(
+                    Group.platform == platform, Group.platform_chat_id == chat_id
+                )
+            )
+            if group_id is not None:
+                session.execute(
+                    delete(GroupAssignment).where(
+                        GroupAssignment.group_id == group_id,
+                        GroupAssignment.official_id == official_id,
+                    )
+                )
+
+    def assign_by_id(
+        self, official_id: int, platform: str, chat_id: str, title: str, at: datetime
+    ) -> None:
+        """Assign by official id (an official joined a group)."""
+        with self._tx() as session:
+            group = rows.group(session, platform, chat_id, title, at)
+            if session.get(GroupAssignment, (group.id, official_id)) is None:
+                session.add(GroupAssignment(group_id=group.id, official_id=official_id))
+
+    def officials(self) -> list[OfficialInfo]:
+        """Everyone on the roster, by name."""
+        with self._tx() as session:
+            found = session.scalars(select(Official).order_by(Official.name)).all()
+            return [rows.official_info(session, o) for o in found]
+
+    def official(self, official_id: int) -> OfficialInfo | None:
+        """The official with this id, if any."""
+        with self._tx() as session:
+            official = session.get(Official, official_id)
+            return rows.official_info(session, official) if official else None
+
+    def official_for_identity(self, platform: str, user_id: str) -> OfficialInfo | None:
+        """The roster entry owning this platform account, if any."""
+        with self._tx() as session:
+            official = session.scalar(
+                select(Official)
+                .join(Person, Person.official_id == Official.id)
+                .where(
+                    Person.platform == platform,
+                    Person.platform_user_id == user_id,
+                    Official.active.is_(True),
+                )
+            )
+            return rows.official_info(session, official) if official else None
+
+    def groups_of(self, official_id: int) -> list[GroupInfo]:
+        """Groups the official answers for."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(Group)
+                .join(GroupAssignment, GroupAssignment.group_id == Group.id)
+                .where(GroupAssignment.official_id == official_id)
+                .order_by(Group.id)
+            ).all()
+            return [rows.group_info(g) for g in found]
+
+    def officials_for_group(self, platform: str, chat_id: str) -> list[OfficialInfo]:
+        """Officials assigned to the group, in roster order."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(Official)
+                .join(GroupAssignment, GroupAssignment.official_id == Official.id)
+                .join(Group, Group.id == GroupAssignment.group_id)
+                .where(Group.platform == platform, Group.platform_chat_id == chat_id)
+                .where(Official.active.is_(True))
+                .order_by(Official.id)
+            ).all()
+            return [rows.official_info(session, o) for o in found]
+
+    def group_assignments(self) -> list[tuple[str, GroupInfo]]:
+        """(official name, group) for every assignment."""
+        with self._tx() as session:
+            found = session.execute(
+                select(Official.name, Group)
+                .join(GroupAssignment, GroupAssignment.official_id == Official.id)
+                .join(Group, Group.id == GroupAssignment.group_id)
+                .order_by(Official.name, Group.id)
+            ).all()
+            return [(n, rows.group_info(g)) for n, g in found]
+
+    def supervisors(self) -> list[OfficialInfo]:
+        """Active supervisors and admins."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(Official)
+                .where(Official.role.in_(("supervisor", "admin")), Official.active.is_(True))
+                .order_by(Official.id)
+            ).all()
+            return [rows.official_info(session, o) for o in found]
+
+    # ---------------------------------------------------------------- invitations
+
+    @staticmethod
+    def _hash_code(code: str) -> str:
+        return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+    def create_invite(
+        self, official_name: str, at: datetime, ttl: timedelta = timedelta(days=7)
+    ) -> str:
+        """A one-time code the official sends as ``/bind CODE``; only its hash is stored."""
+        code = "".join(secrets.choice("ABCDEFGHJKMNPQRSTUVWXYZ23456789") for _ in range(8))
+        with self._tx() as session:
+            official = self._official_by_name(session, official_name)
+            session.add(
+                InviteCode(
+                    official_id=official.id,
+                    code_hash=self._hash_code(code),
+                    created_at=at,
+                    expires_at=at + ttl,
+                )
+            )
+        return code
+
+    def redeem_invite(
+        self, code: str, platform: str, user_id: str, display_name: str, at: datetime
+    ) -> OfficialInfo:
+        """Bind the account to the code's official; refuse unknown, used or expired codes."""
+        with self._tx() as session:
+            invite = session.scalar(
+                select(InviteCode).where(InviteCode.code_hash == self._hash_code(code))
+            )
+            if invite is None:
+                raise StoreError(StoreErrorCode.INVITE_INVALID)
+            if invite.used_at is not None:
+                raise StoreError(StoreErrorCode.INVITE_USED)
+            if invite.expires_at < at:
+                raise StoreError(StoreErrorCode.INVITE_EXPIRED)
+            person = rows.person(session, platform, user_id, display_name, at)
+            invite.used_at = at
+            invite.used_by_person_id = person.id
+            person.official_id = invite.official_id
+            official = session.get_one(Official, invite.official_id)
+            session.flush()
+            return rows.official_info(session, official)

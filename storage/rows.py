@@ -1,0 +1,107 @@
+"""Row helpers the parts of the store share: find or create a person or a group, find a question, and
+turn rows into the plain records callers get (storage/records.py).
+
+Each takes the session of the method calling it, so it joins that method's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.base import StoreError, StoreErrorCode
+from storage.models import Group, Official, Person, Question
+from storage.records import GroupInfo, OfficialInfo, QuestionInfo
+
+
+def person(session: Session, platform: str, user_id: str, name: str, at: datetime) -> Person:
+    """The person behind ``platform:user_id``, created on first sight; a new non-empty name replaces
+    the stored one."""
+    row = session.scalar(
+        select(Person).where(Person.platform == platform, Person.platform_user_id == user_id)
+    )
+    if row is None:
+        row = Person(
+            platform=platform, platform_user_id=user_id, display_name=name, first_seen_at=at
+        )
+        session.add(row)
+        session.flush()
+    elif name and row.display_name != name:
+        row.display_name = name
+    return row
+
+
+def group(session: Session, platform: str, chat_id: str, title: str, at: datetime) -> Group:
+    """The group chat ``platform:chat_id``, created on first sight; a new non-empty title replaces
+    the stored one."""
+    row = session.scalar(
+        select(Group).where(Group.platform == platform, Group.platform_chat_id == chat_id)
+    )
+    if row is None:
+        row = Group(platform=platform, platform_chat_id=chat_id, title=title, created_at=at)
+        session.add(row)
+        session.flush()
+    elif title and row.title != title:
+        row.title = title
+    return row
+
+
+def group_info(g: Group) -> GroupInfo:
+    """A group row as a record."""
+    return GroupInfo(g.id, g.platform, g.platform_chat_id, g.title)
+
+
+def official_info(session: Session, official: Official) -> OfficialInfo:
+    """An official row as a record, with the platform accounts that belong to them."""
+    identities = session.execute(
+        select(Person.platform, Person.platform_user_id)
+        .where(Person.official_id == official.id)
+        .order_by(Person.id)
+    ).all()
+    return OfficialInfo(
+        id=official.id,
+        name=official.name,
+        department=official.department,
+        role=official.role,
+        jurisdiction=official.jurisdiction,
+        identities=tuple((p, u) for p, u in identities),
+    )
+
+
+def question_info(session: Session, q: Question) -> QuestionInfo:
+    """A question row as a record, with its asker, group title and assignee's name."""
+    asker = session.get_one(Person, q.asker_id)
+    chat = session.get(Group, q.group_id) if q.group_id else None
+    assignee = session.get(Official, q.assignee_id) if q.assignee_id else None
+    return QuestionInfo(
+        id=q.id,
+        platform=q.platform,
+        chat_id=q.chat_id,
+        platform_message_id=q.platform_message_id,
+        group_id=q.group_id,
+        group_title=chat.title if chat else "",
+        asker_user_id=asker.platform_user_id,
+        asker_name=asker.display_name,
+        text=q.text,
+        department=q.department,
+        department_confident=q.department_confident,
+        assignee_id=q.assignee_id,
+        assignee_name=assignee.name if assignee else "",
+        state=q.state,
+        created_at=q.created_at,
+        due_at=q.due_at,
+        first_response_at=q.first_response_at,
+        answered_at=q.answered_at,
+        ack_platform_message_id=q.ack_platform_message_id,
+        answer_platform_message_id=q.answer_platform_message_id,
+    )
+
+
+def existing_question(session: Session, question_id: int) -> Question:
+    """The question numbered ``question_id``; a ``StoreError`` when there is none."""
+    q = session.get(Question, question_id)
+    if q is None:
+        raise StoreError(StoreErrorCode.UNKNOWN_QUESTION, question_id=question_id)
+    return q

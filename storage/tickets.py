@@ -1,0 +1,335 @@
+"""The tickets: residents' questions and every change of their state — opening, answering, rating,
+transferring, closing — with the answers, ratings and overdue reminders that go with them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage import rows
+from storage.base import StoreBase, StoreError, StoreErrorCode
+from storage.models import (
+    Department,
+    Engagement,
+    Group,
+    GroupAssignment,
+    Message,
+    Official,
+    Person,
+    Question,
+    QuestionTransition,
+    Rating,
+)
+from storage.records import (
+    RATING_SCORES,
+    AnswerResult,
+    AssignmentCandidate,
+    EngagementKind,
+    QuestionInfo,
+    QuestionState,
+)
+
+
+class TicketStore(StoreBase):
+    """Questions, their transitions, answers, ratings and transfers."""
+
+    @staticmethod
+    def _actor(session: Session, official_id: int) -> int | None:
+        """The official's first platform identity, recorded as who made a transition."""
+        return session.scalar(
+            select(Person.id).where(Person.official_id == official_id).order_by(Person.id)
+        )
+
+    @staticmethod
+    def _transition(
+        session: Session,
+        q: Question,
+        to_state: str,
+        at: datetime,
+        actor: int | None,
+        note: str = "",
+    ) -> None:
+        session.add(
+            QuestionTransition(
+                question_id=q.id, from_state=q.state, to_state=to_state, at=at,
+                actor_person_id=actor, note=note,
+            )
+        )  # fmt: skip
+        q.state = to_state
+
+    # ---------------------------------------------------------------- facts for assignment
+    # Who gets a question is decided by the caller (handlers/assignment.py); the store says who could.
+
+    def assignment_candidates(self, platform: str, chat_id: str) -> list[AssignmentCandidate]:
+        """The active officials assigned to the group ``platform:chat_id``, in roster order."""
+        with self._tx() as session:
+            return self._candidates(
+                session,
+                select(Official.id, Official.department, Official.role)
+                .join(GroupAssignment, GroupAssignment.official_id == Official.id)
+                .join(Group, Group.id == GroupAssignment.group_id)
+                .where(Group.platform == platform, Group.platform_chat_id == chat_id),
+            )
+
+    def department_members(self, department: str) -> list[AssignmentCandidate]:
+        """The active officials of ``department``, in roster order."""
+        with self._tx() as session:
+            return self._candidates(
+                session,
+                select(Official.id, Official.department, Official.role).where(
+                    Official.department == department
+                ),
+            )
+
+    @staticmethod
+    def _candidates(session: Session, officials: Any) -> list[AssignmentCandidate]:
+        # ``officials`` selects (id, department, role); Any because SQLAlchemy 2.0 and 2.1 spell the
+        # generic Select differently.
+        found = session.execute(officials.where(Official.active.is_(True)).order_by(Official.id))
+        people = [(oid, department, role) for oid, department, role in found]
+        waiting = dict(
+            session.execute(
+                select(Question.assignee_id, func.count())
+                .where(Question.assignee_id.in_([oid for oid, _, _ in people]))
+                .where(Question.state.in_(QuestionState.WAITING))
+                .group_by(Question.assignee_id)
+            ).all()
+        )
+        return [
+            AssignmentCandidate(oid, department, role, waiting.get(oid, 0))
+            for oid, department, role in people
+        ]
+
+    # ---------------------------------------------------------------- questions
+
+    def open_question(
+        self,
+        *,
+        platform: str,
+        chat_id: str,
+        chat_title: str,
+        is_group: bool,
+        platform_message_id: str,
+        asker_id: str,
+        asker_name: str,
+        text: str,
+        department: str,
+        department_confident: bool,
+        created_at: datetime,
+        due_at: datetime,
+        assignee_id: int | None,
+    ) -> QuestionInfo:
+        """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet)."""
+        with self._tx() as session:
+            person = rows.person(session, platform, asker_id, asker_name, created_at)
+            group = (
+                rows.group(session, platform, chat_id, chat_title, created_at) if is_group else None
+            )
+            message_id = session.scalar(
+                select(Message.id).where(
+                    Message.platform == platform,
+                    Message.chat_id == chat_id,
+                    Message.platform_message_id == platform_message_id,
+                )
+            )
+            question = Question(
+                platform=platform,
+                chat_id=chat_id,
+                platform_message_id=platform_message_id,
+                message_id=message_id,
+                group_id=group.id if group else None,
+                asker_id=person.id,
+                text=text,
+                department=department,
+                department_confident=department_confident,
+                assignee_id=assignee_id,
+                state=QuestionState.OPEN,
+                created_at=created_at,
+                due_at=due_at,
+            )
+            session.add(question)
+            session.flush()
+            session.add(
+                QuestionTransition(
+                    question_id=question.id, from_state=None, to_state=QuestionState.OPEN,
+                    at=created_at, actor_person_id=person.id, note="",
+                )
+            )  # fmt: skip
+            return rows.question_info(session, question)
+
+    def attach_ack(self, question_id: int, platform_message_id: str) -> None:
+        """Remember the bot's acknowledgement message of a question."""
+        with self._tx() as session:
+            session.get_one(Question, question_id).ack_platform_message_id = platform_message_id
+
+    def question(self, question_id: int) -> QuestionInfo | None:
+        """The question numbered ``question_id``."""
+        with self._tx() as session:
+            q = session.get(Question, question_id)
+            return rows.question_info(session, q) if q else None
+
+    def question_for_message(
+        self, platform: str, chat_id: str, platform_message_id: str
+    ) -> QuestionInfo | None:
+        """The question whose resident message, acknowledgement or answer has this platform id."""
+        with self._tx() as session:
+            base = select(Question).where(
+                Question.platform == platform, Question.chat_id == chat_id
+            )
+            for column in (
+                Question.platform_message_id,
+                Question.ack_platform_message_id,
+                Question.answer_platform_message_id,
+            ):
+                q = session.scalar(
+                    base.where(column == platform_message_id).order_by(Question.id.desc())
+                )
+                if q is not None:
+                    return rows.question_info(session, q)
+            return None
+
+    def questions_of_asker(self, platform: str, user_id: str, limit: int = 5) -> list[QuestionInfo]:
+        """A resident's latest questions, newest first."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(Question)
+                .join(Person, Person.id == Question.asker_id)
+                .where(Person.platform == platform, Person.platform_user_id == user_id)
+                .order_by(Question.id.desc())
+                .limit(limit)
+            ).all()
+            return [rows.question_info(session, q) for q in found]
+
+    def answer_question(
+        self,
+        question_id: int,
+        *,
+        official_id: int,
+        text: str,
+        at: datetime,
+        answer_platform_message_id: str | None,
+        template_id: str | None = None,
+    ) -> AnswerResult:
+        """Record an official's answer: the question becomes answered, the answer an engagement."""
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            if q.state == QuestionState.CLOSED:
+                raise StoreError(StoreErrorCode.QUESTION_CLOSED, question_id=question_id)
+            first = q.first_response_at is None
+            if first:
+                q.first_response_at = at
+            q.answered_at = at
+            q.answered_by_id = official_id
+            q.answer_text = text
+            if answer_platform_message_id:
+                q.answer_platform_message_id = answer_platform_message_id
+            actor = self._actor(session, official_id)
+            if q.state != QuestionState.ANSWERED:
+                self._transition(session, q, QuestionState.ANSWERED, at, actor)
+            seconds = max(0.0, (at - q.created_at).total_seconds())
+            session.add(
+                Engagement(
+                    official_id=official_id,
+                    kind=EngagementKind.ANSWER,
+                    at=at,
+                    group_id=q.group_id,
+                    question_id=q.id,
+                    response_seconds=seconds,
+                    template_id=template_id,
+                    detail=text[:2000],
+                )
+            )
+            session.flush()
+            return AnswerResult(
+                question=rows.question_info(session, q),
+                response_seconds=seconds,
+                first_answer=first,
+                on_time=at <= q.due_at,
+            )
+
+    def record_rating(
+        self, question_id: int, *, platform: str, user_id: str, score: str, at: datetime
+    ) -> None:
+        """Store the score ``platform:user_id`` gave a question's answer; what it does to the question
+        is the caller's decision (``transition``)."""
+        if score not in RATING_SCORES:
+            raise StoreError(StoreErrorCode.UNKNOWN_SCORE, score=score)
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            rater = rows.person(session, platform, user_id, "", at)
+            session.add(Rating(question_id=q.id, person_id=rater.id, score=score, at=at))
+
+    def transition(
+        self,
+        question_id: int,
+        to_state: str,
+        *,
+        at: datetime,
+        by: tuple[str, str] | None = None,
+        note: str = "",
+    ) -> QuestionInfo:
+        """Move a question to ``to_state`` (a ``QuestionState``), recording who did it — ``by`` is
+        their (platform, user id) — and why; entering RESOLVED also stamps when it was resolved."""
+        if to_state not in QuestionState.ALL:
+            raise StoreError(StoreErrorCode.UNKNOWN_STATE, state=to_state)
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            actor = rows.person(session, *by, "", at).id if by else None
+            if to_state == QuestionState.RESOLVED:
+                q.resolved_at = at
+            self._transition(session, q, to_state, at, actor, note)
+            session.flush()
+            return rows.question_info(session, q)
+
+    def transfer(
+        self,
+        question_id: int,
+        *,
+        by_official_id: int,
+        department: str,
+        assignee_id: int | None,
+        at: datetime,
+        note: str = "",
+    ) -> QuestionInfo:
+        """Hand a question to another department and to ``assignee_id`` (None: no one yet)."""
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            if not session.scalar(select(Department.id).where(Department.name == department)):
+                raise StoreError(StoreErrorCode.UNKNOWN_DEPARTMENT, department=department)
+            q.department = department
+            q.department_confident = True
+            q.assignee_id = assignee_id
+            actor = self._actor(session, by_official_id)
+            self._transition(session, q, QuestionState.TRANSFERRED, at, actor, note or department)
+            session.add(
+                Engagement(
+                    official_id=by_official_id, kind=EngagementKind.TRANSFER, at=at,
+                    group_id=q.group_id, question_id=q.id, detail=department,
+                )
+            )  # fmt: skip
+            session.flush()
+            return rows.question_info(session, q)
+
+    def claim_overdue(self, now: datetime) -> list[QuestionInfo]:
+        """Questions that just went past their promised time, each returned once (marked as notified).
+
+        A reopened question that is past due again is returned again.
+        """
+        with self._tx() as session:
+            found = session.scalars(
+                select(Question)
+                .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
+                .where(
+                    (Question.overdue_notified_at.is_(None))
+                    | (Question.overdue_notified_at <= Question.answered_at)
+                )
+                .order_by(Question.due_at)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for q in found:
+                q.overdue_notified_at = now
+            session.flush()
+            return [rows.question_info(session, q) for q in found]
