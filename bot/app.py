@@ -8,6 +8,7 @@ missing optional SDK (wechaty) only matters when that platform is enabled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -129,14 +130,15 @@ class MinyiApp:
         ``[bot] shutdown_timeout`` seconds; what is left stays journaled for the next start), then
         disconnect the adapters."""
         await self.stop_platforms()
-        try:
-            await asyncio.wait_for(self.dispatcher.drain(), self.settings.bot.shutdown_timeout)
-        except TimeoutError:
+        if not await self.dispatcher.drain(self.settings.bot.shutdown_timeout):
             log.warning(
                 "stopped after %.0f s with work left; it is kept and done at the next start",
                 self.settings.bot.shutdown_timeout,
             )
         if self._worker is not None:
+            # The worker ends by itself once drained; it is only cut off if a call hangs.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._worker), 5)
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None

@@ -90,6 +90,8 @@ class Dispatcher:
         self._write_lock = asyncio.Lock()
         self._processing = asyncio.Lock()
         self._inbox_wake = asyncio.Event()
+        self._deadline: float | None = None
+        self._stopped = False
 
     # ------------------------------------------------------------------ adapters
 
@@ -225,11 +227,17 @@ class Dispatcher:
                 waited += pause
                 pause = min(pause * 2, STORE_RETRY_MAX)
 
+    @property
+    def winding_down(self) -> bool:
+        """True once a stop's deadline has passed: no new event or send is started (one under way
+        always finishes — a send cut off in the middle could only be marked uncertain)."""
+        return self._deadline is not None and asyncio.get_running_loop().time() >= self._deadline
+
     async def run(self, poll: float = 1.0) -> None:
-        """Handle journaled events and deliver the outbox as they come, until cancelled."""
+        """Handle journaled events and deliver the outbox as they come, until ``drain`` ends it."""
         postman = asyncio.create_task(self.postman.run(poll), name="minyi-postman")
         try:
-            while True:
+            while not self._stopped:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._inbox_wake.wait(), poll)
                 self._inbox_wake.clear()
@@ -241,24 +249,39 @@ class Dispatcher:
             postman.cancel()
             await asyncio.gather(postman, return_exceptions=True)
 
-    async def drain(self) -> None:
-        """Handle everything journaled and deliver everything queued (a clean stop)."""
-        while await self.process_pending() or await self.postman.flush():
-            pass
+    async def drain(self, timeout: float) -> bool:
+        """A clean stop: handle everything journaled and deliver everything queued, starting nothing
+        new after ``timeout`` seconds; then the background loops end. True when nothing was left."""
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + timeout
+        try:
+            while await self.process_pending() or await self.postman.flush():
+                pass
+        finally:
+            self._stopped = True
+            self.postman.stopped = True
+        try:
+            health = await self.services.db(self.services.store.journal_health, 0)
+        except StoreUnavailable:
+            return False
+        return health.inbox.get("pending", 0) + health.outbox.get("pending", 0) == 0
 
     async def process_pending(self) -> int:
         """Handle journaled events in the order received until none is left; returns how many."""
         handled = 0
         async with self._processing:
-            while True:
+            while not self.winding_down:
                 pending = await self.patiently(
                     "the inbox", lambda: self.services.db(self.services.store.pending_events)
                 )
                 if not pending:
                     return handled
                 for record in pending:
+                    if self.winding_down:
+                        break
                     await self._process(record)
                     handled += 1
+        return handled
 
     async def _process(self, record: InboxRecord) -> None:
         """Handle one journaled event in a unit of work; retry or poison it when handling fails."""

@@ -156,6 +156,8 @@ class Postman:
         self.dispatcher = dispatcher
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self.stopped = False
+        """Set by a clean stop: ``run`` ends."""
 
     def wake(self) -> None:
         """Something was queued: deliver it soon (``run``)."""
@@ -163,7 +165,7 @@ class Postman:
 
     async def run(self, poll: float = 1.0) -> None:
         """Deliver whenever woken (or every ``poll`` seconds) until cancelled."""
-        while True:
+        while not self.stopped:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll)
             self._wake.clear()
@@ -177,7 +179,7 @@ class Postman:
         done = 0
         services = self.dispatcher.services
         async with self._lock:
-            while True:
+            while not self.dispatcher.winding_down:
                 rows = await self.dispatcher.patiently(
                     "the outbox", lambda: services.db(services.store.outbox_due)
                 )
@@ -186,12 +188,19 @@ class Postman:
                 chats: dict[tuple[str, str], list[OutboxRecord]] = {}
                 for row in rows:
                     chats.setdefault((row.platform, row.chat_id), []).append(row)
-                await asyncio.gather(*(self._deliver_chat(batch) for batch in chats.values()))
-                done += len(rows)
+                done += sum(
+                    await asyncio.gather(*(self._deliver_chat(batch) for batch in chats.values()))
+                )
+        return done
 
-    async def _deliver_chat(self, rows: list[OutboxRecord]) -> None:
+    async def _deliver_chat(self, rows: list[OutboxRecord]) -> int:
+        delivered = 0
         for row in rows:
+            if self.dispatcher.winding_down:
+                break
             await self._deliver(row)
+            delivered += 1
+        return delivered
 
     async def _deliver(self, row: OutboxRecord) -> None:
         dispatcher = self.dispatcher
