@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from functools import partial
 from typing import ParamSpec, TypeVar
 
@@ -44,7 +45,7 @@ from bot.work import (
     Work,
     utcnow,
 )
-from storage import InboxEntry, InboxRecord, StoreUnavailable
+from storage import InboxEntry, InboxRecord, OfficialInfo, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -322,14 +323,7 @@ class Dispatcher:
                 if poisoned:
                     await self._apologise(record, event)
                     return
-                record = InboxRecord(
-                    record.id,
-                    record.platform,
-                    record.key,
-                    record.chat_key,
-                    record.payload,
-                    record.attempts + 1,
-                )
+                record = replace(record, attempts=record.attempts + 1)
 
     async def _handle_in_unit(self, record: InboxRecord, event: IncomingMessage) -> None:
         async with self.unit(record.id) as work:
@@ -359,11 +353,11 @@ class Dispatcher:
     # ------------------------------------------------------------------ routing
 
     def build_context(
-        self, work: Work, message: IncomingMessage, official: object | None
+        self, work: Work, message: IncomingMessage, official: OfficialInfo | None
     ) -> Context:
         """Strip the bot's @-mention and parse a command, for a sender already resolved."""
         services = self.services
-        role = Role(getattr(official, "role")) if official is not None else Role.RESIDENT  # noqa: B009
+        role = Role(official.role) if official is not None else Role.RESIDENT
         names = [*services.settings.bot.aliases]
         handle = services.bot_usernames.get(message.platform)
         if handle:
@@ -376,7 +370,7 @@ class Dispatcher:
         return Context(
             message=message,
             role=role,
-            official=official,  # type: ignore[arg-type]
+            official=official,
             work=work,
             text=text,
             addressed=addressed,
