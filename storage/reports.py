@@ -7,12 +7,12 @@ Questions count in the period they were asked; actions count in the period they 
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from storage import rows
 from storage.base import StoreBase
 from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
 from storage.records import RATING_SCORES, QuestionInfo, QuestionState, Summary, Tally
@@ -20,6 +20,12 @@ from storage.records import RATING_SCORES, QuestionInfo, QuestionState, Summary,
 UNASSIGNED = "未分配"
 UNCLASSIFIED = "未分类"
 SUGGESTIONS_SHOWN = 20
+QUESTION_FIELDS = tuple(
+    f.name
+    for f in fields(QuestionInfo)
+    if f.name not in ("asker_user_id", "asker_name", "group_title", "assignee_name")
+)
+"""The ``QuestionInfo`` fields that are columns of ``questions``."""
 
 
 def _tally(table: dict[str, Tally], key: str, label: str, department: str = "") -> Tally:
@@ -179,25 +185,32 @@ def summarise(
 
 def overdue_questions(session: Session, now: datetime) -> list[QuestionInfo]:
     """Every question still waiting past its promised time, soonest due first: one query, with its
-    asker, group and assignee joined."""
+    asker, group and assignee joined (plain columns: no ORM objects to build per question)."""
     assignee = aliased(Official)
     found = session.execute(
-        select(Question, Person.platform_user_id, Person.display_name, Group.title, assignee.name)
+        select(
+            *(Question.__table__.c[name] for name in QUESTION_FIELDS),
+            Person.platform_user_id,
+            Person.display_name,
+            Group.title,
+            assignee.name,
+        )
         .join(Person, Person.id == Question.asker_id)
         .outerjoin(Group, Group.id == Question.group_id)
         .outerjoin(assignee, assignee.id == Question.assignee_id)
         .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
         .order_by(Question.due_at, Question.id)
     )
+    width = len(QUESTION_FIELDS)
     return [
-        rows.question_record(
-            q,
-            asker_user_id=user_id,
-            asker_name=name,
-            group_title=title or "",
-            assignee_name=assignee_name or "",
+        QuestionInfo(
+            **dict(zip(QUESTION_FIELDS, row[:width], strict=True)),
+            asker_user_id=row[width],
+            asker_name=row[width + 1],
+            group_title=row[width + 2] or "",
+            assignee_name=row[width + 3] or "",
         )
-        for q, user_id, name, title, assignee_name in found
+        for row in found
     ]
 
 
