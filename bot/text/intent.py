@@ -129,9 +129,8 @@ def seed_model() -> TextModel:
     return _seed_model
 
 
-def _cue_proba(normalised: str) -> np.ndarray:
-    """Cue scores as probabilities over ``ACTIONABLE`` (uniform when no cue is found)."""
-    scores = cue_scores(normalised)
+def _cue_proba(scores: dict[str, float]) -> np.ndarray:
+    """Cue scores (``cue_scores``) as probabilities over ``ACTIONABLE`` (uniform when no cue is found)."""
     z = CUE_SHARPNESS * np.asarray([scores[label] for label in ACTIONABLE])
     e = np.exp(z - z.max())
     return np.asarray(e / e.sum())
@@ -153,7 +152,7 @@ class DefaultIntentClassifier:
         if max(cues.values()) <= 0.0 and by_label.get("chatter", 0.0) > seed.max():
             return Prediction("chatter", round(float(by_label["chatter"]), 4), False)
         seed = seed / seed.sum()
-        mixed = CUE_WEIGHT * _cue_proba(normalised) + (1.0 - CUE_WEIGHT) * seed
+        mixed = CUE_WEIGHT * _cue_proba(cues) + (1.0 - CUE_WEIGHT) * seed
         i = int(mixed.argmax())
         conf = float(mixed[i]) * (1.0 - chat)
         return Prediction(ACTIONABLE[i], round(conf, 4), conf >= MIN_CONFIDENCE)
