@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
@@ -20,12 +21,6 @@ from storage.records import RATING_SCORES, QuestionInfo, QuestionState, Summary,
 UNASSIGNED = "未分配"
 UNCLASSIFIED = "未分类"
 SUGGESTIONS_SHOWN = 20
-QUESTION_FIELDS = tuple(
-    f.name
-    for f in fields(QuestionInfo)
-    if f.name not in ("asker_user_id", "asker_name", "group_title", "assignee_name")
-)
-"""The ``QuestionInfo`` fields that are columns of ``questions``."""
 
 
 def _tally(table: dict[str, Tally], key: str, label: str, department: str = "") -> Tally:
@@ -142,11 +137,14 @@ def summarise(
             Question.first_response_at,
         ).where(*in_period, Question.first_response_at.is_not(None))
     )
+    times: dict[tuple[int | None, int | None, str], list[float]] = {}
     for assignee_id, group_id, department, created_at, first_response_at in answered_rows:
         assert first_response_at is not None  # the query asks for answered questions only
         seconds = (first_response_at - created_at).total_seconds()
+        times.setdefault((assignee_id, group_id, department), []).append(seconds)
+    for (assignee_id, group_id, department), found in times.items():
         for t in question_rows(assignee_id, group_id, department):
-            t.response_seconds.append(seconds)
+            t.response_seconds.extend(found)
 
     engagements = session.execute(
         select(Engagement.official_id, Engagement.group_id, Engagement.kind, func.count())
@@ -185,33 +183,27 @@ def summarise(
 
 def overdue_questions(session: Session, now: datetime) -> list[QuestionInfo]:
     """Every question still waiting past its promised time, soonest due first: one query, with its
-    asker, group and assignee joined (plain columns: no ORM objects to build per question)."""
+    asker, group and assignee joined, its columns in ``QuestionInfo``'s order (no ORM objects)."""
     assignee = aliased(Official)
-    found = session.execute(
-        select(
-            *(Question.__table__.c[name] for name in QUESTION_FIELDS),
-            Person.platform_user_id,
-            Person.display_name,
-            Group.title,
-            assignee.name,
-        )
+    joined = {
+        "asker_user_id": Person.platform_user_id,
+        "asker_name": Person.display_name,
+        "group_title": func.coalesce(Group.title, ""),
+        "assignee_name": func.coalesce(assignee.name, ""),
+    }
+    columns: list[Any] = [
+        joined[f.name] if f.name in joined else Question.__table__.c[f.name]
+        for f in fields(QuestionInfo)
+    ]
+    found: Any = session.execute(
+        select(*columns)
         .join(Person, Person.id == Question.asker_id)
         .outerjoin(Group, Group.id == Question.group_id)
         .outerjoin(assignee, assignee.id == Question.assignee_id)
         .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
         .order_by(Question.due_at, Question.id)
     )
-    width = len(QUESTION_FIELDS)
-    return [
-        QuestionInfo(
-            **dict(zip(QUESTION_FIELDS, row[:width], strict=True)),
-            asker_user_id=row[width],
-            asker_name=row[width + 1],
-            group_title=row[width + 2] or "",
-            assignee_name=row[width + 3] or "",
-        )
-        for row in found
-    ]
+    return [QuestionInfo(*row) for row in found]
 
 
 def build_summary(session: Session, since: datetime, until: datetime, now: datetime) -> Summary:
