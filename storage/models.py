@@ -130,8 +130,17 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("platform", "chat_id", "platform_message_id"),
-        Index("ix_messages_group_sent", "group_id", "sent_at"),
-        # The period's messages by time, with what the summary counts (covering: no table look-ups).
+        # A group's messages by time, with what the summary and digests count (covering: the summary's
+        # GROUP BY group_id reads this index alone, in order, with no table look-ups and no sort).
+        Index(
+            "ix_messages_group_window",
+            "group_id",
+            "sent_at",
+            "intent",
+            "intent_confident",
+            "from_official",
+        ),
+        # The period's messages by time (the latest suggestions), with the same columns.
         Index(
             "ix_messages_window",
             "sent_at",

@@ -1,7 +1,9 @@
 """indexes: the supervisor summary's period and the question path's look-ups
 
-The summary reads questions by ``created_at``, engagements by ``at`` and messages by ``sent_at`` with what
-it counts (``ix_messages_window`` covers it and replaces ``ix_messages_sent_intent``, its prefix);
+The summary reads questions by ``created_at``, engagements by ``at`` and messages per group by ``sent_at``
+with what it counts (``ix_messages_group_window`` covers that GROUP BY and replaces
+``ix_messages_group_sent``, its prefix; ``ix_messages_window`` does the same by time alone and replaces
+``ix_messages_sent_intent``);
 assignment counts each official's waiting questions (``assignee_id, state``); a reply to an
 acknowledgement finds its question by ``ack_platform_message_id``.
 
@@ -21,6 +23,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_messages_group_window",
+        "messages",
+        ["group_id", "sent_at", "intent", "intent_confident", "from_official"],
+        unique=False,
+    )
+    op.drop_index("ix_messages_group_sent", table_name="messages")
     op.create_index(
         "ix_messages_window",
         "messages",
@@ -45,3 +54,5 @@ def downgrade() -> None:
     op.drop_index("ix_questions_assignee_state", table_name="questions")
     op.create_index("ix_messages_sent_intent", "messages", ["sent_at", "intent"], unique=False)
     op.drop_index("ix_messages_window", table_name="messages")
+    op.create_index("ix_messages_group_sent", "messages", ["group_id", "sent_at"], unique=False)
+    op.drop_index("ix_messages_group_window", table_name="messages")
