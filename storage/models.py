@@ -130,8 +130,25 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("platform", "chat_id", "platform_message_id"),
-        Index("ix_messages_group_sent", "group_id", "sent_at"),
-        Index("ix_messages_sent_intent", "sent_at", "intent"),
+        # A group's messages by time, with what the summary and digests count (covering: the summary's
+        # GROUP BY group_id reads this index alone, in order, with no table look-ups and no sort).
+        Index(
+            "ix_messages_group_window",
+            "group_id",
+            "sent_at",
+            "intent",
+            "intent_confident",
+            "from_official",
+        ),
+        # The period's messages by time (the latest suggestions), with the same columns.
+        Index(
+            "ix_messages_window",
+            "sent_at",
+            "intent",
+            "intent_confident",
+            "from_official",
+            "group_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -160,6 +177,9 @@ class Question(Base):
         Index("ix_questions_group_created", "group_id", "created_at"),
         Index("ix_questions_assignee_created", "assignee_id", "created_at"),
         Index("ix_questions_chat_message", "platform", "chat_id", "platform_message_id"),
+        Index("ix_questions_assignee_state", "assignee_id", "state"),
+        Index("ix_questions_created", "created_at"),
+        Index("ix_questions_ack_message", "ack_platform_message_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -208,6 +228,7 @@ class Engagement(Base):
     __table_args__ = (
         Index("ix_engagements_official_at", "official_id", "at"),
         Index("ix_engagements_kind_at", "kind", "at"),
+        Index("ix_engagements_at", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

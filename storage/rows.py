@@ -75,20 +75,34 @@ def question_info(session: Session, q: Question) -> QuestionInfo:
     asker = session.get_one(Person, q.asker_id)
     chat = session.get(Group, q.group_id) if q.group_id else None
     assignee = session.get(Official, q.assignee_id) if q.assignee_id else None
+    return question_record(
+        q,
+        asker_user_id=asker.platform_user_id,
+        asker_name=asker.display_name,
+        group_title=chat.title if chat else "",
+        assignee_name=assignee.name if assignee else "",
+    )
+
+
+def question_record(
+    q: Question, *, asker_user_id: str, asker_name: str, group_title: str, assignee_name: str
+) -> QuestionInfo:
+    """A question row as a record, its asker, group title and assignee's name already looked up (by a
+    join, when many questions are listed at once)."""
     return QuestionInfo(
         id=q.id,
         platform=q.platform,
         chat_id=q.chat_id,
         platform_message_id=q.platform_message_id,
         group_id=q.group_id,
-        group_title=chat.title if chat else "",
-        asker_user_id=asker.platform_user_id,
-        asker_name=asker.display_name,
+        group_title=group_title,
+        asker_user_id=asker_user_id,
+        asker_name=asker_name,
         text=q.text,
         department=q.department,
         department_confident=q.department_confident,
         assignee_id=q.assignee_id,
-        assignee_name=assignee.name if assignee else "",
+        assignee_name=assignee_name,
         state=q.state,
         created_at=q.created_at,
         due_at=q.due_at,

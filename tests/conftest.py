@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,10 @@ from typing import Any
 import pytest
 
 from tests_support import REPO, SHARED_DATA  # noqa: F401 - re-exported for fixtures
+
+# The seed intent model is cached between runs (bot.text.intent.cache_dir); tests, and the minyi
+# processes they start, keep theirs in a folder of their own rather than the user's cache.
+os.environ.setdefault("MINYI_CACHE_DIR", tempfile.mkdtemp(prefix="minyi-test-cache-"))
 
 PG_BASE = os.environ.get("MINYI_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -10,7 +10,7 @@ from typing import Protocol
 from bot.text.department import KeywordDepartmentClassifier
 from bot.text.intent import DefaultIntentClassifier
 from bot.text.model import TextModel
-from bot.text.normalise import normalise
+from bot.text.normalise import analysed_part, normalise
 from bot.text.results import Prediction
 from bot.text.segment import tokens, word_list
 
@@ -57,16 +57,18 @@ class TextAnalyzer:
         return normalise(text)
 
     def tokens(self, text: str) -> list[str]:
-        """jieba tokens of the normalised text, stop words and punctuation dropped."""
-        return tokens(text)
+        """jieba tokens of the normalised text (its first ``MAX_ANALYSED_CHARS``), stop words and
+        punctuation dropped."""
+        return tokens(analysed_part(text))
 
     def intent(self, text: str) -> Prediction:
-        """The intent of ``text``: question, suggestion, complaint or chatter."""
-        return self._intent.predict(normalise(text))
+        """The intent of ``text`` (its first ``MAX_ANALYSED_CHARS``): question, suggestion, complaint or
+        chatter."""
+        return self._intent.predict(normalise(analysed_part(text)))
 
     def department(self, text: str) -> Prediction:
-        """The department ``text`` belongs to, or ``""`` when unknown."""
-        return self._department.predict(normalise(text))
+        """The department ``text`` (its first ``MAX_ANALYSED_CHARS``) belongs to, or ``""`` when unknown."""
+        return self._department.predict(normalise(analysed_part(text)))
 
     def topic_words(self, texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
         """The ``k`` most frequent meaningful words (two characters or more) across ``texts``.

@@ -60,3 +60,13 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", to_half_width(text))
     text = to_simplified(text).lower()
     return _SPACE.sub(" ", text).strip()
+
+
+MAX_ANALYSED_CHARS = 2000
+"""Only the start of a very long message is analysed (intent, department, words): a 100,000-character
+paste would otherwise hold everything else up for a second. The whole text is still stored."""
+
+
+def analysed_part(text: str) -> str:
+    """The part of ``text`` that is analysed: its first ``MAX_ANALYSED_CHARS`` characters."""
+    return text[:MAX_ANALYSED_CHARS]

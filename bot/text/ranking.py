@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bot.text.bm25 import BM25Index
-from bot.text.normalise import normalise
+from bot.text.normalise import analysed_part, normalise
 from bot.text.results import RankDoc, Ranked
 from bot.text.segment import char_ngrams, mask_question_words, tokens
 
@@ -54,8 +54,9 @@ class TemplateRanker:
         self._chars = BM25Index([char_ngrams(t, 1) for t in norm])
 
     def scores(self, query: str) -> np.ndarray:
-        """Fused relevance score of every document for ``query`` (no hints applied)."""
-        norm = mask_question_words(normalise(query))
+        """Fused relevance score of every document for ``query`` (its first ``MAX_ANALYSED_CHARS``; no
+        hints applied)."""
+        norm = mask_question_words(normalise(analysed_part(query)))
         out = self._words.add_scores(
             np.zeros(len(self.docs)), tokens(norm), WORD_WEIGHT, MAX_QUERY_TERMS
         )

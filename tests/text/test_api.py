@@ -11,7 +11,7 @@ from bot.text import Prediction, RankDoc, Ranked, TemplateRanker, TextAnalyzer
 from bot.text.bm25 import BM25Index
 from bot.text.linear import LinearSVM, LogisticRegression
 from bot.text.model import TextModel, train
-from bot.text.normalise import normalise
+from bot.text.normalise import MAX_ANALYSED_CHARS, normalise
 
 CHATTER = [
     "收到",
@@ -209,3 +209,13 @@ def test_format_1_file_still_loads_as_softmax_regression(tmp_path) -> None:
     _rewrite_header(path, format="minyi-text-model/2", classifier="forest")
     with pytest.raises(ValueError, match="unknown classifier 'forest'"):
         TextModel.load(path)
+
+
+def test_only_the_start_of_a_very_long_message_is_analysed():
+    analyzer = TextAnalyzer()
+    start = "请问小区电梯坏了什么时候能修好？"
+    long = start + "哈" * (MAX_ANALYSED_CHARS * 50)
+    head = long[:MAX_ANALYSED_CHARS]
+    assert analyzer.intent(long) == analyzer.intent(head)
+    assert analyzer.department(long) == analyzer.department(head)
+    assert analyzer.tokens(long) == analyzer.tokens(head)

@@ -1,0 +1,378 @@
+"""How long the supervisor summary (``/summary 7d``, ``minyi report --since 7d``) takes on a large store.
+
+Synthetic rows are bulk-loaded into the real schema (migrated by Alembic): officials, groups, residents,
+messages spread over 30 days, questions (2% of the messages) in every state, ratings and engagements.
+On SQLite (the default, a temporary file) 1,000,000 messages are loaded; on PostgreSQL (``--database``)
+rows are loaded for at most ``--load-seconds`` (2 minutes by default) and the script says how many fit.
+After loading, SQLite gets the sampled ANALYZE that ``storage.upgrade`` runs at every start, PostgreSQL a
+VACUUM ANALYZE (what autovacuum does after a bulk load).
+
+Then ``Store.summary`` for the last 7 days is timed beside the floor, measured in the same run: the same
+figures from hand-written SQL through the bare DB-API cursor (no ORM, no statement building, no tallies).
+Both are run ``--repeat`` times; the best and the median are printed, with minyi's statement count and a
+check that both found the same totals.
+
+    .venv/bin/python benchmarks/summary.py [--messages 1000000] [--repeat 5]
+    .venv/bin/python benchmarks/summary.py --database postgresql+psycopg://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import Engine, event, insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from storage import Store, make_engine, upgrade
+from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
+from storage.records import RATING_SCORES, EngagementKind, QuestionState
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+HISTORY_DAYS = 30
+OFFICIALS, GROUPS, RESIDENTS = 60, 500, 20_000
+CHUNK = 20_000
+INTENTS = ("chatter",) * 6 + ("question", "question", "suggestion", "complaint")
+DEPARTMENTS = ("住房和城乡建设局", "交通运输局", "教育局", "卫生健康委", "")
+STATES = sorted(QuestionState.ALL)
+
+FLOOR_SQL = {
+    "questions": """
+        SELECT q.assignee_id, q.group_id, q.department, count(*),
+          sum(CASE WHEN q.first_response_at IS NOT NULL THEN 1 ELSE 0 END),
+          sum(CASE WHEN q.first_response_at <= q.due_at THEN 1 ELSE 0 END),
+          sum(CASE WHEN q.state = 'resolved' THEN 1 ELSE 0 END),
+          sum(CASE WHEN q.state IN ('open', 'transferred', 'reopened') AND q.due_at < ?
+              THEN 1 ELSE 0 END),
+          sum(CASE WHEN r.score = 'satisfied' THEN 1 ELSE 0 END),
+          sum(CASE WHEN r.score = 'basically_satisfied' THEN 1 ELSE 0 END),
+          sum(CASE WHEN r.score = 'unsatisfied' THEN 1 ELSE 0 END)
+        FROM questions q
+        LEFT JOIN ratings r ON r.id = (SELECT max(id) FROM ratings WHERE question_id = q.id)
+        WHERE q.created_at >= ? AND q.created_at < ?
+        GROUP BY q.assignee_id, q.group_id, q.department""",
+    "response_times": """
+        SELECT assignee_id, group_id, department, created_at, first_response_at FROM questions
+        WHERE created_at >= ? AND created_at < ? AND first_response_at IS NOT NULL""",
+    "engagements": """
+        SELECT official_id, group_id, kind, count(*) FROM engagements
+        WHERE at >= ? AND at < ? GROUP BY official_id, group_id, kind""",
+    "messages": """
+        SELECT group_id, count(*),
+          sum(CASE WHEN intent_confident AND NOT from_official AND intent = 'suggestion'
+              THEN 1 ELSE 0 END),
+          sum(CASE WHEN intent_confident AND NOT from_official AND intent = 'complaint'
+              THEN 1 ELSE 0 END)
+        FROM messages WHERE sent_at >= ? AND sent_at < ? AND group_id IS NOT NULL
+        GROUP BY group_id""",
+    "overdue": """
+        SELECT q.id, p.platform_user_id, p.display_name, g.title, o.name FROM questions q
+        JOIN persons p ON p.id = q.asker_id
+        LEFT JOIN groups g ON g.id = q.group_id
+        LEFT JOIN officials o ON o.id = q.assignee_id
+        WHERE q.state IN ('open', 'transferred', 'reopened') AND q.due_at < ?
+        ORDER BY q.due_at, q.id""",
+    "suggestions": """
+        SELECT g.title, p.display_name, m.text FROM messages m
+        JOIN groups g ON g.id = m.group_id JOIN persons p ON p.id = m.person_id
+        WHERE m.sent_at >= ? AND m.sent_at < ? AND m.intent = 'suggestion'
+          AND m.intent_confident AND NOT m.from_official
+        ORDER BY m.sent_at DESC LIMIT 20""",
+    "texts": "SELECT text FROM questions WHERE created_at >= ? AND created_at < ? ORDER BY id",
+    "roster": "SELECT id, name, role, department FROM officials WHERE active ORDER BY id",
+    "titles": "SELECT id, title, platform_chat_id FROM groups",
+}
+
+
+def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
+
+
+def load(engine: Engine, messages: int, budget: float) -> tuple[int, int, float]:
+    """Bulk-load synthetic rows; stop at ``messages`` messages or after ``budget`` seconds.
+    Returns (messages, questions, seconds)."""
+    rnd = random.Random(1)
+    start = time.perf_counter()
+    with engine.begin() as c:
+        c.execute(
+            insert(Official),
+            [
+                {
+                    "name": f"干部{i}",
+                    "department": DEPARTMENTS[i % len(DEPARTMENTS)],
+                    "role": "supervisor" if i % 20 == 0 else "official",
+                    "jurisdiction": "",
+                    "active": i % 25 != 7,
+                    "created_at": NOW - timedelta(days=HISTORY_DAYS),
+                }
+                for i in range(OFFICIALS)
+            ],
+        )
+        c.execute(
+            insert(Group),
+            [
+                {
+                    "platform": "bench",
+                    "platform_chat_id": f"g{i}",
+                    "title": f"小区{i}群",
+                    "created_at": NOW - timedelta(days=HISTORY_DAYS),
+                }
+                for i in range(GROUPS)
+            ],
+        )
+        c.execute(
+            insert(Person),
+            [
+                {
+                    "platform": "bench",
+                    "platform_user_id": f"u{i}",
+                    "display_name": f"居民{i}",
+                    "official_id": None,
+                    "first_seen_at": NOW - timedelta(days=HISTORY_DAYS),
+                }
+                for i in range(RESIDENTS)
+            ],
+        )
+    span = HISTORY_DAYS * 86400
+    loaded = questions = 0
+    while loaded < messages and time.perf_counter() - start < budget:
+        batch = min(CHUNK * 5, messages - loaded)
+        message_rows, question_rows, engagement_rows = [], [], []
+        for i in range(loaded, loaded + batch):
+            sent_at = NOW - timedelta(seconds=rnd.randrange(span))
+            group = rnd.randrange(GROUPS)
+            intent = rnd.choice(INTENTS)
+            message_rows.append(
+                {
+                    "platform": "bench",
+                    "chat_id": f"g{group}",
+                    "platform_message_id": str(i),
+                    "group_id": group + 1,
+                    "person_id": rnd.randrange(RESIDENTS) + 1,
+                    "text": f"第{i}条消息 小区停水 物业 电梯",
+                    "intent": intent,
+                    "intent_confidence": 0.8,
+                    "intent_confident": rnd.random() < 0.8,
+                    "department": "",
+                    "reply_to_platform_message_id": None,
+                    "from_official": rnd.random() < 0.05,
+                    "sent_at": sent_at,
+                    "edited_at": None,
+                }
+            )
+            if i % 50 == 0:
+                answered = rnd.random() < 0.7
+                first = sent_at + timedelta(minutes=rnd.randrange(1, 3000)) if answered else None
+                question_rows.append(
+                    {
+                        "platform": "bench",
+                        "chat_id": f"g{group}",
+                        "platform_message_id": str(i),
+                        "message_id": None,
+                        "group_id": group + 1,
+                        "asker_id": rnd.randrange(RESIDENTS) + 1,
+                        "text": f"第{i}条问题 电梯坏了 什么时候修",
+                        "department": rnd.choice(DEPARTMENTS),
+                        "department_confident": True,
+                        "assignee_id": rnd.randrange(OFFICIALS) + 1,
+                        "state": rnd.choice(STATES),
+                        "created_at": sent_at,
+                        "due_at": sent_at + timedelta(hours=24),
+                        "first_response_at": first,
+                        "answered_at": first,
+                        "answered_by_id": None,
+                        "resolved_at": None,
+                        "ack_platform_message_id": f"a{i}",
+                        "answer_platform_message_id": None,
+                        "answer_text": None,
+                        "overdue_notified_at": None,
+                    }
+                )
+            if i % 20 == 0:
+                engagement_rows.append(
+                    {
+                        "official_id": rnd.randrange(OFFICIALS) + 1,
+                        "kind": rnd.choice(EngagementKind.ALL),
+                        "at": sent_at,
+                        "group_id": group + 1 if rnd.random() < 0.8 else None,
+                        "question_id": None,
+                        "message_id": None,
+                        "response_seconds": None,
+                        "template_id": None,
+                        "detail": "",
+                    }
+                )
+        with engine.begin() as c:
+            for part in _chunks(message_rows):
+                c.execute(insert(Message), part)
+            first_id = c.execute(
+                sqlalchemy.text("SELECT coalesce(max(id), 0) FROM questions")
+            ).scalar_one()
+            c.execute(insert(Question), question_rows)
+            rating_rows = [
+                {
+                    "question_id": first_id + 1 + j,
+                    "person_id": q["asker_id"],
+                    "score": rnd.choice(RATING_SCORES),
+                    "at": q["created_at"],
+                }
+                for j, q in enumerate(question_rows)
+                for _ in range(rnd.choice((0, 0, 1, 2)))
+            ]
+            if rating_rows:
+                c.execute(insert(Rating), rating_rows)
+            c.execute(insert(Engagement), engagement_rows)
+        loaded += batch
+        questions += len(question_rows)
+    return loaded, questions, time.perf_counter() - start
+
+
+def floor(engine: Engine, since: datetime, until: datetime, now: datetime) -> dict[str, Any]:
+    """The summary's figures from hand-written SQL on the bare DB-API cursor."""
+
+    def param(dt: datetime) -> Any:
+        if engine.dialect.name == "sqlite":
+            return dt.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return dt
+
+    window = (param(since), param(until))
+    args = {
+        "questions": (param(now), *window),
+        "overdue": (param(now),),
+        "roster": (),
+        "titles": (),
+    }
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        found = {}
+        for name, sql in FLOOR_SQL.items():
+            if engine.dialect.name != "sqlite":
+                sql = sql.replace("?", "%s")
+            cursor.execute(sql, args.get(name, window))
+            found[name] = cursor.fetchall()
+        raw.commit()
+        return found
+    finally:
+        raw.close()
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return times, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", help="a PostgreSQL URL (default: a temporary SQLite file)")
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument(
+        "--load-seconds",
+        type=float,
+        default=None,
+        help="default: none for SQLite, 120 for PostgreSQL",
+    )
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    tmp = tempfile.TemporaryDirectory()
+    schema = None
+    if args.database:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = sqlalchemy.create_engine(args.database)
+        with admin.begin() as c:
+            c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        url = sqlalchemy.make_url(args.database).update_query_dict(
+            {"options": f"-csearch_path={schema}"}
+        )
+        engine = make_engine(url.render_as_string(hide_password=False))
+        budget = args.load_seconds if args.load_seconds is not None else 120.0
+    else:
+        engine = make_engine(f"sqlite:///{Path(tmp.name) / 'summary.db'}")
+        budget = args.load_seconds if args.load_seconds is not None else float("inf")
+    try:
+        upgrade(engine)
+        messages, questions, seconds = load(engine, args.messages, budget)
+        if engine.dialect.name == "sqlite":
+            upgrade(engine)  # what every start does: the sampled ANALYZE
+        else:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.exec_driver_sql("VACUUM ANALYZE")
+        limit = "" if messages >= args.messages else f" (what fit in {budget:.0f} s of loading)"
+        print(
+            f"{engine.dialect.name}: {messages:,} messages{limit}, {questions:,} questions over "
+            f"{HISTORY_DAYS} days, loaded in {seconds:.1f} s; summary of the last {args.days} days"
+        )
+
+        since, until = NOW - timedelta(days=args.days), NOW
+        store = Store(engine)
+        statements = 0
+
+        def count(*_: Any) -> None:
+            nonlocal statements
+            statements += 1
+
+        event.listen(engine, "before_cursor_execute", count)
+        store.summary(since, until, NOW)  # warm: statement cache, pages
+        event.remove(engine, "before_cursor_execute", count)
+        floor(engine, since, until, NOW)
+        # Interleaved, so both see the same load on a shared machine.
+        minyi_times, floor_times = [], []
+        summary = found = None
+        for _ in range(args.repeat):
+            t, summary = timed(lambda: store.summary(since, until, NOW), 1)
+            minyi_times += t
+            t, found = timed(lambda: floor(engine, since, until, NOW), 1)
+            floor_times += t
+        assert summary is not None and found is not None
+        floor_messages = sum(n for _, n, _, _ in found["messages"])
+        floor_questions = sum(row[3] for row in found["questions"])
+        same = (
+            summary.total.messages == floor_messages
+            and summary.total.questions == floor_questions
+            and len(summary.overdue) == len(found["overdue"])
+        )
+        print(
+            f"  in the period: {summary.total.messages:,} messages, {summary.total.questions:,} "
+            f"questions, {len(summary.overdue):,} overdue; same totals as the floor: {same}"
+        )
+        print(
+            f"  minyi Store.summary     best {min(minyi_times):.3f} s  median "
+            f"{statistics.median(minyi_times):.3f} s  ({statements} SQL statements)"
+        )
+        print(
+            f"  floor raw SQL, DB-API   best {min(floor_times):.3f} s  median "
+            f"{statistics.median(floor_times):.3f} s  ({len(FLOOR_SQL)} SQL statements)"
+        )
+        print(
+            f"  ratio (median)          {statistics.median(minyi_times) / statistics.median(floor_times):.2f}x"
+        )
+        if not same:
+            sys.exit("minyi and the floor disagree")
+    finally:
+        engine.dispose()
+        if schema:
+            with admin.begin() as c:
+                c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            admin.dispose()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
