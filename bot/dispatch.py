@@ -35,7 +35,7 @@ from bot.events import (
     encode_event,
 )
 from bot.outbox import Postman, encode_queued
-from bot.routes import Route, RouteTable, chat_type, refusal
+from bot.routes import PRIVATE_NOTE, Route, RouteTable, chat_type, refusal
 from bot.work import (
     Context,
     Role,
@@ -399,6 +399,9 @@ class Dispatcher:
                 return route
             if chat_type(ctx) not in route.chats:
                 ctx.reply(route.wrong_chat or "该命令不能在这里使用。发送「帮助」查看用法。")
+                return route
+            if await route.must_answer_privately(ctx):
+                ctx.reply(PRIVATE_NOTE)
                 return route
             target = StaffContext.of(ctx) if route.staff_only else ctx
             result = await route.handler(target)
