@@ -6,6 +6,7 @@ The resident is told in the group, the new assignee privately; the transfer is e
 from __future__ import annotations
 
 from bot.work import StaffContext
+from handlers import scope
 from handlers.assignment import choose_transfer_assignee
 from handlers.common import question_number_arg, tell_official, to_asker
 from handlers.store_messages import explain
@@ -23,6 +24,8 @@ async def transfer(ctx: StaffContext) -> None:
         return
     store = ctx.store
     target = await ctx.db(store.question, number)
+    if target is not None and not await scope.check(ctx, target, target.number):
+        return
     group = (
         await ctx.db(store.assignment_candidates, target.platform, target.chat_id) if target else []
     )
