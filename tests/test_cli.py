@@ -169,3 +169,14 @@ def test_unreachable_database_is_one_line(workdir):
     result = minyi("--database", "postgresql://postgres@127.0.0.1:1/none", "report", cwd=workdir)
     assert result.returncode == 1
     assert "database unavailable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_masks_residents_phone_numbers(workdir):
+    chat = "王阿姨: 建议小区门口增加快递柜，有意见请联系13812341111\n"
+    assert minyi("run", cwd=workdir, stdin=chat).returncode == 0
+    for fmt in ("table", "markdown", "csv"):
+        result = minyi("report", "--since", "30d", "--format", fmt, cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        assert "13812341111" not in result.stdout, fmt
+    table = minyi("report", "--since", "30d", cwd=workdir).stdout
+    assert "138****1111" in table

@@ -100,3 +100,46 @@ async def test_the_right_official_and_the_supervisor_may_act(chat):
     posted = await chat.bot.say("/reply Q1 本月恢复", by=chat.chen)
     assert any(p.chat_id == "yangguang" and "本月恢复" in p.text for p in posted)
     assert chat.app.store.question(1).state == "answered"
+
+
+PHONE = "13812341111"
+MASKED = "138****1111"
+
+
+async def _complaint_with_a_phone(chat):
+    posted = await chat.ask(f"3号楼电梯坏了，物业不管，请联系我{PHONE}")
+    alert = next(p for p in posted if p.chat_id == "zhangwei")
+    assert PHONE in alert.text  # the handling official's own alert is as written
+    assert PHONE in chat.app.store.question(1).text  # stored as written
+
+
+async def test_personal_data_is_masked_in_digest_and_summary(chat):
+    await _complaint_with_a_phone(chat)
+    for text, by in (("/digest", chat.li), ("/summary 7d", chat.chen)):
+        posted = await chat.bot.say(text, by=by)
+        body = "\n".join(p.text for p in posted)
+        assert PHONE not in body, text
+
+
+async def test_personal_data_is_masked_in_digest_lines(chat):
+    await _complaint_with_a_phone(chat)
+    [digest] = await chat.bot.say("/digest", by=chat.zhang)
+    assert MASKED in digest.text and PHONE not in digest.text
+
+
+async def test_supervisors_overdue_alert_and_transfer_notice_are_masked(chat):
+    from handlers.overdue import OverdueReminder
+
+    await _complaint_with_a_phone(chat)
+    chat.clock.advance(hours=25)
+    before = len(chat.bot.outbox)
+    await OverdueReminder(chat.app.dispatcher).run_once()
+    sent = chat.bot.outbox[before:]
+    [supervisor] = [p.text for p in sent if p.chat_id == "chenjing"]
+    [assignee] = [p.text for p in sent if p.chat_id == "zhangwei"]
+    assert MASKED in supervisor and PHONE not in supervisor
+    assert PHONE in assignee  # the handling official sees it as written
+
+    posted = await chat.bot.say("/transfer Q1 交通运输局 转给李娜", by=chat.zhang)
+    notice = next(p.text for p in posted if p.chat_id == "lina")
+    assert MASKED in notice and PHONE not in notice
