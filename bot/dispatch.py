@@ -33,6 +33,7 @@ from bot.events import (
     SentMessage,
     decode_event,
     encode_event,
+    handleable,
 )
 from bot.outbox import Postman, encode_queued
 from bot.routes import PRIVATE_NOTE, Route, RouteTable, chat_type, refusal
@@ -286,7 +287,7 @@ class Dispatcher:
     async def _process(self, record: InboxRecord) -> None:
         """Handle one journaled event in a unit of work; retry or poison it when handling fails."""
         try:
-            event = decode_event(record.payload)
+            event = handleable(decode_event(record.payload))
         except (ValueError, KeyError, TypeError) as exc:
             log.error("inbox event %s cannot be read: %s", record.key, exc)
             await self.write(
