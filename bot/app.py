@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.dispatch import Dispatcher, Services, utcnow
 from bot.events import Sender
 from bot.templating import TemplateLibrary
@@ -167,19 +167,23 @@ def _telegram_adapter(app: MinyiApp, env: dict[str, str]) -> Sender:
     from bot.adapters.telegram import TelegramAdapter
 
     cfg = app.settings.telegram
-    return TelegramAdapter(
-        token=_secret(env, cfg.token_env, "Telegram bot token"),
-        journal=app.dispatcher.receive,
-        commands=app.dispatcher.routes.menu(),
-        base_url=cfg.base_url or None,
-        aliases=app.settings.bot.aliases,
-        mode=cfg.mode,
-        webhook_listen=cfg.webhook_listen,
-        webhook_port=cfg.webhook_port,
-        webhook_url=cfg.webhook_url,
-        webhook_secret=env.get(cfg.webhook_secret_env) or None,
-        read_timeout=cfg.read_timeout,
-    )
+    token = _secret(env, cfg.token_env, "Telegram bot token")
+    try:
+        return TelegramAdapter(
+            token=token,
+            journal=app.dispatcher.receive,
+            commands=app.dispatcher.routes.menu(),
+            base_url=cfg.base_url or None,
+            aliases=app.settings.bot.aliases,
+            mode=cfg.mode,
+            webhook_listen=cfg.webhook_listen,
+            webhook_port=cfg.webhook_port,
+            webhook_url=cfg.webhook_url,
+            webhook_secret=env.get(cfg.webhook_secret_env) or None,
+            read_timeout=cfg.read_timeout,
+        )
+    except ValueError as exc:  # the adapter's configuration checks name the key, never a secret
+        raise PlatformUnavailable(f"{app.settings.source}: [telegram] {exc}") from None
 
 
 def _wechat_adapter(app: MinyiApp, env: dict[str, str]) -> Sender:
@@ -231,11 +235,14 @@ def build_app(
         ),
         now,
     )
-    analyzer = TextAnalyzer(
-        departments={d.name: d.keywords for d in settings.departments},
-        intent_model=settings.text.intent_model or None,
-        department_model=settings.text.department_model or None,
-    )
+    try:
+        analyzer = TextAnalyzer(
+            departments={d.name: d.keywords for d in settings.departments},
+            intent_model=settings.text.intent_model or None,
+            department_model=settings.text.department_model or None,
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{settings.source}: [text] model: {exc}") from None
     services = Services(
         settings=settings,
         store=store,

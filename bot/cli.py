@@ -17,18 +17,21 @@ import stat
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+if TYPE_CHECKING:
+    from bot.config import Settings
 
-from bot.config import ConfigError, Settings, load_settings
-from bot.dispatch import utcnow
+# The project and its libraries are imported inside ``main`` (and the commands), so that Ctrl-C
+# while they load is answered in one line too.
 
 log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
 
 
 class CliError(Exception):
@@ -40,6 +43,8 @@ class CliError(Exception):
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from bot.config import ConfigError, load_settings
+
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -51,12 +56,35 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _app(args: argparse.Namespace, settings: Settings | None = None):
     from bot.app import build_app
+    from bot.config import ConfigError
     from bot.text.semantic import SemanticUnavailable
 
     try:
         return build_app(settings or _settings(args))
     except SemanticUnavailable as exc:
         raise CliError(f'[text] ranker = "semantic": {exc}', EXIT_USAGE) from None
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _existing_database(settings: Settings) -> Settings:
+    """``settings``, once its SQLite file is known to exist: reading commands (report, doctor) must
+    not create an empty database at a mistyped path and report zeros."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    database = url.database or ""
+    in_a_file = database not in ("", ":memory:") and not database.startswith("file:")
+    if (
+        url.get_backend_name() == "sqlite"
+        and in_a_file
+        and not Path(database).expanduser().is_file()
+    ):
+        raise CliError(
+            f"{database}: no such database (check the path; `minyi db upgrade` creates one)",
+            EXIT_USAGE,
+        )
+    return settings
 
 
 # ------------------------------------------------------------------ run
@@ -169,7 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Show the journal's health: events waiting or kept as poison, sends pending or uncertain."""
-    settings = _settings(args)
+    settings = _existing_database(_settings(args))
     from storage import Store, make_engine, upgrade
 
     engine = make_engine(settings.database.url)
@@ -207,10 +235,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Print the engagement summary for a period."""
     from handlers.summary import PeriodError, format_summary, parse_period
 
-    settings = _settings(args)
+    settings = _existing_database(_settings(args))
     app = _app(args, settings)
     try:
-        now = utcnow()
+        now = datetime.now(UTC)
         try:
             since, until, _ = parse_period(args.since, now, settings.bot.zone)
         except PeriodError as exc:
@@ -232,7 +260,7 @@ def cmd_officials(args: argparse.Namespace) -> int:
     from storage import StoreError
 
     app = _app(args)
-    store, now = app.store, utcnow()
+    store, now = app.store, datetime.now(UTC)
     try:
         if args.action == "add":
             info = store.add_official(args.name, args.department, args.role, now)
@@ -373,8 +401,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``minyi`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the bot was up (during start-up): no traceback
+        print("minyi: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+    from storage import DatabaseLocationError
+
+    # Building the parser imports the text models' libraries.
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -384,6 +424,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"minyi: {exc}", file=sys.stderr)
         return exc.code
+    except ArgumentError as exc:  # NoSuchModuleError too: an unknown dialect or driver
+        print(f"minyi: database.url: {exc}".splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+    except DatabaseLocationError as exc:
+        print(f"minyi: database.url: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OperationalError as exc:
         print(f"minyi: database unavailable: {exc.orig or exc}".splitlines()[0], file=sys.stderr)
         return EXIT_FAILURE

@@ -229,10 +229,11 @@ def _refuse_secrets_in_file(data: dict[str, Any], source: str) -> None:
     url = data.get("database", {}).get("url") if isinstance(data.get("database"), dict) else None
     if isinstance(url, str):
         try:
-            password = make_url(url).password
+            parsed = make_url(url)
         except ArgumentError:
             return
-        if password:
+        in_query = any(k.lower() in ("password", "passwd", "sslpassword") for k in parsed.query)
+        if parsed.password or in_query:
             raise ConfigError(
                 f"{source}: database.url: holds a password; put the URL in the environment "
                 f"variable {ENV_PREFIX}DATABASE__URL instead"

@@ -34,9 +34,10 @@ from bot.events import (
     SentMessage,
     decode_event,
     encode_event,
+    handleable,
 )
 from bot.outbox import Postman, encode_queued
-from bot.routes import Route, RouteTable, chat_type, refusal
+from bot.routes import PRIVATE_NOTE, Route, RouteTable, chat_type, refusal
 from bot.work import (
     Context,
     Role,
@@ -287,7 +288,7 @@ class Dispatcher:
     async def _process(self, record: InboxRecord) -> None:
         """Handle one journaled event in a unit of work; retry or poison it when handling fails."""
         try:
-            event = decode_event(record.payload)
+            event = handleable(decode_event(record.payload))
         except (ValueError, KeyError, TypeError) as exc:
             log.error("inbox event %s cannot be read: %s", record.key, exc)
             await self.write(
@@ -393,6 +394,9 @@ class Dispatcher:
                 return route
             if chat_type(ctx) not in route.chats:
                 ctx.reply(route.wrong_chat or "该命令不能在这里使用。发送「帮助」查看用法。")
+                return route
+            if await route.must_answer_privately(ctx):
+                ctx.reply(PRIVATE_NOTE)
                 return route
             target = StaffContext.of(ctx) if route.staff_only else ctx
             result = await route.handler(target)

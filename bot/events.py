@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -169,11 +170,47 @@ def event_key(message: IncomingMessage) -> str:
     return f"msg:{message.chat.chat_id}:{message.message_id}"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNHANDLEABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    return _UNHANDLEABLE.sub("\ufffd", text)
+
+
+def handleable(message: IncomingMessage) -> IncomingMessage:
+    """``message`` with NUL and lone surrogates replaced by U+FFFD in what people wrote (text, names,
+    titles): what handlers, text services and the store work with. The journal keeps the original."""
+    if not any(
+        _UNHANDLEABLE.search(t)
+        for t in (
+            message.text,
+            message.reply_to_text or "",
+            message.sender.display_name,
+            message.chat.title,
+            *(m.display_name for m in message.members),
+        )
+    ):
+        return message
+    return replace(
+        message,
+        text=_clean(message.text),
+        reply_to_text=None if message.reply_to_text is None else _clean(message.reply_to_text),
+        sender=replace(message.sender, display_name=_clean(message.sender.display_name)),
+        chat=replace(message.chat, title=_clean(message.chat.title)),
+        members=tuple(replace(m, display_name=_clean(m.display_name)) for m in message.members),
+    )
+
+
 def encode_event(message: IncomingMessage) -> str:
     """``message`` as JSON text, as the journal keeps it (``decode_event`` reads it back)."""
     data = asdict(message)
     data["sent_at"] = message.sent_at.isoformat()
-    return json.dumps(data, ensure_ascii=False)
+    # Control characters (NUL too) come out as JSON escapes; so must lone surrogates, which no
+    # database can encode: the journal keeps the text exactly as the platform delivered it.
+    return _SURROGATE.sub(
+        lambda m: f"\\u{ord(m.group()):04x}", json.dumps(data, ensure_ascii=False)
+    )
 
 
 def decode_event(text: str) -> IncomingMessage:

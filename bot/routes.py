@@ -11,7 +11,8 @@ first route that matches gets the event:
 A command or button used by someone whose role the route does not admit gets the polite refusal, once,
 from the dispatcher; a command typed in a chat the route does not serve gets the route's note. For
 message routes the roles and chats are part of matching: someone else's message simply goes on to the
-next route. A staff route's handler receives a ``StaffContext`` whose ``official`` is never None.
+next route. A command declared with ``private_answer`` shows more than the asker's own ticket: typed in a
+group it gets ``PRIVATE_NOTE`` there and nothing else (the dispatcher enforces it). A staff route's handler receives a ``StaffContext`` whose ``official`` is never None.
 ``/help`` and the Telegram menu are made from these declarations and the command table.
 """
 
@@ -38,6 +39,13 @@ ANY_CHAT = frozenset(ChatType)
 GROUPS = frozenset({ChatType.GROUP})
 PRIVATE = frozenset({ChatType.PRIVATE})
 
+PRIVATE_NOTE = "该命令涉及其他人的信息，请私聊机器人使用。"
+"""What a command answered only in private chats says when typed in a group."""
+
+PrivateAnswer = bool | Callable[[Context], Awaitable[bool]]
+"""``True`` (always answered privately), or an async predicate: True when this use of the command in a
+group would show more than the asker's own ticket."""
+
 RouteHandler = Callable[[Any], Awaitable[bool | None]]
 """Takes a ``Context`` (a ``StaffContext`` for staff routes). A message route may return False after
 a closer look ("not mine after all"), and the next route is tried; anything else ends the event."""
@@ -61,11 +69,21 @@ class Route:
     chats: frozenset[ChatType] = ANY_CHAT
     wrong_chat: str = ""
     """What a command used in a chat it does not serve is told."""
+    private_answer: PrivateAnswer = False
+    """Whether the answer shows more than the asker's own ticket (then never in a group)."""
 
     @property
     def staff_only(self) -> bool:
         """True when only staff may use the route (its handler gets a ``StaffContext``)."""
         return self.roles <= STAFF
+
+    async def must_answer_privately(self, ctx: Context) -> bool:
+        """True when this event, typed in a group, may not be answered there (``PRIVATE_NOTE``)."""
+        if not ctx.message.chat.is_group or self.private_answer is False:
+            return False
+        if self.private_answer is True:
+            return True
+        return await self.private_answer(ctx)
 
     def triggered_by(self, ctx: Context) -> bool:
         """True when the event is addressed to this route (before roles and chats are checked)."""
@@ -94,11 +112,24 @@ def command(
     roles: frozenset[Role] = EVERYONE,
     chats: frozenset[ChatType] = ANY_CHAT,
     wrong_chat: str = "",
+    private_answer: PrivateAnswer = False,
 ) -> Route:
-    """A route for the command ``name`` (which must be in ``bot.commands.COMMANDS``)."""
+    """A route for the command ``name`` (which must be in ``bot.commands.COMMANDS``).
+
+    ``private_answer``: the answer shows more than the asker's own ticket (other groups' questions,
+    residents' contacts, figures), so in a group the sender only gets ``PRIVATE_NOTE``; a predicate
+    decides per use (``/status`` of one's own ticket may be answered in the group)."""
     if name not in COMMAND_SPECS and name != "unknown":
         raise ValueError(f"command {name!r} is not in the command table")
-    return Route(name, handler, command=name, roles=roles, chats=chats, wrong_chat=wrong_chat)
+    return Route(
+        name,
+        handler,
+        command=name,
+        roles=roles,
+        chats=chats,
+        wrong_chat=wrong_chat,
+        private_answer=private_answer,
+    )
 
 
 def button(prefix: str, handler: RouteHandler, *, roles: frozenset[Role] = EVERYONE) -> Route:

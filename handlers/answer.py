@@ -17,6 +17,7 @@ from bot.commands import parse_question_number
 from bot.events import ButtonPress, EventKind
 from bot.outbox import Delivered, Delivery, effect, message_args, message_from_args
 from bot.work import Context, FollowUp, StaffContext, Work
+from handlers import scope
 from handlers.common import (
     duration,
     rank_templates,
@@ -161,6 +162,8 @@ async def pick_button(ctx: StaffContext) -> None:
     if question is None:
         ctx.answer_button("问题不存在。")
         return
+    if not await scope.check(ctx, question, question.number):
+        return
     await answer_with_template(ctx, question, ctx.official, index)
 
 
@@ -200,6 +203,8 @@ async def reply(ctx: StaffContext) -> None:
     if question is None:
         ctx.reply(f"没有找到问题 Q{number}。")
         return
+    if not await scope.check(ctx, question, question.number):
+        return
     if not args:
         ctx.reply(f"请写明答复内容或推荐序号，例如「/reply {question.number} 1」。")
         return
@@ -225,6 +230,8 @@ async def platform_reply(ctx: StaffContext) -> bool:
     )
     if question is None or msg.reply_to_message_id == question.answer_platform_message_id:
         return False
+    if not await scope.check(ctx, question, question.number):
+        return True  # not this official's to answer: nothing is recorded or posted
     try:
         await ctx.db(
             ctx.store.answer_question,

@@ -7,6 +7,7 @@ also promote a resident's message to a ticket by replying to it with ``/ticket``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -14,10 +15,22 @@ from bot.events import EventKind
 from bot.outbox import Delivered, effect
 from bot.text import Prediction
 from bot.work import Context, FollowUp, StaffContext, Work
+from handlers import scope
 from handlers.assignment import choose_assignee
 from handlers.common import local_time
 from handlers.suggest import offer_suggestions
 from storage import QuestionInfo
+
+
+@dataclass(frozen=True, slots=True)
+class NewTicket:
+    """A resident's message an official wants to open a ticket for (what ``scope.may_act`` checks)."""
+
+    platform: str
+    chat_id: str
+    department: str
+    assignee_id: int | None = None
+
 
 GREETING = "您好！我是{name}。有问题请@我并写明具体情况（如地点、时间），我会登记并转给工作人员，{hours}小时内答复。"
 
@@ -125,11 +138,17 @@ async def promote_to_ticket(ctx: StaffContext) -> None:
         ctx.reply(f"这条消息已经登记为 {existing.number}。")
         return
     text = msg.reply_to_text or ""
+    department = ctx.services.text.department(text)
+    subject = NewTicket(
+        msg.platform, msg.chat.chat_id, department.label if department.confident else ""
+    )
+    if not await scope.check(ctx, subject, "这条消息"):
+        return
     await open_ticket(
         ctx,
         message_id=msg.reply_to_message_id,
         asker_id=msg.reply_to_sender_id,
         asker_name="",
         text=text,
-        department=ctx.services.text.department(text),
+        department=department,
     )

@@ -5,6 +5,7 @@ suggestions and complaints flagged, and the most frequent topic words. Each dige
 from __future__ import annotations
 
 from bot.commands import strip_mention
+from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, local_time
 from storage import Digest, EngagementKind
@@ -14,7 +15,11 @@ MAX_ITEMS = 8
 
 
 def digest_text(ctx: StaffContext, digest: Digest) -> str:
-    """The digest as a chat message."""
+    """The digest as a chat message, residents' personal data masked."""
+    return mask(_digest_text(ctx, digest))
+
+
+def _digest_text(ctx: StaffContext, digest: Digest) -> str:
     since = f"自 {local_time(ctx, digest.since)} 以来" if digest.since else "目前为止"
     lines = [f"【潜水摘要】{since}，您负责的群共 {digest.message_count} 条居民消息。"]
     lines.append(f"新问题 {len(digest.new_questions)} 个。")

@@ -1,5 +1,6 @@
 """督办 — when a question passes its promised time, remind whoever handles it and the supervisors, and
-apologise to the resident in the group with the delay template. Each wait is escalated once.
+apologise to the resident in the group with the delay template. Each wait is escalated once. The
+supervisors' alert has residents' personal data masked (``bot.text.privacy``).
 
 This runs on a timer (``OverdueReminder.run_forever``), not on a chat event: one unit of work claims
 the overdue questions and queues every reminder and apology, so they are all sent or none is claimed;
@@ -14,6 +15,7 @@ import logging
 from datetime import timedelta
 
 from bot.dispatch import Dispatcher
+from bot.text.privacy import mask
 from bot.work import Work
 from handlers.common import local_time, render_template, tell_official, to_asker
 from storage import OfficialInfo, QuestionInfo
@@ -64,8 +66,12 @@ class OverdueReminder:
             f"{question.text}\n承诺时间 {local_time(work, question.due_at)} 已过，承办人：{who}。"
             f"请尽快「/reply {question.number} 答复内容」。"
         )
-        for official in [o for o in [assignee, *supervisors] if o is not None]:
-            tell_official(work, official, note, prefer=question.platform)
+        # The assignee handles the question and sees it as written; supervisors see it masked.
+        if assignee is not None:
+            tell_official(work, assignee, note, prefer=question.platform)
+        for official in supervisors:
+            if assignee is None or official.id != assignee.id:
+                tell_official(work, official, mask(note), prefer=question.platform)
         # The apology names a fresh expected time; the promised one stays on record as missed.
         hours = work.settings.bot.answer_deadline_hours
         extended = dataclasses.replace(question, due_at=work.now + timedelta(hours=hours))

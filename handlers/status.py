@@ -1,7 +1,8 @@
 """Residents (and officials) ask where a question stands: ``/status Q12`` or ``@政务助手 进度 Q12``.
 
 Without a number a resident sees their own latest questions. Residents only see questions they asked
-or that were asked in the same chat; officials see any.
+or that were asked in the same chat; officials see any. In a group only the asker's own ticket is
+answered there (``about_others`` decides; the route declares it): anything else is answered privately.
 """
 
 from __future__ import annotations
@@ -25,6 +26,23 @@ def describe(ctx: Context, question: QuestionInfo) -> str:
     else:
         parts.append(f"将于 {local_time(ctx, question.due_at)} 前答复")
     return "，".join(parts) + "。"
+
+
+async def about_others(ctx: Context) -> bool:
+    """True when the answer would be about more than the sender's own ticket: a question that is not
+    theirs, or any use by staff ("not found" tells nothing). Without a number residents see only their
+    own questions."""
+    number = question_number_arg(ctx)
+    if ctx.is_staff:
+        return True
+    if number is None:
+        return False
+    question = await ctx.db(ctx.store.question, number)
+    sender = ctx.message
+    return question is not None and (question.platform, question.asker_user_id) != (
+        sender.platform,
+        sender.sender.user_id,
+    )
 
 
 async def status(ctx: Context) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from bot.events import Button
 from bot.outbox import Delivered, Delivery, effect, message_args, message_from_args
 from bot.work import Context, FollowUp, StaffContext, Work
+from handlers import scope
 from handlers.common import (
     local_time,
     question_number_arg,
@@ -121,6 +122,8 @@ async def suggest(ctx: StaffContext) -> None:
     question = await ctx.db(ctx.store.question, number)
     if question is None:
         ctx.reply(f"没有找到问题 Q{number}。")
+        return
+    if not await scope.check(ctx, question, question.number):
         return
     confirm = f"已私信您 {question.number} 的推荐答复。" if ctx.message.chat.is_group else ""
     if not offer_suggestions(

@@ -2,7 +2,8 @@
 
 Per official: questions assigned, answered, answered on time, median first-response time, the three
 rates (response, resolution, satisfaction) and chat/speak/lurk counts; the same totals per group and
-per department, the overdue questions and the hot topics. ``format_summary`` also serves the CLI's
+per department, the overdue questions and the hot topics, residents' personal data masked
+(``bot.text.privacy``). ``format_summary`` also serves the CLI's
 ``minyi report`` in table, CSV and Markdown form.
 """
 
@@ -14,6 +15,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, duration
 from storage import Summary, Tally
@@ -102,7 +104,11 @@ def _pad(text: str, width: int) -> str:
 
 
 def format_summary(summary: Summary, fmt: str, zone: ZoneInfo, hot: list[tuple[str, int]]) -> str:
-    """Render a summary as ``table``, ``csv`` or ``markdown``."""
+    """Render a summary as ``table``, ``csv`` or ``markdown``, personal data masked."""
+    return mask(_format_summary(summary, fmt, zone, hot))
+
+
+def _format_summary(summary: Summary, fmt: str, zone: ZoneInfo, hot: list[tuple[str, int]]) -> str:
     header = ["范围", *(name for name, _ in COLUMNS)]
     body = [[section, *(fn(t) for _, fn in COLUMNS)] for section, t in _rows(summary)]
     since = summary.since.astimezone(zone)
@@ -139,7 +145,11 @@ def format_summary(summary: Summary, fmt: str, zone: ZoneInfo, hot: list[tuple[s
 
 
 def chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> str:
-    """A compact summary for a chat window (tables do not survive phone screens)."""
+    """A compact summary for a chat window (tables do not survive phone screens), masked."""
+    return mask(_chat_summary(summary, label, hot))
+
+
+def _chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> str:
     t = summary.total
     lines = [
         f"【履职统计·{label}】问题 {t.questions} 个，已答复 {t.answered}，按时 {t.answered_on_time}，"

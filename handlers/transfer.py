@@ -1,11 +1,14 @@
 """转办 — an official hands a question to another department: ``/transfer Q12 交通运输局 备注``.
 
-The resident is told in the group, the new assignee privately; the transfer is engagement ``transfer``.
+The resident is told in the group, the new assignee privately (the question's personal data masked:
+``/suggest`` shows it as written once they take it on); the transfer is engagement ``transfer``.
 """
 
 from __future__ import annotations
 
+from bot.text.privacy import mask
 from bot.work import StaffContext
+from handlers import scope
 from handlers.assignment import choose_transfer_assignee
 from handlers.common import question_number_arg, tell_official, to_asker
 from handlers.store_messages import explain
@@ -23,6 +26,8 @@ async def transfer(ctx: StaffContext) -> None:
         return
     store = ctx.store
     target = await ctx.db(store.question, number)
+    if target is not None and not await scope.check(ctx, target, target.number):
+        return
     group = (
         await ctx.db(store.assignment_candidates, target.platform, target.chat_id) if target else []
     )
@@ -55,7 +60,7 @@ async def transfer(ctx: StaffContext) -> None:
             tell_official(
                 ctx,
                 assignee,
-                f"【转办 {question.number}】{official.name}转来：{question.text}\n"
+                f"【转办 {question.number}】{official.name}转来：{mask(question.text)}\n"
                 f"请发送「/suggest {question.number}」获取推荐答复，或「/reply {question.number} 答复内容」。",
                 prefer=question.platform,
             )

@@ -3,7 +3,7 @@
 Imports SQLAlchemy and the standard library only; never ``bot`` or ``handlers``.
 """
 
-from storage.database import current_revision, make_engine, upgrade
+from storage.database import DatabaseLocationError, current_revision, make_engine, upgrade
 from storage.journal import InboxEntry, InboxRecord, JournalHealth, OutboxEntry, OutboxRecord
 from storage.records import (
     RATING_SCORES,
@@ -27,6 +27,7 @@ __all__ = [
     "RATING_SCORES",
     "AnswerResult",
     "AssignmentCandidate",
+    "DatabaseLocationError",
     "Digest",
     "EngagementKind",
     "GroupInfo",

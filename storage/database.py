@@ -6,6 +6,7 @@ thread sees the same database. The parent folder of a SQLite file is created on 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,10 @@ from sqlalchemy.pool import StaticPool
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+class DatabaseLocationError(ValueError):
+    """The SQLite file's folder cannot be created or written (a configuration mistake)."""
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url`` with the settings minyi relies on."""
     parsed = make_url(url)
@@ -28,7 +33,15 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         if database in ("", ":memory:") or database.startswith("file::memory:"):
             kwargs["poolclass"] = StaticPool
         else:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseLocationError(
+                    f"cannot create the SQLite folder {folder}: {exc.strerror or exc}"
+                ) from None
+            if not os.access(folder, os.W_OK):
+                raise DatabaseLocationError(f"the SQLite folder {folder} is not writable")
     elif parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # psycopg 3 is what minyi installs; plain postgresql:// would ask for psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")

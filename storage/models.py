@@ -2,10 +2,16 @@
 
 Every figure a supervisor sees is computed from these rows. Times are stored timezone-aware in UTC.
 Platform identifiers are strings. Schema changes go through Alembic (storage/migrations).
+
+Text reaches the engines through ``CleanString`` / ``CleanText``: what an engine cannot hold is cleaned
+at this boundary — NUL (PostgreSQL refuses it) and lone surrogates (no engine can encode them) become
+U+FFFD, and a string is cut to its column's size — so hostile text is stored like any other. The inbox
+payload keeps the original: ``bot.events.encode_event`` writes both as JSON escapes.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -45,6 +51,38 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` with what no engine can store (NUL, lone surrogates) replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+class CleanString(TypeDecorator[str]):
+    """A ``String(length)`` that stores ``storable`` text cut to the column's size."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        length = getattr(self.impl, "length", None)
+        value = storable(value)
+        return value[:length] if length else value
+
+
+class CleanText(TypeDecorator[str]):
+    """A ``Text`` that stores ``storable`` text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else storable(value)
+
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -67,7 +105,7 @@ class Department(Base):
     __tablename__ = "departments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(CleanString(100), unique=True)
 
 
 class Official(Base):
@@ -76,10 +114,10 @@ class Official(Base):
     __tablename__ = "officials"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    department: Mapped[str] = mapped_column(String(100), default="")
-    role: Mapped[str] = mapped_column(String(20), default="official")
-    jurisdiction: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(CleanString(100), unique=True)
+    department: Mapped[str] = mapped_column(CleanString(100), default="")
+    role: Mapped[str] = mapped_column(CleanString(20), default="official")
+    jurisdiction: Mapped[str] = mapped_column(CleanString(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
@@ -93,9 +131,9 @@ class Person(Base):
     __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform: Mapped[str] = mapped_column(String(20))
-    platform_user_id: Mapped[str] = mapped_column(String(100))
-    display_name: Mapped[str] = mapped_column(String(200), default="")
+    platform: Mapped[str] = mapped_column(CleanString(20))
+    platform_user_id: Mapped[str] = mapped_column(CleanString(100))
+    display_name: Mapped[str] = mapped_column(CleanString(200), default="")
     official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"), index=True)
     first_seen_at: Mapped[datetime]
 
@@ -109,9 +147,9 @@ class Group(Base):
     __table_args__ = (UniqueConstraint("platform", "platform_chat_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform: Mapped[str] = mapped_column(String(20))
-    platform_chat_id: Mapped[str] = mapped_column(String(100))
-    title: Mapped[str] = mapped_column(String(200), default="")
+    platform: Mapped[str] = mapped_column(CleanString(20))
+    platform_chat_id: Mapped[str] = mapped_column(CleanString(100))
+    title: Mapped[str] = mapped_column(CleanString(200), default="")
     created_at: Mapped[datetime]
 
 
@@ -152,17 +190,17 @@ class Message(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(100))
-    platform_message_id: Mapped[str] = mapped_column(String(100))
+    platform: Mapped[str] = mapped_column(CleanString(20))
+    chat_id: Mapped[str] = mapped_column(CleanString(100))
+    platform_message_id: Mapped[str] = mapped_column(CleanString(100))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
-    text: Mapped[str] = mapped_column(Text)
-    intent: Mapped[str] = mapped_column(String(20), default="chatter")
+    text: Mapped[str] = mapped_column(CleanText)
+    intent: Mapped[str] = mapped_column(CleanString(20), default="chatter")
     intent_confidence: Mapped[float] = mapped_column(Float, default=0.0)
     intent_confident: Mapped[bool] = mapped_column(Boolean, default=False)
-    department: Mapped[str] = mapped_column(String(100), default="")
-    reply_to_platform_message_id: Mapped[str | None] = mapped_column(String(100))
+    department: Mapped[str] = mapped_column(CleanString(100), default="")
+    reply_to_platform_message_id: Mapped[str | None] = mapped_column(CleanString(100))
     from_official: Mapped[bool] = mapped_column(Boolean, default=False)
     sent_at: Mapped[datetime]
     edited_at: Mapped[datetime | None]
@@ -183,26 +221,26 @@ class Question(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(100))
-    platform_message_id: Mapped[str] = mapped_column(String(100))
+    platform: Mapped[str] = mapped_column(CleanString(20))
+    chat_id: Mapped[str] = mapped_column(CleanString(100))
+    platform_message_id: Mapped[str] = mapped_column(CleanString(100))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
     asker_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
-    text: Mapped[str] = mapped_column(Text)
-    department: Mapped[str] = mapped_column(String(100), default="")
+    text: Mapped[str] = mapped_column(CleanText)
+    department: Mapped[str] = mapped_column(CleanString(100), default="")
     department_confident: Mapped[bool] = mapped_column(Boolean, default=False)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
-    state: Mapped[str] = mapped_column(String(20), default="open")
+    state: Mapped[str] = mapped_column(CleanString(20), default="open")
     created_at: Mapped[datetime]
     due_at: Mapped[datetime]
     first_response_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
     resolved_at: Mapped[datetime | None]
-    ack_platform_message_id: Mapped[str | None] = mapped_column(String(100))
-    answer_platform_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
-    answer_text: Mapped[str | None] = mapped_column(Text)
+    ack_platform_message_id: Mapped[str | None] = mapped_column(CleanString(100))
+    answer_platform_message_id: Mapped[str | None] = mapped_column(CleanString(100), index=True)
+    answer_text: Mapped[str | None] = mapped_column(CleanText)
     overdue_notified_at: Mapped[datetime | None]
     """When the overdue reminder went out, so it goes out once per wait."""
 
@@ -214,11 +252,11 @@ class QuestionTransition(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), index=True)
-    from_state: Mapped[str | None] = mapped_column(String(20))
-    to_state: Mapped[str] = mapped_column(String(20))
+    from_state: Mapped[str | None] = mapped_column(CleanString(20))
+    to_state: Mapped[str] = mapped_column(CleanString(20))
     at: Mapped[datetime]
     actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(CleanText, default="")
 
 
 class Engagement(Base):
@@ -233,14 +271,14 @@ class Engagement(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"))
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(CleanString(20))
     at: Mapped[datetime]
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     response_seconds: Mapped[float | None] = mapped_column(Float)
-    template_id: Mapped[str | None] = mapped_column(String(100))
-    detail: Mapped[str] = mapped_column(Text, default="")
+    template_id: Mapped[str | None] = mapped_column(CleanString(100))
+    detail: Mapped[str] = mapped_column(CleanText, default="")
 
 
 class Rating(Base):
@@ -251,7 +289,7 @@ class Rating(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
-    score: Mapped[str] = mapped_column(String(30))
+    score: Mapped[str] = mapped_column(CleanString(30))
     at: Mapped[datetime]
 
 
@@ -260,12 +298,12 @@ class Template(Base):
 
     __tablename__ = "templates"
 
-    id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    title: Mapped[str] = mapped_column(String(200))
-    intent: Mapped[str] = mapped_column(String(20), default="")
-    department: Mapped[str] = mapped_column(String(100), default="")
-    keywords: Mapped[str] = mapped_column(Text, default="")
-    body: Mapped[str] = mapped_column(Text)
+    id: Mapped[str] = mapped_column(CleanString(100), primary_key=True)
+    title: Mapped[str] = mapped_column(CleanString(200))
+    intent: Mapped[str] = mapped_column(CleanString(20), default="")
+    department: Mapped[str] = mapped_column(CleanString(100), default="")
+    keywords: Mapped[str] = mapped_column(CleanText, default="")
+    body: Mapped[str] = mapped_column(CleanText)
     updated_at: Mapped[datetime]
 
 
@@ -279,7 +317,7 @@ class Suggestion(Base):
     official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"))
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
     rank: Mapped[int] = mapped_column(Integer)
-    template_id: Mapped[str] = mapped_column(String(100))
+    template_id: Mapped[str] = mapped_column(CleanString(100))
     at: Mapped[datetime]
 
 
@@ -290,7 +328,7 @@ class InviteCode(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"))
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(CleanString(64), unique=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
@@ -312,17 +350,17 @@ class InboxEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform: Mapped[str] = mapped_column(String(20))
-    event_key: Mapped[str] = mapped_column(String(200))
-    chat_key: Mapped[str] = mapped_column(String(200))
-    payload: Mapped[str | None] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(CleanString(20))
+    event_key: Mapped[str] = mapped_column(CleanString(200))
+    chat_key: Mapped[str] = mapped_column(CleanString(200))
+    payload: Mapped[str | None] = mapped_column(CleanText)
     """The neutral event as JSON (``bot.events.encode_event``); None when it could not be read."""
-    raw: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[str] = mapped_column(CleanText, default="")
     """The platform's own payload, when the adapter kept it."""
-    state: Mapped[str] = mapped_column(String(10), default="pending")
+    state: Mapped[str] = mapped_column(CleanString(10), default="pending")
     """``pending`` → ``done``, or ``poison`` (unreadable, or failed ``attempts`` times)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(CleanText, default="")
     received_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
 
@@ -342,15 +380,15 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
-    platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(10), default="message")
+    platform: Mapped[str] = mapped_column(CleanString(20))
+    chat_id: Mapped[str] = mapped_column(CleanString(100))
+    kind: Mapped[str] = mapped_column(CleanString(10), default="message")
     """``message`` (posted once at most) or ``button`` (an answer to a button press: repeatable)."""
-    payload: Mapped[str] = mapped_column(Text)
-    follow_up: Mapped[str] = mapped_column(Text, default="")
-    state: Mapped[str] = mapped_column(String(10), default="pending")
-    platform_message_id: Mapped[str | None] = mapped_column(String(100))
-    error: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[str] = mapped_column(CleanText)
+    follow_up: Mapped[str] = mapped_column(CleanText, default="")
+    state: Mapped[str] = mapped_column(CleanString(10), default="pending")
+    platform_message_id: Mapped[str | None] = mapped_column(CleanString(100))
+    error: Mapped[str] = mapped_column(CleanText, default="")
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 

@@ -119,6 +119,7 @@ def test_semantic_ranker_without_the_extra_says_how_to_install(workdir):
 
 
 def test_report_formats_and_bad_period(workdir):
+    assert minyi("db", "upgrade", cwd=workdir).returncode == 0
     for fmt, marker in (("table", "履职统计"), ("markdown", "| 范围 |")):
         result = minyi("report", "--since", "30d", "--format", fmt, cwd=workdir)
         assert result.returncode == 0 and marker in result.stdout, result.stderr
@@ -169,3 +170,87 @@ def test_unreachable_database_is_one_line(workdir):
     result = minyi("--database", "postgresql://postgres@127.0.0.1:1/none", "report", cwd=workdir)
     assert result.returncode == 1
     assert "database unavailable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_masks_residents_phone_numbers(workdir):
+    chat = "王阿姨: 建议小区门口增加快递柜，有意见请联系13812341111\n"
+    assert minyi("run", cwd=workdir, stdin=chat).returncode == 0
+    for fmt in ("table", "markdown", "csv"):
+        result = minyi("report", "--since", "30d", "--format", fmt, cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        assert "13812341111" not in result.stdout, fmt
+    table = minyi("report", "--since", "30d", cwd=workdir).stdout
+    assert "138****1111" in table
+
+
+# ------------------------------------------------------------------ configuration mistakes: one line, exit 2
+
+
+def one_line_exit_2(result, *needles: str) -> None:
+    """The mistake is told in one line on stderr, without a traceback, and the exit code is 2."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_sqlite_folder_that_cannot_be_made(workdir):
+    (workdir / "afile").write_text("not a folder")
+    result = minyi("--database", "sqlite:///afile/minyi.db", "run", cwd=workdir)
+    one_line_exit_2(result, "SQLite folder", "afile")
+
+
+def test_bad_intent_model_path(workdir):
+    (workdir / "bot.toml").write_text('[text]\nintent_model = "models/nope.json"\n')
+    one_line_exit_2(minyi("run", cwd=workdir), "bot.toml", "models/nope.json")
+
+
+def test_webhook_without_url_or_secret(workdir):
+    env = {"TELEGRAM_BOT_TOKEN": "1:x", "TELEGRAM_WEBHOOK_SECRET": ""}
+    (workdir / "bot.toml").write_text('[telegram]\nenabled = true\nmode = "webhook"\n')
+    one_line_exit_2(minyi("run", cwd=workdir, env=env), "webhook_url")
+    (workdir / "bot.toml").write_text(
+        '[telegram]\nenabled = true\nmode = "webhook"\nwebhook_url = "https://example.org/hook"\n'
+    )
+    one_line_exit_2(minyi("run", cwd=workdir, env=env), "TELEGRAM_WEBHOOK_SECRET")
+
+
+def test_unknown_database_dialect(workdir):
+    one_line_exit_2(minyi("--database", "oracle2://x/y", "report", cwd=workdir), "oracle2")
+
+
+def test_password_in_the_database_url_of_bot_toml(workdir):
+    (workdir / "bot.toml").write_text(
+        '[database]\nurl = "postgresql+psycopg://postgres@127.0.0.1/test?password=secret"\n'
+    )
+    result = minyi("report", cwd=workdir)
+    one_line_exit_2(result, "database.url", "MINYI_DATABASE__URL")
+    assert "secret" not in result.stderr
+
+
+def test_report_and_doctor_on_a_database_that_does_not_exist(workdir):
+    for command in ("report", "doctor"):
+        result = minyi("--database", "sqlite:///data/mistyped.db", command, cwd=workdir)
+        one_line_exit_2(result, "data/mistyped.db", "no such database")
+    assert not (workdir / "data" / "mistyped.db").exists()
+
+
+def test_ctrl_c_during_start_up_prints_no_traceback(workdir):
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=workdir,
+        env={k: v for k, v in os.environ.items() if k != "MINYI_CONFIG"},
+    )
+    time.sleep(1.5)  # imported, building the app: before "ready"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert process.returncode in (0, 130, -signal.SIGINT), err  # 130 or "killed by SIGINT"

@@ -1,0 +1,74 @@
+"""Who may act on which ticket: the one rule every staff action on a question goes through.
+
+An official may answer (``/reply``, a suggestion button, a bare number, a reply on the platform),
+transfer, ``/suggest`` and ``/ticket`` only for a question of a group they are assigned to, a question
+assigned to them, or a question of their department. Supervisors and admins may act on any. The store
+gives the facts (``Store.groups_of``); ``may_act`` decides; ``check`` tells a refused official privately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Protocol
+
+from bot.work import Context, StaffContext
+from handlers.common import tell_official
+from storage import OfficialInfo
+
+SUPERVISING_ROLES = frozenset({"supervisor", "admin"})
+OUT_OF_SCOPE = (
+    "抱歉，{number}不属于您负责的群、部门或承办事项，您不能处理。如需协助请联系督查人员。"
+)
+
+
+class Subject(Protocol):
+    """What the rule looks at in a question (a ``QuestionInfo``, or a message about to become one)."""
+
+    @property
+    def platform(self) -> str: ...
+
+    @property
+    def chat_id(self) -> str: ...
+
+    @property
+    def department(self) -> str: ...
+
+    @property
+    def assignee_id(self) -> int | None: ...
+
+
+def may_act(
+    official: OfficialInfo, question: Subject, official_groups: Collection[tuple[str, str]]
+) -> bool:
+    """True when ``official`` may act on ``question``. ``official_groups``: the (platform, chat id)
+    of every group the official is assigned to."""
+    if official.role in SUPERVISING_ROLES:
+        return True
+    if question.assignee_id is not None and question.assignee_id == official.id:
+        return True
+    if (question.platform, question.chat_id) in official_groups:
+        return True
+    return bool(official.department) and question.department == official.department
+
+
+async def check(ctx: StaffContext, question: Subject, number: str) -> bool:
+    """``may_act`` for the event's official; a refused official is told privately (on the button
+    they pressed, in the private chat, or by a private message when they typed in a group) and
+    nothing is posted anywhere else. ``number``: how the question is named (``Q12``)."""
+    official = ctx.official
+    groups = await ctx.db(ctx.store.groups_of, official.id)
+    if may_act(official, question, {(g.platform, g.chat_id) for g in groups}):
+        return True
+    refuse(ctx, OUT_OF_SCOPE.format(number=number))
+    return False
+
+
+def refuse(ctx: Context, text: str) -> None:
+    """Tell the sender ``text`` where nobody else sees it."""
+    msg = ctx.message
+    if msg.button is not None:
+        ctx.answer_button(text[:190])
+    elif msg.chat.is_group and ctx.official is not None:
+        tell_official(ctx, ctx.official, text, prefer=msg.platform)
+    else:
+        ctx.reply(text, quote=False)
