@@ -197,7 +197,9 @@ class Dispatcher:
                     )
                 await services.db(bound.end_unit, True)
             except BaseException:
-                await services.db(bound.end_unit, False)
+                # Shielded: a second cancellation must not leave the session open (an open
+                # transaction would keep its locks until the process ends).
+                await asyncio.shield(services.db(bound.end_unit, False))
                 raise
         if work.queued:
             self.postman.wake()

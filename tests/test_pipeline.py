@@ -257,5 +257,5 @@ async def test_background_worker_handles_what_adapters_journal(chat):
             await asyncio.sleep(0.05)
         assert any("编号 Q1" in p.text for p in chat.bot.outbox)
     finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+        await dispatcher.drain(5)  # the clean stop: the worker ends by itself
+        await asyncio.wait_for(worker, 10)
