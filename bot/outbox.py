@@ -31,7 +31,7 @@ from bot.events import (
     Undeliverable,
 )
 from bot.work import FollowUp, Queued, Work
-from storage import OutboxEntry, OutboxRecord
+from storage import OutboxEntry, OutboxRecord, StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.dispatch import Dispatcher
@@ -158,6 +158,9 @@ class Postman:
         self._wake = asyncio.Event()
         self.stopped = False
         """Set by a clean stop: ``run`` ends."""
+        self._claimed_unsent: set[int] = set()
+        """Rows this process tried to claim when the database went away: the claim may have been
+        committed, but the message was certainly not sent."""
 
     def wake(self) -> None:
         """Something was queued: deliver it soon (``run``)."""
@@ -208,13 +211,21 @@ class Postman:
         if row.kind == "button":
             await self._answer_button(row)
             return
-        if row.state == "sending":
+        if row.state == "sending" and row.id not in self._claimed_unsent:
             # Claimed before a crash: the platform may have it. Never sent again on a guess.
             log.warning("%s was interrupted by a restart; it may not have arrived", _what(row))
             await self._settle(row, Delivered(Delivery.UNCERTAIN, None, row.chat_id), "restart")
             return
-        if not await dispatcher.write(store.mark_sending, row.id):
-            return
+        if row.state == "sending":
+            # Our own claim, whose commit answer was lost in an outage: it was never sent.
+            self._claimed_unsent.discard(row.id)
+        else:
+            try:
+                if not await dispatcher.write(store.mark_sending, row.id):
+                    return
+            except StoreUnavailable:
+                self._claimed_unsent.add(row.id)
+                raise
         message = decode_message(row)
         error = ""
         try:
