@@ -52,10 +52,15 @@ def _pos_tagger() -> Any:
 
 def tagged(normalised: str) -> list[tuple[str, str]]:
     """``(word, part of speech)`` pairs of already-normalised text (jieba's tags: ``n`` noun, ``v`` verb,
-    ``m`` numeral …), white space removed."""
+    ``m`` numeral …), white space removed.
+
+    Dictionary words only (jieba's HMM off): six times faster on long letters, so a summary of
+    thousands of messages takes seconds, and the HMM's made-up words (庄村, 幼升 of 幼升小) are often
+    fragments; characters outside the dictionary come out one by one.
+    """
     if not normalised:
         return []
-    return [(p.word, p.flag) for p in _pos_tagger().cut(normalised) if p.word.strip()]
+    return [(p.word, p.flag) for p in _pos_tagger().cut(normalised, HMM=False) if p.word.strip()]
 
 
 @lru_cache(maxsize=8)
