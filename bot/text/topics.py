@@ -10,8 +10,8 @@ subject that names one (电梯又坏了 beside 3号楼电梯坏了). Small talk 
 
 Keys are stable: the same subject, building and (for local topics) group always give the same key,
 whatever the batch or the order of its messages, so a store-side burst detector can count a topic's
-messages per window and compare them with the topic's own baseline. Pure functions over plain values;
-Traditional input is normalised first.
+messages per window and compare them with the topic's own baseline (``topic_key`` gives one message's
+key, for storing beside it). Pure functions over plain values; Traditional input is normalised first.
 """
 
 from __future__ import annotations
@@ -144,6 +144,15 @@ def topic_of(text: str) -> TopicRef | None:
     if not phrases:
         return None
     return TopicRef(phrases[0], place if place not in phrases[0] else "", True)
+
+
+def topic_key(text: str, group: str) -> str | None:
+    """The stable topic key of one message posted in ``group`` (None when it names no topic), for
+    storing beside the message: storage cannot import ``bot.text``, so a burst detector there counts
+    these keys. It is the key ``TopicGrouper`` gives, except that a facility message naming no
+    building (电梯又坏了) keeps its own key instead of joining its group's 3号楼电梯 topic."""
+    ref = topic_of(text)
+    return ref.key(group) if ref else None
 
 
 def _label(topic_messages: Sequence[TopicMessage], ref: TopicRef) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.text import TextAnalyzer
-from bot.text.topics import TopicGrouper, TopicMessage, topic_of
+from bot.text.topics import TopicGrouper, TopicMessage, topic_key, topic_of
 
 T0 = datetime(2026, 12, 1, 7, 30)
 WATER_OUTAGE = [
@@ -126,3 +126,9 @@ def test_what_a_message_is_about(text: str, subject: str) -> None:
 def test_without_a_classifier_every_message_naming_a_topic_is_kept() -> None:
     messages = [TopicMessage("1", "g", "哈哈好的"), TopicMessage("2", "g", "停电了")]
     assert [[m.id for m in t.messages] for t in TopicGrouper().group(messages)] == [["2"]]
+
+
+def test_one_messages_key_is_the_key_of_its_topic(grouper: TopicGrouper) -> None:
+    for topic in grouper.group(burst()):
+        assert {topic_key(m.text, m.group) for m in topic.messages} == {topic.key}
+    assert topic_key("哈哈好的", "heping") is None
