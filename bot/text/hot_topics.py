@@ -36,7 +36,7 @@ _JOINERS = frozenset({"的"})
 """Words allowed between two nouns of one phrase (3号楼的电梯 → 3号楼电梯)."""
 MAX_RUN_WORDS = 3
 MAX_PHRASE_CHARS = 10
-MIN_BATCH_FOR_REPEATS = 5
+MIN_BATCH_FOR_REPEATS = 20
 DOMINANT_SHARE = 0.6
 """A phrase is dropped when a longer phrase containing it is mentioned in this share of its messages."""
 
@@ -99,7 +99,8 @@ def hot_phrases(texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
     """The ``k`` phrases mentioned by the most messages of ``texts``, with how many mention each.
 
     From ``MIN_BATCH_FOR_REPEATS`` messages on, a phrase needs two mentions: in a day's traffic one
-    resident's wording is not a hot topic; in a handful of messages each one's subject is worth naming.
+    resident's wording is not a hot topic; in a handful of messages (a quiet week's few questions) each
+    one's subject is worth naming.
     """
     per_message = [message_phrases(t) for t in texts]
     counts: Counter[str] = Counter(p for phrases in per_message for p in phrases)

@@ -48,7 +48,7 @@ def test_a_count_is_the_number_of_messages_mentioning_it() -> None:
 
 
 def test_one_mention_in_a_day_of_traffic_is_not_hot() -> None:
-    texts = ["东门路灯坏了", *["3号楼电梯坏了"] * 3, "好的", "谢谢"]
+    texts = ["东门路灯坏了", *["3号楼电梯坏了"] * 3, *["好的", "谢谢"] * 8]
     assert hot_phrases(texts, k=5) == [("3号楼电梯", 3)]
 
 
@@ -94,3 +94,19 @@ async def test_an_officials_digest_names_the_burst(chat) -> None:  # type: ignor
     listed = re.findall(r"([^、()]+)\((\d+)\)", hot)
     assert listed[:3] == [("停水", "4"), ("3号楼电梯", "3"), ("烧烤店油烟", "3")]
     assert not NOISE & {phrase for phrase, _ in listed}
+
+
+@pytest.mark.asyncio
+async def test_a_supervisors_summary_names_each_questions_subject(chat) -> None:  # type: ignore[no-untyped-def]
+    for text in (
+        "我们3号楼的电梯又坏了，什么时候能修好？上下楼太不方便了",
+        "楼下烧烤店油烟太大，晚上十一点还在营业，能不能管一管？",
+        "请问个体工商户的营业执照年报在哪里办理？",
+    ):
+        await chat.ask(text)
+    chat.clock.advance(minutes=1)
+    text = (await chat.bot.say("/summary 7d", by=chat.chen))[0].text
+    line = next(line for line in text.splitlines() if line.startswith("热点话题："))
+    listed = set(line.removeprefix("热点话题：").split("、"))
+    assert {"3号楼电梯", "烧烤店油烟"} <= listed
+    assert not NOISE & listed and "个体" not in listed
