@@ -38,7 +38,13 @@ DEMO_ROSTER = [
         "identities": ["console:王强"],
         "groups": ["console:阳光花园", "console:创业路商户群"],
     },
-    {"name": "陈静", "role": "supervisor", "identities": ["console:陈静"]},
+    {
+        "name": "陈静",
+        "role": "supervisor",
+        "identities": ["console:陈静"],
+        # A supervisor's jurisdiction: the groups listed here (docs/SECURITY.md).
+        "groups": ["console:幸福里小区", "console:阳光花园", "console:创业路商户群"],
+    },
 ]
 DEMO_DEPARTMENTS = [
     {"name": "住房和城乡建设局", "keywords": ["物业", "电梯", "小区", "充电桩", "快递柜"]},

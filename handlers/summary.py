@@ -1,6 +1,7 @@
 """Supervisors read engagement summaries: ``/summary today|7d|30d`` (统计 7d).
 
-Per official: questions assigned, answered, answered on time, median first-response time, the three
+A supervisor sees only their jurisdiction (the groups assigned to them, their department), an admin
+everything. Per official: questions assigned, answered, answered on time, median first-response time, the three
 rates (response, resolution, satisfaction) and chat/speak/lurk counts; the same totals per group and
 per department, the overdue questions and the hot topics, residents' personal data masked
 (``bot.text.privacy``). ``format_summary`` also serves the CLI's
@@ -18,7 +19,8 @@ from zoneinfo import ZoneInfo
 from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, duration
-from storage import Summary, Tally
+from handlers.scope import UNRESTRICTED_ROLES
+from storage import Jurisdiction, OfficialInfo, Summary, Tally
 
 PERIOD_WORDS = {
     "today": "today",
@@ -190,8 +192,18 @@ def _chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> s
     return "\n".join(lines)
 
 
+def jurisdiction(official: OfficialInfo) -> Jurisdiction | None:
+    """What ``official`` may see figures of: admins everything (None), a supervisor their groups and
+    department."""
+    return (
+        None
+        if official.role in UNRESTRICTED_ROLES
+        else Jurisdiction(official.id, official.department)
+    )
+
+
 async def summary(ctx: StaffContext) -> None:
-    """``summary`` (统计) — supervisors only (the route says so)."""
+    """``summary`` (统计) — supervisors only (the route says so), within their jurisdiction."""
     assert ctx.command is not None
     zone = ctx.settings.bot.zone
     try:
@@ -199,6 +211,6 @@ async def summary(ctx: StaffContext) -> None:
     except PeriodError as exc:
         ctx.reply(str(exc))
         return
-    found = await ctx.db(ctx.store.summary, since, until, ctx.now)
+    found = await ctx.db(ctx.store.summary, since, until, ctx.now, jurisdiction(ctx.official))
     hot = ctx.services.text.topic_words(found.question_texts, k=5)
     ctx.reply(chat_summary(found, label, hot), quote=False)

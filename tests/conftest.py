@@ -167,7 +167,12 @@ ROSTER = [
         "identities": ["test:lina"],
         "groups": ["test:xingfuli", "test:yangguang"],
     },
-    {"name": "陈静", "role": "supervisor", "identities": ["test:chenjing"]},
+    {
+        "name": "陈静",
+        "role": "supervisor",
+        "identities": ["test:chenjing"],
+        "groups": ["test:xingfuli", "test:yangguang"],  # her jurisdiction
+    },
 ]
 DEPARTMENTS = [
     {"name": "住房和城乡建设局", "keywords": ["物业", "电梯", "小区", "漏水"]},
