@@ -22,13 +22,14 @@ OBSERVERS = (
     Observer("membership", record.membership, record.is_membership),
     Observer("edit", record.edit, record.is_edit),
     Observer("record", record.record, record.is_group_talk),
+    Observer("bind code", bind.guard_code, bind.is_bind),
 )
 
 ROUTES = (
     message("anonymous sender", anonymous.anonymous_sender, anonymous.is_anonymous),
     button("pick:", answer.pick_button, roles=STAFF),
     button("rate:", rate.rate_button),
-    command("bind", bind.bind),
+    command("bind", bind.bind, chats=PRIVATE, wrong_chat=bind.IN_GROUP),
     command("help", help.show_help, audited=False),
     command("start", help.show_help, audited=False),
     command("unknown", help.unknown_command, audited=False),

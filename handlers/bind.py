@@ -15,26 +15,35 @@ from bot.work import Context
 from handlers.store_messages import explain
 from storage import AuditOutcome, StoreError
 
-IN_GROUP = "为保护绑定码，请私聊机器人发送「/bind 绑定码」。"
-REVOKED_IN_GROUP = (
-    "绑定码不能在群里发送，该绑定码已作废，请向管理员重新获取，并私聊机器人发送「/bind 绑定码」。"
+IN_GROUP = (
+    "为保护绑定码，请私聊机器人发送「/bind 绑定码」。在群里发过的绑定码已作废，请向管理员重新获取。"
 )
 THROTTLED = "绑定码错误次数过多，请 {minutes} 分钟后再试，或联系管理员。"
 ACTION = "bind"
 """The audit log's name for bind attempts (the throttle counts its failures)."""
 
 
-async def bind(ctx: Context) -> None:
-    """``bind``: in a private chat redeem the code; anywhere else revoke it."""
-    msg = ctx.message
+def is_bind(ctx: Context) -> bool:
+    """The ``bind`` command, wherever it was typed."""
+    return ctx.command is not None and ctx.command.name == ACTION
+
+
+async def guard_code(ctx: Context) -> None:
+    """Observer of every ``bind``: the code is never written to the audit log, and a code typed
+    anywhere but a private chat is revoked before the route refuses the chat (``IN_GROUP``)."""
     assert ctx.command is not None
     code = ctx.command.args[0] if ctx.command.args else ""
     ctx.audit.detail = "/bind " + "*" * len(code) if code else "/bind"
-    if msg.chat.is_group:
-        revoked = bool(code) and await ctx.db(ctx.store.revoke_invite, code, ctx.now)
-        ctx.audit.refuse("code typed in a group, revoked" if revoked else "typed in a group")
-        ctx.reply(REVOKED_IN_GROUP if code else IN_GROUP)
-        return
+    if code and ctx.message.chat.is_group:
+        await ctx.db(ctx.store.revoke_invite, code, ctx.now)
+
+
+async def bind(ctx: Context) -> None:
+    """``bind`` (the route admits private chats only): redeem the code, unless the account has
+    tried too many wrong ones lately."""
+    msg = ctx.message
+    assert ctx.command is not None
+    code = ctx.command.args[0] if ctx.command.args else ""
     if not code:
         ctx.reply("请发送「/bind 绑定码」，绑定码向管理员索取。")
         return
