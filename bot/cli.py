@@ -17,7 +17,7 @@ import stat
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -335,8 +335,10 @@ def cmd_officials(args: argparse.Namespace) -> int:
             store.assign(args.name, platform, chat_id, now, title=args.title or "")
             print(f"已分配：{args.name} → {args.group}")
         elif args.action == "invite":
+            from handlers.bind import create_code
+
             hours = app.settings.security.bind_code_hours
-            code = store.create_invite(args.name, now, timedelta(hours=hours))
+            code = create_code(store, app.settings, args.name, now)
             print(
                 f"{args.name} 的一次性绑定码：{code}（{hours:g} 小时内有效）。"
                 f"请本人私聊机器人发送：/bind {code}（在群里发送会作废）"

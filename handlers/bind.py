@@ -9,11 +9,12 @@ itself never is); the failures counted are those lines.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from bot.config import Settings
 from bot.work import Context
 from handlers.store_messages import explain
-from storage import AuditOutcome, StoreError
+from storage import AuditOutcome, Store, StoreError
 
 IN_GROUP = (
     "为保护绑定码，请私聊机器人发送「/bind 绑定码」。在群里发过的绑定码已作废，请向管理员重新获取。"
@@ -21,6 +22,12 @@ IN_GROUP = (
 THROTTLED = "绑定码错误次数过多，请 {minutes} 分钟后再试，或联系管理员。"
 ACTION = "bind"
 """The audit log's name for bind attempts (the throttle counts its failures)."""
+
+
+def create_code(store: Store, settings: Settings, official_name: str, now: datetime) -> str:
+    """A new one-time code for ``official_name``, valid for ``[security] bind_code_hours``."""
+    hours = settings.security.bind_code_hours
+    return store.create_invite(official_name, now, timedelta(hours=hours))
 
 
 def is_bind(ctx: Context) -> bool:

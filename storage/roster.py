@@ -204,7 +204,7 @@ class RosterStore(StoreBase):
         return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
     def create_invite(
-        self, official_name: str, at: datetime, ttl: timedelta = timedelta(days=7)
+        self, official_name: str, at: datetime, ttl: timedelta = timedelta(hours=24)
     ) -> str:
         """A one-time code the official sends as ``/bind CODE``; only its hash is stored."""
         code = "".join(secrets.choice("ABCDEFGHJKMNPQRSTUVWXYZ23456789") for _ in range(8))
