@@ -257,7 +257,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the engagement summary for a period."""
-    from handlers.summary import PeriodError, format_summary, parse_period
+    from handlers.summary import PeriodError, format_summary, hot_topics, parse_period
 
     settings = _existing_database(_settings(args))
     app = _app(args, settings)
@@ -268,7 +268,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         except PeriodError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
         summary = app.store.summary(since, until, now)
-        hot = app.services.text.topic_words(summary.question_texts, k=5)
+        hot = hot_topics(app.services.text, summary)
         sys.stdout.write(format_summary(summary, args.format, settings.bot.zone, hot))
     finally:
         app.close()

@@ -16,6 +16,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.text import TextAnalyzer
 from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, duration
@@ -187,9 +188,16 @@ def _chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> s
     if summary.suggestions:
         lines.append(f"居民建议 {t.suggestions} 条，最新：")
         lines.extend(
-            f"· ［{title}］{name}：{clip(text)}" for title, name, text in summary.suggestions[:5]
+            f"· ［{title}］{name}：{clip(mask(text))}"
+            for title, name, text in summary.suggestions[:5]
         )
     return "\n".join(lines)
+
+
+def hot_topics(text: TextAnalyzer, summary: Summary, k: int = 5) -> list[tuple[str, int]]:
+    """The period's most frequent topic words, from the questions with personal data masked (an
+    e-mail address must not lend its name to the topics)."""
+    return text.topic_words([mask(t) for t in summary.question_texts], k=k)
 
 
 def jurisdiction(official: OfficialInfo) -> Jurisdiction | None:
@@ -212,5 +220,5 @@ async def summary(ctx: StaffContext) -> None:
         ctx.reply(str(exc))
         return
     found = await ctx.db(ctx.store.summary, since, until, ctx.now, jurisdiction(ctx.official))
-    hot = ctx.services.text.topic_words(found.question_texts, k=5)
+    hot = hot_topics(ctx.services.text, found)
     ctx.reply(chat_summary(found, label, hot), quote=False)

@@ -79,11 +79,15 @@ async def test_summary_counts_only_the_supervisors_jurisdiction(town):
     everything = await summary_for(town, "wujiu")
     assert "问题 3 个" in everything
     assert all(g in everything for g in ("幸福里小区", "阳光花园", "创业路商户群"))
-    nothing = await summary_for(town, "zhengshi")  # a supervisor given neither groups nor department
+    nothing = await summary_for(
+        town, "zhengshi"
+    )  # a supervisor given neither groups nor department
     assert "问题 0 个" in nothing and "幸福里" not in nothing
 
 
-async def test_overdue_alerts_reach_only_the_supervisors_whose_jurisdiction_holds_the_question(town):
+async def test_overdue_alerts_reach_only_the_supervisors_whose_jurisdiction_holds_the_question(
+    town,
+):
     await three_questions(town)
     town.clock.advance(hours=25)
     before = len(town.bot.outbox)
