@@ -74,7 +74,6 @@ def wechat_settings(database_url: str) -> Any:
                     "name": SUPERVISOR_NAME,
                     "role": "supervisor",
                     "identities": [f"wechat:{SUPERVISOR_ID}"],
-                    "groups": [f"wechat:{ROOM_ID}"],  # her jurisdiction
                 },
             ],
         }
