@@ -251,6 +251,19 @@ def chat(app_factory: Callable[..., Any], db_url: str, clock: FakeClock) -> Dial
 
 
 @pytest.fixture
+def dialogue(
+    app_factory: Callable[..., Any], db_url: str, clock: FakeClock
+) -> Callable[..., Dialogue]:
+    """Make a dialogue on a fresh app with settings of its own (``officials=[…]`` for another roster,
+    ``security={…}``), once on SQLite and once on PostgreSQL."""
+
+    def make(**overrides: Any) -> Dialogue:
+        return Dialogue(app_factory(db_url, **overrides), clock)
+
+    return make
+
+
+@pytest.fixture
 def data_dir() -> Path:
     """../shared/data, or a skip when this checkout has none beside it."""
     if not SHARED_DATA.is_dir():

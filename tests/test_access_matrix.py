@@ -16,7 +16,6 @@ import pytest
 from bot.events import ButtonPress, EventKind, IncomingMessage
 from bot.routes import PRIVATE_NOTE, ChatType, Route, refusal
 from bot.work import Role
-from conftest import Dialogue
 from handlers import default_routes
 from handlers.rate import REFUSALS
 from handlers.rating_rules import Refusal
@@ -175,7 +174,7 @@ def test_the_document_lists_every_command_and_button_and_agrees_with_the_routes(
 class Walk:
     """The matrix's dialogue: its people, and a fresh ticket for each cell."""
 
-    def __init__(self, chat: Dialogue) -> None:
+    def __init__(self, chat) -> None:
         self.chat = chat
         self.bot = chat.bot
         self.people = {
@@ -278,8 +277,8 @@ def classify(route: Route, shown: list[str], number: int) -> str:
 
 
 @pytest.fixture
-def matrix_chat(app_factory, db_url, clock) -> Dialogue:
-    return Dialogue(app_factory(db_url, officials=ROSTER), clock)
+def matrix_chat(dialogue):
+    return dialogue(officials=ROSTER)
 
 
 @pytest.mark.asyncio

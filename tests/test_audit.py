@@ -136,18 +136,13 @@ def test_minyi_audit_prints_the_log_as_a_table_and_as_json(workdir):  # noqa: F8
     assert all(PHONE not in e["detail"] for e in entries)
 
 
-def test_audit_and_report_on_a_database_that_does_not_exist(workdir):  # noqa: F811
-    result = minyi("--database", "sqlite:///data/mistyped.db", "audit", cwd=workdir)
-    one_line_exit_2(result, "data/mistyped.db", "no such database")
-    assert not (workdir / "data" / "mistyped.db").exists()
-
-
-def test_audit_and_report_on_a_postgresql_database_that_does_not_exist(workdir):  # noqa: F811
-    from conftest import PG_BASE, postgres_unavailable
-
-    if postgres_unavailable():
-        pytest.skip(str(postgres_unavailable()))
-    url = PG_BASE.rsplit("/", 1)[0] + "/minyi_mistyped_name"
+def test_audit_and_report_on_a_database_that_does_not_exist(workdir, db_url):  # noqa: F811
+    if db_url.startswith("sqlite"):
+        mistyped, name = "sqlite:///data/mistyped.db", "data/mistyped.db"
+        words = "no such database"
+    else:  # the same server, a database name nobody created
+        name = "minyi_mistyped_name"
+        mistyped, words = db_url.split("?")[0].rsplit("/", 1)[0] + "/" + name, "does not exist"
     for command in ("audit", "report"):
-        result = minyi("--database", url, command, cwd=workdir)
-        one_line_exit_2(result, "minyi_mistyped_name", "does not exist")
+        one_line_exit_2(minyi("--database", mistyped, command, cwd=workdir), name, words)
+    assert not (workdir / "data" / "mistyped.db").exists()

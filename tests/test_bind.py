@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Dialogue
 from handlers.bind import IN_GROUP, THROTTLED, create_code
 
 pytestmark = pytest.mark.asyncio
 
 
-def code_for(chat: Dialogue, name: str = "张伟") -> str:
+def code_for(chat, name: str = "张伟") -> str:
     return create_code(chat.app.store, chat.app.settings, name, chat.clock.now)
 
 
-def bound(chat: Dialogue, user_id: str) -> str | None:
+def bound(chat, user_id: str) -> str | None:
     official = chat.app.store.official_for_identity("test", user_id)
     return official.name if official else None
 
@@ -30,8 +29,8 @@ async def test_a_code_lasts_24_hours_by_default(chat):
     assert (bound(chat, "new1"), bound(chat, "new2")) == ("张伟", None)
 
 
-async def test_the_lifetime_is_configured_in_bot_toml(app_factory, db_url, clock):
-    chat = Dialogue(app_factory(db_url, security={"bind_code_hours": 1}), clock)
+async def test_the_lifetime_is_configured_in_bot_toml(dialogue):
+    chat = dialogue(security={"bind_code_hours": 1})
     code = code_for(chat)
     chat.clock.advance(minutes=61)
     newcomer = chat.bot.person("新号", "new")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DEPARTMENTS, Dialogue
 from handlers.overdue import OverdueReminder
 from storage import Jurisdiction
 
@@ -43,13 +42,13 @@ ROSTER = [
 
 
 @pytest.fixture
-def town(app_factory, db_url, clock) -> Dialogue:
-    chat = Dialogue(app_factory(db_url, officials=ROSTER, departments=DEPARTMENTS), clock)
+def town(dialogue):
+    chat = dialogue(officials=ROSTER)
     chat.third_group = chat.bot.group("创业路商户群", "chuangye")
     return chat
 
 
-async def three_questions(chat: Dialogue) -> None:
+async def three_questions(chat) -> None:
     """Q1 幸福里 (housing), Q2 阳光花园 (transport), Q3 创业路 (housing)."""
     await chat.ask("3号楼电梯坏了，物业不管")
     await chat.ask("公交站台什么时候恢复？", by=chat.liu, chat=chat.other_group)
@@ -62,7 +61,7 @@ async def three_questions(chat: Dialogue) -> None:
     chat.clock.advance(minutes=5)  # a period ends before now: the questions fall inside it
 
 
-async def summary_for(chat: Dialogue, user_id: str) -> str:
+async def summary_for(chat, user_id: str) -> str:
     [posted] = await chat.bot.say("/summary 7d", by=chat.bot.person(user_id, user_id))
     return posted.text
 

@@ -141,14 +141,13 @@ async def test_a_supervisor_sees_one_ticket_unmasked_privately_and_it_is_audited
     ]
 
 
-async def test_a_supervisor_may_not_unmask_outside_the_jurisdiction(app_factory, db_url, clock):
-    from conftest import ROSTER, Dialogue
-
-    roster = [o if o["name"] != "陈静" else {**o, "groups": ["test:yangguang"]} for o in ROSTER]
-    chat = Dialogue(app_factory(db_url, officials=roster), clock)
-    await question_and_suggestion(chat)  # Q1 in 幸福里, outside her jurisdiction now
+async def test_a_supervisor_may_not_unmask_outside_the_jurisdiction(chat):
+    store = chat.app.store
+    chen = store.official_for_identity("test", "chenjing")
+    store.unassign(chen.id, "test", "xingfuli")  # her jurisdiction is 阳光花园 alone now
+    await question_and_suggestion(chat)  # Q1 in 幸福里
     [refused] = await chat.bot.say("/unmask Q1", by=chat.chen)
     no_raw_data(refused.text, "refused unmask")
     assert "不属于您负责" in refused.text
-    [line] = chat.app.store.audit_since(chat.clock.now.replace(year=2000))
+    [line] = store.audit_since(chat.clock.now.replace(year=2000))
     assert (line.action, line.outcome, line.reason) == ("unmask", "refused", "out of scope")
