@@ -84,7 +84,31 @@ def _existing_database(settings: Settings) -> Settings:
             f"{database}: no such database (check the path; `minyi db upgrade` creates one)",
             EXIT_USAGE,
         )
+    if url.get_backend_name() == "postgresql":
+        _existing_server_database(settings.database.url)
     return settings
+
+
+def _existing_server_database(url: str) -> None:
+    """A PostgreSQL database that does not exist is a mistyped name: one line, exit 2 (a server that
+    cannot be reached is left to the command, exit 1)."""
+    from sqlalchemy.exc import OperationalError
+
+    from storage import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        if "does not exist" in str(exc.orig):
+            raise CliError(
+                f"database {engine.url.database!r} does not exist on the server "
+                "(check database.url; `minyi db upgrade` on an existing database creates the tables)",
+                EXIT_USAGE,
+            ) from None
+    finally:
+        engine.dispose()
 
 
 # ------------------------------------------------------------------ run
@@ -233,7 +257,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the engagement summary for a period."""
-    from handlers.summary import PeriodError, format_summary, parse_period
+    from handlers.summary import PeriodError, format_summary, hot_topics, parse_period
 
     settings = _existing_database(_settings(args))
     app = _app(args, settings)
@@ -244,10 +268,32 @@ def cmd_report(args: argparse.Namespace) -> int:
         except PeriodError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
         summary = app.store.summary(since, until, now)
-        hot = app.services.text.topic_words(summary.question_texts, k=5)
+        hot = hot_topics(app.services.text, summary)
         sys.stdout.write(format_summary(summary, args.format, settings.bot.zone, hot))
     finally:
         app.close()
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Print the audit log for a period (table or JSON lines)."""
+    from bot.audit_report import format_audit
+    from handlers.summary import PeriodError, parse_period
+    from storage import Store, make_engine, upgrade
+
+    settings = _existing_database(_settings(args))
+    now = datetime.now(UTC)
+    try:
+        since, _, _ = parse_period(args.since, now, settings.bot.zone)
+    except PeriodError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    engine = make_engine(settings.database.url)
+    try:
+        upgrade(engine)
+        entries = Store(engine).audit_since(since)
+    finally:
+        engine.dispose()
+    sys.stdout.write(format_audit(entries, args.format, settings.bot.zone))
     return 0
 
 
@@ -289,9 +335,13 @@ def cmd_officials(args: argparse.Namespace) -> int:
             store.assign(args.name, platform, chat_id, now, title=args.title or "")
             print(f"已分配：{args.name} → {args.group}")
         elif args.action == "invite":
-            code = store.create_invite(args.name, now)
+            from handlers.bind import create_code
+
+            hours = app.settings.security.bind_code_hours
+            code = create_code(store, app.settings, args.name, now)
             print(
-                f"{args.name} 的一次性绑定码：{code}（7 天内有效）。请本人私聊机器人发送：/bind {code}"
+                f"{args.name} 的一次性绑定码：{code}（{hours:g} 小时内有效）。"
+                f"请本人私聊机器人发送：/bind {code}（在群里发送会作废）"
             )
     except StoreError as exc:
         raise CliError(explain(exc)) from None
@@ -367,6 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
     report.add_argument("--format", choices=("table", "csv", "markdown"), default="table")
     report.set_defaults(func=cmd_report)
+
+    audit = sub.add_parser(
+        "audit", help="print the audit log: staff actions, refusals, failed binds, unmasked views"
+    )
+    audit.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
+    audit.add_argument("--format", choices=("table", "json"), default="table")
+    audit.set_defaults(func=cmd_audit)
 
     officials = sub.add_parser("officials", help="manage the roster")
     actions = officials.add_subparsers(dest="action", required=True, metavar="ACTION")

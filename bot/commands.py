@@ -88,6 +88,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage="/summary today|7d|30d（统计）— 履职统计：响应率、解决率、满意率、首次响应时间、超时问题",
         menu="统计报表，例如 /summary today",
     ),
+    CommandSpec(
+        "unmask",
+        ("原文", "查看原文"),
+        usage="/unmask Q12（原文）— 私聊查看一条问题的未遮盖原文（会记入审计日志）",
+        menu="查看一条问题的原文（记入审计）",
+    ),
 )
 COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}

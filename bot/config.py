@@ -121,6 +121,16 @@ class WechatSection(_Section):
     not sent again (it may be posted already)."""
 
 
+class SecuritySection(_Section):
+    """Bind codes: how long they last and how many wrong ones an account may try (docs/SECURITY.md)."""
+
+    bind_code_hours: float = Field(24.0, gt=0, le=24 * 30)
+    """Hours a code from ``minyi officials invite`` stays valid."""
+    bind_attempts: int = Field(5, ge=1, le=100)
+    """Wrong codes one account may try within ``bind_window_minutes`` before it must wait."""
+    bind_window_minutes: int = Field(10, ge=1, le=24 * 60)
+
+
 class DepartmentConfig(_Section):
     """A department and the words that suggest a question belongs to it."""
 
@@ -160,6 +170,7 @@ class Settings(_Section):
     text: TextSection = Field(default_factory=TextSection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
+    security: SecuritySection = Field(default_factory=SecuritySection)
     departments: list[DepartmentConfig] = Field(default_factory=list)
     officials: list[OfficialConfig] = Field(default_factory=list)
     source: str = Field(default="(defaults)", exclude=True)

@@ -38,7 +38,13 @@ DEMO_ROSTER = [
         "identities": ["console:王强"],
         "groups": ["console:阳光花园", "console:创业路商户群"],
     },
-    {"name": "陈静", "role": "supervisor", "identities": ["console:陈静"]},
+    {
+        "name": "陈静",
+        "role": "supervisor",
+        "identities": ["console:陈静"],
+        # A supervisor's jurisdiction: the groups listed here (docs/SECURITY.md).
+        "groups": ["console:幸福里小区", "console:阳光花园", "console:创业路商户群"],
+    },
 ]
 DEMO_DEPARTMENTS = [
     {"name": "住房和城乡建设局", "keywords": ["物业", "电梯", "小区", "充电桩", "快递柜"]},
@@ -83,7 +89,7 @@ async def replay(lines: list[str], database_url: str, out: TextIO) -> None:
     from bot.adapters.console import ConsoleAdapter
     from bot.app import build_app
     from handlers.overdue import OverdueReminder
-    from handlers.summary import format_summary
+    from handlers.summary import format_summary, hot_topics
 
     zone = ZoneInfo(DEMO_ZONE)
     clock = SimulatedClock(datetime(2026, 11, 16, 8, 0, tzinfo=zone))
@@ -109,7 +115,7 @@ async def replay(lines: list[str], database_url: str, out: TextIO) -> None:
                 await console.feed([line])
         since = clock.now - timedelta(days=7)
         summary = app.store.summary(since, clock.now, clock.now)
-        hot = app.services.text.topic_words(summary.question_texts, k=5)
+        hot = hot_topics(app.services.text, summary)
         print("\n—— 督查汇总（minyi report --since 7d）——", file=out)
         out.write(format_summary(summary, "table", zone, hot))
     finally:

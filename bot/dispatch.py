@@ -24,6 +24,7 @@ from dataclasses import replace
 from functools import partial
 from typing import ParamSpec, TypeVar
 
+from bot import audit
 from bot.commands import parse_command, strip_mention
 from bot.events import (
     EventKind,
@@ -388,17 +389,8 @@ class Dispatcher:
         for route in self.routes.routes:
             if not route.triggered_by(ctx):
                 continue
-            if ctx.role not in route.roles:
-                if ctx.message.button is not None:
-                    ctx.answer_button(refusal(route))
-                else:
-                    ctx.reply(refusal(route))
-                return route
-            if chat_type(ctx) not in route.chats:
-                ctx.reply(route.wrong_chat or "该命令不能在这里使用。发送「帮助」查看用法。")
-                return route
-            if await route.must_answer_privately(ctx):
-                ctx.reply(PRIVATE_NOTE)
+            if await self._refused(ctx, route):
+                await audit.record(ctx, route)
                 return route
             target = StaffContext.of(ctx) if route.staff_only else ctx
             result = await route.handler(target)
@@ -407,5 +399,24 @@ class Dispatcher:
                 ctx.analysis_ = target.analysis_
             if result is False and route.accepts is not None:
                 continue
+            await audit.record(ctx, route)
             return route
         return None
+
+    @staticmethod
+    async def _refused(ctx: Context, route: Route) -> bool:
+        """Refuse the event when the route does not admit the sender's role, does not serve this
+        chat, or may not answer it in a group; the refusal is noted for the audit log."""
+        if ctx.role not in route.roles:
+            if ctx.message.button is not None:
+                ctx.answer_button(refusal(route))
+            else:
+                ctx.reply(refusal(route))
+            ctx.audit.refuse("role")
+        elif chat_type(ctx) not in route.chats:
+            ctx.reply(route.wrong_chat or "该命令不能在这里使用。发送「帮助」查看用法。")
+            ctx.audit.refuse("chat")
+        elif await route.must_answer_privately(ctx):
+            ctx.reply(PRIVATE_NOTE)
+            ctx.audit.refuse("private only")
+        return bool(ctx.audit.outcome)

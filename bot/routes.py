@@ -71,6 +71,8 @@ class Route:
     """What a command used in a chat it does not serve is told."""
     private_answer: PrivateAnswer = False
     """Whether the answer shows more than the asker's own ticket (then never in a group)."""
+    audited: bool = True
+    """Whether staff using the route get a line in the audit log (refusals always do)."""
 
     @property
     def staff_only(self) -> bool:
@@ -113,8 +115,11 @@ def command(
     chats: frozenset[ChatType] = ANY_CHAT,
     wrong_chat: str = "",
     private_answer: PrivateAnswer = False,
+    audited: bool = True,
 ) -> Route:
     """A route for the command ``name`` (which must be in ``bot.commands.COMMANDS``).
+
+    ``audited=False``: staff using it are not recorded in the audit log (``/help``); refusals are.
 
     ``private_answer``: the answer shows more than the asker's own ticket (other groups' questions,
     residents' contacts, figures), so in a group the sender only gets ``PRIVATE_NOTE``; a predicate
@@ -129,6 +134,7 @@ def command(
         chats=chats,
         wrong_chat=wrong_chat,
         private_answer=private_answer,
+        audited=audited,
     )
 
 
@@ -144,9 +150,11 @@ def message(
     *,
     roles: frozenset[Role] = EVERYONE,
     chats: frozenset[ChatType] = ANY_CHAT,
+    audited: bool = False,
 ) -> Route:
-    """A route for plain messages ``accepts`` takes, from ``roles`` in ``chats``."""
-    return Route(name, handler, accepts=accepts, roles=roles, chats=chats)
+    """A route for plain messages ``accepts`` takes, from ``roles`` in ``chats``; ``audited``: staff
+    whose message it takes are recorded in the audit log (answers are; chat is not)."""
+    return Route(name, handler, accepts=accepts, roles=roles, chats=chats, audited=audited)
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,6 +210,34 @@ class Analysis:
 
 
 @dataclass
+class AuditNote:
+    """What the audit log is to say about an event beyond "done" (written by ``bot.audit``).
+
+    Handlers mark refusals, failures and unmasked views here; the one note is shared by the event's
+    ``Context`` and its ``StaffContext``."""
+
+    outcome: str = ""
+    """Empty (done), ``refused``, ``failed`` or ``unmasked``: a marked event is always recorded."""
+    reason: str = ""
+    subject: str = ""
+    """The ticket concerned (``Q12``)."""
+    detail: str | None = None
+    """What to record instead of the typed text (a bind code is never recorded)."""
+
+    def refuse(self, reason: str) -> None:
+        """The command was refused, for ``reason`` (a few English words)."""
+        self.outcome, self.reason = "refused", reason
+
+    def fail(self, reason: str) -> None:
+        """The command was tried and failed (a wrong bind code)."""
+        self.outcome, self.reason = "failed", reason
+
+    def mark(self, outcome: str, reason: str = "") -> None:
+        """Any other outcome worth a line of its own (``unmasked``, ``done`` for a bind)."""
+        self.outcome, self.reason = outcome, reason
+
+
+@dataclass
 class Context:
     """One event on its way through the observers and its route."""
 
@@ -224,6 +252,8 @@ class Context:
     command: Command | None
     analysis_: Analysis | None = None
     button_answered: bool = False
+    audit: AuditNote = field(default_factory=AuditNote)
+    """What the audit log records about this event (shared with the route's ``StaffContext``)."""
 
     @property
     def services(self) -> Services:

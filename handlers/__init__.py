@@ -16,11 +16,13 @@ from bot.work import EVERYONE, RESIDENTS, STAFF, SUPERVISORS
 from handlers import anonymous, answer, ask, bind, help, lurk, rate, record, speak, status, suggest
 from handlers import summary as summary_
 from handlers import transfer as transfer_
+from handlers import unmask as unmask_
 
 OBSERVERS = (
     Observer("membership", record.membership, record.is_membership),
     Observer("edit", record.edit, record.is_edit),
     Observer("record", record.record, record.is_group_talk),
+    Observer("bind code", bind.guard_code, bind.is_bind),
 )
 
 ROUTES = (
@@ -28,26 +30,37 @@ ROUTES = (
     button("pick:", answer.pick_button, roles=STAFF),
     button("rate:", rate.rate_button),
     command("bind", bind.bind, chats=PRIVATE, wrong_chat=bind.IN_GROUP),
-    command("help", help.show_help),
-    command("start", help.show_help),
-    command("unknown", help.unknown_command),
+    command("help", help.show_help, audited=False),
+    command("start", help.show_help, audited=False),
+    command("unknown", help.unknown_command, audited=False),
     command("status", status.status, private_answer=status.about_others),
     command("rate", rate.rate_command, roles=RESIDENTS),
     command("suggest", suggest.suggest, roles=STAFF),
     command("reply", answer.reply, roles=STAFF),
-    command("ticket", ask.promote_to_ticket, roles=STAFF),
+    command(
+        "ticket", ask.promote_to_ticket, roles=STAFF, chats=GROUPS, wrong_chat=ask.TICKET_USAGE
+    ),
     command("transfer", transfer_.transfer, roles=STAFF),
     command("speak", speak.speak, roles=STAFF),
     command("digest", lurk.digest, roles=STAFF, private_answer=True),
     command("summary", summary_.summary, roles=SUPERVISORS, private_answer=True),
+    command("unmask", unmask_.unmask, roles=SUPERVISORS, private_answer=True),
     message("typed rating", rate.rate_text, rate.is_rating, roles=RESIDENTS),
-    message("pick by number", answer.reply, answer.is_bare_pick, roles=STAFF, chats=PRIVATE),
+    message(
+        "pick by number",
+        answer.reply,
+        answer.is_bare_pick,
+        roles=STAFF,
+        chats=PRIVATE,
+        audited=True,
+    ),
     message(
         "answer by replying",
         answer.platform_reply,
         answer.is_platform_reply,
         roles=STAFF,
         chats=GROUPS,
+        audited=True,
     ),
     message("question", ask.ask, ask.is_question_to_the_bot, roles=RESIDENTS, chats=GROUPS),
     message(

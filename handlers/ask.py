@@ -32,6 +32,7 @@ class NewTicket:
     assignee_id: int | None = None
 
 
+TICKET_USAGE = "请在群里「回复」居民的那条消息并发送 /ticket。"
 GREETING = "您好！我是{name}。有问题请@我并写明具体情况（如地点、时间），我会登记并转给工作人员，{hours}小时内答复。"
 
 
@@ -129,7 +130,7 @@ async def promote_to_ticket(ctx: StaffContext) -> None:
     """``/ticket`` (立案) as a reply to a resident's message turns that message into a ticket."""
     msg = ctx.message
     if not msg.chat.is_group or not msg.reply_to_message_id or not msg.reply_to_sender_id:
-        ctx.reply("请在群里「回复」居民的那条消息并发送 /ticket。")
+        ctx.reply(TICKET_USAGE)
         return
     existing = await ctx.db(
         ctx.store.question_for_message, msg.platform, msg.chat.chat_id, msg.reply_to_message_id

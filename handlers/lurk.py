@@ -24,22 +24,24 @@ def _digest_text(ctx: StaffContext, digest: Digest) -> str:
     lines = [f"【潜水摘要】{since}，您负责的群共 {digest.message_count} 条居民消息。"]
     lines.append(f"新问题 {len(digest.new_questions)} 个。")
     for q in digest.new_questions[:MAX_ITEMS]:
-        lines.append(f"· {q.number}［{q.group_title}］{q.asker_name}：{clip(q.text)}")
+        lines.append(f"· {q.number}［{q.group_title}］{q.asker_name}：{clip(mask(q.text))}")
     overdue = [q for q in digest.waiting_questions if q.is_overdue(ctx.now)]
     lines.append(f"待答复 {len(digest.waiting_questions)} 个（其中超时 {len(overdue)} 个）。")
     for q in digest.waiting_questions[:MAX_ITEMS]:
         flag = "（超时）" if q in overdue else ""
-        lines.append(f"· {q.number}{flag} 截止 {local_time(ctx, q.due_at)}：{clip(q.text)}")
+        lines.append(f"· {q.number}{flag} 截止 {local_time(ctx, q.due_at)}：{clip(mask(q.text))}")
     if digest.flagged:
         lines.append(f"建议与投诉 {len(digest.flagged)} 条：")
         for title, name, intent, text, confident in digest.flagged[:MAX_ITEMS]:
             label = INTENT_LABELS.get(intent, intent)
             # An unsure label is shown as a guess for the official to judge, not as a finding.
             kind = label if confident else f"疑似{label}"
-            lines.append(f"· ［{title}］{name}（{kind}）：{clip(text)}")
+            lines.append(f"· ［{title}］{name}（{kind}）：{clip(mask(text))}")
     # Residents' messages keep their @政务助手; the bot's own names are not a topic.
     names = [*ctx.services.settings.bot.aliases, *ctx.services.bot_usernames.values()]
-    texts = [strip_mention(text, names)[0] for text in digest.texts]
+    # Masked first: a clipped preview must not cut a number in half (which ``mask`` would no longer
+    # recognise), and an e-mail address must not lend its name to the topic words.
+    texts = [mask(strip_mention(text, names)[0]) for text in digest.texts]
     words = ctx.services.text.topic_words(texts, k=5)
     if words:
         lines.append("热词：" + "、".join(f"{w}({n})" for w, n in words))

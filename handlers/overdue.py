@@ -1,6 +1,7 @@
 """督办 — when a question passes its promised time, remind whoever handles it and the supervisors, and
 apologise to the resident in the group with the delay template. Each wait is escalated once. The
-supervisors' alert has residents' personal data masked (``bot.text.privacy``).
+supervisors' alert goes to those whose jurisdiction holds the question (and admins), with residents'
+personal data masked (``bot.text.privacy``).
 
 This runs on a timer (``OverdueReminder.run_forever``), not on a chat event: one unit of work claims
 the overdue questions and queues every reminder and apology, so they are all sent or none is claimed;
@@ -12,17 +13,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.dispatch import Dispatcher
 from bot.text.privacy import mask
 from bot.work import Work
 from handlers.common import local_time, render_template, tell_official, to_asker
+from handlers.scope import may_act
 from storage import OfficialInfo, QuestionInfo
 
 log = logging.getLogger(__name__)
 
 DELAY_TEMPLATE = "delay_apology"
+
+
+@dataclass(frozen=True, slots=True)
+class Overseer:
+    """A supervisor or admin and the groups assigned to them (with their department, their
+    jurisdiction: ``handlers.scope.may_act``)."""
+
+    official: OfficialInfo
+    groups: set[tuple[str, str]]
 
 
 class OverdueReminder:
@@ -42,7 +54,12 @@ class OverdueReminder:
             claimed.extend(await work.db(work.store.claim_overdue, work.now))
             if not claimed:
                 return
-            supervisors = await work.db(work.store.supervisors)
+            supervisors = [
+                Overseer(
+                    s, {(g.platform, g.chat_id) for g in await work.db(work.store.groups_of, s.id)}
+                )
+                for s in await work.db(work.store.supervisors)
+            ]
             for question in claimed:
                 await self._escalate(work, question, supervisors)
 
@@ -52,7 +69,7 @@ class OverdueReminder:
         return claimed
 
     async def _escalate(
-        self, work: Work, question: QuestionInfo, supervisors: list[OfficialInfo]
+        self, work: Work, question: QuestionInfo, supervisors: list[Overseer]
     ) -> None:
         """督办: alert the assignee and the supervisors, and apologise to the resident."""
         assignee = (
@@ -69,7 +86,10 @@ class OverdueReminder:
         # The assignee handles the question and sees it as written; supervisors see it masked.
         if assignee is not None:
             tell_official(work, assignee, note, prefer=question.platform)
-        for official in supervisors:
+        for overseer in supervisors:
+            official = overseer.official
+            if not may_act(official, question, overseer.groups):
+                continue  # not within this supervisor's jurisdiction
             if assignee is None or official.id != assignee.id:
                 tell_official(work, official, mask(note), prefer=question.platform)
         # The apology names a fresh expected time; the promised one stays on record as missed.

@@ -1,9 +1,11 @@
 """Who may act on which ticket: the one rule every staff action on a question goes through.
 
 An official may answer (``/reply``, a suggestion button, a bare number, a reply on the platform),
-transfer, ``/suggest`` and ``/ticket`` only for a question of a group they are assigned to, a question
-assigned to them, or a question of their department. Supervisors and admins may act on any. The store
-gives the facts (``Store.groups_of``); ``may_act`` decides; ``check`` tells a refused official privately.
+transfer, ``/suggest``, ``/ticket`` and read (``/status``) only a question of a group they are assigned
+to, a question assigned to them, or a question of their department. A supervisor's jurisdiction is the
+same: the groups assigned to them on the roster and their department's questions (``/unmask`` too).
+Admins may act on any. The store gives the facts (``Store.groups_of``); ``may_act`` decides; ``check``
+tells a refused official privately and marks the event refused in the audit log.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from bot.work import Context, StaffContext
 from handlers.common import tell_official
 from storage import OfficialInfo
 
-SUPERVISING_ROLES = frozenset({"supervisor", "admin"})
+UNRESTRICTED_ROLES = frozenset({"admin"})
+"""Roles that may act on every ticket; everyone else only within their groups and department."""
 OUT_OF_SCOPE = (
     "抱歉，{number}不属于您负责的群、部门或承办事项，您不能处理。如需协助请联系督查人员。"
 )
@@ -42,7 +45,7 @@ def may_act(
 ) -> bool:
     """True when ``official`` may act on ``question``. ``official_groups``: the (platform, chat id)
     of every group the official is assigned to."""
-    if official.role in SUPERVISING_ROLES:
+    if official.role in UNRESTRICTED_ROLES:
         return True
     if question.assignee_id is not None and question.assignee_id == official.id:
         return True
@@ -51,14 +54,21 @@ def may_act(
     return bool(official.department) and question.department == official.department
 
 
+async def within(ctx: Context, official: OfficialInfo, question: Subject) -> bool:
+    """``may_act`` with the official's groups looked up."""
+    groups = await ctx.db(ctx.store.groups_of, official.id)
+    return may_act(official, question, {(g.platform, g.chat_id) for g in groups})
+
+
 async def check(ctx: StaffContext, question: Subject, number: str) -> bool:
     """``may_act`` for the event's official; a refused official is told privately (on the button
-    they pressed, in the private chat, or by a private message when they typed in a group) and
-    nothing is posted anywhere else. ``number``: how the question is named (``Q12``)."""
-    official = ctx.official
-    groups = await ctx.db(ctx.store.groups_of, official.id)
-    if may_act(official, question, {(g.platform, g.chat_id) for g in groups}):
+    they pressed, in the private chat, or by a private message when they typed in a group), nothing
+    is posted anywhere else, and the audit log records the refusal. ``number``: how the question is
+    named (``Q12``)."""
+    ctx.audit.subject = number if number.startswith("Q") else ctx.audit.subject
+    if await within(ctx, ctx.official, question):
         return True
+    ctx.audit.refuse("out of scope")
     refuse(ctx, OUT_OF_SCOPE.format(number=number))
     return False
 

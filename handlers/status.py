@@ -1,13 +1,14 @@
 """Residents (and officials) ask where a question stands: ``/status Q12`` or ``@政务助手 进度 Q12``.
 
 Without a number a resident sees their own latest questions. Residents only see questions they asked
-or that were asked in the same chat; officials see any. In a group only the asker's own ticket is
+or that were asked in the same chat; staff see the questions they may act on (``handlers.scope``). In a group only the asker's own ticket is
 answered there (``about_others`` decides; the route declares it): anything else is answered privately.
 """
 
 from __future__ import annotations
 
 from bot.work import Context
+from handlers import scope
 from handlers.common import STATE_LABELS, local_time, question_number_arg
 from storage import QuestionInfo
 
@@ -60,12 +61,17 @@ async def status(ctx: Context) -> None:
             ctx.reply("\n".join(describe(ctx, q) for q in mine))
         return
     question = await ctx.db(ctx.store.question, number)
-    visible = question is not None and (
-        ctx.is_staff
-        or question.chat_id == msg.chat.chat_id
-        or question.asker_user_id == msg.sender.user_id
-    )
+    if question is not None and ctx.official is not None:
+        ctx.audit.subject = question.number
+        visible = await scope.within(ctx, ctx.official, question)
+        if not visible:
+            ctx.audit.refuse("out of scope")
+    else:
+        visible = question is not None and (
+            question.chat_id == msg.chat.chat_id or question.asker_user_id == msg.sender.user_id
+        )
     if question is None or not visible:
+        # Out of scope reads as unknown: a number tells nothing about tickets one may not see.
         ctx.reply(f"没有找到问题 Q{number}，请核对编号。")
         return
     ctx.reply(describe(ctx, question))

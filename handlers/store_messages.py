@@ -12,6 +12,7 @@ MESSAGES: dict[StoreErrorCode, str] = {
     StoreErrorCode.INVITE_INVALID: "绑定码无效，请向管理员重新获取。",
     StoreErrorCode.INVITE_USED: "该绑定码已经使用过，请向管理员重新获取。",
     StoreErrorCode.INVITE_EXPIRED: "该绑定码已过期，请向管理员重新获取。",
+    StoreErrorCode.INVITE_REVOKED: "该绑定码曾在群里公开，已作废，请向管理员重新获取。",
     StoreErrorCode.UNKNOWN_QUESTION: "没有编号为 Q{question_id} 的问题",
     StoreErrorCode.QUESTION_CLOSED: "Q{question_id} 已关闭，不能再答复",
     StoreErrorCode.UNKNOWN_SCORE: "评价只能是 满意 / 基本满意 / 不满意",

@@ -1,6 +1,7 @@
 """Supervisors read engagement summaries: ``/summary today|7d|30d`` (统计 7d).
 
-Per official: questions assigned, answered, answered on time, median first-response time, the three
+A supervisor sees only their jurisdiction (the groups assigned to them, their department), an admin
+everything. Per official: questions assigned, answered, answered on time, median first-response time, the three
 rates (response, resolution, satisfaction) and chat/speak/lurk counts; the same totals per group and
 per department, the overdue questions and the hot topics, residents' personal data masked
 (``bot.text.privacy``). ``format_summary`` also serves the CLI's
@@ -15,10 +16,12 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.text import TextAnalyzer
 from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, duration
-from storage import Summary, Tally
+from handlers.scope import UNRESTRICTED_ROLES
+from storage import Jurisdiction, OfficialInfo, Summary, Tally
 
 PERIOD_WORDS = {
     "today": "today",
@@ -185,13 +188,30 @@ def _chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> s
     if summary.suggestions:
         lines.append(f"居民建议 {t.suggestions} 条，最新：")
         lines.extend(
-            f"· ［{title}］{name}：{clip(text)}" for title, name, text in summary.suggestions[:5]
+            f"· ［{title}］{name}：{clip(mask(text))}"
+            for title, name, text in summary.suggestions[:5]
         )
     return "\n".join(lines)
 
 
+def hot_topics(text: TextAnalyzer, summary: Summary, k: int = 5) -> list[tuple[str, int]]:
+    """The period's most frequent topic words, from the questions with personal data masked (an
+    e-mail address must not lend its name to the topics)."""
+    return text.topic_words([mask(t) for t in summary.question_texts], k=k)
+
+
+def jurisdiction(official: OfficialInfo) -> Jurisdiction | None:
+    """What ``official`` may see figures of: admins everything (None), a supervisor their groups and
+    department."""
+    return (
+        None
+        if official.role in UNRESTRICTED_ROLES
+        else Jurisdiction(official.id, official.department)
+    )
+
+
 async def summary(ctx: StaffContext) -> None:
-    """``summary`` (统计) — supervisors only (the route says so)."""
+    """``summary`` (统计) — supervisors only (the route says so), within their jurisdiction."""
     assert ctx.command is not None
     zone = ctx.settings.bot.zone
     try:
@@ -199,6 +219,6 @@ async def summary(ctx: StaffContext) -> None:
     except PeriodError as exc:
         ctx.reply(str(exc))
         return
-    found = await ctx.db(ctx.store.summary, since, until, ctx.now)
-    hot = ctx.services.text.topic_words(found.question_texts, k=5)
+    found = await ctx.db(ctx.store.summary, since, until, ctx.now, jurisdiction(ctx.official))
+    hot = hot_topics(ctx.services.text, found)
     ctx.reply(chat_summary(found, label, hot), quote=False)

@@ -32,6 +32,8 @@ class StoreErrorCode(StrEnum):
     """The invite code was redeemed already []."""
     INVITE_EXPIRED = "invite_expired"
     """The invite code is past its expiry []."""
+    INVITE_REVOKED = "invite_revoked"
+    """The invite code was typed where others could read it and was revoked []."""
     UNKNOWN_QUESTION = "unknown_question"
     """No question of that number [question_id]."""
     QUESTION_CLOSED = "question_closed"

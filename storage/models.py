@@ -333,6 +333,8 @@ class InviteCode(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     used_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    revoked_at: Mapped[datetime | None]
+    """When the code was typed where others could read it (a group): it can no longer be redeemed."""
 
 
 class InboxEvent(Base):
@@ -391,6 +393,41 @@ class OutboxMessage(Base):
     error: Mapped[str] = mapped_column(CleanText, default="")
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One line of the audit log: a staff action, a refused command, a failed bind or an unmasked view.
+
+    Written in the unit of work of the event it records; append-only (migration 0004 adds triggers
+    that refuse UPDATE and DELETE on both engines), and nothing in the bot reads it but ``minyi audit``
+    and the bind throttle.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_actor_action_at", "actor", "action", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(CleanString(130))
+    """``platform:user_id`` of whoever did it."""
+    actor_name: Mapped[str] = mapped_column(CleanString(200), default="")
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
+    role: Mapped[str] = mapped_column(CleanString(20), default="resident")
+    chat: Mapped[str] = mapped_column(CleanString(130))
+    """``platform:chat_id`` the command came from."""
+    in_group: Mapped[bool] = mapped_column(Boolean, default=False)
+    action: Mapped[str] = mapped_column(CleanString(60))
+    """The route that took the event (``reply``, ``button pick:`` …) or ``bind``."""
+    subject: Mapped[str] = mapped_column(CleanString(40), default="")
+    """The ticket concerned (``Q12``), when there is one."""
+    outcome: Mapped[str] = mapped_column(CleanString(20))
+    """``done``, ``refused``, ``failed`` or ``unmasked``."""
+    reason: Mapped[str] = mapped_column(CleanString(200), default="")
+    detail: Mapped[str] = mapped_column(CleanText, default="")
+    """What was typed or pressed, residents' personal data masked, at most 300 characters."""
 
 
 def utcnow() -> datetime:

@@ -232,3 +232,41 @@ class Summary:
     question_texts: list[str]
     suggestions: list[tuple[str, str, str]] = field(default_factory=list)
     """(group title, resident name, text) of the suggestions residents made in the period, newest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    """What a supervisor oversees: the groups assigned to them on the roster and the questions of
+    their department. ``None`` in its place means everything (admins, ``minyi report``)."""
+
+    official_id: int
+    department: str = ""
+
+
+class AuditOutcome:
+    """How an audited action ended."""
+
+    DONE = "done"
+    REFUSED = "refused"
+    FAILED = "failed"
+    UNMASKED = "unmasked"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One line of the audit log (``storage.models.AuditEntry``)."""
+
+    at: datetime
+    actor: str
+    """``platform:user_id``."""
+    chat: str
+    """``platform:chat_id``."""
+    in_group: bool
+    action: str
+    outcome: str
+    actor_name: str = ""
+    official_id: int | None = None
+    role: str = "resident"
+    subject: str = ""
+    reason: str = ""
+    detail: str = ""

@@ -11,12 +11,28 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from storage.base import StoreBase
-from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
-from storage.records import RATING_SCORES, QuestionInfo, QuestionState, Summary, Tally
+from storage.models import (
+    Engagement,
+    Group,
+    GroupAssignment,
+    Message,
+    Official,
+    Person,
+    Question,
+    Rating,
+)
+from storage.records import (
+    RATING_SCORES,
+    Jurisdiction,
+    QuestionInfo,
+    QuestionState,
+    Summary,
+    Tally,
+)
 
 UNASSIGNED = "未分配"
 UNCLASSIFIED = "未分类"
@@ -34,15 +50,57 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+class Scope:
+    """The rows a summary may count: everything, or a supervisor's jurisdiction (the groups assigned
+    to them and the questions of their department; officials of those groups or that department)."""
+
+    def __init__(self, within: Jurisdiction | None) -> None:
+        self.everything = within is None
+        department = within.department if within is not None else ""
+        official_id = within.official_id if within is not None else -1
+        self.groups = select(GroupAssignment.group_id).where(
+            GroupAssignment.official_id == official_id
+        )
+        officials_of_groups = select(GroupAssignment.official_id).where(
+            GroupAssignment.group_id.in_(self.groups)
+        )
+        self.officials: ColumnElement[bool] = or_(
+            Official.id.in_(officials_of_groups),
+            Official.department == department if department else false_(),
+        )
+        self.question: ColumnElement[bool] = or_(
+            Question.group_id.in_(self.groups),
+            Question.department == department if department else false_(),
+        )
+        department_officials = select(Official.id).where(Official.department == department)
+        self.engagement: ColumnElement[bool] = or_(
+            Engagement.group_id.in_(self.groups),
+            Engagement.official_id.in_(department_officials) if department else false_(),
+        )
+        self.message: ColumnElement[bool] = Message.group_id.in_(self.groups)
+
+    def __call__(self, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        """``condition`` for a scoped summary; always true for an unscoped one (the queries stay
+        exactly what they were)."""
+        return true() if self.everything else condition
+
+
+def false_() -> ColumnElement[bool]:
+    """SQL false (for an empty department)."""
+    return ~true()
+
+
 def summarise(
-    session: Session, since: datetime, until: datetime, now: datetime
+    session: Session, since: datetime, until: datetime, now: datetime, scope: Scope | None = None
 ) -> tuple[dict[str, Tally], dict[str, Tally], dict[str, Tally], Tally, list[str]]:
     """Tallies by official, group and department, the total, and the period's question texts.
 
     A handful of aggregate queries, whatever the size of the period: the questions grouped by
     (assignee, group, department), the answered ones' response times, the engagements grouped by
     (official, group, kind) and the messages grouped by group. The coarser rows are sums of those.
+    ``scope`` limits every query to a supervisor's jurisdiction.
     """
+    scope = scope or Scope(None)
     officials: dict[str, Tally] = {}
     groups: dict[str, Tally] = {}
     departments: dict[str, Tally] = {}
@@ -51,7 +109,7 @@ def summarise(
     names: dict[int, str] = {}
     roster = session.execute(
         select(Official.id, Official.name, Official.role, Official.department)
-        .where(Official.active.is_(True))
+        .where(Official.active.is_(True), scope(scope.officials))
         .order_by(Official.id)
     )
     for official_id, name, role, department in roster:
@@ -81,7 +139,11 @@ def summarise(
             found.append(_tally(groups, str(group_id), titles.get(group_id, "")))
         return found
 
-    in_period = (Question.created_at >= since, Question.created_at < until)
+    in_period = (
+        Question.created_at >= since,
+        Question.created_at < until,
+        scope(scope.question),
+    )
     latest_score = (
         select(Rating.score)
         .where(Rating.question_id == Question.id)
@@ -148,7 +210,7 @@ def summarise(
 
     engagements = session.execute(
         select(Engagement.official_id, Engagement.group_id, Engagement.kind, func.count())
-        .where(Engagement.at >= since, Engagement.at < until)
+        .where(Engagement.at >= since, Engagement.at < until, scope(scope.engagement))
         .group_by(Engagement.official_id, Engagement.group_id, Engagement.kind)
     )
     for official_id, group_id, kind, n in engagements:
@@ -169,6 +231,7 @@ def summarise(
             _count(and_(counted, Message.intent == "complaint")),
         )
         .where(Message.sent_at >= since, Message.sent_at < until, Message.group_id.is_not(None))
+        .where(scope(scope.message))
         .group_by(Message.group_id)
     )
     for group_id, n, suggestions, complaints in messages:
@@ -181,9 +244,13 @@ def summarise(
     return officials, groups, departments, total, texts
 
 
-def overdue_questions(session: Session, now: datetime) -> list[QuestionInfo]:
-    """Every question still waiting past its promised time, soonest due first: one query, with its
-    asker, group and assignee joined, its columns in ``QuestionInfo``'s order (no ORM objects)."""
+def overdue_questions(
+    session: Session, now: datetime, scope: Scope | None = None
+) -> list[QuestionInfo]:
+    """Every question still waiting past its promised time (within ``scope``), soonest due first: one
+    query, with its asker, group and assignee joined, its columns in ``QuestionInfo``'s order (no ORM
+    objects)."""
+    scope = scope or Scope(None)
     assignee = aliased(Official)
     joined = {
         "asker_user_id": Person.platform_user_id,
@@ -201,21 +268,30 @@ def overdue_questions(session: Session, now: datetime) -> list[QuestionInfo]:
         .outerjoin(Group, Group.id == Question.group_id)
         .outerjoin(assignee, assignee.id == Question.assignee_id)
         .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
+        .where(scope(scope.question))
         .order_by(Question.due_at, Question.id)
     )
     return [QuestionInfo(*row) for row in found]
 
 
-def build_summary(session: Session, since: datetime, until: datetime, now: datetime) -> Summary:
-    """Assemble a ``Summary`` from the tallies, the overdue questions and the latest suggestions."""
-    officials, groups, departments, total, texts = summarise(session, since, until, now)
+def build_summary(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    within: Jurisdiction | None = None,
+) -> Summary:
+    """Assemble a ``Summary`` from the tallies, the overdue questions and the latest suggestions,
+    limited to ``within`` (None: everything)."""
+    scope = Scope(within)
+    officials, groups, departments, total, texts = summarise(session, since, until, now, scope)
     suggestions = session.execute(
         select(Group.title, Person.display_name, Message.text)
         .join(Group, Group.id == Message.group_id)
         .join(Person, Person.id == Message.person_id)
         .where(Message.sent_at >= since, Message.sent_at < until)
         .where(Message.intent == "suggestion", Message.intent_confident.is_(True))
-        .where(Message.from_official.is_(False))
+        .where(Message.from_official.is_(False), scope(scope.message))
         .order_by(Message.sent_at.desc())
         .limit(SUGGESTIONS_SHOWN)
     ).all()
@@ -226,7 +302,7 @@ def build_summary(session: Session, since: datetime, until: datetime, now: datet
         groups=sorted(groups.values(), key=lambda t: t.label),
         departments=sorted(departments.values(), key=lambda t: (t.label == UNCLASSIFIED, t.label)),
         total=total,
-        overdue=overdue_questions(session, now),
+        overdue=overdue_questions(session, now, scope),
         question_texts=texts,
         suggestions=[(title, name, text) for title, name, text in suggestions],
     )
@@ -235,7 +311,10 @@ def build_summary(session: Session, since: datetime, until: datetime, now: datet
 class ReportStore(StoreBase):
     """Summaries for supervisors."""
 
-    def summary(self, since: datetime, until: datetime, now: datetime) -> Summary:
-        """Per official, group and department figures for questions asked and actions done in the period."""
+    def summary(
+        self, since: datetime, until: datetime, now: datetime, within: Jurisdiction | None = None
+    ) -> Summary:
+        """Per official, group and department figures for questions asked and actions done in the
+        period; ``within`` limits them to a supervisor's jurisdiction (None: everything)."""
         with self._tx() as session:
-            return build_summary(session, since, until, now)
+            return build_summary(session, since, until, now, within)

@@ -204,7 +204,7 @@ class RosterStore(StoreBase):
         return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
     def create_invite(
-        self, official_name: str, at: datetime, ttl: timedelta = timedelta(days=7)
+        self, official_name: str, at: datetime, ttl: timedelta = timedelta(hours=24)
     ) -> str:
         """A one-time code the official sends as ``/bind CODE``; only its hash is stored."""
         code = "".join(secrets.choice("ABCDEFGHJKMNPQRSTUVWXYZ23456789") for _ in range(8))
@@ -220,6 +220,18 @@ class RosterStore(StoreBase):
             )
         return code
 
+    def revoke_invite(self, code: str, at: datetime) -> bool:
+        """Make an unused code unredeemable (it was typed where others could read it); True when
+        there was such a code."""
+        with self._tx() as session:
+            invite = session.scalar(
+                select(InviteCode).where(InviteCode.code_hash == self._hash_code(code))
+            )
+            if invite is None or invite.used_at is not None or invite.revoked_at is not None:
+                return False
+            invite.revoked_at = at
+            return True
+
     def redeem_invite(
         self, code: str, platform: str, user_id: str, display_name: str, at: datetime
     ) -> OfficialInfo:
@@ -230,6 +242,8 @@ class RosterStore(StoreBase):
             )
             if invite is None:
                 raise StoreError(StoreErrorCode.INVITE_INVALID)
+            if invite.revoked_at is not None:
+                raise StoreError(StoreErrorCode.INVITE_REVOKED)
             if invite.used_at is not None:
                 raise StoreError(StoreErrorCode.INVITE_USED)
             if invite.expires_at < at:

@@ -10,6 +10,7 @@
 - storage/engagement.py — what officials did, and their digests
 - storage/reports.py — summaries for supervisors
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
+- storage/audit.py — the audit log (staff actions, refusals, failed binds, unmasked views)
 
 storage/rows.py holds the row helpers they share. The store keeps facts, not policy or wording: the
 handlers choose assignees (handlers/assignment.py), judge ratings (handlers/rating_rules.py) and word
@@ -23,6 +24,7 @@ caller so tests and the demo can move it.
 
 from __future__ import annotations
 
+from storage.audit import AuditStore
 from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
@@ -43,6 +45,7 @@ class Store(
     EngagementStore,
     ReportStore,
     JournalStore,
+    AuditStore,
 ):
     """All reads and writes minyi makes.
 

@@ -183,7 +183,12 @@ ROSTER = [
         "identities": ["test:lina"],
         "groups": ["test:xingfuli", "test:yangguang"],
     },
-    {"name": "陈静", "role": "supervisor", "identities": ["test:chenjing"]},
+    {
+        "name": "陈静",
+        "role": "supervisor",
+        "identities": ["test:chenjing"],
+        "groups": ["test:xingfuli", "test:yangguang"],  # her jurisdiction
+    },
 ]
 DEPARTMENTS = [
     {"name": "住房和城乡建设局", "keywords": ["物业", "电梯", "小区", "漏水"]},
@@ -259,6 +264,19 @@ class Dialogue:
 def chat(app_factory: Callable[..., Any], db_url: str, clock: FakeClock) -> Dialogue:
     """A dialogue on a fresh app, once on SQLite and once on PostgreSQL."""
     return Dialogue(app_factory(db_url), clock)
+
+
+@pytest.fixture
+def dialogue(
+    app_factory: Callable[..., Any], db_url: str, clock: FakeClock
+) -> Callable[..., Dialogue]:
+    """Make a dialogue on a fresh app with settings of its own (``officials=[…]`` for another roster,
+    ``security={…}``), once on SQLite and once on PostgreSQL."""
+
+    def make(**overrides: Any) -> Dialogue:
+        return Dialogue(app_factory(db_url, **overrides), clock)
+
+    return make
 
 
 @pytest.fixture

@@ -82,3 +82,18 @@ def test_redactor_masks_secrets_patterns_and_tracebacks():
     assert record.getMessage() == "[REDACTED] and token<[REDACTED]>"
     assert "s3cret-token-42" not in (record.exc_text or "") and "[REDACTED]" in record.exc_text
     assert redactor.redact("abc def") == "abc def"
+
+
+def test_once_installed_the_redactor_covers_every_logger_not_only_the_named_ones():
+    previous = logging.getLogRecordFactory()
+    redactor = SecretRedactor()
+    redactor.add("s3cret-token-42")
+    try:
+        redactor.install(["some.sdk"])
+        for name in ("some.sdk.child", "asyncio", "a.library.made.later"):
+            record = logging.getLogger(name).makeRecord(
+                name, logging.DEBUG, __file__, 1, "GET /bot%s/getMe", ("s3cret-token-42",), None
+            )
+            assert record.getMessage() == "GET /bot[REDACTED]/getMe", name
+    finally:
+        logging.setLogRecordFactory(previous)

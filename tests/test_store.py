@@ -79,7 +79,11 @@ def test_migrations_create_exactly_the_models(db_url):
     engine = make_engine(db_url)
     upgrade(engine)
     upgrade(engine)  # idempotent
-    assert current_revision(engine) == "0003"
+    from alembic.script import ScriptDirectory
+
+    from storage.database import MIGRATIONS
+
+    assert current_revision(engine) == ScriptDirectory(str(MIGRATIONS)).get_current_head()
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()

@@ -2,8 +2,8 @@
 
 * ``RateLimiter`` — a sliding window per key (Telegram: per group and overall; WeChat: per room).
   Callers wait their turn in order; nothing is dropped.
-* ``SecretRedactor`` / ``install_redaction`` — masks tokens and secrets in the log records of the SDKs'
-  loggers (request URLs carry the Telegram token, wechaty prints the puppet token).
+* ``SecretRedactor`` / ``install_redaction`` — masks tokens and secrets in log records: the SDKs'
+  loggers (request URLs carry the Telegram token, wechaty prints the puppet token) and every other.
 * ``KeyedLocks`` — one lock per key (a chat), so that the parts of one message, or the messages of one
   chat, go out one after another while other chats go on in parallel.
 
@@ -148,7 +148,6 @@ class SecretRedactor(logging.Filter):
         super().__init__()
         self._secrets: set[str] = set()
         self._patterns: dict[str, tuple[re.Pattern[str], str]] = {}
-        self._prefixes: tuple[str, ...] = ()
         self._factory_installed = False
 
     def add(self, secret: str) -> None:
@@ -191,17 +190,18 @@ class SecretRedactor(logging.Filter):
         return True
 
     def install(self, logger_names: Iterable[str]) -> None:
-        """Filter the records of the named loggers and of all their children, present and future.
+        """Filter the records of the named loggers and of all their children, and of every other
+        logger, present and future.
 
         A logger's filter sees only the records made by that very logger, so the filter goes on each
-        existing child too (SDKs make theirs at import time, before this runs), and a wrapping
-        log-record factory covers loggers made afterwards (tornado's, when a webhook server starts).
+        existing child of the named loggers (SDKs make theirs at import time, before this runs), and a
+        wrapping log-record factory rewrites every record any logger makes from now on (tornado's,
+        made when a webhook server starts; asyncio's; the bot's own).
         """
         prefixes = tuple(logger_names)
         if not self._factory_installed:
             logging.setLogRecordFactory(self._factory(logging.getLogRecordFactory()))
             self._factory_installed = True
-        self._prefixes = tuple(sorted({*self._prefixes, *prefixes}))
         names = set(prefixes)
         names.update(
             name
@@ -213,16 +213,14 @@ class SecretRedactor(logging.Filter):
             if self not in logger.filters:
                 logger.addFilter(self)
 
-    def _covers(self, name: str) -> bool:
-        return any(name == p or name.startswith(p + ".") for p in self._prefixes)
-
     def _factory(
         self, previous: Callable[..., logging.LogRecord]
     ) -> Callable[..., logging.LogRecord]:
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
-            if self._covers(record.name):
-                self.filter(record)
+            # Every logger's records, not only the named ones: a secret can reach any logger (an
+            # exception's text logged by asyncio or the dispatcher, a library added later).
+            self.filter(record)
             return record
 
         return factory

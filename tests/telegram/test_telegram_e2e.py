@@ -55,7 +55,12 @@ def settings_for(api: FakeBotApi, db: Path, mode: str, port: int, **telegram: An
                     "identities": [f"telegram:{ZHANG['id']}"],
                     "groups": [f"telegram:{GROUP['id']}"],
                 },
-                {"name": "陈静", "role": "supervisor", "identities": [f"telegram:{CHEN['id']}"]},
+                {
+                    "name": "陈静",
+                    "role": "supervisor",
+                    "identities": [f"telegram:{CHEN['id']}"],
+                    "groups": [f"telegram:{GROUP['id']}"],  # her jurisdiction
+                },
             ],
         }
     )

@@ -1,0 +1,130 @@
+"""Supervisors see and act only within their jurisdiction (the groups listed for them on the roster and
+their department's questions); admins see everything."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.overdue import OverdueReminder
+from storage import Jurisdiction
+
+pytestmark = pytest.mark.asyncio
+
+ROSTER = [
+    {
+        "name": "张伟",
+        "department": "住房和城乡建设局",
+        "identities": ["test:zhangwei"],
+        "groups": ["test:xingfuli", "test:chuangye"],
+    },
+    {
+        "name": "李娜",
+        "department": "交通运输局",
+        "identities": ["test:lina"],
+        "groups": ["test:yangguang"],
+    },
+    # 陈静 oversees the group 幸福里; 周八 the transport department, wherever it is asked.
+    {
+        "name": "陈静",
+        "role": "supervisor",
+        "identities": ["test:chenjing"],
+        "groups": ["test:xingfuli"],
+    },
+    {
+        "name": "周八",
+        "role": "supervisor",
+        "department": "交通运输局",
+        "identities": ["test:zhouba"],
+    },
+    {"name": "吴九", "role": "admin", "identities": ["test:wujiu"]},
+    {"name": "郑十", "role": "supervisor", "identities": ["test:zhengshi"]},
+]
+
+
+@pytest.fixture
+def town(dialogue):
+    chat = dialogue(officials=ROSTER)
+    chat.third_group = chat.bot.group("创业路商户群", "chuangye")
+    return chat
+
+
+async def three_questions(chat) -> None:
+    """Q1 幸福里 (housing), Q2 阳光花园 (transport), Q3 创业路 (housing)."""
+    await chat.ask("3号楼电梯坏了，物业不管")
+    await chat.ask("公交站台什么时候恢复？", by=chat.liu, chat=chat.other_group)
+    await chat.ask("小区漏水，物业推诿", by=chat.liu, chat=chat.third_group)
+    assert [chat.app.store.question(n).department for n in (1, 2, 3)] == [
+        "住房和城乡建设局",
+        "交通运输局",
+        "住房和城乡建设局",
+    ]
+    chat.clock.advance(minutes=5)  # a period ends before now: the questions fall inside it
+
+
+async def summary_for(chat, user_id: str) -> str:
+    [posted] = await chat.bot.say("/summary 7d", by=chat.bot.person(user_id, user_id))
+    return posted.text
+
+
+async def test_summary_counts_only_the_supervisors_jurisdiction(town):
+    await three_questions(town)
+    by_group = await summary_for(town, "chenjing")
+    assert "问题 1 个" in by_group
+    assert "幸福里小区" in by_group and "阳光花园" not in by_group and "创业路" not in by_group
+    assert "张伟" in by_group and "李娜" not in by_group
+    by_department = await summary_for(town, "zhouba")
+    assert "问题 1 个" in by_department and "交通运输局" in by_department
+    assert "住房和城乡建设局" not in by_department and "李娜" in by_department
+    everything = await summary_for(town, "wujiu")
+    assert "问题 3 个" in everything
+    assert all(g in everything for g in ("幸福里小区", "阳光花园", "创业路商户群"))
+    nothing = await summary_for(
+        town, "zhengshi"
+    )  # a supervisor given neither groups nor department
+    assert "问题 0 个" in nothing and "幸福里" not in nothing
+
+
+async def test_overdue_alerts_reach_only_the_supervisors_whose_jurisdiction_holds_the_question(
+    town,
+):
+    await three_questions(town)
+    town.clock.advance(hours=25)
+    before = len(town.bot.outbox)
+    await OverdueReminder(town.app.dispatcher).run_once()
+    sent = town.bot.outbox[before:]
+
+    def alerted(user_id: str) -> list[str]:
+        return sorted(
+            p.text.split("】")[0].removeprefix("【超时督办 ") for p in sent if p.chat_id == user_id
+        )
+
+    assert alerted("chenjing") == ["Q1"]
+    assert alerted("zhouba") == ["Q2"]
+    assert alerted("wujiu") == ["Q1", "Q2", "Q3"]
+    assert alerted("zhengshi") == []
+
+
+async def test_a_supervisor_acts_only_within_the_jurisdiction(town):
+    await three_questions(town)
+    outside = await town.bot.say("/reply Q3 已处理", by=town.bot.person("陈静", "chenjing"))
+    assert all(p.chat_id == "chenjing" for p in outside)
+    assert "不属于您负责" in outside[0].text
+    assert town.app.store.question(3).state == "open"
+    inside = await town.bot.say("/reply Q1 已处理", by=town.bot.person("陈静", "chenjing"))
+    assert any(p.chat_id == "xingfuli" and "已处理" in p.text for p in inside)
+    admin = await town.bot.say("/reply Q3 已处理", by=town.bot.person("吴九", "wujiu"))
+    assert any(p.chat_id == "chuangye" for p in admin)
+
+
+async def test_the_store_scopes_a_summary_by_groups_and_department(town):
+    await three_questions(town)
+    store, now = town.app.store, town.clock.now
+    since = now.replace(year=now.year - 1)
+    chen = store.official_for_identity("test", "chenjing")
+    zhou = store.official_for_identity("test", "zhouba")
+    scoped = store.summary(since, now, now, Jurisdiction(chen.id, chen.department))
+    assert [g.label for g in scoped.groups] == ["幸福里小区"]
+    assert scoped.total.questions == 1 and scoped.question_texts == ["3号楼电梯坏了，物业不管"]
+    by_department = store.summary(since, now, now, Jurisdiction(zhou.id, zhou.department))
+    assert [d.label for d in by_department.departments] == ["交通运输局"]
+    assert store.summary(since, now, now).total.questions == 3
