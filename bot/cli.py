@@ -151,6 +151,7 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stopping.set)
     reminder = asyncio.create_task(OverdueReminder(dispatcher).run_forever(), name="minyi-overdue")
+    console_web = _start_console_web(app)
     ids, lines = _console_lines(stdin)
 
     async def read_console() -> None:
@@ -175,8 +176,24 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
         for task in (reader, stop, reminder):
             task.cancel()
         await asyncio.gather(reader, stop, reminder, return_exceptions=True)
+        if console_web is not None:
+            server, serving = console_web
+            server.should_exit = True
+            await asyncio.gather(serving, return_exceptions=True)
         await app.close_platforms()
     return 0
+
+
+def _start_console_web(app):
+    """With ``[web] enabled``, serve the web console in this event loop: (server, task), else None."""
+    web = app.settings.web
+    if not web.enabled:
+        return None
+    from bot.web.serve import console_server
+
+    server = console_server(app.store, app.settings, app.services.clock, web.host, web.port)
+    print(f"minyi: 督查工作台 http://{web.host}:{web.port}/", file=sys.stderr, flush=True)
+    return server, asyncio.create_task(server.serve(), name="minyi-web")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -232,7 +249,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Print the engagement summary for a period."""
+    """Print the engagement summary for a period, or write it as an Excel or CSV file (``--out``)."""
     from handlers.summary import PeriodError, format_summary, parse_period
 
     settings = _existing_database(_settings(args))
@@ -240,10 +257,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         now = datetime.now(UTC)
         try:
-            since, until, _ = parse_period(args.since, now, settings.bot.zone)
+            since, until = _report_period(args, now, settings, parse_period)
         except PeriodError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
-        summary = app.store.summary(since, until, now)
+        scope = _report_scope(args, app.store)
+        summary = app.store.summary(since, until, now, scope)
+        if args.format == "xlsx" or args.out:
+            _write_report(args, summary, settings, now)
+            return 0
         hot = app.services.text.topic_words(summary.question_texts, k=5)
         sys.stdout.write(format_summary(summary, args.format, settings.bot.zone, hot))
     finally:
@@ -251,11 +272,82 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_period(args: argparse.Namespace, now: datetime, settings: Settings, parse_period):
+    """``--from/--to`` (local days, both included) when given, else ``--since``."""
+    from bot.web.periods import PeriodChoiceError, choose_period
+
+    if args.date_from or args.date_to:
+        try:
+            chosen = choose_period("range", now, settings.bot.zone, args.date_from, args.date_to)
+        except PeriodChoiceError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        return chosen.since, chosen.until
+    since, until, _ = parse_period(args.since, now, settings.bot.zone)
+    return since, until
+
+
+def _report_scope(args: argparse.Namespace, store):
+    """The ``--department``, ``--group`` and ``--official`` filters as a report scope."""
+    from storage.reports import ReportScope
+
+    departments = frozenset({args.department}) if args.department else None
+    group_ids = None
+    if args.group:
+        found = [
+            g.id
+            for g in store.all_groups()
+            if args.group in (g.title, g.chat_id, f"{g.platform}:{g.chat_id}")
+        ]
+        if not found:
+            raise CliError(f"--group {args.group!r}: no such group (a title or platform:chat_id)")
+        group_ids = frozenset(found)
+    official_id = None
+    if args.official:
+        official_id = next((o.id for o in store.officials() if o.name == args.official), None)
+        if official_id is None:
+            raise CliError(f"--official {args.official!r}: no one of that name on the roster")
+    return ReportScope(departments=departments, group_ids=group_ids, official_id=official_id)
+
+
+def _write_report(args: argparse.Namespace, summary, settings: Settings, now: datetime) -> None:
+    """The summary's tables into ``--out`` as XLSX (every table a sheet) or CSV (officials, groups,
+    departments and the total, with a byte-order mark)."""
+    from bot.web import exports, tables
+
+    if not args.out:
+        raise CliError("--format xlsx writes a file: add --out FILE", EXIT_USAGE)
+    listed = tables.summary_tables(summary, settings.bot.zone, now)
+    if args.format == "xlsx":
+        body = exports.to_xlsx(listed)
+    elif args.format == "csv":
+        rows = [
+            ("范围", t.title, row)
+            for t in listed
+            if t.name in ("officials", "groups", "departments", "total")
+            for row in t.rows
+        ]
+        first = listed[0]
+        merged = tables.Table(
+            "summary",
+            "履职统计",
+            (tables.Column("范围"), *first.columns),
+            [(title, *row) for _, title, row in rows],
+        )
+        body = exports.to_csv(merged)
+    else:
+        raise CliError(f"--out writes xlsx or csv, not {args.format}", EXIT_USAGE)
+    try:
+        Path(args.out).write_bytes(body)
+    except OSError as exc:
+        raise CliError(f"{args.out}: cannot be written: {exc.strerror}") from None
+    print(f"已写入 {args.out}", file=sys.stderr)
+
+
 # ------------------------------------------------------------------ officials, templates, db
 
 
 def cmd_officials(args: argparse.Namespace) -> int:
-    """``officials add|list|assign|invite``."""
+    """``officials add|list|assign|invite|passwd``."""
     from handlers.store_messages import explain
     from storage import StoreError
 
@@ -288,6 +380,8 @@ def cmd_officials(args: argparse.Namespace) -> int:
                 raise CliError(f"group {args.group!r}: use platform:chat_id", EXIT_USAGE)
             store.assign(args.name, platform, chat_id, now, title=args.title or "")
             print(f"已分配：{args.name} → {args.group}")
+        elif args.action == "passwd":
+            _set_password(store, args.name, now)
         elif args.action == "invite":
             code = store.create_invite(args.name, now)
             print(
@@ -295,6 +389,44 @@ def cmd_officials(args: argparse.Namespace) -> int:
             )
     except StoreError as exc:
         raise CliError(explain(exc)) from None
+    finally:
+        app.close()
+    return 0
+
+
+def _set_password(store, name: str, now: datetime) -> None:
+    """Read a console password from stdin (asked for twice, unseen, on a terminal) and store its hash."""
+    import getpass
+
+    from bot.web.auth import PasswordRefused, hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"{name} 的控制台密码：")
+        if getpass.getpass("再输入一次：") != password:
+            raise CliError("两次输入的密码不一致", EXIT_USAGE)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        store.set_password_hash(name, hash_password(password), now)
+    except PasswordRefused as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    print(f"已设置 {name} 的控制台密码")
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the supervisors' web console until Ctrl-C or SIGTERM."""
+    from bot.web.serve import console_server
+
+    settings = _existing_database(_settings(args))
+    app = _app(args, settings)
+    host = args.host or settings.web.host
+    port = args.port or settings.web.port
+    try:
+        server = console_server(app.store, settings, app.services.clock, host, port)
+        print(f"minyi: 督查工作台 http://{host}:{port}/", file=sys.stderr, flush=True)
+        asyncio.run(server.serve())
+    except KeyboardInterrupt:
+        return 0
     finally:
         app.close()
     return 0
@@ -365,8 +497,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="print the engagement summary")
     report.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
-    report.add_argument("--format", choices=("table", "csv", "markdown"), default="table")
+    report.add_argument(
+        "--from", dest="date_from", default="", help="first day, e.g. 2026-11-16 (local time)"
+    )
+    report.add_argument("--to", dest="date_to", default="", help="last day, included")
+    report.add_argument("--department", default="", help="only this department, e.g. 交通运输局")
+    report.add_argument(
+        "--group", default="", help="only this group: its title or platform:chat_id"
+    )
+    report.add_argument("--official", default="", help="only this official's questions and actions")
+    report.add_argument("--format", choices=("table", "csv", "markdown", "xlsx"), default="table")
+    report.add_argument(
+        "--out", help="write to this file (xlsx needs it; csv gets a BOM for Excel)"
+    )
     report.set_defaults(func=cmd_report)
+
+    web = sub.add_parser("web", help="serve the supervisors' web console")
+    web.add_argument("--host", default="", help="address to listen on (default [web] host)")
+    web.add_argument("--port", type=int, default=0, help="port (default [web] port, 8080)")
+    web.set_defaults(func=cmd_web)
 
     officials = sub.add_parser("officials", help="manage the roster")
     actions = officials.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -382,6 +531,10 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--title", help="the group's name")
     invite = actions.add_parser("invite", help="print a one-time /bind code for an official")
     invite.add_argument("name")
+    passwd = actions.add_parser(
+        "passwd", help="set an official's web-console password (read from stdin)"
+    )
+    passwd.add_argument("name")
     officials.set_defaults(func=cmd_officials)
 
     templates = sub.add_parser("templates", help="list or check reply templates")

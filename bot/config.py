@@ -121,6 +121,16 @@ class WechatSection(_Section):
     not sent again (it may be posted already)."""
 
 
+class WebSection(_Section):
+    """The supervisors' web console (``minyi web``, or beside ``minyi run`` when enabled)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    secret_env: str = "MINYI_WEB_SECRET"
+    """The environment variable holding the key that signs session cookies."""
+
+
 class DepartmentConfig(_Section):
     """A department and the words that suggest a question belongs to it."""
 
@@ -160,6 +170,7 @@ class Settings(_Section):
     text: TextSection = Field(default_factory=TextSection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
+    web: WebSection = Field(default_factory=WebSection)
     departments: list[DepartmentConfig] = Field(default_factory=list)
     officials: list[OfficialConfig] = Field(default_factory=list)
     source: str = Field(default="(defaults)", exclude=True)

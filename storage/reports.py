@@ -7,20 +7,121 @@ Questions count in the period they were asked; actions count in the period they 
 
 from __future__ import annotations
 
-from dataclasses import fields
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
+from sqlalchemy.orm import Session
 
+from storage import rows
 from storage.base import StoreBase
-from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
+from storage.models import (
+    Engagement,
+    Group,
+    GroupAssignment,
+    Message,
+    Official,
+    Person,
+    Question,
+    Rating,
+)
 from storage.records import RATING_SCORES, QuestionInfo, QuestionState, Summary, Tally
 
 UNASSIGNED = "未分配"
 UNCLASSIFIED = "未分类"
 SUGGESTIONS_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ReportScope:
+    """Which rows a report counts. A field left ``None`` does not limit; set fields all apply.
+
+    ``departments``: questions of these departments, engagements of their officials, messages guessed
+    to be theirs. ``group_ids``: rows of these groups — and, with ``or_assigned_to``, also the
+    questions assigned to (and the engagements of) that official wherever they are (an official's own
+    tickets). ``official_id``: questions assigned to, engagements of, and messages in the groups of
+    that official.
+    """
+
+    departments: frozenset[str] | None = None
+    group_ids: frozenset[int] | None = None
+    or_assigned_to: int | None = None
+    official_id: int | None = None
+
+    def questions(self) -> ColumnElement[bool]:
+        """The condition on ``Question`` rows."""
+        found: list[ColumnElement[bool]] = [true()]
+        if self.departments is not None:
+            found.append(Question.department.in_(self.departments))
+        if self.group_ids is not None:
+            in_groups = Question.group_id.in_(self.group_ids)
+            mine = Question.assignee_id == self.or_assigned_to
+            found.append(or_(in_groups, mine) if self.or_assigned_to else in_groups)
+        if self.official_id is not None:
+            found.append(Question.assignee_id == self.official_id)
+        return and_(*found)
+
+    def engagements(self) -> ColumnElement[bool]:
+        """The condition on ``Engagement`` rows."""
+        found: list[ColumnElement[bool]] = [true()]
+        if self.departments is not None:
+            of_department = select(Official.id).where(Official.department.in_(self.departments))
+            found.append(Engagement.official_id.in_(of_department))
+        if self.group_ids is not None:
+            in_groups = Engagement.group_id.in_(self.group_ids)
+            mine = Engagement.official_id == self.or_assigned_to
+            found.append(or_(in_groups, mine) if self.or_assigned_to else in_groups)
+        if self.official_id is not None:
+            found.append(Engagement.official_id == self.official_id)
+        return and_(*found)
+
+    def messages(self) -> ColumnElement[bool]:
+        """The condition on ``Message`` rows."""
+        found: list[ColumnElement[bool]] = [true()]
+        if self.departments is not None:
+            found.append(Message.department.in_(self.departments))
+        if self.group_ids is not None:
+            found.append(Message.group_id.in_(self.group_ids))
+        if self.official_id is not None:
+            assigned = select(GroupAssignment.group_id).where(
+                GroupAssignment.official_id == self.official_id
+            )
+            found.append(Message.group_id.in_(assigned))
+        return and_(*found)
+
+    def roster(self) -> ColumnElement[bool]:
+        """The condition on ``Official`` rows listed even with nothing done."""
+        found: list[ColumnElement[bool]] = [true()]
+        if self.departments is not None:
+            found.append(Official.department.in_(self.departments))
+        for one in (self.official_id, self.or_assigned_to):
+            if one is not None:
+                found.append(Official.id == one)
+        return and_(*found)
+
+
+EVERYTHING = ReportScope()
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """One day of a trend: questions asked that day and how many of them are answered."""
+
+    day: date
+    asked: int = 0
+    answered: int = 0
+    resolved: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What the console's overview shows: the summary, a trend by day, the waiting tickets' ages."""
+
+    summary: Summary
+    trend: list[DayFigures]
+    waiting_ages: list[float] = field(default_factory=list)
+    """Seconds since each still-waiting ticket (in scope, whenever asked) was asked."""
 
 
 def _tally(table: dict[str, Tally], key: str, label: str, department: str = "") -> Tally:
@@ -35,7 +136,11 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def summarise(
-    session: Session, since: datetime, until: datetime, now: datetime
+    session: Session,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    scope: ReportScope = EVERYTHING,
 ) -> tuple[dict[str, Tally], dict[str, Tally], dict[str, Tally], Tally, list[str]]:
     """Tallies by official, group and department, the total, and the period's question texts.
 
@@ -51,7 +156,7 @@ def summarise(
     names: dict[int, str] = {}
     roster = session.execute(
         select(Official.id, Official.name, Official.role, Official.department)
-        .where(Official.active.is_(True))
+        .where(Official.active.is_(True), scope.roster())
         .order_by(Official.id)
     )
     for official_id, name, role, department in roster:
@@ -81,7 +186,7 @@ def summarise(
             found.append(_tally(groups, str(group_id), titles.get(group_id, "")))
         return found
 
-    in_period = (Question.created_at >= since, Question.created_at < until)
+    in_period = (Question.created_at >= since, Question.created_at < until, scope.questions())
     latest_score = (
         select(Rating.score)
         .where(Rating.question_id == Question.id)
@@ -148,7 +253,7 @@ def summarise(
 
     engagements = session.execute(
         select(Engagement.official_id, Engagement.group_id, Engagement.kind, func.count())
-        .where(Engagement.at >= since, Engagement.at < until)
+        .where(Engagement.at >= since, Engagement.at < until, scope.engagements())
         .group_by(Engagement.official_id, Engagement.group_id, Engagement.kind)
     )
     for official_id, group_id, kind, n in engagements:
@@ -169,6 +274,7 @@ def summarise(
             _count(and_(counted, Message.intent == "complaint")),
         )
         .where(Message.sent_at >= since, Message.sent_at < until, Message.group_id.is_not(None))
+        .where(scope.messages())
         .group_by(Message.group_id)
     )
     for group_id, n, suggestions, complaints in messages:
@@ -181,41 +287,36 @@ def summarise(
     return officials, groups, departments, total, texts
 
 
-def overdue_questions(session: Session, now: datetime) -> list[QuestionInfo]:
+def overdue_questions(
+    session: Session, now: datetime, scope: ReportScope = EVERYTHING
+) -> list[QuestionInfo]:
     """Every question still waiting past its promised time, soonest due first: one query, with its
-    asker, group and assignee joined, its columns in ``QuestionInfo``'s order (no ORM objects)."""
-    assignee = aliased(Official)
-    joined = {
-        "asker_user_id": Person.platform_user_id,
-        "asker_name": Person.display_name,
-        "group_title": func.coalesce(Group.title, ""),
-        "assignee_name": func.coalesce(assignee.name, ""),
-    }
-    columns: list[Any] = [
-        joined[f.name] if f.name in joined else Question.__table__.c[f.name]
-        for f in fields(QuestionInfo)
-    ]
+    asker, group and assignee joined (``rows.question_listing``)."""
     found: Any = session.execute(
-        select(*columns)
-        .join(Person, Person.id == Question.asker_id)
-        .outerjoin(Group, Group.id == Question.group_id)
-        .outerjoin(assignee, assignee.id == Question.assignee_id)
+        rows.question_listing()
         .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
+        .where(scope.questions())
         .order_by(Question.due_at, Question.id)
     )
     return [QuestionInfo(*row) for row in found]
 
 
-def build_summary(session: Session, since: datetime, until: datetime, now: datetime) -> Summary:
+def build_summary(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    scope: ReportScope = EVERYTHING,
+) -> Summary:
     """Assemble a ``Summary`` from the tallies, the overdue questions and the latest suggestions."""
-    officials, groups, departments, total, texts = summarise(session, since, until, now)
+    officials, groups, departments, total, texts = summarise(session, since, until, now, scope)
     suggestions = session.execute(
         select(Group.title, Person.display_name, Message.text)
         .join(Group, Group.id == Message.group_id)
         .join(Person, Person.id == Message.person_id)
         .where(Message.sent_at >= since, Message.sent_at < until)
         .where(Message.intent == "suggestion", Message.intent_confident.is_(True))
-        .where(Message.from_official.is_(False))
+        .where(Message.from_official.is_(False), scope.messages())
         .order_by(Message.sent_at.desc())
         .limit(SUGGESTIONS_SHOWN)
     ).all()
@@ -226,16 +327,64 @@ def build_summary(session: Session, since: datetime, until: datetime, now: datet
         groups=sorted(groups.values(), key=lambda t: t.label),
         departments=sorted(departments.values(), key=lambda t: (t.label == UNCLASSIFIED, t.label)),
         total=total,
-        overdue=overdue_questions(session, now),
+        overdue=overdue_questions(session, now, scope),
         question_texts=texts,
         suggestions=[(title, name, text) for title, name, text in suggestions],
     )
 
 
+def daily_trend(
+    session: Session, since: datetime, until: datetime, zone: tzinfo, scope: ReportScope
+) -> list[DayFigures]:
+    """The period's questions by the local day they were asked (every day of the period listed):
+    one narrow row per question, counted here because day boundaries depend on the zone."""
+    asked: dict[date, list[int]] = {}
+    day = since.astimezone(zone).date()
+    last = (until - timedelta(microseconds=1)).astimezone(zone).date()  # until is excluded
+    while day <= last:
+        asked[day] = [0, 0, 0]
+        day = date.fromordinal(day.toordinal() + 1)
+    found = session.execute(
+        select(Question.created_at, Question.first_response_at, Question.state).where(
+            Question.created_at >= since, Question.created_at < until, scope.questions()
+        )
+    )
+    for created_at, first_response_at, state in found:
+        counts = asked.setdefault(created_at.astimezone(zone).date(), [0, 0, 0])
+        counts[0] += 1
+        counts[1] += first_response_at is not None
+        counts[2] += state == QuestionState.RESOLVED
+    return [DayFigures(d, *counts) for d, counts in sorted(asked.items())]
+
+
+def waiting_ages(session: Session, now: datetime, scope: ReportScope) -> list[float]:
+    """Seconds each ticket still waiting for an answer has waited, whenever it was asked."""
+    found = session.scalars(
+        select(Question.created_at).where(
+            Question.state.in_(QuestionState.WAITING), scope.questions()
+        )
+    )
+    return [(now - created_at).total_seconds() for created_at in found]
+
+
 class ReportStore(StoreBase):
     """Summaries for supervisors."""
 
-    def summary(self, since: datetime, until: datetime, now: datetime) -> Summary:
-        """Per official, group and department figures for questions asked and actions done in the period."""
+    def summary(
+        self, since: datetime, until: datetime, now: datetime, scope: ReportScope = EVERYTHING
+    ) -> Summary:
+        """Per official, group and department figures for questions asked and actions done in the
+        period, counting only what ``scope`` admits."""
         with self._tx() as session:
-            return build_summary(session, since, until, now)
+            return build_summary(session, since, until, now, scope)
+
+    def overview(
+        self, since: datetime, until: datetime, now: datetime, zone: tzinfo, scope: ReportScope
+    ) -> Overview:
+        """The summary, the trend by local day and the waiting tickets' ages, in one transaction."""
+        with self._tx() as session:
+            return Overview(
+                summary=build_summary(session, since, until, now, scope),
+                trend=daily_trend(session, since, until, zone, scope),
+                waiting_ages=waiting_ages(session, now, scope),
+            )

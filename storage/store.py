@@ -10,6 +10,8 @@
 - storage/engagement.py — what officials did, and their digests
 - storage/reports.py — summaries for supervisors
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
+- storage/ticket_search.py — the web console's ticket list and ticket histories
+- storage/accounts.py — web-console password hashes
 
 storage/rows.py holds the row helpers they share. The store keeps facts, not policy or wording: the
 handlers choose assignees (handlers/assignment.py), judge ratings (handlers/rating_rules.py) and word
@@ -23,6 +25,7 @@ caller so tests and the demo can move it.
 
 from __future__ import annotations
 
+from storage.accounts import AccountStore
 from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
@@ -30,6 +33,7 @@ from storage.messages import MessageStore
 from storage.reports import ReportStore
 from storage.roster import RosterStore
 from storage.suggestions import SuggestionStore
+from storage.ticket_search import TicketSearchStore
 from storage.tickets import TicketStore
 
 __all__ = ["Store", "StoreError", "StoreErrorCode", "StoreUnavailable", "is_outage"]
@@ -43,6 +47,8 @@ class Store(
     EngagementStore,
     ReportStore,
     JournalStore,
+    TicketSearchStore,
+    AccountStore,
 ):
     """All reads and writes minyi makes.
 

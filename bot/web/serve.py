@@ -1,0 +1,41 @@
+"""Running the console: ``minyi web`` serves it alone; ``[web] enabled = true`` serves it beside
+``minyi run`` in the same process and event loop. The session secret comes from the environment
+variable ``[web] secret_env`` names; without it a random one is made, so sessions end at a restart."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+import uvicorn
+
+from bot.config import Settings
+from bot.web import auth
+from bot.web.app import ConsoleConfig, create_app
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+def console_config(settings: Settings, clock: Callable[[], datetime]) -> ConsoleConfig:
+    """The console's configuration from the settings and the environment."""
+    secret = os.environ.get(settings.web.secret_env, "")
+    if not secret:
+        log.warning(
+            "%s is not set: console sessions end when this process stops", settings.web.secret_env
+        )
+        secret = auth.new_token()
+    return ConsoleConfig(zone=settings.bot.zone, secret=secret, clock=clock)
+
+
+def console_server(
+    store: Store, settings: Settings, clock: Callable[[], datetime], host: str, port: int
+) -> uvicorn.Server:
+    """A uvicorn server for the console, not yet started (``await server.serve()``)."""
+    app = create_app(store, console_config(settings, clock))
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+    return uvicorn.Server(config)
