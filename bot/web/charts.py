@@ -9,7 +9,7 @@ from html import escape
 from markupsafe import Markup
 
 WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 40, 12, 28, 36
+LEFT, RIGHT, TOP, BOTTOM = 40, 28, 28, 36
 
 
 def line_chart(
