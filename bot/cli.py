@@ -552,13 +552,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+GLOBAL_OPTIONS = ("--config", "--database")
+"""Options of ``minyi`` itself that may also be written after the subcommand."""
+
+
+def global_options_first(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--config X`` / ``--database X`` (or ``--config=X``) moved before the
+    subcommand, so ``minyi report --config other.toml`` means ``minyi --config other.toml report``."""
+    moved: list[str] = []
+    rest: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item == "--":
+            rest.extend(items[i:])
+            break
+        if item in GLOBAL_OPTIONS and i + 1 < len(items):
+            moved.extend(items[i : i + 2])
+            i += 2
+            continue
+        if item.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in item:
+            moved.append(item)
+        else:
+            rest.append(item)
+        i += 1
+    return moved + rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``minyi`` console script."""
     try:
-        return _main(argv)
+        code = _main(global_options_first(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:  # Ctrl-C before the bot was up (during start-up): no traceback
         print("minyi: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``minyi templates list | head``): stop quietly, as other tools do.
+        # stdout is pointed at /dev/null so the interpreter's final flush does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _main(argv: Sequence[str] | None) -> int:
