@@ -129,6 +129,9 @@ class WebSection(_Section):
     port: int = Field(8080, ge=1, le=65535)
     secret_env: str = "MINYI_WEB_SECRET"
     """The environment variable holding the key that signs session cookies."""
+    public: bool = False
+    """Serve ``/public``: reply and satisfaction rates and response times by department, for residents
+    (no names, no text)."""
 
 
 class DepartmentConfig(_Section):

@@ -218,6 +218,12 @@ class Tally:
         return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
     @property
+    def mean_response_seconds(self) -> float | None:
+        """Average first-response time of the answered questions."""
+        values = self.response_seconds
+        return sum(values) / len(values) if values else None
+
+    @property
     def p90_response_seconds(self) -> float | None:
         """The first-response time 90% of the answered questions beat (nearest rank)."""
         values = sorted(self.response_seconds)

@@ -305,3 +305,29 @@ def test_logins_are_throttled_forms_need_csrf_and_logout_ends_the_session(
     page.wait_for_url("**/login")
     page.goto(f"{console.url}/tickets")
     assert page.url.endswith("/login")
+
+
+def test_the_public_page_shows_departments_without_names_or_text(
+    console: Console, browser: Any, shots: Path
+) -> None:
+    page = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
+    assert page.goto(f"{console.url}/public").status == 404  # off unless [web] public = true
+
+    config = ConsoleConfig(zone=ZONE, secret="s", clock=console.now, public=True)
+    with ServerThread(create_app(console.store, config)) as public:
+        page.goto(f"http://127.0.0.1:{public.port}/public")
+        rows = {r["部门"]: r for r in table_rows(page, "public")}
+        expected = console.store.summary(
+            console.now() - timedelta(days=30), console.now(), console.now()
+        )
+        for department in expected.departments:
+            row = rows[department.label]
+            assert row["受理诉求"] == str(department.questions)
+            assert row["答复率"] == percent(department.response_rate)
+            assert row["满意率"] == percent(department.satisfaction_rate)
+        assert rows["交通运输局"]["平均首次响应"] == duration(25 * 3600)
+        body = page.inner_text("body")
+        for private in ("王阿姨", "周老板", "张伟", "李娜", "电梯", "停车位", "138"):
+            assert private not in body
+        assert "退出登录" not in body  # nobody is logged in
+        save(page, shots, "public")

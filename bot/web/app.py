@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
+PUBLIC_PERIOD = timedelta(days=30)
 SESSION_HOURS = 8
 TREND_COLOURS = (("提问", "#c0392b"), ("已答复", "#2471a3"), ("已办结", "#229954"))
 
@@ -52,6 +53,8 @@ class ConsoleConfig:
     secret: str
     clock: Callable[[], datetime]
     title: str = "民意 · 督查工作台"
+    public: bool = False
+    """Serve the residents' page ``/public`` (``[web] public``)."""
 
 
 def _environment() -> Environment:
@@ -338,6 +341,25 @@ class Console:
             now=now,
         )
 
+    # ------------------------------------------------------------ the public page
+
+    async def public_page(self, request: Request) -> Response:
+        """For residents, without logging in: each department's reply rate, satisfaction rate and
+        average first-response time over the last 30 days. No names of people, no text."""
+        if not self.config.public:
+            return Response("Not Found", status_code=404)
+        now = self.config.clock()
+        since = now - PUBLIC_PERIOD
+        found = await run_in_threadpool(self.store.summary, since, now, now)
+        return self.render(
+            request,
+            "public.html",
+            departments=[d for d in found.departments if d.questions],
+            total=found.total,
+            since=since.astimezone(self.config.zone).date(),
+            until=now.astimezone(self.config.zone).date(),
+        )
+
     # ------------------------------------------------------------ exports
 
     async def export(self, request: Request) -> Response:
@@ -405,6 +427,7 @@ def create_app(store: Store, config: ConsoleConfig) -> Starlette:
         Route("/tickets", console.ticket_list),
         Route("/tickets/{number}", console.ticket_page),
         Route("/export/{name}.{fmt}", console.export),
+        Route("/public", console.public_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [

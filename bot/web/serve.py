@@ -27,7 +27,9 @@ def console_config(settings: Settings, clock: Callable[[], datetime]) -> Console
             "%s is not set: console sessions end when this process stops", settings.web.secret_env
         )
         secret = auth.new_token()
-    return ConsoleConfig(zone=settings.bot.zone, secret=secret, clock=clock)
+    return ConsoleConfig(
+        zone=settings.bot.zone, secret=secret, clock=clock, public=settings.web.public
+    )
 
 
 def console_server(
