@@ -191,7 +191,14 @@ def _start_console_web(app):
         return None
     from bot.web.serve import console_server
 
-    server = console_server(app.store, app.settings, app.services.clock, web.host, web.port)
+    server = console_server(
+        app.store,
+        app.settings,
+        app.services.clock,
+        web.host,
+        web.port,
+        app.services.text.topic_words,
+    )
     print(f"minyi: 督查工作台 http://{web.host}:{web.port}/", file=sys.stderr, flush=True)
     return server, asyncio.create_task(server.serve(), name="minyi-web")
 
@@ -422,13 +429,53 @@ def cmd_web(args: argparse.Namespace) -> int:
     host = args.host or settings.web.host
     port = args.port or settings.web.port
     try:
-        server = console_server(app.store, settings, app.services.clock, host, port)
+        server = console_server(
+            app.store, settings, app.services.clock, host, port, app.services.text.topic_words
+        )
         print(f"minyi: 督查工作台 http://{host}:{port}/", file=sys.stderr, flush=True)
         asyncio.run(server.serve())
     except KeyboardInterrupt:
         return 0
     finally:
         app.close()
+    return 0
+
+
+def cmd_brief(args: argparse.Namespace) -> int:
+    """Write 网情动态, the weekly brief for leaders, as HTML or PDF."""
+    from bot.web.app import template_environment
+    from bot.web.brief import WeekError, build_brief, parse_week, render_brief
+    from bot.web.pdf import PdfUnavailable, html_to_pdf
+
+    settings = _existing_database(_settings(args))
+    if args.format == "pdf" and not args.out:
+        raise CliError("--format pdf writes a file: add --out FILE", EXIT_USAGE)
+    app = _app(args, settings)
+    try:
+        now = datetime.now(UTC)
+        try:
+            week = parse_week(args.week, now, settings.bot.zone)
+        except WeekError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        found = build_brief(app.store, week, now, app.services.text.topic_words)
+        html = render_brief(template_environment(), found, settings.bot.zone)
+    finally:
+        app.close()
+    if args.format == "pdf":
+        try:
+            body = html_to_pdf(html)
+        except PdfUnavailable as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+    else:
+        body = html.encode("utf-8")
+    if not args.out:
+        sys.stdout.write(html)
+        return 0
+    try:
+        Path(args.out).write_bytes(body)
+    except OSError as exc:
+        raise CliError(f"{args.out}: cannot be written: {exc.strerror}") from None
+    print(f"已写入 {args.out}（网情动态 {week.label}）", file=sys.stderr)
     return 0
 
 
@@ -511,6 +558,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="write to this file (xlsx needs it; csv gets a BOM for Excel)"
     )
     report.set_defaults(func=cmd_report)
+
+    brief = sub.add_parser(
+        "brief",
+        help="网情动态: the weekly brief for leaders, as HTML or PDF",
+        description="e.g. minyi brief --week 2026-W48 --format pdf --out 网情动态-W48.pdf",
+    )
+    brief.add_argument("--week", default="", help="ISO week, e.g. 2026-W48 (default: last week)")
+    brief.add_argument("--format", choices=("html", "pdf"), default="html")
+    brief.add_argument("--out", help="file to write (pdf needs it; html goes to stdout without it)")
+    brief.set_defaults(func=cmd_brief)
 
     web = sub.add_parser("web", help="serve the supervisors' web console")
     web.add_argument("--host", default="", help="address to listen on (default [web] host)")

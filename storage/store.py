@@ -12,6 +12,7 @@
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
 - storage/ticket_search.py — the web console's ticket list and ticket histories
 - storage/accounts.py — web-console password hashes
+- storage/opinion.py — residents' suggestions and complaints, for the weekly brief
 
 storage/rows.py holds the row helpers they share. The store keeps facts, not policy or wording: the
 handlers choose assignees (handlers/assignment.py), judge ratings (handlers/rating_rules.py) and word
@@ -30,6 +31,7 @@ from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
 from storage.messages import MessageStore
+from storage.opinion import OpinionStore
 from storage.reports import ReportStore
 from storage.roster import RosterStore
 from storage.suggestions import SuggestionStore
@@ -49,6 +51,7 @@ class Store(
     JournalStore,
     TicketSearchStore,
     AccountStore,
+    OpinionStore,
 ):
     """All reads and writes minyi makes.
 

@@ -331,3 +331,27 @@ def test_the_public_page_shows_departments_without_names_or_text(
             assert private not in body
         assert "退出登录" not in body  # nobody is logged in
         save(page, shots, "public")
+
+
+def test_the_weekly_brief_in_the_console(console: Console, browser: Any, shots: Path) -> None:
+    page = login(browser, console, "陈静")
+    page.click("nav >> text=网情动态")  # the last complete week by default
+    page.wait_for_load_state()
+    assert "2026年第46周（11月9日—11月15日）" in page.inner_text("body")
+    assert "提出问题 1 个" in page.inner_text("body")  # the elevator subsidy of 11-12
+    page.goto(f"{console.url}/brief?week=2026-W47")
+    body = page.inner_text("body")
+    assert "2026年第47周（11月16日—11月22日）" in body
+    assert "提出问题 3 个" in body and "超时未答复 1 个" in body
+    save(page, shots, "brief")
+    with page.expect_download() as download:
+        page.click("text=下载 PDF")
+    assert download.value.suggested_filename == "brief-2026-W47.pdf"
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+
+    official = login(browser, console, "李娜")  # only her group's questions
+    official.goto(f"{console.url}/brief?week=2026-W47")
+    assert "提出问题 1 个" in official.inner_text("body")
+    official.goto(f"{console.url}/brief?week=第47周")
+    assert "无法识别的周" in official.inner_text(".error")

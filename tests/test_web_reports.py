@@ -297,3 +297,43 @@ def test_the_console_runs_beside_the_bot(world_db, tmp_path):
         if bot.poll() is None:
             bot.kill()
             bot.wait()
+
+
+def pdf_text(path: Path) -> str:
+    """The PDF's text; NFKC because Chromium's CJK fonts map some characters to Kangxi radicals."""
+    import unicodedata
+
+    from pypdf import PdfReader
+
+    pages = PdfReader(path).pages
+    return unicodedata.normalize("NFKC", "\n".join(p.extract_text() for p in pages))
+
+
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists() and not __import__("os").environ.get("CI"),
+    reason="Debian's chromium is not installed (apt-get install -y chromium fonts-noto-cjk)",
+)
+def test_weekly_brief_as_pdf_and_html(world_db, tmp_path):
+    out = tmp_path / "brief.pdf"
+    result = minyi("--database", world_db, "brief", "--week", "2026-W47", "--format", "pdf",
+                   "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+    text = "".join(pdf_text(out).split())
+    # Chinese comes out as Chinese text (glyphs the font has), with the week's figures.
+    assert "网情动态" in text and "2026年第47周" in text
+    assert "提出问题3个" in text and "已答复2个" in text
+    assert "66.7%" in text and "33.3%" in text and "50.0%" in text
+    assert "交通运输局" in text and "住房和城乡建设局" in text and "超时未答复工单" in text
+    assert "13812345678" not in text
+
+    page = minyi("--database", world_db, "brief", "--week", "2026W47", cwd=tmp_path)
+    assert page.returncode == 0 and page.stdout.startswith("<!doctype html>")
+    assert "<style>" in page.stdout and "http" not in page.stdout.split("<body>")[0]
+    topics = page.stdout.split("二、群众关注热点")[1].split("三、")[0]
+    assert '<td>停车位</td><td class="n">1</td><td class="tickets">Q2</td>' in topics
+
+    bad = minyi("--database", world_db, "brief", "--week", "48", cwd=tmp_path)
+    assert bad.returncode == 2 and "2026-W48" in bad.stderr
+    no_out = minyi("--database", world_db, "brief", "--format", "pdf", cwd=tmp_path)
+    assert no_out.returncode == 2 and "--out" in no_out.stderr

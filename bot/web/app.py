@@ -9,7 +9,7 @@ session's CSRF token. The console only reads the store; store calls run off the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.text.normalise import to_simplified
 from bot.text.privacy import mask
-from bot.web import access, auth, charts, exports, tables
+from bot.web import access, auth, brief, charts, exports, pdf, tables
 from bot.web.periods import PERIODS, Period, PeriodChoiceError, choose_period
 from handlers.common import STATE_LABELS, duration
 from storage import QuestionState, Store
@@ -45,6 +45,11 @@ SESSION_HOURS = 8
 TREND_COLOURS = (("提问", "#c0392b"), ("已答复", "#2471a3"), ("已办结", "#229954"))
 
 
+def no_topics(texts: Sequence[str], k: int) -> list[tuple[str, int]]:
+    """No topic words (a console built without the text models)."""
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class ConsoleConfig:
     """What the console needs besides the store."""
@@ -55,9 +60,12 @@ class ConsoleConfig:
     title: str = "民意 · 督查工作台"
     public: bool = False
     """Serve the residents' page ``/public`` (``[web] public``)."""
+    topics: brief.Topics = no_topics
+    """The hot-topic words of a list of texts (the bot's ``TextAnalyzer.topic_words``)."""
 
 
-def _environment() -> Environment:
+def template_environment() -> Environment:
+    """The console's Jinja2 environment: autoescaping on, the cell, mask and duration filters."""
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(["html"]),
@@ -78,7 +86,7 @@ class Console:
     def __init__(self, store: Store, config: ConsoleConfig) -> None:
         self.store = store
         self.config = config
-        self.env = _environment()
+        self.env = template_environment()
         self.throttle = auth.LoginThrottle(config.clock)
 
     # ------------------------------------------------------------ plumbing
@@ -341,6 +349,41 @@ class Console:
             now=now,
         )
 
+    # ------------------------------------------------------------ the weekly brief
+
+    async def brief_page(self, request: Request) -> Response:
+        """网情动态 for ``?week=2026-W48`` (default: last week), within the viewer's scope;
+        ``/brief.pdf`` prints the same page to PDF."""
+        viewer = await self._viewer(request)
+        if viewer is None:
+            return self._to_login()
+        now = self.config.clock()
+        try:
+            week = brief.parse_week(request.query_params.get("week", ""), now, self.config.zone)
+        except brief.WeekError as exc:
+            return self.render(request, "error.html", 400, viewer=viewer, message=str(exc))
+        found = await run_in_threadpool(
+            brief.build_brief,
+            self.store,
+            week,
+            now,
+            self.config.topics,
+            access.viewer_scope(viewer),
+        )
+        if request.url.path.endswith(".pdf"):
+            html = brief.render_brief(self.env, found, self.config.zone)
+            try:
+                body = await run_in_threadpool(pdf.html_to_pdf, html)
+            except pdf.PdfUnavailable as exc:
+                return Response(str(exc), status_code=503)
+            return Response(
+                body,
+                media_type="application/pdf",
+                headers={"Content-Disposition": f'attachment; filename="brief-{week.key}.pdf"'},
+            )
+        html = brief.render_brief(self.env, found, self.config.zone, css_href="/static/brief.css")
+        return HTMLResponse(html)
+
     # ------------------------------------------------------------ the public page
 
     async def public_page(self, request: Request) -> Response:
@@ -428,6 +471,8 @@ def create_app(store: Store, config: ConsoleConfig) -> Starlette:
         Route("/tickets/{number}", console.ticket_page),
         Route("/export/{name}.{fmt}", console.export),
         Route("/public", console.public_page),
+        Route("/brief", console.brief_page),
+        Route("/brief.pdf", console.brief_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [

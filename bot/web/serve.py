@@ -13,13 +13,16 @@ import uvicorn
 
 from bot.config import Settings
 from bot.web import auth
-from bot.web.app import ConsoleConfig, create_app
+from bot.web.app import ConsoleConfig, create_app, no_topics
+from bot.web.brief import Topics
 from storage import Store
 
 log = logging.getLogger(__name__)
 
 
-def console_config(settings: Settings, clock: Callable[[], datetime]) -> ConsoleConfig:
+def console_config(
+    settings: Settings, clock: Callable[[], datetime], topics: Topics = no_topics
+) -> ConsoleConfig:
     """The console's configuration from the settings and the environment."""
     secret = os.environ.get(settings.web.secret_env, "")
     if not secret:
@@ -28,15 +31,24 @@ def console_config(settings: Settings, clock: Callable[[], datetime]) -> Console
         )
         secret = auth.new_token()
     return ConsoleConfig(
-        zone=settings.bot.zone, secret=secret, clock=clock, public=settings.web.public
+        zone=settings.bot.zone,
+        secret=secret,
+        clock=clock,
+        public=settings.web.public,
+        topics=topics,
     )
 
 
 def console_server(
-    store: Store, settings: Settings, clock: Callable[[], datetime], host: str, port: int
+    store: Store,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    host: str,
+    port: int,
+    topics: Topics = no_topics,
 ) -> uvicorn.Server:
     """A uvicorn server for the console, not yet started (``await server.serve()``)."""
-    app = create_app(store, console_config(settings, clock))
+    app = create_app(store, console_config(settings, clock, topics))
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )
