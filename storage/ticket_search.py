@@ -21,7 +21,7 @@ from storage.models import (
     QuestionTransition,
     Rating,
 )
-from storage.records import GroupInfo, QuestionInfo, QuestionState
+from storage.records import GroupInfo, OfficialInfo, QuestionInfo, QuestionState
 from storage.reports import EVERYTHING, ReportScope
 
 CONVERSATION_AROUND = 8
@@ -129,6 +129,22 @@ class TicketSearchStore(StoreBase):
                 .offset(offset)
             )
             return TicketPage(total=total, tickets=[QuestionInfo(*row) for row in found])
+
+    def roster_listing(self) -> list[OfficialInfo]:
+        """The active officials in roster order, without their accounts: one query, for choosing."""
+        with self._tx() as session:
+            found = session.execute(
+                select(
+                    Official.id,
+                    Official.name,
+                    Official.department,
+                    Official.role,
+                    Official.jurisdiction,
+                )
+                .where(Official.active.is_(True))
+                .order_by(Official.id)
+            )
+            return [OfficialInfo(*row) for row in found]
 
     def all_groups(self) -> list[GroupInfo]:
         """Every group chat the bot has seen, by title."""

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
+ROWS_SHOWN = 50
+"""Rows of a table shown on the overview; the download has them all."""
 PUBLIC_PERIOD = timedelta(days=30)
 SESSION_HOURS = 8
 TREND_COLOURS = (("提问", "#c0392b"), ("已答复", "#2471a3"), ("已办结", "#229954"))
@@ -76,6 +78,7 @@ def template_environment() -> Environment:
     env.filters["mask"] = mask
     env.filters["duration"] = lambda seconds: "—" if seconds is None else duration(seconds)
     env.globals["STATE_LABELS"] = STATE_LABELS
+    env.globals["ROWS_SHOWN"] = ROWS_SHOWN
     env.globals["rating_label"] = tables.rating_label
     return env
 
@@ -209,7 +212,7 @@ class Console:
         departments = self.store.departments()
         if scope.departments is not None:
             departments = [d for d in departments if d in scope.departments]
-        officials = [o for o in self.store.officials() if o.role == "official"]
+        officials = [o for o in self.store.roster_listing() if o.role == "official"]
         if scope.departments is not None:
             officials = [o for o in officials if o.department in scope.departments]
         if not viewer.sees_all_officials:

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import uvicorn
 
@@ -53,3 +57,31 @@ def console_server(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )
     return uvicorn.Server(config)
+
+
+class ServerThread:
+    """uvicorn serving an ASGI app on a free loopback port in a thread of its own, for tests and
+    benchmarks: ``with ServerThread(app) as server: … server.port``."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            self.port: int = probe.getsockname()[1]
+        config = uvicorn.Config(
+            app, host=host, port=self.port, log_level="warning", lifespan="off", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="minyi-web", daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:  # polls a flag uvicorn sets; nothing waits on a clock
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the web console did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
