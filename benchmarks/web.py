@@ -97,10 +97,16 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--load-seconds", type=float, default=120.0)
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument(
+        "--loaded",
+        help="a SQLite file an earlier run loaded (its folder is printed): measure again, no load",
+    )
     args = parser.parse_args()
 
     schema = None
-    if args.database:
+    if args.loaded:
+        url = f"sqlite:///{args.loaded}"
+    elif args.database:
         schema = f"bench_web_{uuid.uuid4().hex[:8]}"
         admin = sqlalchemy.create_engine(args.database)
         with admin.begin() as c:
@@ -116,13 +122,14 @@ def main() -> None:
     engine = make_engine(url)
     try:
         upgrade(engine)
-        budget = args.load_seconds if args.database else float("inf")
-        messages, questions, seconds = summary_bench.load(engine, args.messages, budget)
-        summary_bench.analyze(engine)
-        print(f"{engine.dialect.name}: {messages:,} messages, {questions:,} questions loaded "
-              f"in {seconds:.0f} s")  # fmt: skip
         store = Store(engine)
         now = summary_bench.NOW
+        if not args.loaded:
+            budget = args.load_seconds if args.database else float("inf")
+            messages, questions, seconds = summary_bench.load(engine, args.messages, budget)
+            summary_bench.analyze(engine)
+            print(f"{engine.dialect.name}: {messages:,} messages, {questions:,} questions loaded "
+                  f"in {seconds:.0f} s ({url})")  # fmt: skip
         store.add_official("管理员", "", "admin", now)
         store.set_password_hash("管理员", hash_password(PASSWORD), now)
 

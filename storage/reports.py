@@ -37,8 +37,8 @@ SUGGESTIONS_SHOWN = 20
 class ReportScope:
     """Which rows a report counts. A field left ``None`` does not limit; set fields all apply.
 
-    ``departments``: questions of these departments, engagements of their officials, messages guessed
-    to be theirs. ``group_ids``: rows of these groups — and, with ``or_assigned_to``, also the
+    ``departments``: questions of these departments, engagements of their officials, messages of the
+    groups their officials serve. ``group_ids``: rows of these groups — and, with ``or_assigned_to``, also the
     questions assigned to (and the engagements of) that official wherever they are (an official's own
     tickets). ``official_id``: questions assigned to, engagements of, and messages in the groups of
     that official.
@@ -77,10 +77,16 @@ class ReportScope:
         return and_(*found)
 
     def messages(self) -> ColumnElement[bool]:
-        """The condition on ``Message`` rows."""
+        """The condition on ``Message`` rows. A department's messages are those of the groups its
+        officials serve (a message's own department guess is not indexed, and chatter has none)."""
         found: list[ColumnElement[bool]] = [true()]
         if self.departments is not None:
-            found.append(Message.department.in_(self.departments))
+            served = (
+                select(GroupAssignment.group_id)
+                .join(Official, Official.id == GroupAssignment.official_id)
+                .where(Official.department.in_(self.departments))
+            )
+            found.append(Message.group_id.in_(served))
         if self.group_ids is not None:
             found.append(Message.group_id.in_(self.group_ids))
         if self.official_id is not None:
@@ -288,15 +294,16 @@ def summarise(
 
 
 def overdue_questions(
-    session: Session, now: datetime, scope: ReportScope = EVERYTHING
+    session: Session, now: datetime, scope: ReportScope = EVERYTHING, limit: int | None = None
 ) -> list[QuestionInfo]:
-    """Every question still waiting past its promised time, soonest due first: one query, with its
-    asker, group and assignee joined (``rows.question_listing``)."""
+    """Every question still waiting past its promised time (the first ``limit``), soonest due first:
+    one query, with its asker, group and assignee joined (``rows.question_listing``)."""
     found: Any = session.execute(
         rows.question_listing()
         .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
         .where(scope.questions())
         .order_by(Question.due_at, Question.id)
+        .limit(limit)
     )
     return [QuestionInfo(*row) for row in found]
 
@@ -307,8 +314,10 @@ def build_summary(
     until: datetime,
     now: datetime,
     scope: ReportScope = EVERYTHING,
+    overdue_limit: int | None = None,
 ) -> Summary:
-    """Assemble a ``Summary`` from the tallies, the overdue questions and the latest suggestions."""
+    """Assemble a ``Summary`` from the tallies, the overdue questions (the first ``overdue_limit``)
+    and the latest suggestions."""
     officials, groups, departments, total, texts = summarise(session, since, until, now, scope)
     suggestions = session.execute(
         select(Group.title, Person.display_name, Message.text)
@@ -327,7 +336,7 @@ def build_summary(
         groups=sorted(groups.values(), key=lambda t: t.label),
         departments=sorted(departments.values(), key=lambda t: (t.label == UNCLASSIFIED, t.label)),
         total=total,
-        overdue=overdue_questions(session, now, scope),
+        overdue=overdue_questions(session, now, scope, overdue_limit),
         question_texts=texts,
         suggestions=[(title, name, text) for title, name, text in suggestions],
     )
@@ -379,12 +388,19 @@ class ReportStore(StoreBase):
             return build_summary(session, since, until, now, scope)
 
     def overview(
-        self, since: datetime, until: datetime, now: datetime, zone: tzinfo, scope: ReportScope
+        self,
+        since: datetime,
+        until: datetime,
+        now: datetime,
+        zone: tzinfo,
+        scope: ReportScope,
+        overdue_limit: int | None = None,
     ) -> Overview:
-        """The summary, the trend by local day and the waiting tickets' ages, in one transaction."""
+        """The summary (with the first ``overdue_limit`` overdue tickets), the trend by local day and
+        the waiting tickets' ages, in one transaction."""
         with self._tx() as session:
             return Overview(
-                summary=build_summary(session, since, until, now, scope),
+                summary=build_summary(session, since, until, now, scope, overdue_limit),
                 trend=daily_trend(session, since, until, zone, scope),
                 waiting_ages=waiting_ages(session, now, scope),
             )

@@ -70,9 +70,10 @@ def counted_by_hand(session: Session, scope: ReportScope) -> tuple[int, int, int
         )
 
     def message_in(m: Message) -> bool:
+        served = {g for o, g in assigned if departments[o] in (scope.departments or ())}
         return (
             m.group_id is not None
-            and (scope.departments is None or m.department in scope.departments)
+            and (scope.departments is None or m.group_id in served)
             and (scope.group_ids is None or m.group_id in scope.group_ids)
             and (scope.official_id is None or (scope.official_id, m.group_id) in assigned)
         )
@@ -98,7 +99,9 @@ def scopes(session: Session) -> list[ReportScope]:
     groups = sorted(
         session.scalars(select(Message.group_id).where(Message.group_id.is_not(None))).unique()
     )
+    li = session.scalar(select(Official.id).where(Official.name == "李娜"))
     session.add(GroupAssignment(group_id=groups[0], official_id=zhang))
+    session.add(GroupAssignment(group_id=groups[1], official_id=li))
     session.flush()
     return [
         ReportScope(departments=frozenset({"交通运输局"})),
@@ -126,6 +129,7 @@ def test_scoped_summaries_count_only_what_the_scope_admits(engine):
             )
             assert figures == counted_by_hand(session, scope), scope
             assert 0 < total.questions < everything.questions, scope
+            assert 0 < total.messages < everything.messages, scope
         overdue = store.summary(SINCE, UNTIL, NOW, chosen[0]).overdue
         assert overdue and all(q.department == "交通运输局" for q in overdue)
 

@@ -223,13 +223,20 @@ class Console:
     # ------------------------------------------------------------ overview
 
     async def overview_tables(
-        self, request: Request, viewer: access.Viewer
+        self, request: Request, viewer: access.Viewer, whole: bool = False
     ) -> tuple[list[tables.Table], dict[str, Any]]:
-        """The overview's tables and page context for the filters in ``request``."""
+        """The overview's tables and page context for the filters in ``request``; the overdue
+        tickets only as many as a page shows (one more, to know there are more) unless ``whole``."""
         period, scope, context = await self._filters(request, viewer)
         now = self.config.clock()
         found = await run_in_threadpool(
-            self.store.overview, period.since, period.until, now, self.config.zone, scope
+            self.store.overview,
+            period.since,
+            period.until,
+            now,
+            self.config.zone,
+            scope,
+            None if whole else ROWS_SHOWN + 1,
         )
         listed = tables.summary_tables(found.summary, self.config.zone, now)
         listed += [tables.trend_table(found.trend), tables.age_table(found.waiting_ages)]
@@ -423,7 +430,7 @@ class Console:
             now = self.config.clock()
             listed = [tables.tickets_table("tickets", "工单", found.tickets, self.config.zone, now)]
         else:
-            listed, _ = await self.overview_tables(request, viewer)
+            listed, _ = await self.overview_tables(request, viewer, whole=True)
             if name != "overview":
                 listed = [t for t in listed if t.name == name]
         if not listed or fmt not in ("xlsx", "csv") or (fmt == "csv" and len(listed) > 1):
