@@ -325,3 +325,28 @@ def test_the_weekly_brief_in_the_console(console: Console, browser: Any, shots: 
     assert "提出问题 1 个" in official.inner_text("body")
     official.goto(f"{console.url}/brief?week=第47周")
     assert "无法识别的周" in official.inner_text(".error")
+
+
+def test_opinion_shows_spikes_topics_and_the_registries_escaped(
+    console: Console, browser: Any, shots: Path
+) -> None:
+    page = login(browser, console, "陈静")
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.click("nav >> text=舆情")
+    page.wait_for_load_state()
+    assert "2026-11-19：投诉 3 条" in page.inner_text("#spikes")
+    complaints = [r["内容"] for r in table_rows(page, "complaints")]
+    assert len(complaints) == 3
+    # Residents' text is shown as text: the markup is visible, never run; numbers are masked.
+    assert "<script>alert('x')</script>噪音扰民投诉无门，电话139****1111" in complaints
+    assert dialogs == [] and "13900001111" not in page.content()
+    assert [r["内容"] for r in table_rows(page, "suggestions")] == ["建议小区增加充电桩"]
+    assert "11-19 投诉 3" in page.inner_html("svg.chart")
+    save(page, shots, "opinion")
+
+    official = login(browser, console, "李娜")  # 创业路商户群 only: none of these
+    official.goto(f"{console.url}/opinion")
+    assert table_rows(official, "complaints") == []
+    answer = official.request.get(f"{console.url}/export/complaints.csv")
+    assert answer.body().decode("utf-8-sig").strip() == "时间,群,内容"

@@ -19,6 +19,9 @@ PHONE = "13812345678"
 MASKED_PHONE = "138****5678"
 HOUSING, TRANSPORT = "住房和城乡建设局", "交通运输局"
 XFL, CYL = "幸福里小区", "创业路商户群"
+HOSTILE = "<script>alert('x')</script>噪音扰民投诉无门，电话13900001111"
+COMPLAINTS = ("物业太差了，垃圾三天没人收", HOSTILE, "电梯又停了，投诉！")
+"""Three complaints on Thursday 11-19: a spike."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,9 @@ def build_world(store: Store) -> World:
 
     counter = iter(range(1, 1000))
 
-    def say(chat: str, who: str, text: str, when: datetime, *, official: bool = False) -> str:
+    def say(
+        chat: str, who: str, text: str, when: datetime, *, official: bool = False, intent: str = ""
+    ) -> str:
         message_id = str(next(counter))
         store.record_message(
             platform="test",
@@ -68,7 +73,7 @@ def build_world(store: Store) -> World:
             sender_name=who,
             text=text,
             sent_at=when,
-            intent="question" if "@" in text else "chatter",
+            intent=intent or ("question" if "@" in text else "chatter"),
             intent_confidence=0.9,
             intent_confident=True,
             from_official=official,
@@ -123,5 +128,8 @@ def build_world(store: Store) -> World:
     )
     store.record_engagement(li.id, "speak", at(19, 11), platform="test", chat_id="cyl")
     store.record_engagement(zhang.id, "chat", at(17, 11), platform="test", chat_id="xfl")
+    say("xfl", "刘先生", "建议小区增加充电桩", at(17, 20), intent="suggestion")
+    for minute, text in enumerate(COMPLAINTS):
+        say("xfl", "孙大爷", text, at(19, 20, minute), intent="complaint")
     last_week = ask("cyl", "周老板", "电梯加装补贴怎么申请？", at(12, 9), HOUSING, li.id)
     return World(elevator, parking, bus_stop, last_week, zhang.id, li.id)

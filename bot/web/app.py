@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.text.normalise import to_simplified
 from bot.text.privacy import mask
-from bot.web import access, auth, brief, charts, exports, pdf, tables
+from bot.web import access, auth, brief, charts, exports, opinion, pdf, tables
 from bot.web.periods import PERIODS, Period, PeriodChoiceError, choose_period
 from handlers.common import STATE_LABELS, duration
 from storage import QuestionState, Store
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
 ROWS_SHOWN = 50
+OPINION_TABLES = ("topics", "raised_by_day", "complaints", "suggestions")
 """Rows of a table shown on the overview; the download has them all."""
 PUBLIC_PERIOD = timedelta(days=30)
 SESSION_HOURS = 8
@@ -359,6 +360,47 @@ class Console:
             now=now,
         )
 
+    # ------------------------------------------------------------ opinion
+
+    async def opinion_view(
+        self, request: Request, viewer: access.Viewer
+    ) -> tuple[opinion.OpinionView, dict[str, Any]]:
+        """The opinion page's figures and context for the filters in ``request``."""
+        period, scope, context = await self._filters(request, viewer)
+        view = await run_in_threadpool(
+            opinion.build_opinion,
+            self.store,
+            period.since,
+            period.until,
+            self.config.clock(),
+            self.config.zone,
+            scope,
+            self.config.topics,
+        )
+        return view, {**context, "period": period}
+
+    async def opinion_page(self, request: Request) -> Response:
+        """舆情: suggestions and complaints by day, complaint spikes, hot topics, the registries."""
+        viewer = await self._viewer(request)
+        if viewer is None:
+            return self._to_login()
+        view, context = await self.opinion_view(request, viewer)
+        labels = [f"{day:%m-%d}" for day, _, _ in view.by_day]
+        series = [
+            ("建议", [s for _, s, _ in view.by_day], "#229954"),
+            ("投诉", [c for _, _, c in view.by_day], "#c0392b"),
+        ]
+        return self.render(
+            request,
+            "opinion.html",
+            viewer=viewer,
+            view=view,
+            tables={t.name: t for t in view.tables},
+            chart=charts.line_chart(labels, series, "每日建议与投诉"),
+            query=urlencode(list(request.query_params.multi_items())),
+            **context,
+        )
+
     # ------------------------------------------------------------ the weekly brief
 
     async def brief_page(self, request: Request) -> Response:
@@ -429,6 +471,9 @@ class Console:
             )
             now = self.config.clock()
             listed = [tables.tickets_table("tickets", "工单", found.tickets, self.config.zone, now)]
+        elif name in ("opinion", *OPINION_TABLES):
+            view, _ = await self.opinion_view(request, viewer)
+            listed = [t for t in view.tables if name in ("opinion", t.name)]
         else:
             listed, _ = await self.overview_tables(request, viewer, whole=True)
             if name != "overview":
@@ -481,6 +526,7 @@ def create_app(store: Store, config: ConsoleConfig) -> Starlette:
         Route("/tickets/{number}", console.ticket_page),
         Route("/export/{name}.{fmt}", console.export),
         Route("/public", console.public_page),
+        Route("/opinion", console.opinion_page),
         Route("/brief", console.brief_page),
         Route("/brief.pdf", console.brief_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
