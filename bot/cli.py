@@ -542,7 +542,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
 
-    report = sub.add_parser("report", help="print the engagement summary")
+    report = sub.add_parser(
+        "report",
+        help="print the engagement summary",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  minyi report --since 7d\n"
+        "  minyi report --from 2026-11-16 --to 2026-11-22 --department 交通运输局 "
+        "--format xlsx --out 周报.xlsx\n"
+        "  minyi report --since 30d --group 幸福里小区 --format csv --out 幸福里.csv",
+    )
     report.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
     report.add_argument(
         "--from", dest="date_from", default="", help="first day, e.g. 2026-11-16 (local time)"
@@ -569,7 +578,12 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--out", help="file to write (pdf needs it; html goes to stdout without it)")
     brief.set_defaults(func=cmd_brief)
 
-    web = sub.add_parser("web", help="serve the supervisors' web console")
+    web = sub.add_parser(
+        "web",
+        help="serve the supervisors' web console",
+        description="Serve the console (login with `minyi officials passwd NAME`), e.g. "
+        "minyi --database sqlite:///data/demo.db web --port 8080",
+    )
     web.add_argument("--host", default="", help="address to listen on (default [web] host)")
     web.add_argument("--port", type=int, default=0, help="port (default [web] port, 8080)")
     web.set_defaults(func=cmd_web)
@@ -589,7 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     invite = actions.add_parser("invite", help="print a one-time /bind code for an official")
     invite.add_argument("name")
     passwd = actions.add_parser(
-        "passwd", help="set an official's web-console password (read from stdin)"
+        "passwd",
+        help="set an official's web-console password (read from stdin)",
+        description="e.g. echo 'a-long-password' | minyi officials passwd 陈静 "
+        "(asked twice, unseen, on a terminal; at least 8 characters)",
     )
     passwd.add_argument("name")
     officials.set_defaults(func=cmd_officials)
