@@ -43,3 +43,13 @@ class AccountStore(StoreBase):
                 return None
             official, password_hash = found
             return rows.official_info(session, official), password_hash
+
+    def console_viewer(self, official_id: int) -> OfficialInfo | None:
+        """The official a console session belongs to, while they are active and have an account."""
+        with self._tx() as session:
+            official = session.scalar(
+                select(Official)
+                .join(WebAccount, WebAccount.official_id == Official.id)
+                .where(Official.id == official_id, Official.active.is_(True))
+            )
+            return rows.official_info(session, official) if official else None

@@ -19,12 +19,14 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import update
 
 from bot.web.app import ConsoleConfig, create_app
 from bot.web.serve import ServerThread
 from handlers.common import duration
 from handlers.summary import percent
 from storage import Store, make_engine, upgrade
+from storage.models import Official
 from web_world import MASKED_PHONE, NOW, PASSWORD, PHONE, ZONE, World, at, build_world
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -273,6 +275,15 @@ def test_logins_are_throttled_forms_need_csrf_and_logout_ends_the_session(
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     page.click("text=退出登录")
     page.wait_for_url("**/login")
+    page.goto(f"{console.url}/tickets")
+    assert page.url.endswith("/login")
+
+    # Someone taken off the roster is logged out at their next page, not when the cookie expires.
+    page = login(browser, console, "李娜")
+    with console.store.engine.begin() as connection:
+        connection.execute(
+            update(Official).where(Official.id == console.world.li).values(active=False)
+        )
     page.goto(f"{console.url}/tickets")
     assert page.url.endswith("/login")
 

@@ -116,7 +116,7 @@ class Console:
         official_id = request.session.get("official_id")
         if not isinstance(official_id, int):
             return None
-        official = await run_in_threadpool(self.store.official, official_id)
+        official = await run_in_threadpool(self.store.console_viewer, official_id)
         if official is None:
             request.session.clear()
             return None
