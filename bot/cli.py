@@ -420,6 +420,18 @@ def _set_password(store, name: str, now: datetime) -> None:
     print(f"已设置 {name} 的控制台密码")
 
 
+def _check_address(host: str, port: int) -> None:
+    """A one-line error now if the console could not listen on ``host:port``."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CliError(f"cannot listen on {host}:{port}: {reason} (try --port)") from None
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     """Serve the supervisors' web console until Ctrl-C or SIGTERM."""
     from bot.web.serve import console_server
@@ -428,6 +440,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     app = _app(args, settings)
     host = args.host or settings.web.host
     port = args.port or settings.web.port
+    _check_address(host, port)
     try:
         server = console_server(
             app.store, settings, app.services.clock, host, port, app.services.text.topic_words

@@ -341,3 +341,15 @@ def test_weekly_brief_as_pdf_and_html(world_db, tmp_path):
     assert bad.returncode == 2 and "2026-W48" in bad.stderr
     no_out = minyi("--database", world_db, "brief", "--format", "pdf", cwd=tmp_path)
     assert no_out.returncode == 2 and "--out" in no_out.stderr
+
+
+def test_web_on_a_port_in_use_is_one_line(world_db, tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = minyi("--database", world_db, "web", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"minyi: cannot listen on 127.0.0.1:{port}: Address already in use (try --port)"
+    )
