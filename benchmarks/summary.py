@@ -238,6 +238,16 @@ def load(engine: Engine, messages: int, budget: float) -> tuple[int, int, float]
     return loaded, questions, time.perf_counter() - start
 
 
+def analyze(engine: Engine) -> None:
+    """Planner statistics after the bulk load: on SQLite the sampled ANALYZE every start runs, on
+    PostgreSQL a VACUUM ANALYZE (what autovacuum does after a bulk load)."""
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+    else:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("VACUUM ANALYZE")
+
+
 def floor(engine: Engine, since: datetime, until: datetime, now: datetime) -> dict[str, Any]:
     """The summary's figures from hand-written SQL on the bare DB-API cursor."""
 
@@ -309,11 +319,7 @@ def main() -> None:
     try:
         upgrade(engine)
         messages, questions, seconds = load(engine, args.messages, budget)
-        if engine.dialect.name == "sqlite":
-            upgrade(engine)  # what every start does: the sampled ANALYZE
-        else:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.exec_driver_sql("VACUUM ANALYZE")
+        analyze(engine)
         limit = "" if messages >= args.messages else f" (what fit in {budget:.0f} s of loading)"
         print(
             f"{engine.dialect.name}: {messages:,} messages{limit}, {questions:,} questions over "

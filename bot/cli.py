@@ -175,6 +175,7 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stopping.set)
     reminder = asyncio.create_task(OverdueReminder(dispatcher).run_forever(), name="minyi-overdue")
+    console_web = _start_console_web(app)
     ids, lines = _console_lines(stdin)
 
     async def read_console() -> None:
@@ -199,8 +200,31 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
         for task in (reader, stop, reminder):
             task.cancel()
         await asyncio.gather(reader, stop, reminder, return_exceptions=True)
+        if console_web is not None:
+            server, serving = console_web
+            server.should_exit = True
+            await asyncio.gather(serving, return_exceptions=True)
         await app.close_platforms()
     return 0
+
+
+def _start_console_web(app):
+    """With ``[web] enabled``, serve the web console in this event loop: (server, task), else None."""
+    web = app.settings.web
+    if not web.enabled:
+        return None
+    from bot.web.serve import console_server
+
+    server = console_server(
+        app.store,
+        app.settings,
+        app.services.clock,
+        web.host,
+        web.port,
+        app.services.text.topic_words,
+    )
+    print(f"minyi: 督查工作台 http://{web.host}:{web.port}/", file=sys.stderr, flush=True)
+    return server, asyncio.create_task(server.serve(), name="minyi-web")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -256,7 +280,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Print the engagement summary for a period."""
+    """Print the engagement summary for a period, or write it as an Excel or CSV file (``--out``)."""
     from handlers.summary import PeriodError, format_summary, hot_topics, parse_period
 
     settings = _existing_database(_settings(args))
@@ -264,10 +288,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         now = datetime.now(UTC)
         try:
-            since, until, _ = parse_period(args.since, now, settings.bot.zone)
+            since, until = _report_period(args, now, settings, parse_period)
         except PeriodError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
-        summary = app.store.summary(since, until, now)
+        scope = _report_scope(args, app.store)
+        summary = app.store.summary(since, until, now, scope)
+        if args.format == "xlsx" or args.out:
+            _write_report(args, summary, settings, now)
+            return 0
         hot = hot_topics(app.services.text, summary)
         sys.stdout.write(format_summary(summary, args.format, settings.bot.zone, hot))
     finally:
@@ -297,11 +325,82 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_period(args: argparse.Namespace, now: datetime, settings: Settings, parse_period):
+    """``--from/--to`` (local days, both included) when given, else ``--since``."""
+    from bot.web.periods import PeriodChoiceError, choose_period
+
+    if args.date_from or args.date_to:
+        try:
+            chosen = choose_period("range", now, settings.bot.zone, args.date_from, args.date_to)
+        except PeriodChoiceError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        return chosen.since, chosen.until
+    since, until, _ = parse_period(args.since, now, settings.bot.zone)
+    return since, until
+
+
+def _report_scope(args: argparse.Namespace, store):
+    """The ``--department``, ``--group`` and ``--official`` filters as a report scope."""
+    from storage.reports import ReportScope
+
+    departments = frozenset({args.department}) if args.department else None
+    group_ids = None
+    if args.group:
+        found = [
+            g.id
+            for g in store.all_groups()
+            if args.group in (g.title, g.chat_id, f"{g.platform}:{g.chat_id}")
+        ]
+        if not found:
+            raise CliError(f"--group {args.group!r}: no such group (a title or platform:chat_id)")
+        group_ids = frozenset(found)
+    official_id = None
+    if args.official:
+        official_id = next((o.id for o in store.officials() if o.name == args.official), None)
+        if official_id is None:
+            raise CliError(f"--official {args.official!r}: no one of that name on the roster")
+    return ReportScope(departments=departments, group_ids=group_ids, official_id=official_id)
+
+
+def _write_report(args: argparse.Namespace, summary, settings: Settings, now: datetime) -> None:
+    """The summary's tables into ``--out`` as XLSX (every table a sheet) or CSV (officials, groups,
+    departments and the total, with a byte-order mark)."""
+    from bot.web import exports, tables
+
+    if not args.out:
+        raise CliError("--format xlsx writes a file: add --out FILE", EXIT_USAGE)
+    listed = tables.summary_tables(summary, settings.bot.zone, now)
+    if args.format == "xlsx":
+        body = exports.to_xlsx(listed)
+    elif args.format == "csv":
+        rows = [
+            ("范围", t.title, row)
+            for t in listed
+            if t.name in ("officials", "groups", "departments", "total")
+            for row in t.rows
+        ]
+        first = listed[0]
+        merged = tables.Table(
+            "summary",
+            "履职统计",
+            (tables.Column("范围"), *first.columns),
+            [(title, *row) for _, title, row in rows],
+        )
+        body = exports.to_csv(merged)
+    else:
+        raise CliError(f"--out writes xlsx or csv, not {args.format}", EXIT_USAGE)
+    try:
+        Path(args.out).write_bytes(body)
+    except OSError as exc:
+        raise CliError(f"{args.out}: cannot be written: {exc.strerror}") from None
+    print(f"已写入 {args.out}", file=sys.stderr)
+
+
 # ------------------------------------------------------------------ officials, templates, db
 
 
 def cmd_officials(args: argparse.Namespace) -> int:
-    """``officials add|list|assign|invite``."""
+    """``officials add|list|assign|invite|passwd``."""
     from handlers.store_messages import explain
     from storage import StoreError
 
@@ -334,6 +433,8 @@ def cmd_officials(args: argparse.Namespace) -> int:
                 raise CliError(f"group {args.group!r}: use platform:chat_id", EXIT_USAGE)
             store.assign(args.name, platform, chat_id, now, title=args.title or "")
             print(f"已分配：{args.name} → {args.group}")
+        elif args.action == "passwd":
+            _set_password(store, args.name, now)
         elif args.action == "invite":
             from handlers.bind import create_code
 
@@ -347,6 +448,97 @@ def cmd_officials(args: argparse.Namespace) -> int:
         raise CliError(explain(exc)) from None
     finally:
         app.close()
+    return 0
+
+
+def _set_password(store, name: str, now: datetime) -> None:
+    """Read a console password from stdin (asked for twice, unseen, on a terminal) and store its hash."""
+    import getpass
+
+    from bot.web.auth import PasswordRefused, hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"{name} 的控制台密码：")
+        if getpass.getpass("再输入一次：") != password:
+            raise CliError("两次输入的密码不一致", EXIT_USAGE)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        store.set_password_hash(name, hash_password(password), now)
+    except PasswordRefused as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    print(f"已设置 {name} 的控制台密码")
+
+
+def _check_address(host: str, port: int) -> None:
+    """A one-line error now if the console could not listen on ``host:port``."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CliError(f"cannot listen on {host}:{port}: {reason} (try --port)") from None
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the supervisors' web console until Ctrl-C or SIGTERM."""
+    from bot.web.serve import console_server
+
+    settings = _existing_database(_settings(args))
+    app = _app(args, settings)
+    host = args.host or settings.web.host
+    port = args.port or settings.web.port
+    _check_address(host, port)
+    try:
+        server = console_server(
+            app.store, settings, app.services.clock, host, port, app.services.text.topic_words
+        )
+        print(f"minyi: 督查工作台 http://{host}:{port}/", file=sys.stderr, flush=True)
+        asyncio.run(server.serve())
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_brief(args: argparse.Namespace) -> int:
+    """Write 网情动态, the weekly brief for leaders, as HTML or PDF."""
+    from bot.web.app import template_environment
+    from bot.web.brief import WeekError, build_brief, parse_week, render_brief
+    from bot.web.pdf import PdfUnavailable, html_to_pdf
+
+    settings = _existing_database(_settings(args))
+    if args.format == "pdf" and not args.out:
+        raise CliError("--format pdf writes a file: add --out FILE", EXIT_USAGE)
+    app = _app(args, settings)
+    try:
+        now = datetime.now(UTC)
+        try:
+            week = parse_week(args.week, now, settings.bot.zone)
+        except WeekError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        found = build_brief(app.store, week, now, app.services.text.topic_words)
+        html = render_brief(template_environment(), found, settings.bot.zone)
+    finally:
+        app.close()
+    if args.format == "pdf":
+        try:
+            body = html_to_pdf(html)
+        except PdfUnavailable as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+    else:
+        body = html.encode("utf-8")
+    if not args.out:
+        sys.stdout.write(html)
+        return 0
+    try:
+        Path(args.out).write_bytes(body)
+    except OSError as exc:
+        raise CliError(f"{args.out}: cannot be written: {exc.strerror}") from None
+    print(f"已写入 {args.out}（网情动态 {week.label}）", file=sys.stderr)
     return 0
 
 
@@ -413,9 +605,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
 
-    report = sub.add_parser("report", help="print the engagement summary")
+    report = sub.add_parser(
+        "report",
+        help="print the engagement summary",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  minyi report --since 7d\n"
+        "  minyi report --from 2026-11-16 --to 2026-11-22 --department 交通运输局 "
+        "--format xlsx --out 周报.xlsx\n"
+        "  minyi report --since 30d --group 幸福里小区 --format csv --out 幸福里.csv",
+    )
     report.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
-    report.add_argument("--format", choices=("table", "csv", "markdown"), default="table")
+    report.add_argument(
+        "--from", dest="date_from", default="", help="first day, e.g. 2026-11-16 (local time)"
+    )
+    report.add_argument("--to", dest="date_to", default="", help="last day, included")
+    report.add_argument("--department", default="", help="only this department, e.g. 交通运输局")
+    report.add_argument(
+        "--group", default="", help="only this group: its title or platform:chat_id"
+    )
+    report.add_argument("--official", default="", help="only this official's questions and actions")
+    report.add_argument("--format", choices=("table", "csv", "markdown", "xlsx"), default="table")
+    report.add_argument(
+        "--out", help="write to this file (xlsx needs it; csv gets a BOM for Excel)"
+    )
     report.set_defaults(func=cmd_report)
 
     audit = sub.add_parser(
@@ -424,6 +637,25 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
     audit.add_argument("--format", choices=("table", "json"), default="table")
     audit.set_defaults(func=cmd_audit)
+    brief = sub.add_parser(
+        "brief",
+        help="网情动态: the weekly brief for leaders, as HTML or PDF",
+        description="e.g. minyi brief --week 2026-W48 --format pdf --out 网情动态-W48.pdf",
+    )
+    brief.add_argument("--week", default="", help="ISO week, e.g. 2026-W48 (default: last week)")
+    brief.add_argument("--format", choices=("html", "pdf"), default="html")
+    brief.add_argument("--out", help="file to write (pdf needs it; html goes to stdout without it)")
+    brief.set_defaults(func=cmd_brief)
+
+    web = sub.add_parser(
+        "web",
+        help="serve the supervisors' web console",
+        description="Serve the console (login with `minyi officials passwd NAME`), e.g. "
+        "minyi --database sqlite:///data/demo.db web --port 8080",
+    )
+    web.add_argument("--host", default="", help="address to listen on (default [web] host)")
+    web.add_argument("--port", type=int, default=0, help="port (default [web] port, 8080)")
+    web.set_defaults(func=cmd_web)
 
     officials = sub.add_parser("officials", help="manage the roster")
     actions = officials.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -439,6 +671,13 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--title", help="the group's name")
     invite = actions.add_parser("invite", help="print a one-time /bind code for an official")
     invite.add_argument("name")
+    passwd = actions.add_parser(
+        "passwd",
+        help="set an official's web-console password (read from stdin)",
+        description="e.g. echo 'a-long-password' | minyi officials passwd 陈静 "
+        "(asked twice, unseen, on a terminal; at least 8 characters)",
+    )
+    passwd.add_argument("name")
     officials.set_defaults(func=cmd_officials)
 
     templates = sub.add_parser("templates", help="list or check reply templates")
@@ -456,13 +695,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+GLOBAL_OPTIONS = ("--config", "--database")
+"""Options of ``minyi`` itself that may also be written after the subcommand."""
+
+
+def global_options_first(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--config X`` / ``--database X`` (or ``--config=X``) moved before the
+    subcommand, so ``minyi report --config other.toml`` means ``minyi --config other.toml report``."""
+    moved: list[str] = []
+    rest: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item == "--":
+            rest.extend(items[i:])
+            break
+        if item in GLOBAL_OPTIONS and i + 1 < len(items):
+            moved.extend(items[i : i + 2])
+            i += 2
+            continue
+        if item.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in item:
+            moved.append(item)
+        else:
+            rest.append(item)
+        i += 1
+    return moved + rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``minyi`` console script."""
     try:
-        return _main(argv)
+        code = _main(global_options_first(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:  # Ctrl-C before the bot was up (during start-up): no traceback
         print("minyi: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``minyi templates list | head``): stop quietly, as other tools do.
+        # stdout is pointed at /dev/null so the interpreter's final flush does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -131,6 +131,19 @@ class SecuritySection(_Section):
     bind_window_minutes: int = Field(10, ge=1, le=24 * 60)
 
 
+class WebSection(_Section):
+    """The supervisors' web console (``minyi web``, or beside ``minyi run`` when enabled)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    secret_env: str = "MINYI_WEB_SECRET"
+    """The environment variable holding the key that signs session cookies."""
+    public: bool = False
+    """Serve ``/public``: reply and satisfaction rates and response times by department, for residents
+    (no names, no text)."""
+
+
 class DepartmentConfig(_Section):
     """A department and the words that suggest a question belongs to it."""
 
@@ -171,6 +184,7 @@ class Settings(_Section):
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
     security: SecuritySection = Field(default_factory=SecuritySection)
+    web: WebSection = Field(default_factory=WebSection)
     departments: list[DepartmentConfig] = Field(default_factory=list)
     officials: list[OfficialConfig] = Field(default_factory=list)
     source: str = Field(default="(defaults)", exclude=True)

@@ -16,6 +16,10 @@ from zoneinfo import ZoneInfo
 from bot.config import Settings
 
 DEMO_ZONE = "Asia/Shanghai"
+DEMO_PASSWORD = "minyi-demo"
+"""The web console password of the demo's officials (the demo database only)."""
+DEMO_CONSOLE_URL = "http://127.0.0.1:8080/?period=range&from=2026-11-16&to=2026-11-22"
+"""The console showing the demo's week."""
 _WAIT = re.compile(r"^(\d+)\s*([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -132,4 +136,26 @@ def run_demo(database_file: Path, out: TextIO) -> int:
         "report --since 30d",
         file=out,
     )
+    open_console_accounts(f"sqlite:///{database_file}")
+    print(
+        f"督查工作台：minyi --database sqlite:///{database_file} web，然后打开 {DEMO_CONSOLE_URL} ，"
+        f"用户名 陈静，密码 {DEMO_PASSWORD}",
+        file=out,
+    )
     return 0
+
+
+def open_console_accounts(database_url: str) -> None:
+    """Give every demo official the console password ``DEMO_PASSWORD`` (a demo database only)."""
+    from bot.web.auth import hash_password
+    from storage import Store, make_engine
+
+    engine = make_engine(database_url)
+    try:
+        store = Store(engine)
+        password_hash = hash_password(DEMO_PASSWORD)
+        now = datetime.now(ZoneInfo(DEMO_ZONE))
+        for official in DEMO_ROSTER:
+            store.set_password_hash(str(official["name"]), password_hash, now)
+    finally:
+        engine.dispose()

@@ -22,6 +22,7 @@ from bot.work import StaffContext
 from handlers.common import clip, duration
 from handlers.scope import UNRESTRICTED_ROLES
 from storage import Jurisdiction, OfficialInfo, Summary, Tally
+from storage.reports import ReportScope
 
 PERIOD_WORDS = {
     "today": "today",
@@ -219,6 +220,7 @@ async def summary(ctx: StaffContext) -> None:
     except PeriodError as exc:
         ctx.reply(str(exc))
         return
-    found = await ctx.db(ctx.store.summary, since, until, ctx.now, jurisdiction(ctx.official))
+    scope = ReportScope.of(jurisdiction(ctx.official))
+    found = await ctx.db(ctx.store.summary, since, until, ctx.now, scope)
     hot = hot_topics(ctx.services.text, found)
     ctx.reply(chat_summary(found, label, hot), quote=False)

@@ -430,6 +430,16 @@ class AuditEntry(Base):
     """What was typed or pressed, residents' personal data masked, at most 300 characters."""
 
 
+class WebAccount(Base):
+    """An official's password for the web console: only its argon2 hash is kept."""
+
+    __tablename__ = "web_accounts"
+
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(CleanString(200))
+    updated_at: Mapped[datetime]
+
+
 def utcnow() -> datetime:
     """Now, in UTC."""
     return datetime.now(UTC)

@@ -217,6 +217,20 @@ class Tally:
         mid = len(values) // 2
         return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
+    @property
+    def mean_response_seconds(self) -> float | None:
+        """Average first-response time of the answered questions."""
+        values = self.response_seconds
+        return sum(values) / len(values) if values else None
+
+    @property
+    def p90_response_seconds(self) -> float | None:
+        """The first-response time 90% of the answered questions beat (nearest rank)."""
+        values = sorted(self.response_seconds)
+        if not values:
+            return None
+        return values[max(0, -(-len(values) * 9 // 10) - 1)]
+
 
 @dataclass(frozen=True, slots=True)
 class Summary:

@@ -7,13 +7,14 @@ Questions count in the period they were asked; actions count in the period they 
 
 from __future__ import annotations
 
-from dataclasses import fields
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
+from storage import rows
 from storage.base import StoreBase
 from storage.models import (
     Engagement,
@@ -39,6 +40,149 @@ UNCLASSIFIED = "未分类"
 SUGGESTIONS_SHOWN = 20
 
 
+@dataclass(frozen=True, slots=True)
+class ReportScope:
+    """Which rows a report counts. A field left ``None`` does not limit; set fields all apply.
+
+    ``departments``: questions of these departments, engagements of their officials, messages of the
+    groups their officials serve. ``group_ids``: rows of these groups — and, with ``or_assigned_to``, also the
+    questions assigned to (and the engagements of) that official wherever they are (an official's own
+    tickets). ``official_id``: questions assigned to, engagements of, and messages in the groups of
+    that official. ``within``: a supervisor's jurisdiction — the groups assigned to them on the roster
+    and the questions of their department (officials of those groups or that department; engagements
+    in those groups or by that department's officials; messages of those groups).
+    """
+
+    departments: frozenset[str] | None = None
+    group_ids: frozenset[int] | None = None
+    or_assigned_to: int | None = None
+    official_id: int | None = None
+    within: Jurisdiction | None = None
+
+    def _overseen_groups(self) -> Any:
+        """The groups assigned to the supervisor of ``within`` (a subquery)."""
+        assert self.within is not None
+        return select(GroupAssignment.group_id).where(
+            GroupAssignment.official_id == self.within.official_id
+        )
+
+    def _of_department(self, column: Any) -> ColumnElement[bool]:
+        """``column`` equals the jurisdiction's department; false without one."""
+        assert self.within is not None
+        return column == self.within.department if self.within.department else ~true()
+
+    def questions(self) -> ColumnElement[bool]:
+        """The condition on ``Question`` rows."""
+        found: list[ColumnElement[bool]] = [true()]
+        if self.departments is not None:
+            found.append(Question.department.in_(self.departments))
+        if self.group_ids is not None:
+            in_groups = Question.group_id.in_(self.group_ids)
+            mine = Question.assignee_id == self.or_assigned_to
+            found.append(or_(in_groups, mine) if self.or_assigned_to else in_groups)
+        if self.official_id is not None:
+            found.append(Question.assignee_id == self.official_id)
+        if self.within is not None:
+            found.append(
+                or_(
+                    Question.group_id.in_(self._overseen_groups()),
+                    self._of_department(Question.department),
+                )
+            )
+        return and_(*found)
+
+    def engagements(self) -> ColumnElement[bool]:
+        """The condition on ``Engagement`` rows."""
+        found: list[ColumnElement[bool]] = [true()]
+        if self.departments is not None:
+            of_department = select(Official.id).where(Official.department.in_(self.departments))
+            found.append(Engagement.official_id.in_(of_department))
+        if self.group_ids is not None:
+            in_groups = Engagement.group_id.in_(self.group_ids)
+            mine = Engagement.official_id == self.or_assigned_to
+            found.append(or_(in_groups, mine) if self.or_assigned_to else in_groups)
+        if self.official_id is not None:
+            found.append(Engagement.official_id == self.official_id)
+        if self.within is not None:
+            department_officials = select(Official.id).where(
+                self._of_department(Official.department)
+            )
+            found.append(
+                or_(
+                    Engagement.group_id.in_(self._overseen_groups()),
+                    Engagement.official_id.in_(department_officials),
+                )
+            )
+        return and_(*found)
+
+    def messages(self) -> ColumnElement[bool]:
+        """The condition on ``Message`` rows. A department's messages are those of the groups its
+        officials serve (a message's own department guess is not indexed, and chatter has none)."""
+        found: list[ColumnElement[bool]] = [true()]
+        if self.departments is not None:
+            served = (
+                select(GroupAssignment.group_id)
+                .join(Official, Official.id == GroupAssignment.official_id)
+                .where(Official.department.in_(self.departments))
+            )
+            found.append(Message.group_id.in_(served))
+        if self.group_ids is not None:
+            found.append(Message.group_id.in_(self.group_ids))
+        if self.official_id is not None:
+            assigned = select(GroupAssignment.group_id).where(
+                GroupAssignment.official_id == self.official_id
+            )
+            found.append(Message.group_id.in_(assigned))
+        if self.within is not None:
+            found.append(Message.group_id.in_(self._overseen_groups()))
+        return and_(*found)
+
+    def roster(self) -> ColumnElement[bool]:
+        """The condition on ``Official`` rows listed even with nothing done."""
+        found: list[ColumnElement[bool]] = [true()]
+        if self.departments is not None:
+            found.append(Official.department.in_(self.departments))
+        for one in (self.official_id, self.or_assigned_to):
+            if one is not None:
+                found.append(Official.id == one)
+        if self.within is not None:
+            officials_of_groups = select(GroupAssignment.official_id).where(
+                GroupAssignment.group_id.in_(self._overseen_groups())
+            )
+            found.append(
+                or_(Official.id.in_(officials_of_groups), self._of_department(Official.department))
+            )
+        return and_(*found)
+
+    @classmethod
+    def of(cls, within: Jurisdiction | None) -> ReportScope:
+        """The scope of a jurisdiction (None: everything)."""
+        return cls(within=within)
+
+
+EVERYTHING = ReportScope()
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """One day of a trend: questions asked that day and how many of them are answered."""
+
+    day: date
+    asked: int = 0
+    answered: int = 0
+    resolved: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What the console's overview shows: the summary, a trend by day, the waiting tickets' ages."""
+
+    summary: Summary
+    trend: list[DayFigures]
+    waiting_ages: list[float] = field(default_factory=list)
+    """Seconds since each still-waiting ticket (in scope, whenever asked) was asked."""
+
+
 def _tally(table: dict[str, Tally], key: str, label: str, department: str = "") -> Tally:
     if key not in table:
         table[key] = Tally(key=key, label=label, department=department)
@@ -50,57 +194,19 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-class Scope:
-    """The rows a summary may count: everything, or a supervisor's jurisdiction (the groups assigned
-    to them and the questions of their department; officials of those groups or that department)."""
-
-    def __init__(self, within: Jurisdiction | None) -> None:
-        self.everything = within is None
-        department = within.department if within is not None else ""
-        official_id = within.official_id if within is not None else -1
-        self.groups = select(GroupAssignment.group_id).where(
-            GroupAssignment.official_id == official_id
-        )
-        officials_of_groups = select(GroupAssignment.official_id).where(
-            GroupAssignment.group_id.in_(self.groups)
-        )
-        self.officials: ColumnElement[bool] = or_(
-            Official.id.in_(officials_of_groups),
-            Official.department == department if department else false_(),
-        )
-        self.question: ColumnElement[bool] = or_(
-            Question.group_id.in_(self.groups),
-            Question.department == department if department else false_(),
-        )
-        department_officials = select(Official.id).where(Official.department == department)
-        self.engagement: ColumnElement[bool] = or_(
-            Engagement.group_id.in_(self.groups),
-            Engagement.official_id.in_(department_officials) if department else false_(),
-        )
-        self.message: ColumnElement[bool] = Message.group_id.in_(self.groups)
-
-    def __call__(self, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-        """``condition`` for a scoped summary; always true for an unscoped one (the queries stay
-        exactly what they were)."""
-        return true() if self.everything else condition
-
-
-def false_() -> ColumnElement[bool]:
-    """SQL false (for an empty department)."""
-    return ~true()
-
-
 def summarise(
-    session: Session, since: datetime, until: datetime, now: datetime, scope: Scope | None = None
+    session: Session,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    scope: ReportScope = EVERYTHING,
 ) -> tuple[dict[str, Tally], dict[str, Tally], dict[str, Tally], Tally, list[str]]:
     """Tallies by official, group and department, the total, and the period's question texts.
 
     A handful of aggregate queries, whatever the size of the period: the questions grouped by
     (assignee, group, department), the answered ones' response times, the engagements grouped by
     (official, group, kind) and the messages grouped by group. The coarser rows are sums of those.
-    ``scope`` limits every query to a supervisor's jurisdiction.
     """
-    scope = scope or Scope(None)
     officials: dict[str, Tally] = {}
     groups: dict[str, Tally] = {}
     departments: dict[str, Tally] = {}
@@ -109,7 +215,7 @@ def summarise(
     names: dict[int, str] = {}
     roster = session.execute(
         select(Official.id, Official.name, Official.role, Official.department)
-        .where(Official.active.is_(True), scope(scope.officials))
+        .where(Official.active.is_(True), scope.roster())
         .order_by(Official.id)
     )
     for official_id, name, role, department in roster:
@@ -139,11 +245,7 @@ def summarise(
             found.append(_tally(groups, str(group_id), titles.get(group_id, "")))
         return found
 
-    in_period = (
-        Question.created_at >= since,
-        Question.created_at < until,
-        scope(scope.question),
-    )
+    in_period = (Question.created_at >= since, Question.created_at < until, scope.questions())
     latest_score = (
         select(Rating.score)
         .where(Rating.question_id == Question.id)
@@ -210,7 +312,7 @@ def summarise(
 
     engagements = session.execute(
         select(Engagement.official_id, Engagement.group_id, Engagement.kind, func.count())
-        .where(Engagement.at >= since, Engagement.at < until, scope(scope.engagement))
+        .where(Engagement.at >= since, Engagement.at < until, scope.engagements())
         .group_by(Engagement.official_id, Engagement.group_id, Engagement.kind)
     )
     for official_id, group_id, kind, n in engagements:
@@ -231,7 +333,7 @@ def summarise(
             _count(and_(counted, Message.intent == "complaint")),
         )
         .where(Message.sent_at >= since, Message.sent_at < until, Message.group_id.is_not(None))
-        .where(scope(scope.message))
+        .where(scope.messages())
         .group_by(Message.group_id)
     )
     for group_id, n, suggestions, complaints in messages:
@@ -245,31 +347,16 @@ def summarise(
 
 
 def overdue_questions(
-    session: Session, now: datetime, scope: Scope | None = None
+    session: Session, now: datetime, scope: ReportScope = EVERYTHING, limit: int | None = None
 ) -> list[QuestionInfo]:
-    """Every question still waiting past its promised time (within ``scope``), soonest due first: one
-    query, with its asker, group and assignee joined, its columns in ``QuestionInfo``'s order (no ORM
-    objects)."""
-    scope = scope or Scope(None)
-    assignee = aliased(Official)
-    joined = {
-        "asker_user_id": Person.platform_user_id,
-        "asker_name": Person.display_name,
-        "group_title": func.coalesce(Group.title, ""),
-        "assignee_name": func.coalesce(assignee.name, ""),
-    }
-    columns: list[Any] = [
-        joined[f.name] if f.name in joined else Question.__table__.c[f.name]
-        for f in fields(QuestionInfo)
-    ]
+    """Every question still waiting past its promised time (the first ``limit``), soonest due first:
+    one query, with its asker, group and assignee joined (``rows.question_listing``)."""
     found: Any = session.execute(
-        select(*columns)
-        .join(Person, Person.id == Question.asker_id)
-        .outerjoin(Group, Group.id == Question.group_id)
-        .outerjoin(assignee, assignee.id == Question.assignee_id)
+        rows.question_listing()
         .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
-        .where(scope(scope.question))
+        .where(scope.questions())
         .order_by(Question.due_at, Question.id)
+        .limit(limit)
     )
     return [QuestionInfo(*row) for row in found]
 
@@ -279,11 +366,11 @@ def build_summary(
     since: datetime,
     until: datetime,
     now: datetime,
-    within: Jurisdiction | None = None,
+    scope: ReportScope = EVERYTHING,
+    overdue_limit: int | None = None,
 ) -> Summary:
-    """Assemble a ``Summary`` from the tallies, the overdue questions and the latest suggestions,
-    limited to ``within`` (None: everything)."""
-    scope = Scope(within)
+    """Assemble a ``Summary`` from the tallies, the overdue questions (the first ``overdue_limit``)
+    and the latest suggestions."""
     officials, groups, departments, total, texts = summarise(session, since, until, now, scope)
     suggestions = session.execute(
         select(Group.title, Person.display_name, Message.text)
@@ -291,7 +378,7 @@ def build_summary(
         .join(Person, Person.id == Message.person_id)
         .where(Message.sent_at >= since, Message.sent_at < until)
         .where(Message.intent == "suggestion", Message.intent_confident.is_(True))
-        .where(Message.from_official.is_(False), scope(scope.message))
+        .where(Message.from_official.is_(False), scope.messages())
         .order_by(Message.sent_at.desc())
         .limit(SUGGESTIONS_SHOWN)
     ).all()
@@ -302,19 +389,71 @@ def build_summary(
         groups=sorted(groups.values(), key=lambda t: t.label),
         departments=sorted(departments.values(), key=lambda t: (t.label == UNCLASSIFIED, t.label)),
         total=total,
-        overdue=overdue_questions(session, now, scope),
+        overdue=overdue_questions(session, now, scope, overdue_limit),
         question_texts=texts,
         suggestions=[(title, name, text) for title, name, text in suggestions],
     )
+
+
+def daily_trend(
+    session: Session, since: datetime, until: datetime, zone: tzinfo, scope: ReportScope
+) -> list[DayFigures]:
+    """The period's questions by the local day they were asked (every day of the period listed):
+    one narrow row per question, counted here because day boundaries depend on the zone."""
+    asked: dict[date, list[int]] = {}
+    day = since.astimezone(zone).date()
+    last = (until - timedelta(microseconds=1)).astimezone(zone).date()  # until is excluded
+    while day <= last:
+        asked[day] = [0, 0, 0]
+        day = date.fromordinal(day.toordinal() + 1)
+    found = session.execute(
+        select(Question.created_at, Question.first_response_at, Question.state).where(
+            Question.created_at >= since, Question.created_at < until, scope.questions()
+        )
+    )
+    for created_at, first_response_at, state in found:
+        counts = asked.setdefault(created_at.astimezone(zone).date(), [0, 0, 0])
+        counts[0] += 1
+        counts[1] += first_response_at is not None
+        counts[2] += state == QuestionState.RESOLVED
+    return [DayFigures(d, *counts) for d, counts in sorted(asked.items())]
+
+
+def waiting_ages(session: Session, now: datetime, scope: ReportScope) -> list[float]:
+    """Seconds each ticket still waiting for an answer has waited, whenever it was asked."""
+    found = session.scalars(
+        select(Question.created_at).where(
+            Question.state.in_(QuestionState.WAITING), scope.questions()
+        )
+    )
+    return [(now - created_at).total_seconds() for created_at in found]
 
 
 class ReportStore(StoreBase):
     """Summaries for supervisors."""
 
     def summary(
-        self, since: datetime, until: datetime, now: datetime, within: Jurisdiction | None = None
+        self, since: datetime, until: datetime, now: datetime, scope: ReportScope = EVERYTHING
     ) -> Summary:
         """Per official, group and department figures for questions asked and actions done in the
-        period; ``within`` limits them to a supervisor's jurisdiction (None: everything)."""
+        period, counting only what ``scope`` admits."""
         with self._tx() as session:
-            return build_summary(session, since, until, now, within)
+            return build_summary(session, since, until, now, scope)
+
+    def overview(
+        self,
+        since: datetime,
+        until: datetime,
+        now: datetime,
+        zone: tzinfo,
+        scope: ReportScope,
+        overdue_limit: int | None = None,
+    ) -> Overview:
+        """The summary (with the first ``overdue_limit`` overdue tickets), the trend by local day and
+        the waiting tickets' ages, in one transaction."""
+        with self._tx() as session:
+            return Overview(
+                summary=build_summary(session, since, until, now, scope, overdue_limit),
+                trend=daily_trend(session, since, until, zone, scope),
+                waiting_ages=waiting_ages(session, now, scope),
+            )

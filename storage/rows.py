@@ -6,10 +6,12 @@ Each takes the session of the method calling it, so it joins that method's trans
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from storage.base import StoreError, StoreErrorCode
 from storage.models import Group, Official, Person, Question
@@ -119,3 +121,26 @@ def existing_question(session: Session, question_id: int) -> Question:
     if q is None:
         raise StoreError(StoreErrorCode.UNKNOWN_QUESTION, question_id=question_id)
     return q
+
+
+def question_listing() -> Any:
+    """A SELECT of questions as ``QuestionInfo`` rows (its fields in order), asker, group and assignee
+    joined in the one query, for listing many without ORM objects: add WHERE and ORDER BY, then
+    ``QuestionInfo(*row)``. ``Any`` because SQLAlchemy 2.0 and 2.1 spell the generic Select differently."""
+    assignee = aliased(Official)
+    joined = {
+        "asker_user_id": Person.platform_user_id,
+        "asker_name": Person.display_name,
+        "group_title": func.coalesce(Group.title, ""),
+        "assignee_name": func.coalesce(assignee.name, ""),
+    }
+    columns: list[Any] = [
+        joined[f.name] if f.name in joined else Question.__table__.c[f.name]
+        for f in fields(QuestionInfo)
+    ]
+    return (
+        select(*columns)
+        .join(Person, Person.id == Question.asker_id)
+        .outerjoin(Group, Group.id == Question.group_id)
+        .outerjoin(assignee, assignee.id == Question.assignee_id)
+    )

@@ -11,6 +11,9 @@
 - storage/reports.py — summaries for supervisors
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
 - storage/audit.py — the audit log (staff actions, refusals, failed binds, unmasked views)
+- storage/ticket_search.py — the web console's ticket list and ticket histories
+- storage/accounts.py — web-console password hashes
+- storage/opinion.py — residents' suggestions and complaints, for the weekly brief
 
 storage/rows.py holds the row helpers they share. The store keeps facts, not policy or wording: the
 handlers choose assignees (handlers/assignment.py), judge ratings (handlers/rating_rules.py) and word
@@ -24,14 +27,17 @@ caller so tests and the demo can move it.
 
 from __future__ import annotations
 
+from storage.accounts import AccountStore
 from storage.audit import AuditStore
 from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
 from storage.messages import MessageStore
+from storage.opinion import OpinionStore
 from storage.reports import ReportStore
 from storage.roster import RosterStore
 from storage.suggestions import SuggestionStore
+from storage.ticket_search import TicketSearchStore
 from storage.tickets import TicketStore
 
 __all__ = ["Store", "StoreError", "StoreErrorCode", "StoreUnavailable", "is_outage"]
@@ -46,6 +52,9 @@ class Store(
     ReportStore,
     JournalStore,
     AuditStore,
+    TicketSearchStore,
+    AccountStore,
+    OpinionStore,
 ):
     """All reads and writes minyi makes.
 

@@ -87,10 +87,9 @@ class TextModel:
         return self.predict_many([normalised])[0]
 
     def save(self, path: str | Path) -> Path:
-        """Write the model to ``path`` (a ``.npz`` file; the suffix is added when missing)."""
+        """Write the model to exactly ``path`` (an ``.npz`` archive whatever the name says: an
+        administrator who asked for ``models/intent`` finds ``models/intent``)."""
         path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         vec = self.vectorizer
         clf = self.classifier

@@ -64,7 +64,7 @@ def test_train_then_use_model(
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["labels"] == ["complaint", "question", "suggestion"]
     model = Path(summary["out"])
-    assert model.is_file()
+    assert model == out and model.is_file()  # exactly the path asked for, no suffix added
     analyzer = TextAnalyzer(intent_model=model)
     assert analyzer.intent("收到").label == "chatter"
     assert analyzer.intent("请问公积金怎么提取").label == "question"

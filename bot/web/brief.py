@@ -1,0 +1,148 @@
+"""网情动态: the weekly brief for leaders — what residents raised, the hot topics, the loop's figures,
+notable complaints and suggestions — each number tracing to tickets (topics list their ticket
+numbers; the departments' rows are the summary's). Rendered as one self-contained HTML page; pdf.py
+prints it to PDF."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
+from markupsafe import Markup
+
+from bot.text.privacy import mask
+from storage import QuestionInfo, Store, Summary, Tally
+from storage.opinion import RaisedMessage
+from storage.reports import EVERYTHING, ReportScope
+from storage.ticket_search import TicketQuery
+
+_WEEK = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.I)
+TOPICS = 8
+TICKETS_PER_TOPIC = 12
+Topics = Callable[[Sequence[str], int], list[tuple[str, int]]]
+
+
+class WeekError(ValueError):
+    """A week that cannot be read; the message is for people."""
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    """An ISO week (Monday to Sunday, local time) and its bounds in UTC-aware datetimes."""
+
+    year: int
+    number: int
+    first_day: date
+    since: datetime
+    until: datetime
+
+    @property
+    def label(self) -> str:
+        """``2026年第48周（11月23日—11月29日）``."""
+        last = self.first_day + timedelta(days=6)
+        return (
+            f"{self.year}年第{self.number}周（{self.first_day.month}月{self.first_day.day}日—"
+            f"{last.month}月{last.day}日）"
+        )
+
+    @property
+    def key(self) -> str:
+        """``2026-W48``."""
+        return f"{self.year}-W{self.number:02d}"
+
+
+def parse_week(text: str, now: datetime, zone: ZoneInfo) -> Week:
+    """``2026-W48`` (or ``2026W48``); empty means the last complete week before ``now``."""
+    if text.strip():
+        match = _WEEK.match(text)
+        if not match:
+            raise WeekError(f"无法识别的周「{text}」，请写成 2026-W48")
+        try:
+            first = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+        except ValueError:
+            raise WeekError(f"没有这一周：{text}") from None
+    else:
+        today = now.astimezone(zone).date()
+        first = today - timedelta(days=today.weekday() + 7)
+    year, number, _ = first.isocalendar()
+    since = datetime.combine(first, time(0), tzinfo=zone)
+    return Week(year, number, first, since, since + timedelta(days=7))
+
+
+@dataclass(frozen=True, slots=True)
+class HotTopic:
+    """A word many questions used, how many, and the tickets that used it."""
+
+    word: str
+    count: int
+    tickets: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """Everything the brief shows for one week."""
+
+    week: Week
+    summary: Summary
+    previous: Tally
+    topics: list[HotTopic]
+    complaints: tuple[int, list[RaisedMessage]]
+    suggestions: tuple[int, list[RaisedMessage]]
+    made_at: datetime
+
+
+def hot_topics(questions: Sequence[QuestionInfo], topics: Topics) -> list[HotTopic]:
+    """The week's most used words in questions, each with the tickets that used it."""
+    texts = [mask(q.text) for q in questions]
+    found = []
+    for word, count in topics(texts, TOPICS):
+        numbers = [q.number for q, text in zip(questions, texts, strict=True) if word in text]
+        found.append(HotTopic(word, count, numbers[:TICKETS_PER_TOPIC]))
+    return found
+
+
+def build_brief(
+    store: Store, week: Week, now: datetime, topics: Topics, scope: ReportScope = EVERYTHING
+) -> Brief:
+    """Gather the brief for ``week`` within ``scope``."""
+    summary = store.summary(week.since, week.until, now, scope)
+    previous = store.summary(week.since - timedelta(days=7), week.since, now, scope).total
+    questions = store.search_tickets(
+        TicketQuery(since=week.since, until=week.until, scope=scope), now, limit=100_000
+    ).tickets
+    return Brief(
+        week=week,
+        summary=summary,
+        previous=previous,
+        topics=hot_topics(questions, topics),
+        complaints=store.raised(week.since, week.until, "complaint", scope),
+        suggestions=store.raised(week.since, week.until, "suggestion", scope),
+        made_at=now,
+    )
+
+
+def change(now: float | None, before: float | None, percent: bool = False) -> str:
+    """``较上周 +3`` / ``较上周 -2.5个百分点`` / ``—``."""
+    if now is None or before is None:
+        return "—"
+    delta = (now - before) * (100 if percent else 1)
+    if percent:
+        return f"较上周 {delta:+.1f}个百分点"
+    return f"较上周 {delta:+.0f}"
+
+
+def render_brief(env: Environment, brief: Brief, zone: ZoneInfo, css_href: str = "") -> str:
+    """The brief as one HTML page: the stylesheet inlined unless ``css_href`` links it."""
+    css = Markup((Path(__file__).parent / "static" / "brief.css").read_text(encoding="utf-8"))
+    return env.get_template("brief.html").render(
+        brief=brief,
+        zone=zone,
+        css=None if css_href else css,
+        css_href=css_href,
+        change=change,
+    )
