@@ -53,6 +53,10 @@ def build_world(store: Store) -> World:
     store.bind_identity("李娜", "test", "lina", t0)
     store.assign("张伟", "test", "xfl", t0, title=XFL)
     store.assign("李娜", "test", "cyl", t0, title=CYL)
+    # 陈静 oversees both groups (a supervisor's jurisdiction: her groups on the roster and her
+    # department, which she has none of).
+    store.assign("陈静", "test", "xfl", t0, title=XFL)
+    store.assign("陈静", "test", "cyl", t0, title=CYL)
     password_hash = hash_password(PASSWORD)
     for name in ("张伟", "李娜", "陈静", "周芳", "管理员"):
         store.set_password_hash(name, password_hash, t0)
