@@ -7,6 +7,7 @@ import pytest
 
 from handlers.overdue import OverdueReminder
 from storage import Jurisdiction
+from storage.reports import ReportScope
 
 pytestmark = pytest.mark.asyncio
 
@@ -122,9 +123,11 @@ async def test_the_store_scopes_a_summary_by_groups_and_department(town):
     since = now.replace(year=now.year - 1)
     chen = store.official_for_identity("test", "chenjing")
     zhou = store.official_for_identity("test", "zhouba")
-    scoped = store.summary(since, now, now, Jurisdiction(chen.id, chen.department))
+    scoped = store.summary(since, now, now, ReportScope.of(Jurisdiction(chen.id, chen.department)))
     assert [g.label for g in scoped.groups] == ["幸福里小区"]
     assert scoped.total.questions == 1 and scoped.question_texts == ["3号楼电梯坏了，物业不管"]
-    by_department = store.summary(since, now, now, Jurisdiction(zhou.id, zhou.department))
+    by_department = store.summary(
+        since, now, now, ReportScope.of(Jurisdiction(zhou.id, zhou.department))
+    )
     assert [d.label for d in by_department.departments] == ["交通运输局"]
     assert store.summary(since, now, now).total.questions == 3
