@@ -264,6 +264,9 @@ class Dispatcher:
         finally:
             self._stopped = True
             self.postman.stopped = True
+            # Wake both loops so they see the stop now, not at their next poll (a second at exit).
+            self._inbox_wake.set()
+            self.postman.wake()
         try:
             health = await self.services.db(self.services.store.journal_health, 0)
         except StoreUnavailable:

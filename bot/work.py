@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.routes import RouteTable
     from bot.templating import TemplateLibrary
     from bot.text import Prediction, TemplateRanker, TextAnalyzer
+    from bot.text.deferred import DeferredRanker
     from storage import MessageInfo, OfficialInfo, Store
 
 P = ParamSpec("P")
@@ -62,7 +63,7 @@ class Services:
     store: Store
     text: TextAnalyzer
     templates: TemplateLibrary
-    ranker: TemplateRanker
+    ranker: TemplateRanker | DeferredRanker
     clock: Callable[[], datetime] = utcnow
     bot_usernames: dict[str, str] = field(default_factory=dict)
     """Platform → the bot's own handle there (``telegram`` → ``minyi_bot``)."""
