@@ -210,6 +210,16 @@ class Analysis:
     """The stored group message, once the record observer has stored it."""
 
 
+def analyse_texts(analyzer: TextAnalyzer, texts: Sequence[str]) -> list[Analysis]:
+    """The ``Analysis`` of each text, intents classified together (what ``Context.analysis`` would
+    compute one by one; the dispatcher does it for a batch of events, off the event loop)."""
+    intents = analyzer.intents(texts)
+    return [
+        Analysis(intent, analyzer.department(text), text)
+        for intent, text in zip(intents, texts, strict=True)
+    ]
+
+
 @dataclass
 class Context:
     """One event on its way through the observers and its route."""
