@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from functools import partial
@@ -65,11 +66,27 @@ BATCH_EVENTS = 200
 """At most this many pending events are handled in one transaction (group commit)."""
 BATCH_SECONDS = 0.2
 """A batch commits once it has run this long, so the chats' answers never wait behind a long burst."""
+ANALYSIS_CHUNK = 50
+"""Group messages whose intents are classified together (one matrix) while the store works."""
 ROLES_SECONDS = 5.0
 """How long batches reuse what they learnt of senders' roles: a roster change in this process (/bind,
 anything that replies or runs in a unit of its own) forgets them at once, one made by another process
 (``minyi officials add``) is seen within this many seconds."""
 APOLOGY = "抱歉，处理您的消息时出现问题，已记录，工作人员会尽快处理。"
+
+
+class _BatchTexts:
+    """The texts of a batch's group messages (inbox id, text), in order, and the analyses done."""
+
+    def __init__(self, texts: list[tuple[int, str]]) -> None:
+        self.texts = texts
+        self.index = {event_id: i for i, (event_id, _) in enumerate(texts)}
+        self.done: dict[int, Analysis] = {}
+
+    def chunk_of(self, event_id: int) -> list[tuple[int, str]]:
+        """The ``ANALYSIS_CHUNK`` texts from this event's on."""
+        start = self.index[event_id]
+        return self.texts[start : start + ANALYSIS_CHUNK]
 
 
 class NoSender(RuntimeError):
@@ -106,6 +123,8 @@ class Dispatcher:
         self._stopped = False
         self._roles: dict[tuple[str, str], OfficialInfo | None] = {}
         self._roles_since = 0.0
+        # A batch's text analysis runs on a thread of its own, off the event loop.
+        self._text_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-text")
 
     # ------------------------------------------------------------------ adapters
 
@@ -311,37 +330,41 @@ class Dispatcher:
                     break  # in order: the events before it first
                 await self._process(record)  # kept as poison
                 return 1
-        analyses = await self._analyse(items)
+        texts = _BatchTexts(
+            [
+                (record.id, self.addressed_text(event)[0] or event.text)
+                for record, event in items
+                if event.kind is EventKind.MESSAGE and event.chat.is_group and event.text.strip()
+            ]
+        )
         handled, poisoned = await self.patiently(
-            items[0][0].key, partial(self._batch_in_unit, items, analyses)
+            items[0][0].key, partial(self._batch_in_unit, items, texts)
         )
         if poisoned is not None:
             await self._apologise(*poisoned)
             handled += 1
         return handled
 
-    async def _analyse(
-        self, items: Sequence[tuple[InboxRecord, IncomingMessage]]
-    ) -> dict[int, Analysis]:
-        """The text analysis of every group message of a batch, classified together on a worker
-        thread (keeping the event loop free), by inbox id."""
-        wanted = {
-            record.id: self.addressed_text(event)[0] or event.text
-            for record, event in items
-            if event.kind is EventKind.MESSAGE and event.chat.is_group and event.text.strip()
-        }
-        if not wanted:
-            return {}
-        loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(
-            None, analyse_texts, self.services.text, list(wanted.values())
-        )
-        return dict(zip(wanted, found, strict=True))
+    async def _analysis(self, texts: _BatchTexts, event_id: int) -> Analysis | None:
+        """The analysis of the event's text (None: not a group message). Group messages are
+        classified ``ANALYSIS_CHUNK`` at a time, one matrix each, on the text thread (off the event
+        loop), a chunk when the batch first reaches it: a batch cut short wastes at most one chunk.
+        Not ahead of time on a second thread: jieba would hold the GIL and starve the store."""
+        if event_id not in texts.index:
+            return None
+        if event_id not in texts.done:
+            chunk = texts.chunk_of(event_id)
+            loop = asyncio.get_running_loop()
+            found = await loop.run_in_executor(
+                self._text_thread, analyse_texts, self.services.text, [t for _, t in chunk]
+            )
+            texts.done.update({i: a for (i, _), a in zip(chunk, found, strict=True)})
+        return texts.done[event_id]
 
     async def _batch_in_unit(
         self,
         items: Sequence[tuple[InboxRecord, IncomingMessage]],
-        analyses: dict[int, Analysis],
+        texts: _BatchTexts,
     ) -> tuple[int, tuple[InboxRecord, IncomingMessage] | None]:
         """One attempt at a batch: how many events were handled and committed, and the event that
         became poison in it, if any."""
@@ -366,7 +389,8 @@ class Dispatcher:
                     savepoint = await services.db(bound.begin_savepoint)
                     work = self._work(bound, record.id)
                     try:
-                        await self._dispatch_event(work, event, analyses.get(record.id), roles)
+                        analysis = await self._analysis(texts, record.id)
+                        await self._dispatch_event(work, event, analysis, roles)
                         if work.queued:
                             await services.db(
                                 bound.enqueue,
