@@ -123,6 +123,9 @@ class Dispatcher:
         self._stopped = False
         self._roles: dict[tuple[str, str], OfficialInfo | None] = {}
         self._roles_since = 0.0
+        self._journaled = 0
+        """How many times this process journaled: ``process_pending`` asks the inbox again only
+        when something was journaled since it last looked (or the batch was full)."""
         # A batch's text analysis runs on a thread of its own, off the event loop.
         self._text_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-text")
 
@@ -182,6 +185,7 @@ class Dispatcher:
                 log.error("%s: could not read event %s: %s", item.platform, item.key, item.error)
         if entries:
             await self.write(self.services.store.journal, entries, self.services.clock())
+            self._journaled += 1
             self._inbox_wake.set()
 
     async def handle(self, message: IncomingMessage) -> None:
@@ -303,13 +307,19 @@ class Dispatcher:
         handled = 0
         async with self._processing:
             while not self.winding_down:
+                journaled = self._journaled
                 pending = await self.patiently(
                     "the inbox",
                     lambda: self.services.db(self.services.store.pending_events, BATCH_EVENTS),
                 )
                 if not pending:
                     return handled
-                handled += await self._process_batch(pending)
+                done = await self._process_batch(pending)
+                handled += done
+                if done == len(pending) < BATCH_EVENTS and journaled == self._journaled:
+                    # All there was is handled and nothing was journaled since: no need to ask
+                    # the inbox again (a wake brings the background loop back).
+                    return handled
         return handled
 
     async def _process_batch(self, records: Sequence[InboxRecord]) -> int:
@@ -420,7 +430,8 @@ class Dispatcher:
                         break
                     if loop.time() - started >= BATCH_SECONDS:
                         break
-                await services.db(bound.release_events, left)
+                if left:
+                    await services.db(bound.release_events, left)
                 if failed is not None:
                     record, event, error = failed
                     if await services.db(
