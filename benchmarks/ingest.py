@@ -7,7 +7,8 @@ look-up, text analysis) and the real store. Every message must end up stored wit
 
 The floor, in the same run and on the same engine: a naive SQLAlchemy ORM loop that inserts the same
 number of ``Message`` rows (sender and group looked up by query, a fixed intent: no text analysis), one
-session and one commit per row.
+session and one commit per row. Also printed: the text analysis of the same messages alone (no store),
+the ceiling that segmentation and classification set.
 
     .venv/bin/python benchmarks/ingest.py [--messages 5000] [--database postgresql+psycopg://postgres@127.0.0.1/test]
 """
@@ -32,6 +33,7 @@ from benchmarks.dispatch import fresh_database, settings
 from bot.app import build_app
 from bot.events import Chat, IncomingMessage, Received
 from bot.events import Person as Sender
+from bot.work import analyse_texts
 from storage.models import Group, Message, Person
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "msgabench" / "intent.csv"
@@ -120,6 +122,20 @@ def naive_rate(url: str, lines: list[str]) -> float:
     return len(lines) / seconds
 
 
+def analysis_rate(url: str, lines: list[str]) -> float:
+    """What text analysis alone allows: the same messages' intents and departments, 50 at a time
+    (as the dispatcher's batches classify them), no store."""
+    app = build_app(settings(url))
+    app.warm_up()
+    texts_ = [f"{line} a" for line in lines]  # new texts: no cache answers
+    started = time.perf_counter()
+    for start in range(0, len(texts_), 50):
+        analyse_texts(app.services.text, texts_[start : start + 50])
+    seconds = time.perf_counter() - started
+    app.close()
+    return len(lines) / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -131,11 +147,13 @@ def main() -> None:
             naive = naive_rate(url, lines)
         with fresh_database(args.database, Path(tmp) / "minyi.db") as url:
             rate, stored = asyncio.run(minyi_rate(url, lines))
+            analysis = analysis_rate(url, lines)
     engine = "PostgreSQL" if args.database else "SQLite file"
     print(f"{args.messages} ordinary group messages, {engine}")
     print(f"  minyi, inbox to stored rows with intent   {rate:8.0f} msg/s  ({stored} stored)")
     print(f"  floor: naive ORM loop, commit per row     {naive:8.0f} msg/s")
     print(f"  ratio minyi / naive                       {rate / naive:8.2f}x")
+    print(f"  text analysis alone, no store (a ceiling) {analysis:8.0f} msg/s")
 
 
 if __name__ == "__main__":
