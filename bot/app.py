@@ -90,6 +90,7 @@ class MinyiApp:
         sample = "请问小区电梯坏了什么时候能修好？"
         text.intent(sample)
         text.department(sample)
+        text.topic_words([sample])  # jieba's part-of-speech tagger, for 热点话题
         self.services.ranker.rank(sample, k=1)
 
     def loaded(self) -> str:

@@ -106,6 +106,22 @@ def postgres_unavailable() -> str | None:
     return _PG_REASON  # type: ignore[return-value]
 
 
+# Spread over the cores by pytest-xdist (``--dist loadgroup``), two kinds of test are kept in a line of
+# their own: the crash tests each run a real ``minyi run`` at full speed and judge how much it drained
+# in a time, and the cross-validation accuracy tests each keep a core busy for minutes. Two of a kind
+# side by side would starve each other on a two-core machine.
+_SERIAL_GROUPS = {"crash": "crash", "data": "accuracy"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put each crash test and each accuracy test in its xdist group (see ``_SERIAL_GROUPS``)."""
+    for item in items:
+        for marker, group in _SERIAL_GROUPS.items():
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database on each engine."""

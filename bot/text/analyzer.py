@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from bot.text.department import KeywordDepartmentClassifier
+from bot.text.hot_topics import hot_phrases
 from bot.text.intent import DefaultIntentClassifier
 from bot.text.model import TextModel
 from bot.text.normalise import analysed_part, normalise
 from bot.text.results import Prediction
-from bot.text.segment import tokens, word_list
+from bot.text.segment import tokens
 
 
 class Classifier(Protocol):
@@ -79,16 +79,9 @@ class TextAnalyzer:
         return self._department.predict(normalise(analysed_part(text)))
 
     def topic_words(self, texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
-        """The ``k`` most frequent meaningful words (two characters or more) across ``texts``.
+        """The ``k`` topic phrases mentioned by the most of ``texts``, with how many mention each.
 
-        Words that every question uses (时候, 不能, 请问 …, listed in ``question_words.txt`` and
-        ``topic_stopwords.txt``) are not topics: a supervisor reading 热点话题 wants 停车位 and 电梯,
-        not 什么时候.
+        Phrases are the nouns residents name, joined as they wrote them (停水, 3号楼电梯, 烧烤店油烟), never
+        question words or words every community message uses (小区, 楼下, 什么时候): see ``hot_topics``.
         """
-        generic = word_list("topic_stopwords.txt") | word_list("question_words.txt")
-        counts: Counter[str] = Counter()
-        for text in texts:
-            counts.update(
-                t for t in tokens(text) if len(t) >= 2 and not t.isdigit() and t not in generic
-            )
-        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max(k, 0)]
+        return hot_phrases(texts, k)

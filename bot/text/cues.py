@@ -217,3 +217,15 @@ def cue_scores(normalised: str) -> dict[str, float]:
         # weak complaint words, which should not outvote one clear "建议".
         out[label] = sum(w / (1.0 + SATURATION * i) for i, w in enumerate(weights))
     return out
+
+
+def strongest_cue(normalised: str) -> float:
+    """The weight of the strongest cue word of any intent in already-normalised text (0.0 for none).
+
+    Words weighted 2.0 or more (请问, 咨询, 建议, 投诉, 举报, 扰民 …) are said to an official, almost
+    never in small talk between neighbours.
+    """
+    found = [
+        CUES[label][w] for label, pattern in _PATTERNS.items() for w in pattern.findall(normalised)
+    ]
+    return max(found, default=0.0)

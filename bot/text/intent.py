@@ -1,16 +1,12 @@
-"""The default intent classifier: small-talk rules, weighted cue words and a model of seed examples.
+"""The default intent classifier: small-talk rules and gate, weighted cue words and a model of seed examples.
 
 Used when no trained model is configured. Everything it knows is written in this repository: the cue
-words in ``cues.py``, the chatter rules in ``chatter.py`` and the hand-written ``seed_examples.txt``.
+words in ``cues.py``, the chatter rules in ``chatter.py``, the chatter gate of ``chatter_gate.py`` (trained
+on ``chatter_examples.txt``) and the hand-written ``seed_examples.txt``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
-import json
-import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,15 +14,29 @@ from pathlib import Path
 import numpy as np
 
 from bot.text.chatter import chatter_score
-from bot.text.cues import cue_scores
-from bot.text.model import FORMAT, TextModel, train
+from bot.text.chatter_gate import chatter_probability
+from bot.text.cues import cue_scores, strongest_cue
+from bot.text.model import TextModel, train
+from bot.text.model_cache import (
+    HERE,
+    MODEL_SOURCES,
+    cache_dir,
+    inputs_key,
+    load_or_train,
+    read_examples,
+)
 from bot.text.normalise import normalise
 from bot.text.results import ACTIONABLE, Prediction
 
-log = logging.getLogger(__name__)
-SEED_FILE = Path(__file__).resolve().parent / "seed_examples.txt"
+SEED_FILE = HERE / "seed_examples.txt"
 CHATTER_THRESHOLD = 0.5
 """A message whose chatter score reaches this is labelled chatter."""
+GATE_THRESHOLD = 0.5
+"""A message the chatter gate (``chatter_gate.py``) gives this probability or more is labelled chatter."""
+BUSINESS_CUE = 2.0
+"""A message holding a cue word this strong (请问, 建议, 投诉, 扰民 …) is never chatter by the gate."""
+GATE_CONFIDENT = 0.75
+"""From this gate probability on, chatter is confident (an @-mention then gets the greeting, no ticket)."""
 MIN_CONFIDENCE = 0.5
 """Below this, a prediction is marked not confident."""
 CUE_SHARPNESS = 1.0
@@ -40,49 +50,18 @@ _seed_model: TextModel | None = None
 
 def read_seed_examples(path: Path = SEED_FILE) -> list[tuple[str, str]]:
     """The ``(label, text)`` pairs of the seed file (comments and blank lines skipped)."""
-    pairs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        label, _, text = line.partition("\t")
-        if text.strip():
-            pairs.append((label.strip(), text.strip()))
-    return pairs
+    return read_examples(path)
 
 
 SEED_TRAINING = {"c": 10.0, "min_df": 1, "classifier": "logistic"}
 """How the seed model is trained (softmax regression: its probabilities are blended with the cues)."""
-_MODEL_SOURCES = ("features.py", "linear.py", "model.py", "normalise.py", "segment.py", "intent.py")
-"""The code a trained seed model depends on: an edit to any of them invalidates the cached file."""
-
-
-def cache_dir() -> Path:
-    """Where minyi keeps files it can always rebuild: ``$MINYI_CACHE_DIR``, else ``$XDG_CACHE_HOME/minyi``,
-    else ``~/.cache/minyi``."""
-    explicit = os.environ.get("MINYI_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "minyi"
 
 
 def seed_model_key() -> str:
     """A digest of everything the seed model is made from: the seed examples, the training settings,
     the model format, the code that trains and featurises, and jieba's version."""
-    digest = hashlib.sha256()
-    digest.update(SEED_FILE.read_bytes())
-    digest.update(json.dumps([SEED_TRAINING, FORMAT, _jieba_version()], sort_keys=True).encode())
-    here = Path(__file__).resolve().parent
-    for name in _MODEL_SOURCES:
-        digest.update((here / name).read_bytes())
-    return digest.hexdigest()[:32]
-
-
-def _jieba_version() -> str:
-    try:
-        return importlib.metadata.version("jieba")
-    except importlib.metadata.PackageNotFoundError:
-        return ""
+    sources = [HERE / name for name in (*MODEL_SOURCES, "intent.py")]
+    return inputs_key([SEED_FILE, *sources], SEED_TRAINING)
 
 
 def _train_seed_model() -> TextModel:
@@ -93,30 +72,9 @@ def _train_seed_model() -> TextModel:
 
 
 def _cached_seed_model() -> TextModel:
-    """Load the seed model from the cache, training and saving it there first when it is missing.
-
-    What is used is always what the file holds (the saved weights are float32), so the first start and
-    every later one classify alike. A cache that cannot be read is rebuilt; one that cannot be written
-    only costs the training at every start (logged once).
-    """
+    """Load the seed model from the cache, training and saving it there first when it is missing."""
     path = cache_dir() / f"seed-intent-{seed_model_key()}.npz"
-    if path.is_file():
-        try:
-            return TextModel.load(path)
-        except ValueError as exc:
-            log.warning("the cached seed model is unreadable (%s); training it again", exc)
-    model = _train_seed_model()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
-        model.save(partial)
-        os.replace(partial, path)
-        return TextModel.load(path)
-    except (OSError, ValueError) as exc:
-        log.warning(
-            "could not cache the seed model in %s (%s); it is trained at every start", path, exc
-        )
-        return model
+    return load_or_train(path, lambda: _train_seed_model())
 
 
 def seed_model() -> TextModel:
@@ -138,21 +96,21 @@ def _cue_proba(scores: dict[str, float]) -> np.ndarray:
 
 
 class DefaultIntentClassifier:
-    """Chatter rules first, then cue words blended with the seed-example model."""
+    """Chatter rules and gate first, then cue words blended with the seed-example model."""
 
     def predict(self, normalised: str) -> Prediction:
         """Classify already-normalised text."""
         return self.predict_many([normalised])[0]
 
     def predict_many(self, normalised: Sequence[str]) -> list[Prediction]:
-        """Classify already-normalised texts: those the chatter rules do not settle go through the
-        seed model as one matrix (one sparse row per message cost more than the model itself)."""
+        """Classify already-normalised texts: those the chatter rules and gate do not settle go
+        through the seed model as one matrix (one sparse row per message cost more than the model)."""
         chats = [chatter_score(text) for text in normalised]
         out: list[Prediction | None] = [
             Prediction("chatter", round(chat, 4), chat >= 0.75)
             if chat >= CHATTER_THRESHOLD
-            else None
-            for chat in chats
+            else _gated(text)
+            for text, chat in zip(normalised, chats, strict=True)
         ]
         rest = [i for i, p in enumerate(out) if p is None]
         if rest:
@@ -164,6 +122,14 @@ class DefaultIntentClassifier:
             for i, row in zip(rest, proba, strict=True):
                 out[i] = _blend(normalised[i], chats[i], row, index)
         return [p for p in out if p is not None]
+
+
+def _gated(normalised: str) -> Prediction | None:
+    """Chatter by the chatter gate (unless a business cue is strong), else None."""
+    gate = chatter_probability(normalised)
+    if gate >= GATE_THRESHOLD and strongest_cue(normalised) < BUSINESS_CUE:
+        return Prediction("chatter", round(gate, 4), gate >= GATE_CONFIDENT)
+    return None
 
 
 def _blend(normalised: str, chat: float, proba: np.ndarray, index: dict[str, int]) -> Prediction:

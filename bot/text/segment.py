@@ -18,6 +18,7 @@ from bot.text.normalise import normalise
 _HERE = Path(__file__).resolve().parent
 _lock = threading.Lock()
 _tokenizer: Any = None
+_tagger: Any = None
 
 
 def _jieba() -> Any:
@@ -36,7 +37,33 @@ def _jieba() -> Any:
     return _tokenizer
 
 
-@lru_cache(maxsize=4)
+def _pos_tagger() -> Any:
+    """Return the shared jieba part-of-speech tagger (over the shared tokenizer), made on first use."""
+    global _tagger
+    if _tagger is None:
+        tokenizer = _jieba()
+        with _lock:
+            if _tagger is None:
+                import jieba.posseg
+
+                _tagger = jieba.posseg.POSTokenizer(tokenizer)
+    return _tagger
+
+
+def tagged(normalised: str) -> list[tuple[str, str]]:
+    """``(word, part of speech)`` pairs of already-normalised text (jieba's tags: ``n`` noun, ``v`` verb,
+    ``m`` numeral …), white space removed.
+
+    Dictionary words only (jieba's HMM off): six times faster on long letters, so a summary of
+    thousands of messages takes seconds, and the HMM's made-up words (庄村, 幼升 of 幼升小) are often
+    fragments; characters outside the dictionary come out one by one.
+    """
+    if not normalised:
+        return []
+    return [(p.word, p.flag) for p in _pos_tagger().cut(normalised, HMM=False) if p.word.strip()]
+
+
+@lru_cache(maxsize=8)
 def word_list(filename: str) -> frozenset[str]:
     """The words of a list shipped beside this module: one a line, ``#`` lines are comments."""
     lines = (_HERE / filename).read_text(encoding="utf-8").splitlines()

@@ -318,12 +318,16 @@ def check_console(
     *,
     kills: int,
     label: str,
+    after_outbox_id: int = 0,
 ) -> None:
     """Every line of ``script`` handled once across the runs whose output is ``stdouts``: its message
     stored once, each question one ticket with one acknowledgement and one alert, each /status one
-    answer; no apology. Rows of earlier scripts in the same store are ignored."""
+    answer; no apology. Rows of earlier scripts in the same store are ignored: outbox rows up to
+    ``after_outbox_id`` belong to earlier runs (and their kills)."""
     posts = [p for out in stdouts for p in console_posts(out)]
-    rows = [r for r in db.outbox_rows("uncertain") if r.platform == "console"]
+    rows = [
+        r for r in db.outbox_rows("uncertain") if r.platform == "console" and r.id > after_outbox_id
+    ]
     uncertain = Uncertain(rows)
     findings.figure(f"{label}: lines", len(script))
     findings.figure(f"{label}: messages printed", len(posts))

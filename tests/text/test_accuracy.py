@@ -22,6 +22,9 @@ pytestmark = pytest.mark.data
 
 ACTIONABLE = ["question", "suggestion", "complaint"]
 DataFile = Callable[[str], Path]
+FLOOR_DEFAULT_F1, FLOOR_DEFAULT_ACCURACY = 0.7511, 0.7507
+"""msgabench intent, default model: macro-F1 0.75118 / accuracy 0.75078 before the chatter gate (issue
+17) and with it (the same confusion matrix); the gate must not cost the public figures anything."""
 FLOOR_TAIDI = 0.80
 """taidi2020 (subject + details), 7 classes, 5-fold, one-vs-rest SVM: accuracy 0.8061 measured."""
 FLOOR_TRAINED_INTENT = 0.815
@@ -53,7 +56,8 @@ def test_default_intent_macro_f1(intent_rows: tuple[list[str], list[str]]) -> No
     analyzer = TextAnalyzer()
     predicted = [analyzer.intent(t).label for t in texts]
     report = classification_report(gold, predicted, ACTIONABLE)
-    assert report.macro_f1 >= 0.75, report.as_dict()
+    assert report.macro_f1 >= FLOOR_DEFAULT_F1, report.as_dict()
+    assert report.accuracy >= FLOOR_DEFAULT_ACCURACY, report.as_dict()
     assert predicted.count("chatter") < len(texts) * 0.01
 
 

@@ -58,3 +58,16 @@ def test_the_key_follows_the_seed_examples(monkeypatch, tmp_path):
     edited.write_bytes(intent.SEED_FILE.read_bytes() + "question\t新的问题吗\n".encode())
     monkeypatch.setattr(intent, "SEED_FILE", edited)
     assert intent.seed_model_key() != before
+
+
+def test_the_chatter_gate_is_cached_too(fresh, monkeypatch):
+    from bot.text import chatter_gate
+
+    monkeypatch.setattr(chatter_gate, "_gate", None)
+    first = chatter_gate.chatter_probability(normalise("今天包了饺子，谁家要尝尝"))
+    assert [f.name for f in fresh.glob("chatter-gate-*.npz")] == [
+        f"chatter-gate-{chatter_gate.gate_model_key()}.npz"
+    ]
+    monkeypatch.setattr(chatter_gate, "_gate", None)
+    monkeypatch.setattr(chatter_gate, "_train_gate", lambda: pytest.fail("trained again"))
+    assert chatter_gate.chatter_probability(normalise("今天包了饺子，谁家要尝尝")) == first > 0.5

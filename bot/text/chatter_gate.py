@@ -1,0 +1,85 @@
+"""The chatter gate: how likely a group-chat line is small talk rather than business for an official.
+
+The stock-phrase rules of ``chatter.py`` catch 收到 / 谢谢 / 哈哈; they cannot tell 今天包了饺子，谁家要尝尝
+or 周末有人一起去爬山吗 (neighbours chatting, with question marks and all) from 3号楼电梯又停了 (business).
+This module trains a small two-class model (chatter against everything actionable) on example lines
+written for this project — ``chatter_examples.txt`` and ``seed_examples.txt`` — and caches it like the seed
+model. It never sees the held-out test lines (tests/text/data/groupchat.tsv) nor any public data.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from bot.text.model import TextModel, train
+from bot.text.model_cache import (
+    HERE,
+    MODEL_SOURCES,
+    cache_dir,
+    inputs_key,
+    load_or_train,
+    read_examples,
+)
+from bot.text.normalise import normalise
+
+EXAMPLE_FILES = (HERE / "seed_examples.txt", HERE / "chatter_examples.txt")
+"""The lines the gate learns from (labels question / suggestion / complaint count as business)."""
+GATE_TRAINING = {"c": 3.0, "min_df": 1, "classifier": "logistic"}
+"""Softmax regression at the library's usual C: its probability is what the gate thresholds."""
+MAX_GATE_CHARS = 80
+"""Longer messages are never called chatter by the gate: small talk in a group is short, while
+letters to officials run long and would be judged on a model trained on short lines."""
+
+_COURTESY = re.compile(
+    r"(?:非常|十分)?(?:谢谢|感谢|多谢)(?:您|你|大家|领导|啦|了)*|(?:尊敬的)?"
+    r"(?:(?:各位)?(?:领导|书记|市长|区长|主任|老师)们?(?:您|你)?|各位|您|你|大家)好[!！,，。:：]?"
+)
+"""Greetings and thanks framing a message. They say nothing about whether the rest is business —
+letters to officials open with 领导您好 and close with 谢谢 as often as chat lines do — so the gate
+judges what remains (a message of courtesy alone is the stock-phrase rules' job)."""
+
+_lock = threading.Lock()
+_gate: TextModel | None = None
+
+
+def gate_model_key() -> str:
+    """A digest of the example files, the training settings and the code behind the gate model."""
+    sources = [HERE / name for name in (*MODEL_SOURCES, "chatter_gate.py")]
+    return inputs_key([*EXAMPLE_FILES, *sources], GATE_TRAINING)
+
+
+def without_courtesy(normalised: str) -> str:
+    """``normalised`` without its greetings and thanks, or unchanged when nothing else is left."""
+    rest = _COURTESY.sub(" ", normalised).strip(" ,，。!！~")
+    return rest or normalised
+
+
+def _train_gate() -> TextModel:
+    pairs = [pair for path in EXAMPLE_FILES for pair in read_examples(path)]
+    texts = [without_courtesy(normalise(text)) for _, text in pairs]
+    labels = ["chatter" if label == "chatter" else "business" for label, _ in pairs]
+    return train("intent", texts, labels, **GATE_TRAINING)  # type: ignore[arg-type]
+
+
+def gate_model() -> TextModel:
+    """The gate model, built once per process: loaded from the cache directory, or trained (about a
+    second) and cached there on first use or when its inputs changed."""
+    global _gate
+    if _gate is None:
+        with _lock:
+            if _gate is None:
+                path = cache_dir() / f"chatter-gate-{gate_model_key()}.npz"
+                _gate = load_or_train(path, _train_gate)
+    return _gate
+
+
+def chatter_probability(normalised: str) -> float:
+    """The gate's probability (0..1) that already-normalised ``normalised`` is small talk; 0.0 for
+    messages longer than ``MAX_GATE_CHARS``."""
+    if len(normalised) > MAX_GATE_CHARS:
+        return 0.0
+    model = gate_model()
+    x = model.vectorizer.transform([without_courtesy(normalised)])
+    proba = model.classifier.predict_proba(x)[0]
+    return float(proba[model.labels.index("chatter")])

@@ -1,0 +1,115 @@
+"""Hot-topic phrases: what a batch of residents' messages is about, in the words people use.
+
+A supervisor reading 热点话题 wants 停水, 3号楼电梯 and 烧烤店油烟 — not 下楼, 小区 or a fragment jieba
+cut out of a longer word. So phrases are built from the nouns of each message (jieba's part-of-speech
+tags), joined with their neighbours (3号楼 + 电梯 → 3号楼电梯), plus building numbers and the problem
+words of ``topic_phrases.txt``, which jieba does not keep whole (停水, 广场舞). Words that every
+community message uses (小区, 楼下, 业主: ``topic_stopwords.txt``) and question words never count. A phrase's count is the number of
+messages that mention it, and a shorter phrase gives way to a longer one that covers most of its
+mentions, so 电梯 is not listed beside 3号楼电梯 for the same five messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
+
+from bot.text.normalise import analysed_part, normalise
+from bot.text.segment import tagged, word_list
+
+PLACE = r"(?:\d+|[一二三四五六七八九十两]+)(?:号楼|号院|号门|号线|栋楼|栋|幢|单元|期)"
+"""Building, block, unit, phase and line numbers (3号楼, 5栋, 二期, 2单元, 4号线): jieba cuts them apart."""
+
+
+@lru_cache(maxsize=1)
+def _fixed_words() -> re.Pattern[str]:
+    """Building numbers and the problem words of ``topic_phrases.txt``, longest first."""
+    words = sorted(word_list("topic_phrases.txt"), key=len, reverse=True)
+    return re.compile(PLACE + "|" + "|".join(map(re.escape, words)))
+
+
+_CONTENT_TAGS = frozenset({"n", "ns", "nt", "nz", "nl", "ng", "vn", "eng", "topic"})
+"""Nouns (not person names: a resident's name is no topic), verbal nouns, latin words, fixed words."""
+_JOINERS = frozenset({"的"})
+"""Words allowed between two nouns of one phrase (3号楼的电梯 → 3号楼电梯)."""
+MAX_RUN_WORDS = 3
+MAX_PHRASE_CHARS = 10
+MIN_BATCH_FOR_REPEATS = 20
+DOMINANT_SHARE = 0.6
+"""A phrase is dropped when a longer phrase containing it is mentioned in this share of its messages."""
+
+
+@lru_cache(maxsize=1)
+def generic_words() -> frozenset[str]:
+    """Words that are never a topic on their own: ``topic_stopwords.txt`` and ``question_words.txt``."""
+    return word_list("topic_stopwords.txt") | word_list("question_words.txt")
+
+
+def _tagged_with_fixed(normalised: str) -> list[tuple[str, str]]:
+    """jieba's tagged words, with building numbers and problem words kept whole (tag ``topic``)."""
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for match in _fixed_words().finditer(normalised):
+        out.extend(tagged(normalised[pos : match.start()]))
+        out.append((match.group(), "topic"))
+        pos = match.end()
+    out.extend(tagged(normalised[pos:]))
+    return out
+
+
+def _runs(normalised: str) -> list[list[str]]:
+    """Maximal runs of adjacent topic words (nouns, fixed words) in ``normalised``; generic words,
+    verbs, particles and punctuation end a run."""
+    generic = generic_words()
+    runs: list[list[str]] = []
+    current: list[str] = []
+    pending_joiner = False
+    for word, tag in _tagged_with_fixed(normalised):
+        if tag in _CONTENT_TAGS and word not in generic and not word.isdigit():
+            current.append(word)
+            pending_joiner = False
+        elif word in _JOINERS and current and not pending_joiner:
+            pending_joiner = True
+        else:
+            if current:
+                runs.append(current)
+            current, pending_joiner = [], False
+    if current:
+        runs.append(current)
+    return runs
+
+
+@lru_cache(maxsize=8192)
+def message_phrases(text: str) -> frozenset[str]:
+    """Every candidate topic phrase of one message: each run of topic words and its contiguous parts
+    of up to ``MAX_RUN_WORDS`` words, two to ``MAX_PHRASE_CHARS`` characters long."""
+    found: set[str] = set()
+    for run in _runs(normalise(analysed_part(text))):
+        for i in range(len(run)):
+            for j in range(i + 1, min(i + MAX_RUN_WORDS, len(run)) + 1):
+                phrase = "".join(run[i:j])
+                if 2 <= len(phrase) <= MAX_PHRASE_CHARS:
+                    found.add(phrase)
+    return frozenset(found)
+
+
+def hot_phrases(texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
+    """The ``k`` phrases mentioned by the most messages of ``texts``, with how many mention each.
+
+    From ``MIN_BATCH_FOR_REPEATS`` messages on, a phrase needs two mentions: in a day's traffic one
+    resident's wording is not a hot topic; in a handful of messages (a quiet week's few questions) each
+    one's subject is worth naming.
+    """
+    per_message = [message_phrases(t) for t in texts]
+    counts: Counter[str] = Counter(p for phrases in per_message for p in phrases)
+    support = 2 if len(per_message) >= MIN_BATCH_FOR_REPEATS else 1
+    frequent = {p: n for p, n in counts.items() if n >= support}
+    kept = {
+        p: n
+        for p, n in frequent.items()
+        if not any(p != q and p in q and m >= DOMINANT_SHARE * n for q, m in frequent.items())
+    }
+    ranked = sorted(kept.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))
+    return ranked[: max(k, 0)]
