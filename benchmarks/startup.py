@@ -4,12 +4,15 @@ Times, from process start to the ``minyi: ready`` line on stderr, ``minyi run --
 stdin = /dev/null on a fresh SQLite file (no platform enabled, so it exits once the empty console input
 ends; only the time to the ready line counts):
 
-- first start: an empty cache directory, so the seed intent model is trained (and cached);
-- later starts: the cached seed model is loaded.
+- first start: an empty cache directory, so the seed intent model is trained (and cached) — on a
+  background thread since the ready line comes first;
+- later starts: the cached seed model is loaded (in the background too).
 
 The floor, in the same run: ``python -c "import bot.app"`` (the interpreter and minyi's libraries, from
 process start to exit). Runs alternate so both see the same load on a shared machine. Then one more start
-with stdin held open (so the process waits for input) gives its resident memory (VmRSS) once ready.
+with stdin held open (so the process waits for input) gives its resident memory (VmRSS) once ready, and
+the time from start to the acknowledgement of a first question typed at once (which waits for the
+models and the template index still loading in the background), and the memory then.
 
     .venv/bin/python benchmarks/startup.py [--repeat 5]
 """
@@ -42,17 +45,21 @@ def _run_command() -> list[str]:
     return [sys.executable, "-m", "bot.cli", "--config", str(REPO / "bot.toml"), "run"]
 
 
+QUESTION = "王阿姨: @政务助手 请问小区电梯坏了什么时候能修好？\n"
+
+
 def time_to_ready(
     env: dict[str, str], stdin: int | None = None
 ) -> tuple[float, subprocess.Popen[str]]:
-    """Seconds from starting ``minyi run`` to its ready line; returns the process, still running."""
+    """Seconds from starting ``minyi run`` to its ready line; returns the process, still running
+    (with its stdout on a pipe when ``stdin`` is given)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         _run_command(),
         cwd=REPO,
         env=env,
         stdin=subprocess.DEVNULL if stdin is None else stdin,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -103,12 +110,18 @@ def main() -> None:
             later.append(ready_seconds(_env(root / "warm-cache", root / "warm.db")))
         read_fd, write_fd = os.pipe()
         try:
+            start = time.perf_counter()
             seconds, proc = time_to_ready(_env(root / "warm-cache", root / "warm.db"), read_fd)
-            time.sleep(0.2)
             rss = rss_mb(proc.pid)
+            os.write(write_fd, QUESTION.encode())
+            assert proc.stdout is not None
+            answered = proc.stdout.readline() and time.perf_counter() - start
+            rss_answered = rss_mb(proc.pid)
         finally:
             os.close(write_fd)
             os.close(read_fd)
+        assert proc.stdout is not None
+        proc.stdout.read()
         assert proc.stderr is not None
         proc.stderr.read()
         proc.wait(timeout=120)
@@ -130,6 +143,10 @@ def main() -> None:
         f"{statistics.median(later) / statistics.median(floor):.2f}x"
     )
     print(f"  resident memory once ready (later start)     {rss:.0f} MB (ready in {seconds:.2f} s)")
+    print(
+        f"  first question answered, from process start  {answered:6.2f} s, "
+        f"resident memory then {rss_answered:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -244,6 +244,7 @@ async def minyi(api: FakeBotApi, n: int, mode: str, limits: bool, workdir: Path)
     await adapter.start()
     app.dispatcher.connect(adapter, bot_username=adapter.username)
     app.adapters.append(adapter)
+    await app.start_platforms({})  # none configured: starts handling what the adapter journals
     residents = [user(5_400_000_000 + i, f"居民{i}") for i in range(n + 20)]
     timer = Timer(api, lambda call: "已收到" in call.result["text"])
 

@@ -20,7 +20,8 @@ from bot.dispatch import Dispatcher, Services, utcnow
 from bot.events import Sender
 from bot.templating import TemplateLibrary
 from bot.text import RankDoc, TemplateRanker, TextAnalyzer
-from bot.text.semantic import make_ranker
+from bot.text.deferred import DeferredRanker
+from bot.text.semantic import INSTALL_HINT, SemanticUnavailable, make_ranker, semantic_available
 from handlers import default_routes
 from storage import OfficialSpec, Store, make_engine, upgrade
 
@@ -82,8 +83,9 @@ class MinyiApp:
     _worker: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def warm_up(self) -> None:
-        """Build what the text services build lazily (the seed intent model, jieba's dictionary) now,
-        so the first resident who asks does not wait for it. Cheap after the first call."""
+        """Build what the text services build lazily (the seed intent model, jieba's dictionary, the
+        template index) now, so the first resident who asks does not wait for it. Cheap after the
+        first call; ``minyi run`` calls it on a thread of its own once it is ready to read."""
         text = self.services.text
         sample = "请问小区电梯坏了什么时候能修好？"
         text.intent(sample)
@@ -91,12 +93,25 @@ class MinyiApp:
         text.topic_words([sample])  # jieba's part-of-speech tagger, for 热点话题
         self.services.ranker.rank(sample, k=1)
 
+    def loaded(self) -> str:
+        """What this app runs with, in a few words, for the ready line on stderr."""
+        settings = self.settings
+        url = self.store.engine.url
+        where = url.database if url.get_backend_name() == "sqlite" else url.host
+        intent = "trained intent model" if settings.text.intent_model else "seed intent model"
+        ranker = self.services.ranker
+        kind = ranker.kind if isinstance(ranker, DeferredRanker) else "bm25"
+        return (
+            f"database {self.store.engine.dialect.name} ({where}); "
+            f"{len(settings.officials)} officials in bot.toml, "
+            f"{len(self.services.templates.templates)} templates; "
+            f"{intent}, {kind} ranker (indexed in the background)"
+        )
+
     async def start_platforms(self, env: dict[str, str] | None = None) -> list[str]:
         """Start every enabled platform adapter, connect it to the dispatcher, and start handling what
         they journal in the background; returns their names."""
         env = dict(os.environ) if env is None else env
-        if self.settings.telegram.enabled or self.settings.wechat.enabled:
-            await asyncio.get_running_loop().run_in_executor(None, self.warm_up)
         started = []
         makers = (
             (self.settings.telegram.enabled, "telegram", _telegram_adapter),
@@ -236,6 +251,8 @@ def build_app(
         ),
         now,
     )
+    if settings.text.ranker == "semantic" and not semantic_available():
+        raise SemanticUnavailable(INSTALL_HINT)  # at start-up, not at the first question
     try:
         analyzer = TextAnalyzer(
             departments={d.name: d.keywords for d in settings.departments},
@@ -249,7 +266,12 @@ def build_app(
         store=store,
         text=analyzer,
         templates=library,
-        ranker=build_ranker(analyzer, library, settings.text.ranker, settings.text.embedding_cache),
+        ranker=DeferredRanker(
+            lambda: build_ranker(
+                analyzer, library, settings.text.ranker, settings.text.embedding_cache
+            ),
+            settings.text.ranker,
+        ),
         clock=clock or utcnow,
     )
     dispatcher = Dispatcher(services, default_routes())

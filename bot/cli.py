@@ -158,8 +158,7 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
     await app.start_platforms()
     platforms = [a.platform for a in app.adapters]
     print(
-        f"minyi: ready — console{''.join(', ' + p for p in platforms)}; "
-        f"database {app.store.engine.dialect.name}",
+        f"minyi: ready — console{''.join(', ' + p for p in platforms)}; {app.loaded()}",
         file=sys.stderr,
         flush=True,
     )
@@ -227,12 +226,21 @@ def _start_console_web(app):
     return server, asyncio.create_task(server.serve(), name="minyi-web")
 
 
+def _warm_up(app) -> None:
+    try:
+        app.warm_up()
+    except Exception:  # the first event that needs the models meets the same error, and logs it
+        log.exception("loading the text models failed")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the bot: configured platforms plus a console group chat on stdin."""
     from bot.app import PlatformUnavailable
 
     app = _app(args)
-    app.warm_up()
+    # The text models and the template index load while the platforms start and the first lines are
+    # read; an event that needs them sooner waits for that one load (jieba and the ranker lock).
+    threading.Thread(target=_warm_up, args=(app,), name="minyi-warm-up", daemon=True).start()
     try:
         return asyncio.run(_run_console(app, sys.stdin, sys.stdout))
     except PlatformUnavailable as exc:

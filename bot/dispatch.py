@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from functools import partial
@@ -40,14 +41,16 @@ from bot.events import (
 from bot.outbox import Postman, encode_queued
 from bot.routes import PRIVATE_NOTE, Route, RouteTable, chat_type, refusal
 from bot.work import (
+    Analysis,
     Context,
     Role,
     Services,
     StaffContext,
     Work,
+    analyse_texts,
     utcnow,
 )
-from storage import InboxEntry, InboxRecord, OfficialInfo, StoreUnavailable
+from storage import InboxEntry, InboxRecord, OfficialInfo, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,31 @@ STORE_RETRY_FIRST = 0.5
 """Seconds before the first retry of a store call during a database outage (doubling each time)."""
 STORE_RETRY_MAX = 30.0
 """The longest pause between retries."""
+BATCH_EVENTS = 200
+"""At most this many pending events are handled in one transaction (group commit)."""
+BATCH_SECONDS = 0.2
+"""A batch commits once it has run this long, so the chats' answers never wait behind a long burst."""
+ANALYSIS_CHUNK = 50
+"""Group messages whose intents are classified together (one matrix) while the store works."""
+ROLES_SECONDS = 5.0
+"""How long batches reuse what they learnt of senders' roles: a roster change in this process (/bind,
+anything that replies or runs in a unit of its own) forgets them at once, one made by another process
+(``minyi officials add``) is seen within this many seconds."""
 APOLOGY = "抱歉，处理您的消息时出现问题，已记录，工作人员会尽快处理。"
+
+
+class _BatchTexts:
+    """The texts of a batch's group messages (inbox id, text), in order, and the analyses done."""
+
+    def __init__(self, texts: list[tuple[int, str]]) -> None:
+        self.texts = texts
+        self.index = {event_id: i for i, (event_id, _) in enumerate(texts)}
+        self.done: dict[int, Analysis] = {}
+
+    def chunk_of(self, event_id: int) -> list[tuple[int, str]]:
+        """The ``ANALYSIS_CHUNK`` texts from this event's on."""
+        start = self.index[event_id]
+        return self.texts[start : start + ANALYSIS_CHUNK]
 
 
 class NoSender(RuntimeError):
@@ -95,6 +122,13 @@ class Dispatcher:
         self._inbox_wake = asyncio.Event()
         self._deadline: float | None = None
         self._stopped = False
+        self._roles: dict[tuple[str, str], OfficialInfo | None] = {}
+        self._roles_since = 0.0
+        self._journaled = 0
+        """How many times this process journaled: ``process_pending`` asks the inbox again only
+        when something was journaled since it last looked (or the batch was full)."""
+        # A batch's text analysis runs on a thread of its own, off the event loop.
+        self._text_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-text")
 
     # ------------------------------------------------------------------ adapters
 
@@ -152,6 +186,7 @@ class Dispatcher:
                 log.error("%s: could not read event %s: %s", item.platform, item.key, item.error)
         if entries:
             await self.write(self.services.store.journal, entries, self.services.clock())
+            self._journaled += 1
             self._inbox_wake.set()
 
     async def handle(self, message: IncomingMessage) -> None:
@@ -178,16 +213,10 @@ class Dispatcher:
         """One unit of work: a store bound to one transaction; the sends queued in it are written to
         the outbox and everything commits when the block ends (rolled back if it raises)."""
         services = self.services
+        self._roles.clear()  # units of their own (commands, follow-ups, timers) may change the roster
         async with self._write_lock:
             bound = await services.db(services.store.begin_unit)
-            work = Work(
-                services,
-                bound,
-                platforms=self.platforms,
-                buttons=self.has_buttons,
-                event_id=event_id,
-                routes=self.routes,
-            )
+            work = self._work(bound, event_id)
             try:
                 yield work
                 if work.queued:
@@ -265,6 +294,9 @@ class Dispatcher:
         finally:
             self._stopped = True
             self.postman.stopped = True
+            # Wake both loops so they see the stop now, not at their next poll (a second at exit).
+            self._inbox_wake.set()
+            self.postman.wake()
         try:
             health = await self.services.db(self.services.store.journal_health, 0)
         except StoreUnavailable:
@@ -276,17 +308,163 @@ class Dispatcher:
         handled = 0
         async with self._processing:
             while not self.winding_down:
+                journaled = self._journaled
                 pending = await self.patiently(
-                    "the inbox", lambda: self.services.db(self.services.store.pending_events)
+                    "the inbox",
+                    lambda: self.services.db(self.services.store.pending_events, BATCH_EVENTS),
                 )
                 if not pending:
                     return handled
-                for record in pending:
+                done = await self._process_batch(pending)
+                handled += done
+                if done == len(pending) < BATCH_EVENTS and journaled == self._journaled:
+                    # All there was is handled and nothing was journaled since: no need to ask
+                    # the inbox again (a wake brings the background loop back).
+                    return handled
+        return handled
+
+    async def _process_batch(self, records: Sequence[InboxRecord]) -> int:
+        """Handle the first of ``records`` in one transaction (group commit), each event in a
+        savepoint of its own; returns how many were handled.
+
+        The batch ends (and commits) at the first event that queued a send (so it goes out at once),
+        after ``BATCH_SECONDS``, or at an event whose handler failed: its savepoint is rolled back and
+        the failure counted, the batch before it commits, and the event is tried again first in the
+        next batch — after ``max_attempts`` failures it is kept as poison and the person hears one
+        apology."""
+        items: list[tuple[InboxRecord, IncomingMessage]] = []
+        for record in records:
+            try:
+                items.append((record, handleable(decode_event(record.payload))))
+            except (ValueError, KeyError, TypeError):
+                if items:
+                    break  # in order: the events before it first
+                await self._process(record)  # kept as poison
+                return 1
+        texts = _BatchTexts(
+            [
+                (record.id, self.addressed_text(event)[0] or event.text)
+                for record, event in items
+                if event.kind is EventKind.MESSAGE and event.chat.is_group and event.text.strip()
+            ]
+        )
+        handled, poisoned = await self.patiently(
+            items[0][0].key, partial(self._batch_in_unit, items, texts)
+        )
+        if poisoned is not None:
+            await self._apologise(*poisoned)
+            handled += 1
+        return handled
+
+    async def _analysis(self, texts: _BatchTexts, event_id: int) -> Analysis | None:
+        """The analysis of the event's text (None: not a group message). Group messages are
+        classified ``ANALYSIS_CHUNK`` at a time, one matrix each, on the text thread (off the event
+        loop), a chunk when the batch first reaches it: a batch cut short wastes at most one chunk.
+        Not ahead of time on a second thread: jieba would hold the GIL and starve the store."""
+        if event_id not in texts.index:
+            return None
+        if event_id not in texts.done:
+            chunk = texts.chunk_of(event_id)
+            loop = asyncio.get_running_loop()
+            found = await loop.run_in_executor(
+                self._text_thread, analyse_texts, self.services.text, [t for _, t in chunk]
+            )
+            texts.done.update({i: a for (i, _), a in zip(chunk, found, strict=True)})
+        return texts.done[event_id]
+
+    async def _batch_in_unit(
+        self,
+        items: Sequence[tuple[InboxRecord, IncomingMessage]],
+        texts: _BatchTexts,
+    ) -> tuple[int, tuple[InboxRecord, IncomingMessage] | None]:
+        """One attempt at a batch: how many events were handled and committed, and the event that
+        became poison in it, if any."""
+        services = self.services
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        handled, failed, queued = 0, None, False
+        poisoned: tuple[InboxRecord, IncomingMessage] | None = None
+        roles = self._known_roles(started)
+        async with self._write_lock:
+            bound = await services.db(services.store.begin_unit)
+            try:
+                claimed = await services.db(
+                    bound.claim_events, [record.id for record, _ in items], services.clock()
+                )
+                left = [record.id for record, _ in items if record.id in claimed]
+                for record, event in items:
+                    if record.id not in claimed:
+                        continue  # handled elsewhere (another worker)
                     if self.winding_down:
                         break
-                    await self._process(record)
+                    savepoint = await services.db(bound.begin_savepoint)
+                    work = self._work(bound, record.id)
+                    try:
+                        analysis = await self._analysis(texts, record.id)
+                        await self._dispatch_event(work, event, analysis, roles)
+                        if work.queued:
+                            await services.db(
+                                bound.enqueue,
+                                [encode_queued(q, record.id) for q in work.queued],
+                                services.clock(),
+                            )
+                    except StoreUnavailable:
+                        raise
+                    except Exception as exc:
+                        await services.db(bound.end_savepoint, savepoint, False)
+                        log.exception(
+                            "handling %s event %s failed (attempt %d of %d)",
+                            event.platform,
+                            record.key,
+                            record.attempts + 1,
+                            self.max_attempts,
+                        )
+                        failed = (record, event, f"{type(exc).__name__}: {exc}")
+                        roles.clear()
+                        break
+                    await services.db(bound.end_savepoint, savepoint, True)
+                    left.remove(record.id)
                     handled += 1
-        return handled
+                    if work.queued:
+                        queued = True
+                        roles.clear()  # what it did (/bind …) may have changed the roster
+                        break
+                    if loop.time() - started >= BATCH_SECONDS:
+                        break
+                if left:
+                    await services.db(bound.release_events, left)
+                if failed is not None:
+                    record, event, error = failed
+                    if await services.db(
+                        bound.note_failure, record.id, error, self.max_attempts, services.clock()
+                    ):
+                        poisoned = (record, event)
+                await services.db(bound.end_unit, True)
+            except BaseException:
+                roles.clear()
+                # Shielded: a second cancellation must not leave the session open.
+                await asyncio.shield(services.db(bound.end_unit, False))
+                raise
+        if queued:
+            self.postman.wake()
+        return handled, poisoned
+
+    def _known_roles(self, now: float) -> dict[tuple[str, str], OfficialInfo | None]:
+        """The senders' roles batches learnt, forgotten every ``ROLES_SECONDS``."""
+        if now - self._roles_since >= ROLES_SECONDS:
+            self._roles.clear()
+            self._roles_since = now
+        return self._roles
+
+    def _work(self, bound: Store, event_id: int | None) -> Work:
+        return Work(
+            self.services,
+            bound,
+            platforms=self.platforms,
+            buttons=self.has_buttons,
+            event_id=event_id,
+            routes=self.routes,
+        )
 
     async def _process(self, record: InboxRecord) -> None:
         """Handle one journaled event in a unit of work; retry or poison it when handling fails."""
@@ -331,15 +509,36 @@ class Dispatcher:
 
     async def _handle_in_unit(self, record: InboxRecord, event: IncomingMessage) -> None:
         async with self.unit(record.id) as work:
-            if not await work.db(work.store.finish_event, record.id, work.now):
-                return  # handled meanwhile (another worker)
-            official = await work.db(
-                work.store.official_for_identity, event.platform, event.sender.user_id
-            )
-            ctx = self.build_context(work, event, official)
-            await self.dispatch(ctx)
-            if event.button is not None and not ctx.button_answered:
-                ctx.answer_button()  # stop the client's spinner
+            await self._handle_event(work, record, event)
+
+    async def _handle_event(self, work: Work, record: InboxRecord, event: IncomingMessage) -> None:
+        """Mark the event done and dispatch it, in ``work``'s transaction."""
+        if not await work.db(work.store.finish_event, record.id, work.now):
+            return  # handled meanwhile (another worker)
+        await self._dispatch_event(work, event)
+
+    async def _dispatch_event(
+        self,
+        work: Work,
+        event: IncomingMessage,
+        analysis: Analysis | None = None,
+        roles: dict[tuple[str, str], OfficialInfo | None] | None = None,
+    ) -> None:
+        """Resolve the sender's role (from ``roles`` when a batch knows it) and dispatch the event.
+        ``analysis``: its text's analysis, when the batch computed it already."""
+        who = (event.platform, event.sender.user_id)
+        if roles is not None and who in roles:
+            official = roles[who]
+        else:
+            official = await work.db(work.store.official_for_identity, *who)
+            if roles is not None:
+                roles[who] = official
+        ctx = self.build_context(work, event, official)
+        if analysis is not None and analysis.text == (ctx.text or event.text):
+            ctx.analysis_ = analysis
+        await self.dispatch(ctx)
+        if event.button is not None and not ctx.button_answered:
+            ctx.answer_button()  # stop the client's spinner
 
     async def _apologise(self, record: InboxRecord, event: IncomingMessage) -> None:
         """The event became poison: the person hears that something went wrong, never a traceback."""
@@ -356,17 +555,22 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ routing
 
+    def addressed_text(self, message: IncomingMessage) -> tuple[str, bool]:
+        """The message's text without the bot's @-mention (handle or alias), and whether an alias
+        mentioned it."""
+        names = [*self.services.settings.bot.aliases]
+        handle = self.services.bot_usernames.get(message.platform)
+        if handle:
+            names.append(handle)
+        return strip_mention(message.text, names)
+
     def build_context(
         self, work: Work, message: IncomingMessage, official: OfficialInfo | None
     ) -> Context:
         """Strip the bot's @-mention and parse a command, for a sender already resolved."""
-        services = self.services
         role = Role(official.role) if official is not None else Role.RESIDENT
-        names = [*services.settings.bot.aliases]
-        handle = services.bot_usernames.get(message.platform)
-        if handle:
-            names.append(handle)
-        text, alias_mentioned = strip_mention(message.text, names)
+        text, alias_mentioned = self.addressed_text(message)
+        handle = self.services.bot_usernames.get(message.platform)
         addressed = message.mentions_bot or alias_mentioned or message.is_private
         command = None
         if message.kind is EventKind.MESSAGE and (addressed or text.startswith(("/", "／"))):

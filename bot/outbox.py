@@ -149,6 +149,10 @@ def _what(row: OutboxRecord) -> str:
 # ---------------------------------------------------------------------------- delivery
 
 
+OUTBOX_PAGE = 200
+"""Sends read from the outbox at a time."""
+
+
 class Postman:
     """Delivers the outbox: chats side by side, each chat's messages in the order queued."""
 
@@ -158,12 +162,16 @@ class Postman:
         self._wake = asyncio.Event()
         self.stopped = False
         """Set by a clean stop: ``run`` ends."""
+        self._woken = 0
+        """How many times something was queued: ``flush`` asks the outbox again only when something
+        was queued since it last looked (a follow-up's send) or the rows filled its page."""
         self._claimed_unsent: set[int] = set()
         """Rows this process tried to claim when the database went away: the claim may have been
         committed, but the message was certainly not sent."""
 
     def wake(self) -> None:
         """Something was queued: deliver it soon (``run``)."""
+        self._woken += 1
         self._wake.set()
 
     async def run(self, poll: float = 1.0) -> None:
@@ -183,8 +191,9 @@ class Postman:
         services = self.dispatcher.services
         async with self._lock:
             while not self.dispatcher.winding_down:
+                woken = self._woken
                 rows = await self.dispatcher.patiently(
-                    "the outbox", lambda: services.db(services.store.outbox_due)
+                    "the outbox", lambda: services.db(services.store.outbox_due, OUTBOX_PAGE)
                 )
                 if not rows:
                     return done
@@ -194,6 +203,8 @@ class Postman:
                 done += sum(
                     await asyncio.gather(*(self._deliver_chat(batch) for batch in chats.values()))
                 )
+                if len(rows) < OUTBOX_PAGE and woken == self._woken and not self._claimed_unsent:
+                    return done  # nothing was queued meanwhile: the outbox is empty
         return done
 
     async def _deliver_chat(self, rows: list[OutboxRecord]) -> int:

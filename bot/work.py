@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.routes import RouteTable
     from bot.templating import TemplateLibrary
     from bot.text import Prediction, TemplateRanker, TextAnalyzer
+    from bot.text.deferred import DeferredRanker
     from storage import MessageInfo, OfficialInfo, Store
 
 P = ParamSpec("P")
@@ -62,7 +63,7 @@ class Services:
     store: Store
     text: TextAnalyzer
     templates: TemplateLibrary
-    ranker: TemplateRanker
+    ranker: TemplateRanker | DeferredRanker
     clock: Callable[[], datetime] = utcnow
     bot_usernames: dict[str, str] = field(default_factory=dict)
     """Platform → the bot's own handle there (``telegram`` → ``minyi_bot``)."""
@@ -207,6 +208,16 @@ class Analysis:
     """The text analysed (without the bot's @-mention)."""
     stored: MessageInfo | None = None
     """The stored group message, once the record observer has stored it."""
+
+
+def analyse_texts(analyzer: TextAnalyzer, texts: Sequence[str]) -> list[Analysis]:
+    """The ``Analysis`` of each text, intents classified together (what ``Context.analysis`` would
+    compute one by one; the dispatcher does it for a batch of events, off the event loop)."""
+    intents = analyzer.intents(texts)
+    return [
+        Analysis(intent, analyzer.department(text), text)
+        for intent, text in zip(intents, texts, strict=True)
+    ]
 
 
 @dataclass

@@ -14,7 +14,12 @@ from typing import Self
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+PERSONS_MEMO = "minyi.persons"
+GROUPS_MEMO = "minyi.groups"
+"""Keys of ``Session.info`` under which a session remembers the persons and groups it found
+(``storage.rows``): a batch of events in one transaction looks each sender and group up once."""
 
 
 class StoreErrorCode(StrEnum):
@@ -136,6 +141,37 @@ class StoreBase:
         finally:
             session.close()
 
+    def begin_savepoint(self) -> SessionTransaction:
+        """A savepoint in this unit's transaction (one event of a batch): ``end_savepoint`` keeps or
+        undoes what was done since, leaving the rest of the unit as it was."""
+        session = self._bound
+        if session is None:
+            raise RuntimeError(
+                "begin_savepoint called on a store that is not bound to a unit of work"
+            )
+        try:
+            return session.begin_nested()
+        except DBAPIError as exc:
+            raise self._unavailable(exc) from exc
+
+    def end_savepoint(self, savepoint: SessionTransaction, keep: bool) -> None:
+        """Release (``keep``) or roll back a savepoint from ``begin_savepoint``."""
+        try:
+            if keep:
+                savepoint.commit()
+            else:
+                savepoint.rollback()
+                self._forget_rows()
+        except DBAPIError as exc:
+            raise self._unavailable(exc) from exc
+
+    def _forget_rows(self) -> None:
+        """The bound session forgets the persons and groups it found (``storage.rows``): a rolled
+        back savepoint took the rows it made with it."""
+        if self._bound is not None:
+            self._bound.info.pop(PERSONS_MEMO, None)
+            self._bound.info.pop(GROUPS_MEMO, None)
+
     @staticmethod
     def _unavailable(exc: DBAPIError) -> Exception:
         if is_outage(exc):
@@ -149,8 +185,12 @@ class StoreBase:
         try:
             if self._bound is not None:
                 if guarded:
-                    with self._bound.begin_nested():
-                        yield self._bound
+                    try:
+                        with self._bound.begin_nested():
+                            yield self._bound
+                    except BaseException:
+                        self._forget_rows()  # rows the savepoint made are gone
+                        raise
                 else:
                     yield self._bound
                 return

@@ -168,6 +168,31 @@ class JournalStore(StoreBase):
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def claim_events(self, event_ids: Sequence[int], at: datetime) -> set[int]:
+        """Mark a batch of events handled (in the unit that handles them); the ids that were still
+        pending — the others were handled elsewhere and are skipped."""
+        if not event_ids:
+            return set()
+        with self._tx() as session:
+            claimed = session.scalars(
+                update(InboxEvent)
+                .where(InboxEvent.id.in_(event_ids), InboxEvent.state == "pending")
+                .values(state="done", done_at=at)
+                .returning(InboxEvent.id)
+            ).all()
+            return set(claimed)
+
+    def release_events(self, event_ids: Sequence[int]) -> None:
+        """Put claimed events back to pending (a batch ended before handling them)."""
+        if not event_ids:
+            return
+        with self._tx() as session:
+            session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id.in_(event_ids))
+                .values(state="pending", done_at=None)
+            )
+
     def note_failure(self, event_id: int, error: str, max_attempts: int, at: datetime) -> bool:
         """Count a failed attempt at handling the event; True when it has now become poison."""
         with self._tx() as session:

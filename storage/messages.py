@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage import rows
 from storage.base import StoreBase
 from storage.models import Message, Question
 from storage.records import MessageInfo, QuestionState
+
+
+@cache
+def _insert_message(dialect: str) -> Insert:
+    """INSERT of one message that does nothing when the platform message is stored already."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(Message)
+        .on_conflict_do_nothing(index_elements=["platform", "chat_id", "platform_message_id"])
+        .returning(Message.id)
+    )
 
 
 class MessageStore(StoreBase):
@@ -36,41 +49,40 @@ class MessageStore(StoreBase):
         from_official: bool = False,
     ) -> MessageInfo | None:
         """Store a message the bot saw; ``None`` when the same platform message is already stored."""
-        try:
-            with self._tx(guarded=True) as session:
-                person = rows.person(session, platform, sender_id, sender_name, sent_at)
-                group = (
-                    rows.group(session, platform, chat_id, chat_title, sent_at)
-                    if is_group
-                    else None
-                )
-                message = Message(
-                    platform=platform,
-                    chat_id=chat_id,
-                    platform_message_id=platform_message_id,
-                    group_id=group.id if group else None,
-                    person_id=person.id,
-                    text=text,
-                    intent=intent,
-                    intent_confidence=intent_confidence,
-                    intent_confident=intent_confident,
-                    department=department,
-                    reply_to_platform_message_id=reply_to,
-                    from_official=from_official,
-                    sent_at=sent_at,
-                )
-                session.add(message)
-                session.flush()
-                return self._message_info(message)
-        except IntegrityError:
-            return None
-
-    @staticmethod
-    def _message_info(m: Message) -> MessageInfo:
-        return MessageInfo(
-            m.id, m.platform, m.chat_id, m.platform_message_id, m.group_id, m.person_id, m.text,
-            m.intent, m.sent_at,
-        )  # fmt: skip
+        with self._tx() as session:
+            person = rows.person(session, platform, sender_id, sender_name, sent_at)
+            group = (
+                rows.group(session, platform, chat_id, chat_title, sent_at) if is_group else None
+            )
+            group_id = group.id if group else None
+            values = {
+                "platform": platform,
+                "chat_id": chat_id,
+                "platform_message_id": platform_message_id,
+                "group_id": group_id,
+                "person_id": person.id,
+                "text": text,
+                "intent": intent,
+                "intent_confidence": intent_confidence,
+                "intent_confident": intent_confident,
+                "department": department,
+                "reply_to_platform_message_id": reply_to,
+                "from_official": from_official,
+                "sent_at": sent_at,
+            }
+            # One INSERT, no ORM flush and no savepoint: a message stored already (the same platform
+            # message id) inserts nothing and returns no id. The statement is built once per dialect.
+            new_id = (
+                session.connection()
+                .execute(_insert_message(session.get_bind().dialect.name), values)
+                .scalar()
+            )
+            if new_id is None:
+                return None
+            return MessageInfo(
+                new_id, platform, chat_id, platform_message_id, group_id, person.id,
+                text, intent, sent_at,
+            )  # fmt: skip
 
     def edit_message(
         self,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from storage.base import StoreError, StoreErrorCode
+from storage.base import GROUPS_MEMO, PERSONS_MEMO, StoreError, StoreErrorCode
 from storage.models import Group, Official, Person, Question
 from storage.records import GroupInfo, OfficialInfo, QuestionInfo
 
@@ -21,9 +21,12 @@ from storage.records import GroupInfo, OfficialInfo, QuestionInfo
 def person(session: Session, platform: str, user_id: str, name: str, at: datetime) -> Person:
     """The person behind ``platform:user_id``, created on first sight; a new non-empty name replaces
     the stored one."""
-    row = session.scalar(
-        select(Person).where(Person.platform == platform, Person.platform_user_id == user_id)
-    )
+    known: dict[tuple[str, str], Person] = session.info.setdefault(PERSONS_MEMO, {})
+    row = known.get((platform, user_id))
+    if row is None:
+        row = session.scalar(
+            select(Person).where(Person.platform == platform, Person.platform_user_id == user_id)
+        )
     if row is None:
         row = Person(
             platform=platform, platform_user_id=user_id, display_name=name, first_seen_at=at
@@ -32,21 +35,26 @@ def person(session: Session, platform: str, user_id: str, name: str, at: datetim
         session.flush()
     elif name and row.display_name != name:
         row.display_name = name
+    known[(platform, user_id)] = row
     return row
 
 
 def group(session: Session, platform: str, chat_id: str, title: str, at: datetime) -> Group:
     """The group chat ``platform:chat_id``, created on first sight; a new non-empty title replaces
     the stored one."""
-    row = session.scalar(
-        select(Group).where(Group.platform == platform, Group.platform_chat_id == chat_id)
-    )
+    known: dict[tuple[str, str], Group] = session.info.setdefault(GROUPS_MEMO, {})
+    row = known.get((platform, chat_id))
+    if row is None:
+        row = session.scalar(
+            select(Group).where(Group.platform == platform, Group.platform_chat_id == chat_id)
+        )
     if row is None:
         row = Group(platform=platform, platform_chat_id=chat_id, title=title, created_at=at)
         session.add(row)
         session.flush()
     elif title and row.title != title:
         row.title = title
+    known[(platform, chat_id)] = row
     return row
 
 

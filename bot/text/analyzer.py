@@ -66,6 +66,14 @@ class TextAnalyzer:
         chatter."""
         return self._intent.predict(normalise(analysed_part(text)))
 
+    def intents(self, texts: Sequence[str]) -> list[Prediction]:
+        """``intent`` of each of ``texts``, classified together (many times faster than one by one)."""
+        normalised = [normalise(analysed_part(text)) for text in texts]
+        many = getattr(self._intent, "predict_many", None)
+        if many is not None:
+            return list(many(normalised))
+        return [self._intent.predict(text) for text in normalised]
+
     def department(self, text: str) -> Prediction:
         """The department ``text`` (its first ``MAX_ANALYSED_CHARS``) belongs to, or ``""`` when unknown."""
         return self._department.predict(normalise(analysed_part(text)))

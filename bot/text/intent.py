@@ -8,6 +8,7 @@ on ``chatter_examples.txt``) and the hand-written ``seed_examples.txt``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -99,21 +100,47 @@ class DefaultIntentClassifier:
 
     def predict(self, normalised: str) -> Prediction:
         """Classify already-normalised text."""
-        chat = chatter_score(normalised)
-        if chat >= CHATTER_THRESHOLD:
-            return Prediction("chatter", round(chat, 4), chat >= 0.75)
-        gate = chatter_probability(normalised)
-        if gate >= GATE_THRESHOLD and strongest_cue(normalised) < BUSINESS_CUE:
-            return Prediction("chatter", round(gate, 4), gate >= GATE_CONFIDENT)
-        model = seed_model()
-        proba = model.classifier.predict_proba(model.vectorizer.transform([normalised]))[0]
-        by_label = dict(zip(model.labels, proba, strict=True))
-        seed = np.asarray([by_label.get(label, 0.0) for label in ACTIONABLE])
-        cues = cue_scores(normalised)
-        if max(cues.values()) <= 0.0 and by_label.get("chatter", 0.0) > seed.max():
-            return Prediction("chatter", round(float(by_label["chatter"]), 4), False)
-        seed = seed / seed.sum()
-        mixed = CUE_WEIGHT * _cue_proba(cues) + (1.0 - CUE_WEIGHT) * seed
-        i = int(mixed.argmax())
-        conf = float(mixed[i]) * (1.0 - chat)
-        return Prediction(ACTIONABLE[i], round(conf, 4), conf >= MIN_CONFIDENCE)
+        return self.predict_many([normalised])[0]
+
+    def predict_many(self, normalised: Sequence[str]) -> list[Prediction]:
+        """Classify already-normalised texts: those the chatter rules and gate do not settle go
+        through the seed model as one matrix (one sparse row per message cost more than the model)."""
+        chats = [chatter_score(text) for text in normalised]
+        out: list[Prediction | None] = [
+            Prediction("chatter", round(chat, 4), chat >= 0.75)
+            if chat >= CHATTER_THRESHOLD
+            else _gated(text)
+            for text, chat in zip(normalised, chats, strict=True)
+        ]
+        rest = [i for i, p in enumerate(out) if p is None]
+        if rest:
+            model = seed_model()
+            proba = model.classifier.predict_proba(
+                model.vectorizer.transform([normalised[i] for i in rest])
+            )
+            index = {label: j for j, label in enumerate(model.labels)}
+            for i, row in zip(rest, proba, strict=True):
+                out[i] = _blend(normalised[i], chats[i], row, index)
+        return [p for p in out if p is not None]
+
+
+def _gated(normalised: str) -> Prediction | None:
+    """Chatter by the chatter gate (unless a business cue is strong), else None."""
+    gate = chatter_probability(normalised)
+    if gate >= GATE_THRESHOLD and strongest_cue(normalised) < BUSINESS_CUE:
+        return Prediction("chatter", round(gate, 4), gate >= GATE_CONFIDENT)
+    return None
+
+
+def _blend(normalised: str, chat: float, proba: np.ndarray, index: dict[str, int]) -> Prediction:
+    """The seed model's probabilities for one text blended with its cue words."""
+    by_label = {label: float(proba[j]) for label, j in index.items()}
+    seed = np.asarray([by_label.get(label, 0.0) for label in ACTIONABLE])
+    cues = cue_scores(normalised)
+    if max(cues.values()) <= 0.0 and by_label.get("chatter", 0.0) > seed.max():
+        return Prediction("chatter", round(float(by_label["chatter"]), 4), False)
+    seed = seed / seed.sum()
+    mixed = CUE_WEIGHT * _cue_proba(cues) + (1.0 - CUE_WEIGHT) * seed
+    i = int(mixed.argmax())
+    conf = float(mixed[i]) * (1.0 - chat)
+    return Prediction(ACTIONABLE[i], round(conf, 4), conf >= MIN_CONFIDENCE)

@@ -12,8 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg.blas import saxpy
-from scipy.optimize import minimize
+
+# scipy.optimize and scipy.linalg are imported inside the training code: loading a trained model (every
+# start of ``minyi run``) needs neither, and importing them costs about half a second.
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -99,6 +100,8 @@ class LogisticRegression(_LinearClassifier):
             gb = r.sum(axis=0)
             return loss, np.concatenate([gw.ravel(), gb])
 
+        from scipy.optimize import minimize
+
         theta0 = np.zeros(d * k + k)
         res = minimize(
             loss_grad,
@@ -118,6 +121,8 @@ class LogisticRegression(_LinearClassifier):
 
 def _axpy(x: np.ndarray, y: np.ndarray, a: float) -> np.ndarray:
     """``y + a·x``, computed in ``y``'s memory (float32 BLAS): one pass instead of numpy's three."""
+    from scipy.linalg.blas import saxpy
+
     out: np.ndarray = saxpy(x, y, a=a)
     return out
 

@@ -1,0 +1,160 @@
+"""Ingest: ordinary group messages from the journal to stored rows with intent, per second.
+
+Residents' messages (``msgabench/intent.csv`` from ../shared/data, numbered so each is new) are
+journaled to the inbox as the adapters do (``Dispatcher.receive``, batches of 100, not timed), then
+``Dispatcher.process_pending`` is timed until the inbox is empty: the real routes (observers, role
+look-up, text analysis) and the real store. Every message must end up stored with an intent.
+
+The floor, in the same run and on the same engine: a naive SQLAlchemy ORM loop that inserts the same
+number of ``Message`` rows (sender and group looked up by query, a fixed intent: no text analysis), one
+session and one commit per row. Also printed: the text analysis of the same messages alone (no store),
+the ceiling that segmentation and classification set.
+
+    .venv/bin/python benchmarks/ingest.py [--messages 5000] [--database postgresql+psycopg://postgres@127.0.0.1/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.dispatch import fresh_database, settings
+from bot.app import build_app
+from bot.events import Chat, IncomingMessage, Received
+from bot.events import Person as Sender
+from bot.work import analyse_texts
+from storage.models import Group, Message, Person
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "msgabench" / "intent.csv"
+START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+def texts(n: int) -> list[str]:
+    """``n`` residents' messages (the public data set, cycled and numbered so none repeats)."""
+    with DATA.open(encoding="utf-8") as f:
+        rows = [r["text"] for r in csv.DictReader(f) if r["text"].strip()]
+    return [f"{rows[i % len(rows)]} {i}" for i in range(n)]
+
+
+def events(lines: list[str], tag: str) -> list[Received]:
+    """Group messages from 200 residents in 20 groups, as an adapter hands them over."""
+    out = []
+    for i, text in enumerate(lines):
+        chat = Chat("test", f"g{i % 20}", f"小区{i % 20}", is_group=True)
+        message = IncomingMessage(
+            platform="test",
+            chat=chat,
+            sender=Sender("test", f"r{i % 200}", f"居民{i % 200}"),
+            text=text,
+            message_id=f"{tag}-{i}",
+            sent_at=START + timedelta(milliseconds=i),
+        )
+        out.append(Received.of(message))
+    return out
+
+
+async def minyi_rate(url: str, lines: list[str]) -> tuple[float, int]:
+    """Messages per second from the inbox to stored rows; and how many were stored with an intent."""
+    app = build_app(settings(url))
+    app.warm_up()
+    dispatcher = app.dispatcher
+    items = events(lines, "m")
+    for start in range(0, len(items), 100):
+        await dispatcher.receive(items[start : start + 100])
+    started = time.perf_counter()
+    handled = await dispatcher.process_pending()
+    seconds = time.perf_counter() - started
+    with Session(app.store.engine) as session:
+        stored = session.scalar(
+            select(func.count()).select_from(Message).where(Message.intent != "")
+        )
+    app.close()
+    assert handled == len(lines), (handled, len(lines))
+    return len(lines) / seconds, int(stored or 0)
+
+
+def naive_rate(url: str, lines: list[str]) -> float:
+    """The floor: one ORM session and commit per message (sender and group found by query)."""
+    app = build_app(settings(url))
+    engine = app.store.engine
+    with Session(engine) as session:
+        group = Group(platform="test", platform_chat_id="naive", title="naive", created_at=START)
+        person = Person(
+            platform="test", platform_user_id="naive", display_name="naive", first_seen_at=START
+        )
+        session.add_all([group, person])
+        session.commit()
+    started = time.perf_counter()
+    for i, text in enumerate(lines):
+        with Session(engine) as session:
+            group_id = session.scalar(select(Group.id).where(Group.platform_chat_id == "naive"))
+            person_id = session.scalar(select(Person.id).where(Person.platform_user_id == "naive"))
+            session.add(
+                Message(
+                    platform="test",
+                    chat_id="naive",
+                    platform_message_id=f"n-{i}",
+                    group_id=group_id,
+                    person_id=person_id,
+                    text=text,
+                    intent="chatter",
+                    intent_confidence=0.5,
+                    intent_confident=False,
+                    department="",
+                    from_official=False,
+                    sent_at=START + timedelta(milliseconds=i),
+                )
+            )
+            session.commit()
+    seconds = time.perf_counter() - started
+    app.close()
+    return len(lines) / seconds
+
+
+def analysis_rate(url: str, lines: list[str]) -> float:
+    """What text analysis alone allows: the same messages' intents and departments, 50 at a time
+    (as the dispatcher's batches classify them), no store."""
+    app = build_app(settings(url))
+    app.warm_up()
+    texts_ = [f"{line} a" for line in lines]  # new texts: no cache answers
+    started = time.perf_counter()
+    for start in range(0, len(texts_), 50):
+        analyse_texts(app.services.text, texts_[start : start + 50])
+    seconds = time.perf_counter() - started
+    app.close()
+    return len(lines) / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    args = parser.parse_args()
+    lines = texts(args.messages)
+    with tempfile.TemporaryDirectory() as tmp:
+        with fresh_database(args.database, Path(tmp) / "naive.db") as url:
+            naive = naive_rate(url, lines)
+        with fresh_database(args.database, Path(tmp) / "minyi.db") as url:
+            rate, stored = asyncio.run(minyi_rate(url, lines))
+            analysis = analysis_rate(url, lines)
+    engine = "PostgreSQL" if args.database else "SQLite file"
+    print(f"{args.messages} ordinary group messages, {engine}")
+    print(f"  minyi, inbox to stored rows with intent   {rate:8.0f} msg/s  ({stored} stored)")
+    print(f"  floor: naive ORM loop, commit per row     {naive:8.0f} msg/s")
+    print(f"  ratio minyi / naive                       {rate / naive:8.2f}x")
+    print(f"  text analysis alone, no store (a ceiling) {analysis:8.0f} msg/s")
+
+
+if __name__ == "__main__":
+    main()

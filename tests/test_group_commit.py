@@ -1,0 +1,117 @@
+"""Group commit: many journaled events are handled in one transaction, a savepoint each, and it shows
+nowhere but in the speed — a failing handler undoes only its own event, an outage mid-batch undoes the
+batch and it is done again once, a reply goes out without waiting for the rest, and who is an official
+is known from the event after a /bind in the same batch.
+
+Each test runs on SQLite and on PostgreSQL (the ``chat`` fixture).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bot.events import Received
+from bot.routes import Observer, RouteTable
+from storage import StoreUnavailable
+from test_pipeline import APOLOGY, memory_event
+
+pytestmark = pytest.mark.asyncio
+
+
+def rows(app: Any, sql: str) -> list[Any]:
+    with app.store.engine.connect() as connection:
+        return list(connection.execute(text(sql)))
+
+
+def in_front(chat: Any, run: Any) -> None:
+    """An observer in front of the app's own, on every event."""
+    table = chat.app.dispatcher.routes
+    chat.app.dispatcher.routes = RouteTable(
+        (Observer("injected", run, lambda ctx: True), *table.observers), table.routes
+    )
+
+
+async def journal(chat: Any, bodies: list[str], by: Any = None) -> None:
+    """The group's messages journaled together, as an adapter hands over a batch of updates."""
+    events = [
+        Received.of(memory_event(chat.bot, body, by or chat.wang, chat.group, f"m{i}"))
+        for i, body in enumerate(bodies)
+    ]
+    await chat.app.dispatcher.receive(events)
+
+
+async def test_a_failing_event_in_a_batch_undoes_only_itself(chat):
+    bodies = [f"今天{n}号楼又停水了" for n in range(6)]
+    bodies[3] = "坏消息 水管爆了"
+
+    async def broken(ctx):
+        if "坏消息" in ctx.message.text:
+            await ctx.db(ctx.store.departments)
+            raise RuntimeError("boom")
+
+    in_front(chat, broken)
+    await journal(chat, bodies)
+    await chat.app.dispatcher.process_pending()
+    await chat.app.dispatcher.postman.flush()
+    stored = [t for (t,) in rows(chat.app, "select text from messages order by id")]
+    assert stored == [b for b in bodies if "坏消息" not in b]  # in order, each once
+    inbox = rows(chat.app, "select event_key, state, attempts from inbox order by id")
+    assert [(state, attempts) for _, state, attempts in inbox] == [("done", 0)] * 3 + [
+        ("poison", 3)
+    ] + [("done", 0)] * 2
+    assert [p.text[:6] for p in chat.to("xingfuli")] == [APOLOGY[:6]]  # one apology
+
+
+async def test_an_outage_mid_batch_undoes_the_batch_and_it_is_done_once(chat):
+    bodies = [f"{n}号楼的路灯不亮了" for n in range(8)]
+    cut = {"left": 1}
+
+    async def outage(ctx):
+        if ctx.message.text.startswith("5号楼") and cut["left"]:
+            cut["left"] -= 1
+            raise StoreUnavailable("database unavailable: OperationalError")
+
+    in_front(chat, outage)
+    await journal(chat, bodies)
+    assert await chat.app.dispatcher.process_pending() == len(bodies)
+    assert cut["left"] == 0
+    stored = [t for (t,) in rows(chat.app, "select text from messages order by id")]
+    assert stored == bodies
+    assert rows(chat.app, "select distinct state from inbox") == [("done",)]
+
+
+async def test_an_acknowledgement_does_not_wait_for_the_messages_behind_it(chat):
+    bodies = ["@政务助手 3号楼电梯坏了，什么时候修？", *[f"楼下{n}又在施工" for n in range(5)]]
+    seen: dict[str, int] = {}
+
+    async def count_outbox(ctx):
+        if ctx.message.text.startswith("楼下0"):
+            # The question's batch committed before this event began: its acknowledgement is queued.
+            seen["outbox"] = rows(chat.app, "select count(*) from outbox")[0][0]
+
+    in_front(chat, count_outbox)
+    await journal(chat, bodies)
+    await chat.app.dispatcher.process_pending()
+    assert seen["outbox"] >= 1
+    await chat.app.dispatcher.postman.flush()
+    assert any("已收到您的问题" in p.text for p in chat.to("xingfuli"))
+    assert rows(chat.app, "select count(*) from messages")[0][0] == len(bodies)
+
+
+async def test_an_official_bound_in_a_batch_speaks_as_an_official_in_the_same_batch(chat):
+    code = chat.app.store.create_invite("张伟", chat.clock.now)
+    newcomer = chat.bot.person("张伟", "zhang-new")
+    events = [
+        Received.of(memory_event(chat.bot, "路灯坏了好几天", newcomer, chat.group, "before")),
+        Received.of(
+            memory_event(chat.bot, f"/bind {code}", newcomer, chat.bot.private(newcomer), "bind")
+        ),
+        Received.of(memory_event(chat.bot, "已联系维修", newcomer, chat.group, "after")),
+    ]
+    await chat.app.dispatcher.receive(events)
+    await chat.app.dispatcher.process_pending()
+    stored = rows(chat.app, "select text, from_official from messages order by id")
+    assert [(t, bool(o)) for t, o in stored] == [("路灯坏了好几天", False), ("已联系维修", True)]
