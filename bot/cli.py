@@ -218,6 +218,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"未确认是否送达的消息（uncertain）{len(health.uncertain)} 条：")
         for outbox_id, platform, chat_id in health.uncertain:
             print(f"  #{outbox_id} {platform}:{chat_id}")
+    from bot.worktime import WorkClock
+
+    warning = WorkClock(settings.worktime, settings.bot.zone).coverage_warning(datetime.now(UTC))
+    print(f"工作日历（calendar）：{warning or '未来60天已覆盖'}")
     return 0
 
 

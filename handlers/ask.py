@@ -8,14 +8,13 @@ also promote a resident's message to a ticket by replying to it with ``/ticket``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from bot.events import EventKind
 from bot.outbox import Delivered, effect
 from bot.text import Prediction
 from bot.work import Context, FollowUp, StaffContext, Work
-from handlers import scope
+from handlers import deadlines, scope
 from handlers.assignment import choose_assignee
 from handlers.common import local_time
 from handlers.suggest import offer_suggestions
@@ -32,7 +31,10 @@ class NewTicket:
     assignee_id: int | None = None
 
 
-GREETING = "您好！我是{name}。有问题请@我并写明具体情况（如地点、时间），我会登记并转给工作人员，{hours}小时内答复。"
+GREETING = (
+    "您好！我是{name}。有问题请@我并写明具体情况（如地点、时间），我会登记并转给工作人员，"
+    "{hours}小时内回应，并在办理时限内答复。"
+)
 
 
 async def open_ticket(
@@ -43,12 +45,14 @@ async def open_ticket(
     asker_name: str,
     text: str,
     department: Prediction,
+    intent: str,
 ) -> QuestionInfo:
-    """Open a ticket for a message of this chat, acknowledge it in the chat, alert the officials."""
+    """Open a ticket for a message of this chat, due after the time limit of its kind (``intent``) and
+    department on the working-time clock; acknowledge it in the chat, alert the officials."""
     msg = ctx.message
-    deadline = timedelta(hours=ctx.settings.bot.answer_deadline_hours)
     now = ctx.now
     label = department.label if department.confident else ""
+    limit = ctx.services.worktime.limit(intent, label, text)
     group = await ctx.db(ctx.store.assignment_candidates, msg.platform, msg.chat.chat_id)
     question = await ctx.db(
         ctx.store.open_question,
@@ -63,9 +67,10 @@ async def open_ticket(
         department=label,
         department_confident=department.confident,
         created_at=now,
-        due_at=now + deadline,
+        due_at=ctx.services.worktime.deadline(now, limit),
         assignee_id=choose_assignee(group, label),
     )
+    question = await deadlines.plan(ctx, question.id, start=now, limit=limit)
     officials = await ctx.db(ctx.store.officials_for_group, msg.platform, msg.chat.chat_id)
     handler = (
         f"由{question.assignee_name}负责办理" if question.assignee_name else "已转交工作人员办理"
@@ -74,7 +79,7 @@ async def open_ticket(
     # the resident a receipt, a lost alert would cost them an answer.
     ctx.reply(
         f"已收到您的问题，编号 {question.number}。{handler}，"
-        f"将于 {local_time(ctx, question.due_at)} 前答复。"
+        f"办理时限：{limit.label()}，将于 {local_time(ctx, question.due_at)} 前答复。"
         f"可发送「进度 {question.number}」查询办理情况。",
         reply_to=message_id,
         mention=True,
@@ -122,6 +127,7 @@ async def ask(ctx: Context) -> None:
         asker_name=msg.sender.display_name,
         text=ctx.text,
         department=analysis.department,
+        intent=analysis.intent.label,
     )
 
 
@@ -151,4 +157,5 @@ async def promote_to_ticket(ctx: StaffContext) -> None:
         asker_name="",
         text=text,
         department=department,
+        intent=ctx.services.text.intent(text).label,
     )

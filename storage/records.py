@@ -121,6 +121,13 @@ class QuestionInfo:
     answered_at: datetime | None
     ack_platform_message_id: str | None
     answer_platform_message_id: str | None
+    limit_label: str = ""
+    answered_by_id: int | None = None
+    transferred_by_id: int | None = None
+    transferred_at: datetime | None = None
+    extension_due_at: datetime | None = None
+    extension_official_id: int | None = None
+    extension_reason: str = ""
 
     @property
     def number(self) -> str:

@@ -9,6 +9,7 @@
 - storage/suggestions.py — reply templates and the suggestions shown to officials
 - storage/engagement.py — what officials did, and their digests
 - storage/reports.py — summaries for supervisors
+- storage/loop.py — deadlines, 督办 stages, extensions, a ticket's history
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
 
 storage/rows.py holds the row helpers they share. The store keeps facts, not policy or wording: the
@@ -26,6 +27,7 @@ from __future__ import annotations
 from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
+from storage.loop import LoopStore
 from storage.messages import MessageStore
 from storage.reports import ReportStore
 from storage.roster import RosterStore
@@ -43,6 +45,7 @@ class Store(
     EngagementStore,
     ReportStore,
     JournalStore,
+    LoopStore,
 ):
     """All reads and writes minyi makes.
 

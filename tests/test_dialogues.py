@@ -19,8 +19,8 @@ async def test_question_gets_ticket_due_time_and_official_alert(chat):
     assert ack.chat_id == "xingfuli"
     assert ack.message.reply_to_message_id is not None  # quotes the resident
     assert "Q1" in ack.text and "已收到" in ack.text
-    # 24 h after 08:30 Shanghai time on 16 Nov, shown in local time.
-    assert "11月17日 08:30" in ack.text
+    # One working day (咨询) from 08:30 on Monday 16 Nov: the whole day's working hours, 09:00-17:30.
+    assert "11月16日 17:30" in ack.text
     assert "张伟" in ack.text  # the housing official of the group handles an elevator question
     alert = [p for p in posted if p.chat_id == "zhangwei"]
     assert len(alert) == 1 and alert[0].message.is_private
@@ -123,10 +123,10 @@ async def test_unsatisfied_reopens_and_tells_the_official(chat):
 async def test_status_in_chinese_and_slash_form(chat):
     await chat.ask("电梯什么时候修？")
     posted = await chat.ask("进度 Q1")
-    assert "Q1：待答复" in posted[0].text and "11月17日 08:30" in posted[0].text
+    assert "Q1：待答复" in posted[0].text and "11月16日 17:30" in posted[0].text
     posted = await chat.bot.say("/status q1", by=chat.wang, chat=chat.group)
     assert "Q1：待答复" in posted[0].text
-    chat.clock.advance(hours=25)
+    chat.clock.advance(hours=10)
     posted = await chat.bot.say("/status Q1", by=chat.wang, chat=chat.group)
     assert "已超过承诺时间" in posted[0].text
     posted = await chat.bot.say("/status Q99", by=chat.wang, chat=chat.group)
@@ -456,10 +456,10 @@ async def test_overdue_questions_are_escalated_once(chat):
     from handlers.overdue import OverdueReminder
 
     reminder = OverdueReminder(chat.app.dispatcher)
-    await chat.ask("电梯坏了什么时候修？")
-    chat.clock.advance(hours=23)
+    await chat.ask("电梯坏了什么时候修？")  # 咨询, due at 17:30 the same Monday
+    chat.clock.advance(hours=8, minutes=59)
     assert await reminder.run_once() == []
-    chat.clock.advance(hours=2)
+    chat.clock.advance(minutes=2)
     before = len(chat.bot.outbox)
     assert [q.number for q in await reminder.run_once()] == ["Q1"]
     sent = chat.bot.outbox[before:]
@@ -469,9 +469,14 @@ async def test_overdue_questions_are_escalated_once(chat):
     assert apology.message.reply_to_message_id == chat.app.store.question(1).platform_message_id
     assert await reminder.run_once() == []  # once per wait
 
-    # Answered late, rated 不满意: the question waits again, already past due, and is escalated again.
+    # Answered late, rated 不满意: the question waits again with a fresh deadline (one working day
+    # from now), and is escalated again only once that passes.
     await chat.bot.say("/reply Q1 正在协调维修", by=chat.zhang)
-    await chat.bot.say("不满意", by=chat.wang, chat=chat.group)
+    posted = await chat.bot.say("不满意", by=chat.wang, chat=chat.group)
+    # After hours on Monday: the fresh working day is Tuesday's, 09:00-17:30.
+    assert "11月17日 17:30" in next(p.text for p in posted if p.chat_id == "xingfuli")
+    assert await reminder.run_once() == []
+    chat.clock.advance(days=1, minutes=1)
     assert [q.number for q in await reminder.run_once()] == ["Q1"]
 
 
@@ -483,7 +488,7 @@ async def test_an_unreachable_group_does_not_cost_other_questions_their_escalati
     reminder = OverdueReminder(chat.app.dispatcher)
     await chat.ask("电梯坏了什么时候修？")
     await chat.ask("小区门口的路灯坏了", by=chat.liu, chat=chat.other_group)
-    chat.clock.advance(hours=25)
+    chat.clock.advance(days=7)  # past any time limit (投诉: 5 working days)
     group_sends_fail(chat, monkeypatch, {"xingfuli": ConnectionError("network down")})
     before = len(chat.bot.outbox)
     # Both are claimed in one go; Q1's failed apology must not leave Q2 unescalated for good.

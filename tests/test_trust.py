@@ -131,7 +131,7 @@ async def test_supervisors_overdue_alert_and_transfer_notice_are_masked(chat):
     from handlers.overdue import OverdueReminder
 
     await _complaint_with_a_phone(chat)
-    chat.clock.advance(hours=25)
+    chat.clock.advance(days=7)  # past a complaint's 5 working days
     before = len(chat.bot.outbox)
     await OverdueReminder(chat.app.dispatcher).run_once()
     sent = chat.bot.outbox[before:]
