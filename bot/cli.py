@@ -57,10 +57,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _app(args: argparse.Namespace, settings: Settings | None = None):
     from bot.app import build_app
     from bot.config import ConfigError
+    from bot.replay_clock import ReplayClock
     from bot.text.semantic import SemanticUnavailable
 
     try:
-        return build_app(settings or _settings(args))
+        # The wall clock, until a timestamped console line sets it (``minyi run`` replaying).
+        return build_app(settings or _settings(args), clock=ReplayClock())
     except SemanticUnavailable as exc:
         raise CliError(f'[text] ranker = "semantic": {exc}', EXIT_USAGE) from None
     except ConfigError as exc:
@@ -122,13 +124,27 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
     """Run until the console input ends (and, with platforms, until SIGTERM or Ctrl-C); then stop
     cleanly: stop receiving, handle what was journaled, deliver the outbox, within shutdown_timeout."""
     from bot.adapters.console import ConsoleAdapter, ConsoleLineError
+    from bot.replay_clock import ReplayClock
     from handlers.overdue import OverdueReminder
 
     dispatcher = app.dispatcher
+    supervisor = OverdueReminder(dispatcher)
+    clock = app.services.clock
+
+    async def before_line(moment: datetime | None) -> None:
+        # A timestamped line sets the (replay) clock, firing the 督办 stages due on the way.
+        if isinstance(clock, ReplayClock):
+            await supervisor.catch_up(moment, clock.set)
+
     # Each console line is journaled, handled and answered before the next is read, as a person
     # typing would see it (a rating typed after an answer finds the answer recorded).
     console = ConsoleAdapter(
-        dispatcher.handle, out=stdout, bot_name=app.settings.bot.name, clock=app.services.clock
+        dispatcher.handle,
+        out=stdout,
+        bot_name=app.settings.bot.name,
+        clock=clock,
+        zone=app.settings.bot.zone,
+        before_line=before_line,
     )
     dispatcher.connect(console, bot_username=None)
     await app.start_platforms()
@@ -150,7 +166,7 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stopping.set)
-    reminder = asyncio.create_task(OverdueReminder(dispatcher).run_forever(), name="minyi-overdue")
+    reminder = asyncio.create_task(supervisor.run_forever(), name="minyi-overdue")
     ids, lines = _console_lines(stdin)
 
     async def read_console() -> None:

@@ -177,7 +177,7 @@ class LoopStore(StoreBase):
                 select(Rating).where(Rating.question_id == question_id).order_by(Rating.id)
             ):
                 steps.append(HistoryStep(rating.at, "rated", rating.source, rating.score))
-            names = dict(session.execute(select(Official.id, Official.name)).tuples().all())
+            names = {oid: name for oid, name in session.execute(select(Official.id, Official.name))}
             for step in session.scalars(
                 select(TicketStep).where(TicketStep.question_id == question_id)
             ):

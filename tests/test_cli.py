@@ -163,7 +163,7 @@ def test_templates_list_and_check(workdir, tmp_path):
 def test_db_upgrade_on_both_engines(workdir, db_url):
     result = minyi("--database", db_url, "db", "upgrade", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    assert "revision 0003" in result.stdout
+    assert "revision 0005" in result.stdout
 
 
 def test_unreachable_database_is_one_line(workdir):

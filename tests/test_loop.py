@@ -1,0 +1,154 @@
+"""The closed loop as transcripts: timestamped console lines drive the clock, and the 督办 stages
+(reminder, 督办 at the deadline, second level) fire in order, once each, across a restart."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+import pytest
+
+from conftest import DEPARTMENTS
+
+pytestmark = pytest.mark.asyncio
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+CONSOLE_ROSTER = [
+    {
+        "name": "张伟",
+        "department": "住房和城乡建设局",
+        "identities": ["console:张伟"],
+        "groups": ["console:幸福里小区"],
+    },
+    {
+        "name": "李娜",
+        "department": "交通运输局",
+        "identities": ["console:李娜"],
+        "groups": ["console:阳光花园"],
+    },
+    {"name": "陈静", "role": "supervisor", "identities": ["console:陈静"]},
+    {"name": "赵局", "role": "admin", "identities": ["console:赵局"]},
+]
+
+
+class Transcript:
+    """``minyi run``'s console, in process: a replay clock, the console adapter and the 督办 timer."""
+
+    def __init__(self, database_url: str) -> None:
+        from bot.adapters.console import ConsoleAdapter
+        from bot.app import build_app
+        from bot.config import Settings
+        from bot.replay_clock import ReplayClock
+        from handlers.overdue import OverdueReminder
+
+        settings = Settings.model_validate(
+            {
+                "database": {"url": database_url},
+                "departments": DEPARTMENTS,
+                "officials": CONSOLE_ROSTER,
+            }
+        )
+        self.clock = ReplayClock()
+        self.app = build_app(settings, clock=self.clock)
+        self.out = io.StringIO()
+        supervisor = OverdueReminder(self.app.dispatcher)
+
+        async def before_line(moment: datetime | None) -> None:
+            await supervisor.catch_up(moment, self.clock.set)
+
+        self.console = ConsoleAdapter(
+            self.app.dispatcher.handle,
+            out=self.out,
+            clock=self.clock,
+            zone=SHANGHAI,
+            before_line=before_line,
+        )
+        self.app.dispatcher.connect(self.console)
+
+    async def feed(self, text: str) -> list[Any]:
+        """Feed the lines of ``text``; returns everything posted meanwhile."""
+        before = len(self.console.outbox)
+        await self.console.feed(text.strip().splitlines())
+        return self.console.outbox[before:]
+
+    def history(self, number: int) -> list[tuple[str, datetime]]:
+        return [(s.kind, s.at) for s in self.app.store.history(number)]
+
+
+@pytest.fixture
+def transcript(db_url: str) -> Any:
+    built = Transcript(db_url)
+    yield built
+    built.app.close()
+
+
+def local(at: datetime) -> str:
+    return f"{at.astimezone(SHANGHAI):%m-%d %H:%M}"
+
+
+def first_working_day_after(day: date) -> date:
+    from datetime import timedelta
+
+    day += timedelta(days=1)
+    while not chinese_calendar.is_workday(day):
+        day += timedelta(days=1)
+    return day
+
+
+async def test_timestamped_lines_set_the_clock_and_stages_fire_in_order(transcript):
+    posted = await transcript.feed("[2026-09-30 16:00] 王阿姨: @政务助手 3号楼电梯坏了什么时候修？")
+    question = transcript.app.store.question(1)
+    assert question.created_at == datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI)
+    after_holiday = first_working_day_after(date(2026, 9, 30))
+    due = datetime.combine(after_holiday, datetime.min.time().replace(hour=16), SHANGHAI)
+    assert question.due_at == due and f"{due.month}月{due.day}日 16:00" in posted[0].text
+
+    # The next line is two days after the deadline: the reminder (80% of the working time: 5.6 of
+    # 7 working hours, 14:36 on the day after the holiday), then 督办 at the deadline, then the
+    # second level one working day later — each before the line itself is handled.
+    posted = await transcript.feed("[2026-10-12 09:00] 刘先生: @政务助手 小区路灯不亮")
+    texts = [p.text for p in posted]
+    reminder = next(i for i, t in enumerate(texts) if "办理提醒 Q1" in t)
+    escalation = next(i for i, t in enumerate(texts) if "超时督办 Q1" in t)
+    second = next(i for i, t in enumerate(texts) if "二级督办 Q1" in t)
+    ack = next(i for i, t in enumerate(texts) if "编号 Q2" in t)
+    assert reminder < escalation < second < ack
+    assert posted[reminder].chat_id == "张伟" and posted[second].chat_id == "赵局"
+    assert {p.chat_id for p in posted[escalation:second]} >= {"张伟", "陈静", "幸福里小区"}
+    steps = {kind: at for kind, at in transcript.history(1)}
+    assert local(steps["reminded"]) == f"{after_holiday:%m-%d} 14:36"
+    assert local(steps["escalated"]) == f"{after_holiday:%m-%d} 16:00"
+    assert local(steps["second_level"]) == f"{first_working_day_after(after_holiday):%m-%d} 16:00"
+    assert transcript.app.store.question(2).created_at == datetime(
+        2026, 10, 12, 9, 0, tzinfo=SHANGHAI
+    )
+
+
+async def test_each_stage_fires_once_across_a_restart(db_url):
+    first = Transcript(db_url)
+    try:
+        await first.feed("[2026-11-16 09:00] 王阿姨: @政务助手 电梯坏了什么时候修？")
+        await first.feed("[2026-11-18 09:00] 王阿姨: 在吗")
+        fired = [kind for kind, _ in first.history(1)]
+    finally:
+        first.app.close()
+    assert fired.count("reminded") == fired.count("escalated") == fired.count("second_level") == 1
+    again = Transcript(db_url)  # a restart: a new process on the same database
+    try:
+        posted = await again.feed("[2026-11-25 09:00] 王阿姨: 还没人管吗")
+        assert not any("督办" in p.text or "办理提醒" in p.text for p in posted)
+        assert [kind for kind, _ in again.history(1)] == fired
+    finally:
+        again.app.close()
+
+
+async def test_a_line_without_a_time_uses_the_wall_clock(transcript):
+    await transcript.feed("[2026-09-30 16:00] 王阿姨: 早上好")
+    assert transcript.clock() == datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI)
+    await transcript.feed("王阿姨: 现在几点")
+    assert transcript.clock().year >= 2026 and transcript.clock.moment is None
+    bad = await transcript.feed("[2026-13-40 16:00] 王阿姨: 坏时间")
+    assert bad == [] and "时间格式" in transcript.out.getvalue()
