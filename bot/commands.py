@@ -32,7 +32,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("start", ()),
     CommandSpec(
         "status",
-        ("进度", "查询", "状态", "進度", "查詢", "狀態"),
+        (
+            "进度",
+            "查询",
+            "状态",
+            "進度",
+            "查詢",
+            "狀態",
+            "查进度",
+            "查進度",
+            "我的问题",
+            "我的問題",
+        ),
         usage="查询进度：「@{name} 进度 Q12」或 /status Q12",
         menu="查询问题进度，例如 /status Q12",
     ),
@@ -106,6 +117,8 @@ RATING_WORDS: dict[str, str] = {
 """Rating words residents type (Simplified and Traditional) → the stored score."""
 
 QUESTION_NUMBER = re.compile(r"^[#＃]?[QqＱｑ](\d{1,9})$")
+TICKET_LIKE = re.compile(r"^[#＃]?[QqＱｑ]\d*$")
+"""A word meant as a ticket number, well formed or not (``Q``, ``Q999999999999999999999``)."""
 
 _WORD_TO_NAME = {word.lower(): name for name, words in COMMAND_WORDS.items() for word in words}
 _SLASH = re.compile(r"^[/／]([A-Za-z_]+)(?:@(\S+))?(?:\s+(.*))?$", re.S)
@@ -143,6 +156,24 @@ def parse_question_number(word: str) -> int | None:
     if word.isdigit() and len(word) < 10:
         return int(word)
     return None
+
+
+def looks_like_ticket(word: str) -> bool:
+    """True for a word meant as a ticket number, even a mistyped one (``Q``, ``Q`` + 20 digits)."""
+    return bool(TICKET_LIKE.match(word.strip()))
+
+
+def is_status_request(text: str) -> bool:
+    """「进度 Q12」 (or 「进度Q12」) typed in a group without an @-mention: the acknowledgement tells
+    residents to send exactly this, so it is a command all the same."""
+    command = parse_command(text)
+    return (
+        command is not None
+        and command.name == "status"
+        and len(command.args) == 1
+        and parse_question_number(command.args[0]) is not None
+        and not text.lstrip().startswith(("/", "／"))
+    )
 
 
 def parse_rating(text: str) -> str | None:

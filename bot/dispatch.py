@@ -24,7 +24,7 @@ from dataclasses import replace
 from functools import partial
 from typing import ParamSpec, TypeVar
 
-from bot.commands import parse_command, strip_mention
+from bot.commands import is_status_request, parse_command, strip_mention
 from bot.events import (
     EventKind,
     IncomingMessage,
@@ -368,7 +368,9 @@ class Dispatcher:
         text, alias_mentioned = strip_mention(message.text, names)
         addressed = message.mentions_bot or alias_mentioned or message.is_private
         command = None
-        if message.kind is EventKind.MESSAGE and (addressed or text.startswith(("/", "／"))):
+        if message.kind is EventKind.MESSAGE and (
+            addressed or text.startswith(("/", "／")) or is_status_request(text)
+        ):
             command = parse_command(text, handle)
         return Context(
             message=message,

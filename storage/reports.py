@@ -82,6 +82,8 @@ def summarise(
         return found
 
     in_period = (Question.created_at >= since, Question.created_at < until)
+    # An answered question is credited to whoever answered it, a waiting one to its assignee.
+    credited = func.coalesce(Question.answered_by_id, Question.assignee_id)
     latest_score = (
         select(Rating.score)
         .where(Rating.question_id == Question.id)
@@ -91,12 +93,13 @@ def summarise(
     )
     scored = (
         select(
-            Question.assignee_id,
+            credited.label("assignee_id"),
             Question.group_id,
             Question.department,
             Question.state,
             Question.due_at,
             Question.first_response_at,
+            Question.answered_at,
             latest_score.label("score"),
         )
         .where(*in_period)
@@ -109,7 +112,13 @@ def summarise(
             scored.c.department,
             func.count(),
             _count(scored.c.first_response_at.is_not(None)),
-            _count(scored.c.first_response_at <= scored.c.due_at),
+            # On time: the final answer met the deadline in force (a reopened ticket's is fresh).
+            _count(
+                and_(
+                    scored.c.answered_at <= scored.c.due_at,
+                    scored.c.state.not_in(QuestionState.WAITING),
+                )
+            ),
             _count(scored.c.state == QuestionState.RESOLVED),
             _count(and_(scored.c.state.in_(QuestionState.WAITING), scored.c.due_at < now)),
             *(_count(scored.c.score == score) for score in RATING_SCORES),
@@ -130,7 +139,7 @@ def summarise(
     # Medians need the times themselves: one narrow row per answered question.
     answered_rows = session.execute(
         select(
-            Question.assignee_id,
+            credited,
             Question.group_id,
             Question.department,
             Question.created_at,

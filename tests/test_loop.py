@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,7 @@ import chinese_calendar
 import pytest
 
 from conftest import DEPARTMENTS
+from tests_support import engagement_counts
 
 pytestmark = pytest.mark.asyncio
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -90,8 +91,6 @@ def local(at: datetime) -> str:
 
 
 def first_working_day_after(day: date) -> date:
-    from datetime import timedelta
-
     day += timedelta(days=1)
     while not chinese_calendar.is_workday(day):
         day += timedelta(days=1)
@@ -152,3 +151,53 @@ async def test_a_line_without_a_time_uses_the_wall_clock(transcript):
     assert transcript.clock().year >= 2026 and transcript.clock.moment is None
     bad = await transcript.feed("[2026-13-40 16:00] 王阿姨: 坏时间")
     assert bad == [] and "时间格式" in transcript.out.getvalue()
+
+
+# ---------------------------------------------------------------- mistyped numbers, 进度, crediting
+
+MISTYPED = ("/reply Q 2 路灯明天修", "/reply Q", "/reply Q1 100", "/reply Q999999999999999999999 1")
+
+
+@pytest.mark.parametrize("where", ["group", "private"])
+async def test_a_mistyped_ticket_number_publishes_nothing(chat, where):
+    await chat.ask(
+        "小区门口路灯不亮了，什么时候修？"
+    )  # 张伟 gets suggestions: a bare "2" would pick
+    for text in MISTYPED:
+        before = len(chat.bot.outbox)
+        at = chat.group if where == "group" else None
+        posted = await chat.bot.say(text, by=chat.zhang, chat=at)
+        assert [p.chat_id for p in posted] == ["zhangwei"], text  # privately, nothing else
+        assert posted[0].message.is_private
+        assert "未发布" in posted[0].text or "有误" in posted[0].text, posted[0].text
+        assert not any(p.chat_id == "xingfuli" for p in chat.bot.outbox[before:])
+    assert chat.app.store.question(1).state == "open"
+    assert "answer" not in engagement_counts(chat.app.store, 1)
+
+
+async def test_progress_without_a_mention_and_my_questions(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    await chat.ask("楼道灯不亮", by=chat.wang)
+    posted = await chat.bot.say("进度 Q1", by=chat.wang, chat=chat.group)  # as the ack says
+    assert len(posted) == 1 and posted[0].text.startswith("Q1：待答复")
+    posted = await chat.bot.say("进度Q2", by=chat.wang, chat=chat.group)
+    assert posted[0].text.startswith("Q2：")
+    assert await chat.bot.say("今天进度 Q1 怎么样了大家", by=chat.liu, chat=chat.group) == []
+    for words in ("查进度", "我的问题", "我的問題"):
+        [mine] = await chat.ask(words)
+        assert "Q1：" in mine.text and "Q2：" in mine.text, words
+    assert chat.app.store.question(3) is None  # none of these opened a ticket
+
+
+async def test_an_answer_is_credited_to_whoever_answered_and_on_time_is_the_final_answer(chat):
+    await chat.ask("电梯坏了什么时候修？")  # assigned to 张伟, due Monday 17:30
+    await chat.bot.say("/reply Q1 今天安排维修", by=chat.li)  # 李娜 serves the same group
+    await chat.bot.say("不满意", by=chat.wang, chat=chat.group)  # reopened: a fresh deadline
+    fresh = chat.app.store.question(1).due_at
+    chat.clock.now = fresh + timedelta(hours=1)
+    await chat.bot.say("/reply Q1 维修队已到场", by=chat.li)
+    summary = chat.app.store.summary(fresh - timedelta(days=7), chat.clock.now, chat.clock.now)
+    by_name = {t.label: t for t in summary.officials}
+    assert by_name["李娜"].answered == 1 and by_name["张伟"].questions == 0
+    assert by_name["李娜"].answered_on_time == 0  # the final answer missed the deadline in force
+    assert summary.total.answered_on_time == 0
