@@ -271,6 +271,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ticket(args: argparse.Namespace) -> int:
+    """``ticket show Q12`` · ``ticket list``: a ticket's history, or a list of tickets."""
+    from bot.ticket_cli import TicketCommandError, run_ticket
+
+    try:
+        run_ticket(args, _existing_database(_settings(args)))
+    except TicketCommandError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    return 0
+
+
 # ------------------------------------------------------------------ officials, templates, db
 
 
@@ -414,8 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=cmd_db)
 
     from bot.text.cli import add_subcommands
+    from bot.ticket_cli import add_subcommands as add_ticket_commands
 
     add_subcommands(sub)
+    add_ticket_commands(sub, cmd_ticket)
     return parser
 
 

@@ -100,6 +100,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         menu="统计报表，例如 /summary today",
     ),
 )
+COMMANDS += (
+    CommandSpec(
+        "history",
+        ("记录", "办理记录", "历史", "記錄", "歷史"),
+        usage="/history Q12（办理记录）— 查看问题的每一步：时间、经办人、说明",
+        menu="查看问题的办理记录",
+    ),
+)
 COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}
 """Canonical name → words that mean it. Slash forms are the canonical name itself plus these words."""

@@ -96,9 +96,13 @@ async def open_ticket(
 
 @effect("ask.acknowledged")
 async def acknowledged(work: Work, delivered: Delivered, args: dict[str, Any]) -> None:
-    """Remember the acknowledgement's message id (a reply to it finds the question)."""
+    """Remember the acknowledgement's message id (a reply to it finds the question) and that the
+    resident was acknowledged (the ticket's history)."""
     if delivered.sent is not None:
         await work.db(work.store.attach_ack, args["question"], delivered.sent.message_id)
+        await work.db(
+            work.store.add_step, args["question"], "acknowledged", at=work.now, official_id=None
+        )
 
 
 def is_question_to_the_bot(ctx: Context) -> bool:

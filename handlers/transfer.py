@@ -40,7 +40,7 @@ async def transfer(ctx: StaffContext) -> None:
             department=args[1],
             assignee_id=choose_transfer_assignee(group, members, args[1]),
             at=ctx.now,
-            note=" ".join(args[2:]),
+            note=" ".join(args[1:]),  # the department and why (the ticket's history)
         )
     except StoreError as exc:
         departments = await ctx.db(store.departments)

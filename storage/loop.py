@@ -45,6 +45,18 @@ class HistoryStep:
     note: str
 
 
+_ORDER = {
+    kind: n
+    for n, kind in enumerate(
+        (
+            "open", "acknowledged", "suggested", "transferred", "returned", "reminded",
+            "escalated", "second_level", "extension_asked", "extension_approved",
+            "extension_refused", "answered", "visited", "rated", "reopened", "resolved", "closed",
+        )
+    )
+}  # fmt: skip
+
+
 class LoopStore(StoreBase):
     """Deadlines, 督办 stages, extensions and the history of tickets."""
 
@@ -183,8 +195,8 @@ class LoopStore(StoreBase):
             ):
                 actor = names.get(step.official_id, "") if step.official_id else "系统"
                 steps.append(HistoryStep(step.at, step.kind, actor, step.note))
-        order = {"open": 0, "answered": 2, "answer": 1}
-        return sorted(steps, key=lambda s: (s.at, order.get(s.kind, 3)))
+        # Steps of the same moment in the order they happen (a rating, then the state it leads to).
+        return sorted(steps, key=lambda s: (s.at, _ORDER.get(s.kind, len(_ORDER))))
 
     @staticmethod
     def _transition_steps(session: Session, question_id: int) -> list[HistoryStep]:
@@ -199,7 +211,7 @@ class LoopStore(StoreBase):
             HistoryStep(t.at, t.to_state, official or person or "", t.note)
             for t, person, official in found
             # An answer's transition is shown by its engagement, which says more.
-            if t.to_state != QuestionState.ANSWERED and t.to_state != QuestionState.TRANSFERRED
+            if t.to_state != QuestionState.ANSWERED
         ]
 
     @staticmethod
@@ -212,6 +224,8 @@ class LoopStore(StoreBase):
         ).all()
         steps = []
         for e, name in found:
+            if e.kind == EngagementKind.TRANSFER:
+                continue  # the transition says where to and why
             note = e.detail
             if e.kind == EngagementKind.ANSWER and e.template_id:
                 note = f"[模板 {e.template_id}] {note}"

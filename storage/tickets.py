@@ -251,16 +251,26 @@ class TicketStore(StoreBase):
             )
 
     def record_rating(
-        self, question_id: int, *, platform: str, user_id: str, score: str, at: datetime
+        self,
+        question_id: int,
+        *,
+        platform: str,
+        user_id: str,
+        score: str,
+        at: datetime,
+        source: str = "resident",
     ) -> None:
-        """Store the score ``platform:user_id`` gave a question's answer; what it does to the question
-        is the caller's decision (``transition``)."""
+        """Store the score ``platform:user_id`` gave a question's answer (``source``: ``resident``, or
+        ``visit`` for the result of an official's 回访); what it does to the question is the caller's
+        decision (``transition``)."""
         if score not in RATING_SCORES:
             raise StoreError(StoreErrorCode.UNKNOWN_SCORE, score=score)
         with self._tx() as session:
             q = rows.existing_question(session, question_id)
             rater = rows.person(session, platform, user_id, "", at)
-            session.add(Rating(question_id=q.id, person_id=rater.id, score=score, at=at))
+            session.add(
+                Rating(question_id=q.id, person_id=rater.id, score=score, at=at, source=source)
+            )
 
     def transition(
         self,

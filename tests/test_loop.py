@@ -201,3 +201,60 @@ async def test_an_answer_is_credited_to_whoever_answered_and_on_time_is_the_fina
     assert by_name["李娜"].answered == 1 and by_name["张伟"].questions == 0
     assert by_name["李娜"].answered_on_time == 0  # the final answer missed the deadline in force
     assert summary.total.answered_on_time == 0
+
+
+# ---------------------------------------------------------------- a ticket's history
+
+
+async def test_history_shows_every_step_privately_and_on_the_command_line(chat, db_url, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests_support import REPO
+
+    await chat.ask("电梯坏了，电话13812345678，什么时候修？")
+    chat.clock.advance(minutes=10)
+    await chat.bot.say("/transfer Q1 交通运输局 不是电梯的事", by=chat.zhang)
+    chat.clock.advance(minutes=10)
+    await chat.bot.say("/reply Q1 明天上午修好", by=chat.li)
+    await chat.bot.say("满意", by=chat.wang, chat=chat.group)
+
+    in_group = await chat.bot.say("/history Q1", by=chat.zhang, chat=chat.group)
+    assert all(p.chat_id != "xingfuli" or "私聊" in p.text for p in in_group)
+    assert not any("办理记录" in p.text for p in in_group if p.chat_id == "xingfuli")
+    [private] = await chat.bot.say("/history Q1", by=chat.zhang)
+    lines = private.text.splitlines()
+    kinds = [line.split("  ")[1] for line in lines[2:]]
+    assert kinds == ["受理", "回执", "推荐答复", "转办", "答复", "评价", "办结"], private.text
+    assert "13812345678" not in private.text  # 张伟 no longer handles it: masked
+    transfer = next(line for line in lines if "  转办  " in line)
+    assert "张伟" in transfer and "交通运输局" in transfer
+    answer = next(line for line in lines if "  答复  " in line)
+    assert "李娜" in answer and "明天上午修好" in answer
+    assert "满意" in next(line for line in lines if "  评价  " in line)
+
+    def minyi(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "--database", db_url, *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
+
+    shown = minyi("ticket", "show", "Q1", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert [s["kind"] for s in data["steps"]] == [
+        "open", "acknowledged", "suggested", "transferred", "answered", "rated", "resolved",
+    ]  # fmt: skip
+    assert data["steps"][4]["actor"] == "李娜"
+    table = minyi("ticket", "show", "q1")
+    assert "Q1 办理记录" in table.stdout and "13812345678" not in table.stdout
+    listed = minyi("ticket", "list", "--state", "resolved", "--department", "交通运输局")
+    assert listed.stdout.startswith("Q1 ")
+    assert "没有符合条件" in minyi("ticket", "list", "--overdue").stdout
+    wrong = minyi("ticket", "show", "Q99")
+    assert wrong.returncode == 2 and "no such ticket" in wrong.stderr
+    assert REPO.is_dir()
