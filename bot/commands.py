@@ -107,6 +107,18 @@ COMMANDS += (
         usage="/history Q12（办理记录）— 查看问题的每一步：时间、经办人、说明",
         menu="查看问题的办理记录",
     ),
+    CommandSpec(
+        "extend",
+        ("延期", "申请延期"),
+        usage="/extend Q12 3d 原因（延期）— 申请延长办理期限，督查人员批准后生效",
+        menu="申请延期，例如 /extend Q12 3d 原因",
+    ),
+    CommandSpec(
+        "approve",
+        ("批准", "审批"),
+        usage="/approve Q12（批准）— 批准延期；/approve Q12 驳回 原因 — 驳回；/approve — 待批列表",
+        menu="审批延期申请",
+    ),
 )
 COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}

@@ -258,3 +258,46 @@ async def test_history_shows_every_step_privately_and_on_the_command_line(chat, 
     wrong = minyi("ticket", "show", "Q99")
     assert wrong.returncode == 2 and "no such ticket" in wrong.stderr
     assert REPO.is_dir()
+
+
+# ---------------------------------------------------------------- extensions
+
+
+async def test_an_approved_extension_becomes_the_deadline_and_the_resident_is_told(chat):
+    from handlers.overdue import OverdueReminder
+
+    await chat.ask("电梯坏了什么时候修？")  # due Monday 16 November, 17:30
+    posted = await chat.bot.say("/extend Q1 3d 需要协调物业和维保公司", by=chat.zhang)
+    request = next(p for p in posted if p.chat_id == "chenjing")
+    assert "延期申请 Q1" in request.text and "11月19日 17:30" in request.text  # 3 working days on
+    refused = await chat.bot.say("/approve Q1", by=chat.zhang)
+    assert not any(p.chat_id == "xingfuli" for p in refused)  # officials cannot approve
+    assert chat.app.store.question(1).extension_due_at is not None
+
+    posted = await chat.bot.say("/approve Q1", by=chat.chen)
+    notice = next(p for p in posted if p.chat_id == "xingfuli")
+    assert "11月19日 17:30" in notice.text and "协调物业" in notice.text
+    assert any(p.chat_id == "zhangwei" and "已批准" in p.text for p in posted)
+    question = chat.app.store.question(1)
+    assert question.due_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M") == "11-19 17:30"
+    # The old deadline passes without 督办: the extension is the deadline now.
+    chat.clock.advance(hours=10)
+    assert await OverdueReminder(chat.app.dispatcher).run_once() == []
+    kinds = [s.kind for s in chat.app.store.history(1)]
+    assert kinds.count("extension_asked") == 1 and kinds.count("extension_approved") == 1
+
+
+async def test_a_refused_extension_keeps_the_deadline(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    await chat.bot.say("/extend Q1 2天 材料未到", by=chat.zhang)
+    [listing] = await chat.bot.say("/approve", by=chat.chen)
+    assert "Q1 延至" in listing.text
+    posted = await chat.bot.say("/approve Q1 驳回 理由不充分", by=chat.chen)
+    told = next(p for p in posted if p.chat_id == "zhangwei")
+    assert "未获批准" in told.text and "理由不充分" in told.text and "11月16日 17:30" in told.text
+    assert not any(p.chat_id == "xingfuli" for p in posted)
+    question = chat.app.store.question(1)
+    assert question.extension_due_at is None
+    assert "11-16 17:30" == question.due_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
+    bad = await chat.bot.say("/extend Q1 很久 原因", by=chat.zhang)
+    assert "格式" in bad[0].text
