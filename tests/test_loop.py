@@ -298,6 +298,6 @@ async def test_a_refused_extension_keeps_the_deadline(chat):
     assert not any(p.chat_id == "xingfuli" for p in posted)
     question = chat.app.store.question(1)
     assert question.extension_due_at is None
-    assert "11-16 17:30" == question.due_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
+    assert question.due_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M") == "11-16 17:30"
     bad = await chat.bot.say("/extend Q1 很久 原因", by=chat.zhang)
     assert "格式" in bad[0].text
