@@ -119,6 +119,12 @@ COMMANDS += (
         usage="/approve Q12（批准）— 批准延期；/approve Q12 驳回 原因 — 驳回；/approve — 待批列表",
         menu="审批延期申请",
     ),
+    CommandSpec(
+        "return",
+        ("退回", "退單", "退单"),
+        usage="/return Q12 原因（退回）— 转办来的问题不属本部门时，在2个工作日内退回",
+        menu="退回误转的问题",
+    ),
 )
 COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}

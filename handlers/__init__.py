@@ -16,6 +16,7 @@ from bot.work import EVERYONE, RESIDENTS, STAFF, SUPERVISORS
 from handlers import anonymous, answer, ask, bind, help, lurk, rate, record, speak, status, suggest
 from handlers import extension as extension_
 from handlers import history as history_
+from handlers import returns as returns_
 from handlers import summary as summary_
 from handlers import transfer as transfer_
 
@@ -45,6 +46,7 @@ ROUTES = (
     command("history", history_.history, roles=STAFF, private_answer=True),
     command("extend", extension_.extend, roles=STAFF, private_answer=True),
     command("approve", extension_.approve, roles=SUPERVISORS, private_answer=True),
+    command("return", returns_.return_ticket, roles=STAFF, private_answer=True),
     message("typed rating", rate.rate_text, rate.is_rating, roles=RESIDENTS),
     message("pick by number", answer.reply, answer.is_bare_pick, roles=STAFF, chats=PRIVATE),
     message(

@@ -13,10 +13,11 @@ from typing import Any
 from bot.events import EventKind
 from bot.outbox import Delivered, effect
 from bot.text import Prediction
+from bot.text.privacy import mask
 from bot.work import Context, FollowUp, StaffContext, Work
 from handlers import deadlines, scope
-from handlers.assignment import choose_assignee
-from handlers.common import local_time
+from handlers.assignment import choose_assignee, choose_department_assignee
+from handlers.common import local_time, tell_official
 from handlers.suggest import offer_suggestions
 from storage import QuestionInfo
 
@@ -54,6 +55,11 @@ async def open_ticket(
     label = department.label if department.confident else ""
     limit = ctx.services.worktime.limit(intent, label, text)
     group = await ctx.db(ctx.store.assignment_candidates, msg.platform, msg.chat.chat_id)
+    assignee_id = choose_assignee(group, label)
+    if assignee_id is None and label:
+        # A group nobody serves: the question's department takes it.
+        members = await ctx.db(ctx.store.department_members, label)
+        assignee_id = choose_department_assignee(members)
     question = await ctx.db(
         ctx.store.open_question,
         platform=msg.platform,
@@ -68,12 +74,13 @@ async def open_ticket(
         department_confident=department.confident,
         created_at=now,
         due_at=ctx.services.worktime.deadline(now, limit),
-        assignee_id=choose_assignee(group, label),
+        assignee_id=assignee_id,
     )
     question = await deadlines.plan(ctx, question.id, start=now, limit=limit)
-    officials = await ctx.db(ctx.store.officials_for_group, msg.platform, msg.chat.chat_id)
     handler = (
-        f"由{question.assignee_name}负责办理" if question.assignee_name else "已转交工作人员办理"
+        f"由{question.assignee_name}负责办理"
+        if question.assignee_name
+        else "暂无承办人，已交督查人员分派"
     )
     # The alerts are queued whatever becomes of the acknowledgement: a lost acknowledgement costs
     # the resident a receipt, a lost alert would cost them an answer.
@@ -86,12 +93,35 @@ async def open_ticket(
         what=f"the acknowledgement of {question.number} in chat {msg.chat.chat_id}",
         follow_up=FollowUp("ask.acknowledged", {"question": question.id}),
     )
-    targets = [o for o in officials if o.id == question.assignee_id] or [
-        o for o in officials if o.role != "supervisor"
-    ]
-    for official in targets:
-        offer_suggestions(ctx, question, official, prefer=msg.platform)
+    if question.assignee_id is None:
+        await queue_for_supervisors(ctx, question)
+        return question
+    assignee = await ctx.db(ctx.store.official, question.assignee_id)
+    if assignee is not None:
+        offer_suggestions(ctx, question, assignee, prefer=msg.platform)
     return question
+
+
+async def queue_for_supervisors(ctx: Context, question: QuestionInfo) -> None:
+    """The supervisors' queue: a question nobody can be given is never left with nobody — every
+    supervisor hears of it (masked) and hands it on with ``/transfer``."""
+    await ctx.db(
+        ctx.store.add_step,
+        question.id,
+        "queued",
+        at=ctx.now,
+        official_id=None,
+        note="无承办人，交督查人员分派",
+    )
+    for supervisor in await ctx.db(ctx.store.supervisors):
+        tell_official(
+            ctx,
+            supervisor,
+            f"【待分派 {question.number}】{question.group_title or '私聊'}：{mask(question.text)}\n"
+            f"该群无承办人，部门{'「' + question.department + '」' if question.department else '未识别'}"
+            f"也无人承办。请发送「/transfer {question.number} 部门」分派。",
+            prefer=question.platform,
+        )
 
 
 @effect("ask.acknowledged")

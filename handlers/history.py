@@ -17,6 +17,7 @@ from storage.loop import HistoryStep
 STEP_LABELS = {
     "open": "受理",
     "acknowledged": "回执",
+    "queued": "待分派",
     "suggested": "推荐答复",
     "transferred": "转办",
     "returned": "退回",

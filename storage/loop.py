@@ -49,7 +49,7 @@ _ORDER = {
     kind: n
     for n, kind in enumerate(
         (
-            "open", "acknowledged", "suggested", "transferred", "returned", "reminded",
+            "open", "acknowledged", "queued", "suggested", "transferred", "returned", "reminded",
             "escalated", "second_level", "extension_asked", "extension_approved",
             "extension_refused", "answered", "visited", "rated", "reopened", "resolved", "closed",
         )
@@ -176,6 +176,37 @@ class LoopStore(StoreBase):
                     question_id=q.id, kind="extension_refused", at=at, official_id=by, note=note
                 )
             )
+
+    # ---------------------------------------------------------------- 退回
+
+    def return_ticket(
+        self,
+        question_id: int,
+        *,
+        by_official_id: int,
+        assignee_id: int | None,
+        department: str,
+        at: datetime,
+        reason: str,
+    ) -> QuestionInfo:
+        """A department sends a transferred ticket back: to ``assignee_id`` and ``department`` (None:
+        the supervisors' queue); the deadline keeps running."""
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            q.assignee_id = assignee_id
+            q.department = department
+            q.transferred_by_id = q.transferred_at = None
+            session.add(
+                TicketStep(
+                    question_id=q.id,
+                    kind="returned",
+                    at=at,
+                    official_id=by_official_id,
+                    note=reason,
+                )
+            )
+            session.flush()
+            return rows.question_info(session, q)
 
     # ---------------------------------------------------------------- history and lists
 

@@ -312,6 +312,7 @@ class TicketStore(StoreBase):
             q.department = department
             q.department_confident = True
             q.assignee_id = assignee_id
+            q.transferred_by_id, q.transferred_at = by_official_id, at  # for a 退回
             actor = self._actor(session, by_official_id)
             self._transition(session, q, QuestionState.TRANSFERRED, at, actor, note or department)
             session.add(

@@ -223,13 +223,14 @@ async def test_an_anonymous_administrator_is_told_how_to_be_recognised(chat):
 
 async def test_transfer_moves_question_and_tells_resident(chat):
     await chat.ask("小区门口的公交站台什么时候修好？")
+    # No one on the roster works for 生态环境局: the transfer is refused, the ticket stays put.
     posted = await chat.bot.say("/transfer Q1 生态环境局 误派", by=chat.zhang)
-    assert chat.app.store.question(1).department == "生态环境局"
-    assert chat.app.store.question(1).assignee_id is None  # no one on the roster works there
-    assert any(p.chat_id == "xingfuli" and "已转交生态环境局" in p.text for p in posted)
+    assert "生态环境局 暂无承办人" in posted[0].text
+    assert not any(p.chat_id == "xingfuli" for p in posted)
+    assert chat.app.store.question(1).department == "交通运输局"
     posted = await chat.bot.say("/transfer Q1 不存在局", by=chat.zhang)
     assert "没有名为 不存在局 的部门" in posted[0].text
-    assert states(chat.app.store, 1) == ["open", "transferred"]
+    assert states(chat.app.store, 1) == ["open"]
     posted = await chat.bot.say("转交 Q1 交通运输局", by=chat.zhang)  # the everyday word works too
     assert chat.app.store.question(1).department == "交通运输局"
     assert chat.app.store.question(1).assignee_name == "李娜"  # the group's official of it
@@ -442,9 +443,14 @@ async def test_resident_text_is_never_rendered_as_a_template(chat):
 
 async def test_question_without_officials_is_still_acknowledged(chat):
     nobody = chat.bot.group("无人群", "nobody")
+    # No official serves the group: its department (交通运输局) takes it, and 李娜 is told.
     posted = await chat.ask("公交站台什么时候修？", chat=nobody)
-    assert "已转交工作人员" in posted[0].text
-    assert all(not p.message.is_private for p in posted)
+    assert "由李娜负责办理" in posted[0].text
+    assert any(p.chat_id == "lina" and "公交站台" in p.text for p in posted)
+    # Nor can the department be told: the supervisors' queue, never nobody.
+    posted = await chat.ask("这个事情怎么办呢？", chat=nobody)
+    assert "已交督查人员分派" in posted[0].text
+    assert any(p.chat_id == "chenjing" and "待分派 Q2" in p.text for p in posted)
 
 
 async def test_outgoing_to_an_unconnected_platform_is_not_lost_silently(chat):

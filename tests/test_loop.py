@@ -301,3 +301,46 @@ async def test_a_refused_extension_keeps_the_deadline(chat):
     assert question.due_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M") == "11-16 17:30"
     bad = await chat.bot.say("/extend Q1 很久 原因", by=chat.zhang)
     assert "格式" in bad[0].text
+
+
+# ---------------------------------------------------------------- transfers and returns
+
+
+async def test_a_return_goes_back_to_whoever_transferred_and_keeps_the_deadline(chat):
+    await chat.ask("电梯坏了什么时候修？")  # 张伟 (住房和城乡建设局)
+    due = chat.app.store.question(1).due_at
+    await chat.bot.say("/transfer Q1 交通运输局 请协助", by=chat.zhang)
+    assert chat.app.store.question(1).assignee_name == "李娜"
+    chat.clock.advance(hours=1)
+    posted = await chat.bot.say("/return Q1 电梯不属于交通部门", by=chat.li)
+    back = next(p for p in posted if p.chat_id == "zhangwei")
+    assert "退回 Q1" in back.text and "电梯不属于交通部门" in back.text and "期限不变" in back.text
+    assert not any(p.chat_id == "xingfuli" for p in posted)
+    question = chat.app.store.question(1)
+    assert (question.assignee_name, question.department) == ("张伟", "住房和城乡建设局")
+    assert question.due_at == due
+    steps = [(s.kind, s.actor) for s in chat.app.store.history(1)]
+    assert ("transferred", "张伟") in steps and ("returned", "李娜") in steps
+    # Once returned it is no longer theirs to return.
+    again = await chat.bot.say("/return Q1 再退", by=chat.li)
+    assert "不能" in again[0].text
+
+
+async def test_a_return_after_the_window_is_refused(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    await chat.bot.say("/transfer Q1 交通运输局", by=chat.zhang)
+    chat.clock.advance(days=3)  # Thursday morning: past two working days
+    [refused] = await chat.bot.say("/return Q1 不归我们", by=chat.li)
+    # Transferred Monday before opening time: two working days end Tuesday at closing time.
+    assert "已超过退回期限" in refused.text and "11月17日 17:30" in refused.text
+    assert chat.app.store.question(1).assignee_name == "李娜"
+
+
+async def test_a_resolved_ticket_cannot_be_transferred(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    await chat.bot.say("/reply Q1 已修好", by=chat.zhang)
+    await chat.bot.say("满意", by=chat.wang, chat=chat.group)
+    [refused] = await chat.bot.say("/transfer Q1 交通运输局", by=chat.zhang)
+    assert "已办结，不能转办" in refused.text
+    assert chat.app.store.question(1).state == "resolved"
+    assert chat.app.store.question(1).department == "住房和城乡建设局"
