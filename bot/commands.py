@@ -125,6 +125,24 @@ COMMANDS += (
         usage="/return Q12 原因（退回）— 转办来的问题不属本部门时，在2个工作日内退回",
         menu="退回误转的问题",
     ),
+    CommandSpec(
+        "visit",
+        ("走访", "回访"),
+        usage="/visit Q12 内容（走访）— 记录线下走访或电话；/visit Q12 满意 说明 — 登记回访评价",
+        menu="记录走访、回访结果",
+    ),
+    CommandSpec(
+        "case",
+        ("登记", "線下登記"),
+        usage="/case 内容（登记）— 把线下收集的诉求（走访、来电、来信）登记为问题",
+        menu="登记线下收集的诉求",
+    ),
+    CommandSpec(
+        "close",
+        ("关闭", "關閉"),
+        usage="/close Q12 原因（关闭）— 关闭问题并说明原因",
+        menu="关闭问题",
+    ),
 )
 COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}

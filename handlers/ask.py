@@ -47,15 +47,17 @@ async def open_ticket(
     text: str,
     department: Prediction,
     intent: str,
+    prefer_assignee: int | None = None,
 ) -> QuestionInfo:
     """Open a ticket for a message of this chat, due after the time limit of its kind (``intent``) and
-    department on the working-time clock; acknowledge it in the chat, alert the officials."""
+    department on the working-time clock; acknowledge it in the chat, alert the officials.
+    ``prefer_assignee``: who takes it when the chat has no official (an official's ``/case``)."""
     msg = ctx.message
     now = ctx.now
     label = department.label if department.confident else ""
     limit = ctx.services.worktime.limit(intent, label, text)
     group = await ctx.db(ctx.store.assignment_candidates, msg.platform, msg.chat.chat_id)
-    assignee_id = choose_assignee(group, label)
+    assignee_id = choose_assignee(group, label) or prefer_assignee
     if assignee_id is None and label:
         # A group nobody serves: the question's department takes it.
         members = await ctx.db(ctx.store.department_members, label)

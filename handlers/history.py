@@ -18,6 +18,7 @@ STEP_LABELS = {
     "open": "受理",
     "acknowledged": "回执",
     "queued": "待分派",
+    "case": "线下登记",
     "suggested": "推荐答复",
     "transferred": "转办",
     "returned": "退回",

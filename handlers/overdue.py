@@ -8,6 +8,8 @@ unit of work that queues its messages) and is recorded in the ticket's history:
 3. **Second level** ``[worktime] second_level_after`` past the deadline: the next level up (the
    officials named in ``[worktime] leaders``, else every admin, else every supervisor).
 
+The same check asks for 回访 of answers left unrated (``handlers.visit.remind_revisits``).
+
 This runs on a timer (``OverdueReminder.run_forever``), not on a chat event; console transcripts with
 timestamps drive it through ``catch_up`` so that stages falling due between two lines fire in order.
 """
@@ -24,6 +26,7 @@ from bot.dispatch import Dispatcher
 from bot.text.privacy import mask
 from bot.work import Work
 from handlers.common import local_time, render_template, tell_official, to_asker
+from handlers.visit import remind_revisits
 from storage import OfficialInfo, QuestionInfo
 from storage.loop import Stage
 
@@ -51,7 +54,8 @@ class OverdueReminder:
             reminded = await work.db(work.store.claim_stage, Stage.REMIND, work.now)
             overdue.extend(await work.db(work.store.claim_overdue, work.now))
             second = await work.db(work.store.claim_stage, Stage.SECOND_LEVEL, work.now)
-            fired = len(reminded) + len(overdue) + len(second)
+            revisits = await remind_revisits(work)
+            fired = len(reminded) + len(overdue) + len(second) + len(revisits)
             if not fired:
                 return
             for question in reminded:

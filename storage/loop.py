@@ -49,7 +49,7 @@ _ORDER = {
     kind: n
     for n, kind in enumerate(
         (
-            "open", "acknowledged", "queued", "suggested", "transferred", "returned", "reminded",
+            "open", "case", "acknowledged", "queued", "suggested", "transferred", "returned", "reminded",
             "escalated", "second_level", "extension_asked", "extension_approved",
             "extension_refused", "answered", "visited", "rated", "reopened", "resolved", "closed",
         )
@@ -207,6 +207,43 @@ class LoopStore(StoreBase):
             )
             session.flush()
             return rows.question_info(session, q)
+
+    # ---------------------------------------------------------------- 走访 and 回访
+
+    def record_visit(
+        self, question_id: int, *, official_id: int, at: datetime, note: str
+    ) -> QuestionInfo:
+        """An offline visit or call on a ticket: engagement ``visit``, credited to the official."""
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            session.add(
+                Engagement(
+                    official_id=official_id, kind=EngagementKind.VISIT, at=at,
+                    group_id=q.group_id, question_id=q.id, detail=note[:2000],
+                )
+            )  # fmt: skip
+            session.flush()
+            return rows.question_info(session, q)
+
+    def awaiting_rating(self) -> list[QuestionInfo]:
+        """Answered tickets nobody has rated and no 回访 was asked for yet, oldest answer first."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(Question)
+                .where(Question.state == QuestionState.ANSWERED)
+                .where(Question.revisit_reminded_at.is_(None), Question.answered_at.is_not(None))
+                .order_by(Question.answered_at, Question.id)
+            ).all()
+            return [rows.question_info(session, q) for q in found]
+
+    def mark_revisit_asked(self, question_id: int, *, at: datetime) -> None:
+        """Remember that the official was asked to 回访 (once per answer) and record the step."""
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            q.revisit_reminded_at = at
+            session.add(
+                TicketStep(question_id=q.id, kind="revisit_reminded", at=at, official_id=None)
+            )
 
     # ---------------------------------------------------------------- history and lists
 

@@ -12,7 +12,7 @@ import chinese_calendar
 import pytest
 
 from conftest import DEPARTMENTS
-from tests_support import engagement_counts
+from tests_support import engagement_counts, ratings
 
 pytestmark = pytest.mark.asyncio
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -344,3 +344,66 @@ async def test_a_resolved_ticket_cannot_be_transferred(chat):
     assert "已办结，不能转办" in refused.text
     assert chat.app.store.question(1).state == "resolved"
     assert chat.app.store.question(1).department == "住房和城乡建设局"
+
+
+# ---------------------------------------------------------------- 走访, 回访, 登记, 关闭
+
+
+async def test_a_visit_is_recorded_and_credited(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    posted = await chat.bot.say("/visit Q1 上门查看，电梯主板损坏", by=chat.zhang)
+    assert "已记录 Q1 的走访" in posted[0].text
+    assert engagement_counts(chat.app.store, 1).get("visit") == 1
+    [visited] = [s for s in chat.app.store.history(1) if s.kind == "visited"]
+    assert visited.actor == "张伟" and "电梯主板损坏" in visited.note
+    assert chat.app.store.question(1).state == "open"  # a visit is no answer
+
+
+async def test_an_unrated_answer_brings_a_revisit_and_its_result_is_the_rating(chat):
+    from handlers.overdue import OverdueReminder
+
+    reminder = OverdueReminder(chat.app.dispatcher)
+    await chat.ask("电梯坏了什么时候修？")
+    await chat.bot.say("/reply Q1 已安排维修，明天修好", by=chat.li)  # 李娜 answers
+    chat.clock.advance(days=1)
+    await reminder.run_once()
+    assert not any("回访提醒" in p.text for p in chat.bot.outbox)  # one working day: not yet
+    chat.clock.advance(days=2)
+    before = len(chat.bot.outbox)
+    await reminder.run_once()
+    await reminder.run_once()
+    asked = [p for p in chat.bot.outbox[before:] if "回访提醒 Q1" in p.text]
+    assert [p.chat_id for p in asked] == ["lina"]  # whoever answered, once
+    await chat.bot.say("/visit Q1 满意 电话回访，已修好", by=chat.li)
+    assert ratings(chat.app.store, 1) == ["satisfied"]
+    assert chat.app.store.question(1).state == "resolved"
+    rated = next(s for s in chat.app.store.history(1) if s.kind == "rated")
+    assert rated.actor == "visit"  # the source is marked
+    [private] = await chat.bot.say("/history Q1", by=chat.li)
+    assert "评价  回访  满意" in private.text
+
+
+async def test_an_offline_case_enters_the_loop_with_its_own_number(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    in_group = await chat.bot.say("/case 李阿姨来电说楼道灯坏了", by=chat.zhang, chat=chat.group)
+    assert chat.app.store.question(2) is None and "私聊" in in_group[0].text
+    posted = await chat.bot.say("/case 6号楼李阿姨来电，楼道灯坏了三天", by=chat.zhang)
+    assert "编号 Q2" in posted[0].text and posted[0].chat_id == "zhangwei"
+    case = chat.app.store.question(2)
+    assert case.assignee_name == "张伟" and case.state == "open" and case.group_id is None
+    assert "case" in [s.kind for s in chat.app.store.history(2)]
+    await chat.bot.say("/reply Q2 已通知物业今天修", by=chat.zhang)
+    assert chat.app.store.question(2).state == "answered"
+
+
+async def test_close_keeps_the_reason_and_tells_the_resident(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    bad = await chat.bot.say("/close Q1", by=chat.zhang)
+    assert "格式" in bad[0].text and chat.app.store.question(1).state == "open"
+    posted = await chat.bot.say("/close Q1 重复提问，已在 Q8 答复", by=chat.zhang)
+    assert any(p.chat_id == "xingfuli" and "已关闭" in p.text for p in posted)
+    assert chat.app.store.question(1).state == "closed"
+    [closed] = [s for s in chat.app.store.history(1) if s.kind == "closed"]
+    assert closed.note == "重复提问，已在 Q8 答复" and closed.actor == "张伟"
+    again = await chat.bot.say("/close Q1 再关", by=chat.zhang)
+    assert "已经关闭" in again[0].text
