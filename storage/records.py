@@ -194,6 +194,10 @@ class Tally:
     suggestions: int = 0
     complaints: int = 0
     messages: int = 0
+    transfers_in: int = 0
+    """Tickets transferred to this department in the period (departments only)."""
+    returns: int = 0
+    """Tickets this department sent back (退回) in the period (departments only)."""
 
     @property
     def response_rate(self) -> float | None:

@@ -15,8 +15,24 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.base import StoreBase
-from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
-from storage.records import RATING_SCORES, QuestionInfo, QuestionState, Summary, Tally
+from storage.models import (
+    Engagement,
+    Group,
+    Message,
+    Official,
+    Person,
+    Question,
+    Rating,
+    TicketStep,
+)
+from storage.records import (
+    RATING_SCORES,
+    EngagementKind,
+    QuestionInfo,
+    QuestionState,
+    Summary,
+    Tally,
+)
 
 UNASSIGNED = "未分配"
 UNCLASSIFIED = "未分类"
@@ -166,6 +182,29 @@ def summarise(
             targets.append(_tally(groups, str(group_id), titles.get(group_id, "")))
         for t in targets:
             t.engagements[kind] = t.engagements.get(kind, 0) + n
+
+    # Transfers into each department, and the returns each department made (退回).
+    transfers = session.execute(
+        select(Engagement.detail, func.count())
+        .where(Engagement.kind == EngagementKind.TRANSFER)
+        .where(Engagement.at >= since, Engagement.at < until)
+        .group_by(Engagement.detail)
+    )
+    for department, n in transfers:
+        _tally(
+            departments, department or UNCLASSIFIED, department or UNCLASSIFIED
+        ).transfers_in += n
+        total.transfers_in += n
+    returns = session.execute(
+        select(Official.department, func.count())
+        .select_from(TicketStep)
+        .join(Official, Official.id == TicketStep.official_id)
+        .where(TicketStep.kind == "returned", TicketStep.at >= since, TicketStep.at < until)
+        .group_by(Official.department)
+    )
+    for department, n in returns:
+        _tally(departments, department or UNCLASSIFIED, department or UNCLASSIFIED).returns += n
+        total.returns += n
 
     # Suggestions and complaints are what residents raised; an official's own words are engagement,
     # and a guess the classifier is unsure of is not counted as collected.

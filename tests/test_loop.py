@@ -407,3 +407,18 @@ async def test_close_keeps_the_reason_and_tells_the_resident(chat):
     assert closed.note == "重复提问，已在 Q8 答复" and closed.actor == "张伟"
     again = await chat.bot.say("/close Q1 再关", by=chat.zhang)
     assert "已经关闭" in again[0].text
+
+
+async def test_transfers_and_returns_are_counted_per_department(chat):
+    await chat.ask("电梯坏了什么时候修？")
+    await chat.ask("楼道漏水了", by=chat.liu)
+    await chat.bot.say("/transfer Q1 交通运输局", by=chat.zhang)
+    await chat.bot.say("/transfer Q2 交通运输局", by=chat.zhang)
+    await chat.bot.say("/return Q1 不归交通", by=chat.li)
+    now = chat.clock.now
+    summary = chat.app.store.summary(now - timedelta(days=1), now + timedelta(minutes=1), now)
+    transport = next(d for d in summary.departments if d.label == "交通运输局")
+    assert (transport.transfers_in, transport.returns) == (2, 1)
+    chat.clock.advance(minutes=1)
+    [report] = await chat.bot.say("/summary today", by=chat.chen)
+    assert "交通运输局：" in report.text and "转入2 退回1" in report.text
