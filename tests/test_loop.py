@@ -422,3 +422,47 @@ async def test_transfers_and_returns_are_counted_per_department(chat):
     chat.clock.advance(minutes=1)
     [report] = await chat.bot.say("/summary today", by=chat.chen)
     assert "交通运输局：" in report.text and "转入2 退回1" in report.text
+
+
+# ---------------------------------------------------------------- minyi run and doctor
+
+
+async def test_minyi_run_replays_a_timestamped_transcript_and_doctor_reports_the_calendar(tmp_path):
+    import subprocess
+    import sys
+
+    from tests_support import REPO
+
+    (tmp_path / "bot.toml").write_text((REPO / "bot.toml").read_text(encoding="utf-8"), "utf-8")
+
+    def minyi(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
+
+    transcript = (
+        "[2026-09-30 16:00] 王阿姨: @政务助手 3号楼电梯坏了，什么时候修？\n"
+        "[2026-10-12 09:00] 王阿姨: 还没人管吗\n"
+    )
+    result = minyi("run", stdin=transcript)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    due = first_working_day_after(date(2026, 9, 30))
+    assert f"将于 {due.month}月{due.day}日 16:00 前答复" in out
+    stages = [out.index(f"【{stage} Q1】") for stage in ("办理提醒", "超时督办", "二级督办")]
+    assert stages == sorted(stages)
+    doctor = minyi("doctor")
+    assert doctor.returncode == 0, doctor.stderr
+    # The same words start-up warns with, for the same day (2027 is unknown to chinese-calendar 1.11).
+    from bot.config import load_settings
+    from bot.worktime import WorkClock
+
+    settings = load_settings(tmp_path / "bot.toml", env={})
+    clock = WorkClock(settings.worktime, settings.bot.zone)
+    expected = clock.coverage_warning(datetime.now(SHANGHAI)) or "未来60天已覆盖"
+    assert f"工作日历（calendar）：{expected}" in doctor.stdout
