@@ -466,3 +466,32 @@ async def test_minyi_run_replays_a_timestamped_transcript_and_doctor_reports_the
     clock = WorkClock(settings.worktime, settings.bot.zone)
     expected = clock.coverage_warning(datetime.now(SHANGHAI)) or "未来60天已覆盖"
     assert f"工作日历（calendar）：{expected}" in doctor.stdout
+
+
+async def test_escalation_goes_to_the_departments_supervisors_and_up_to_named_leaders(
+    app_factory, db_url, clock
+):
+    from conftest import ROSTER, Dialogue
+    from handlers.overdue import OverdueReminder
+
+    roster = [
+        *ROSTER,
+        {"name": "周敏", "role": "supervisor", "department": "交通运输局",
+         "identities": ["test:zhoumin"]},
+        {"name": "钱局", "role": "official", "department": "交通运输局",
+         "identities": ["test:qianju"]},
+    ]  # fmt: skip
+    chat = Dialogue(app_factory(db_url, officials=roster, worktime={"leaders": ["钱局"]}), clock)
+    await chat.ask("公交站台什么时候恢复？")  # 交通运输局, 李娜
+    clock.advance(days=1)
+    before = len(chat.bot.outbox)
+    await OverdueReminder(chat.app.dispatcher).run_once()
+    sent = chat.bot.outbox[before:]
+    escalated = {p.chat_id for p in sent if "【超时督办 Q1】" in p.text}
+    assert escalated == {"lina", "zhoumin"}  # not 陈静: the department has its own supervisor
+    clock.advance(days=1)
+    before = len(chat.bot.outbox)
+    await OverdueReminder(chat.app.dispatcher).run_once()
+    assert {p.chat_id for p in chat.bot.outbox[before:] if "【二级督办 Q1】" in p.text} == {
+        "qianju"
+    }

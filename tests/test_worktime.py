@@ -85,3 +85,9 @@ async def test_start_up_warns_when_the_next_60_days_reach_an_unknown_year(app):
     assert warning is not None and "2027" in warning and "Monday to Friday" in warning
     # Without entries 2027 counts Monday to Friday: Friday 8 January is a working day.
     assert clock.is_workday(date(2027, 1, 8)) and not clock.is_workday(date(2027, 1, 9))
+
+
+async def test_help_names_the_time_limits_of_bot_toml(app_factory, db_url, clock):
+    chat = Dialogue(app_factory(db_url, worktime={"limits": {"咨询": "2d", "投诉": "4h"}}), clock)
+    [help_text] = await chat.bot.say("/help", by=chat.wang, chat=chat.group)
+    assert "咨询类2个工作日" in help_text.text and "投诉类4个工作小时" in help_text.text
