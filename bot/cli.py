@@ -17,7 +17,7 @@ import stat
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -241,6 +241,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calendar(args: argparse.Namespace) -> int:
+    """The working-day calendar deadlines are counted on, for the next ``--days``."""
+    from bot.worktime import WorkClock
+
+    settings = _settings(args)
+    clock = WorkClock(settings.worktime, settings.bot.zone)
+    try:
+        start = (
+            date.fromisoformat(args.since) if args.since else datetime.now(settings.bot.zone).date()
+        )
+    except ValueError:
+        raise CliError(f"--since {args.since}: not a date (YYYY-MM-DD)", EXIT_USAGE) from None
+    print(clock.describe(start, args.days))
+    return 0
+
+
 # ------------------------------------------------------------------ demo and report
 
 
@@ -387,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="journal health: events waiting or kept as poison, sends uncertain"
     )
     doctor.set_defaults(func=cmd_doctor)
+
+    calendar = sub.add_parser("calendar", help="the working days deadlines are counted on")
+    calendar.add_argument("--days", type=int, default=60, help="how far ahead (default 60)")
+    calendar.add_argument("--since", help="first day, YYYY-MM-DD (default today)")
+    calendar.set_defaults(func=cmd_calendar)
 
     demo = sub.add_parser("demo", help="replay a bundled conversation and print the summary")
     demo.add_argument(

@@ -119,6 +119,32 @@ class WorkClock:
             f"Add [worktime.calendar.{missing[0]}] holidays = [...] workdays = [...] to bot.toml."
         )
 
+    def describe(self, start: date, days: int = COVERAGE_DAYS) -> str:
+        """``minyi calendar``: where working days come from, and the days of the next ``days`` that
+        differ from Monday to Friday (holidays on weekdays, 调休 weekends), with the coverage warning."""
+        known = sorted({d.year for d in chinese_calendar.holidays})
+        lines = [
+            f"工作时间：{'、'.join(self.config.hours)}（{self.zone}）",
+            f"节假日与调休：chinese-calendar {chinese_calendar.__version__}（{known[0]}–{known[-1]}年）"
+            + (
+                f"；bot.toml：{'、'.join(str(y) for y in sorted(self.config.calendar))}年"
+                if self.config.calendar
+                else ""
+            ),
+            f"未来{days}天与周一至周五不同的日子：",
+        ]
+        names = "一二三四五六日"
+        for n in range(days):
+            day = start + timedelta(days=n)
+            working = self.is_workday(day)
+            if working != (day.weekday() < 5):
+                lines.append(
+                    f"  {day:%Y-%m-%d} 星期{names[day.weekday()]} {'调休上班' if working else '休息'}"
+                )
+        midnight = datetime.combine(start, time(), self.zone)
+        lines.append(self.coverage_warning(midnight) or f"未来{COVERAGE_DAYS}天已覆盖。")
+        return "\n".join(lines)
+
     # ------------------------------------------------------------------ counting
 
     def _windows(self, start: datetime) -> Iterable[tuple[datetime, datetime]]:

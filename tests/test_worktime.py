@@ -91,3 +91,29 @@ async def test_help_names_the_time_limits_of_bot_toml(app_factory, db_url, clock
     chat = Dialogue(app_factory(db_url, worktime={"limits": {"咨询": "2d", "投诉": "4h"}}), clock)
     [help_text] = await chat.bot.say("/help", by=chat.wang, chat=chat.group)
     assert "咨询类2个工作日" in help_text.text and "投诉类4个工作小时" in help_text.text
+
+
+async def test_minyi_calendar_lists_the_days_that_differ_and_warns(tmp_path):
+    import subprocess
+    import sys
+
+    def calendar(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "calendar", *args],
+            capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        )  # fmt: skip
+
+    shown = calendar("--since", "2026-09-20", "--days", "30")
+    assert shown.returncode == 0, shown.stderr
+    listed = {line.split()[0] for line in shown.stdout.splitlines() if line.startswith("  ")}
+    expected = set()
+    for n in range(30):
+        day = date(2026, 9, 20) + timedelta(days=n)
+        if chinese_calendar.is_workday(day) != (day.weekday() < 5):
+            expected.add(day.isoformat())
+    assert listed == expected and "2026-10-10" in listed  # National Day's 调休 Saturday
+    assert "未来60天已覆盖" in shown.stdout
+    ahead = calendar("--since", "2026-12-01")
+    assert "2027 not known" in ahead.stdout and "Monday to Friday" in ahead.stdout
+    wrong = calendar("--since", "明天")
+    assert wrong.returncode == 2 and "not a date" in wrong.stderr
