@@ -15,8 +15,8 @@ IN_GROUP = "请私聊我发送 /case 登记线下收集的诉求（群里登记�
 
 
 async def register_case(ctx: StaffContext) -> None:
-    """``/case 内容`` — a ticket for a case collected offline; the registering official handles it
-    unless its department's officials do, and hears everything (answers go to their private chat)."""
+    """``/case 内容`` — a ticket for a case collected offline, handled by the registering official
+    (who may ``/transfer`` it); its answers go to their private chat, to pass on offline."""
     assert ctx.command is not None
     text = ctx.command.rest.strip()
     if len(text) < 4:

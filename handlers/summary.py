@@ -83,6 +83,7 @@ COLUMNS = (
     ("答复", lambda t: str(t.engagements.get("answer", 0))),
     ("建议", lambda t: str(t.suggestions)),
     ("投诉", lambda t: str(t.complaints)),
+    ("走访", lambda t: str(t.engagements.get("visit", 0))),
     ("转入", lambda t: str(t.transfers_in)),
     ("退回", lambda t: str(t.returns)),
 )

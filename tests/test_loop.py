@@ -354,6 +354,9 @@ async def test_a_visit_is_recorded_and_credited(chat):
     posted = await chat.bot.say("/visit Q1 上门查看，电梯主板损坏", by=chat.zhang)
     assert "已记录 Q1 的走访" in posted[0].text
     assert engagement_counts(chat.app.store, 1).get("visit") == 1
+    now = chat.clock.now + timedelta(minutes=1)
+    summary = chat.app.store.summary(now - timedelta(days=1), now, now)
+    assert next(t for t in summary.officials if t.label == "张伟").engagements["visit"] == 1
     [visited] = [s for s in chat.app.store.history(1) if s.kind == "visited"]
     assert visited.actor == "张伟" and "电梯主板损坏" in visited.note
     assert chat.app.store.question(1).state == "open"  # a visit is no answer
