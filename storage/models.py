@@ -218,6 +218,9 @@ class Question(Base):
         Index("ix_questions_assignee_state", "assignee_id", "state"),
         Index("ix_questions_created", "created_at"),
         Index("ix_questions_ack_message", "ack_platform_message_id"),
+        # The 督办 timer's stages 1 and 3 (migration 0005); stage 2 uses ix_questions_state_due.
+        Index("ix_questions_state_remind", "state", "remind_at"),
+        Index("ix_questions_state_second_level", "state", "second_level_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

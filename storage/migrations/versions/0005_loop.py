@@ -43,6 +43,8 @@ def upgrade() -> None:
     add("questions", sa.Column("extension_reason", CleanText(), server_default="", nullable=False))
     add("questions", sa.Column("transferred_by_id", sa.Integer(), nullable=True))
     add("ratings", sa.Column("source", CleanString(20), server_default="resident", nullable=False))
+    op.create_index("ix_questions_state_remind", "questions", ["state", "remind_at"])
+    op.create_index("ix_questions_state_second_level", "questions", ["state", "second_level_at"])
     op.create_table(
         "ticket_steps",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -69,6 +71,8 @@ def downgrade() -> None:
     op.drop_table("ticket_steps")
     with op.batch_alter_table("ratings") as batch:
         batch.drop_column("source")
+    op.drop_index("ix_questions_state_second_level", table_name="questions")
+    op.drop_index("ix_questions_state_remind", table_name="questions")
     with op.batch_alter_table("questions") as batch:
         for name in ("transferred_by_id", "extension_reason", "extension_official_id", *_TIMES):
             batch.drop_column(name)
