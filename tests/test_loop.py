@@ -498,3 +498,21 @@ async def test_escalation_goes_to_the_departments_supervisors_and_up_to_named_le
     assert {p.chat_id for p in chat.bot.outbox[before:] if "【二级督办 Q1】" in p.text} == {
         "qianju"
     }
+
+
+async def test_loop_commands_act_only_within_scope(chat):
+    # 阳光花园's transport question: 李娜's group and department, not 张伟's.
+    await chat.ask("公交站台什么时候恢复？", by=chat.liu, chat=chat.other_group)
+    assert chat.app.store.question(1).assignee_name == "李娜"
+    for text in (
+        "/close Q1 重复",
+        "/visit Q1 上门了",
+        "/extend Q1 2d 忙",
+        "/history Q1",
+        "/return Q1 不归我",
+    ):
+        posted = await chat.bot.say(text, by=chat.zhang)
+        assert [p.chat_id for p in posted] == ["zhangwei"] and "不能处理" in posted[0].text, text
+    question = chat.app.store.question(1)
+    assert question.state == "open" and question.extension_due_at is None
+    assert [s.kind for s in chat.app.store.history(1)] == ["open", "acknowledged", "suggested"]
