@@ -27,6 +27,7 @@ from handlers.common import (
     tell_official,
     to_asker,
 )
+from handlers.visit import plan_revisit
 from storage import OfficialInfo, QuestionInfo, QuestionState, StoreError
 
 RATING_HINT = "请对本次答复进行评价：满意 / 基本满意 / 不满意（点按钮或直接回复）。"
@@ -111,6 +112,7 @@ async def answer_posted(work: Work, delivered: Delivered, args: dict[str, Any]) 
         except StoreError as exc:
             outcome = f"{number} 的答复已发出，但未能记录：{exc}"
         else:
+            await plan_revisit(work, args["question"], datetime.fromisoformat(args["at"]))
             timing = "按时" if result.on_time else "已超时"
             outcome = (
                 f"已发布 {number} 的答复（用时 {duration(result.response_seconds)}，{timing}）。"
@@ -277,6 +279,7 @@ async def platform_reply(ctx: StaffContext) -> bool:
         )
     except StoreError:
         return False
+    await plan_revisit(ctx, question.id, msg.sent_at)
     ctx.reply(
         f"{question.number} 已答复。{rating_hint(ctx, question.platform)}",
         reply_to=msg.message_id,

@@ -5,10 +5,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.commands import parse_rating
-from bot.work import StaffContext, Work
+from bot.work import Context, StaffContext, Work
 from handlers import deadlines, scope
-from handlers.common import RATING_LABELS, local_time, question_number_arg, tell_official
+from handlers.common import (
+    RATING_LABELS,
+    local_time,
+    question_number_arg,
+    tell_official,
+    work_of,
+)
 from handlers.rating_rules import outcome
 from storage import QuestionInfo, QuestionState
 
@@ -69,16 +77,17 @@ async def visit(ctx: StaffContext) -> None:
     ctx.reply(f"已记录回访评价（{RATING_LABELS[score]}），{updated.number} 已办结。", quote=False)
 
 
+async def plan_revisit(at: Context | Work, question_id: int, answered_at: datetime) -> None:
+    """An answer just recorded brings a 回访 reminder after ``[worktime] revisit_after`` unrated."""
+    work = work_of(at)
+    moment = work.services.worktime.span_after(answered_at, work.settings.worktime.revisit_after)
+    await work.db(work.store.plan_revisit, question_id, at=moment)
+
+
 async def remind_revisits(work: Work) -> list[QuestionInfo]:
-    """Ask the official who answered to 回访 every answer unrated for ``revisit_after``; once each."""
-    clock, after = work.services.worktime, work.settings.worktime.revisit_after
-    due = [
-        q
-        for q in await work.db(work.store.awaiting_rating)
-        if q.answered_at is not None and clock.span_after(q.answered_at, after) <= work.now
-    ]
+    """Ask the official who answered to 回访 every answer still unrated at its 回访 time; once each."""
+    due = await work.db(work.store.claim_revisits, work.now)
     for question in due:
-        await work.db(work.store.mark_revisit_asked, question.id, at=work.now)
         who = question.answered_by_id or question.assignee_id
         official = await work.db(work.store.official, who) if who is not None else None
         if official is None:

@@ -117,17 +117,20 @@ class LoopStore(StoreBase):
             return [rows.question_info(session, q) for q in found]
 
     def next_timer(self, after: datetime) -> datetime | None:
-        """The earliest moment after ``after`` at which a 督办 stage of a waiting question falls due."""
+        """The earliest moment after ``after`` at which a 督办 stage of a waiting question, or the 回访
+        reminder of an unrated answer, falls due."""
         waiting = Question.state.in_(QuestionState.WAITING)
-        pairs: list[tuple[Any, ColumnElement[bool]]] = [
-            (Question.remind_at, Question.reminded_at.is_(None)),
-            (Question.due_at, Question.overdue_notified_at.is_(None)),
-            (Question.second_level_at, Question.second_level_sent_at.is_(None)),
+        answered = Question.state == QuestionState.ANSWERED
+        timers: list[tuple[Any, ColumnElement[bool], ColumnElement[bool]]] = [
+            (Question.remind_at, waiting, Question.reminded_at.is_(None)),
+            (Question.due_at, waiting, Question.overdue_notified_at.is_(None)),
+            (Question.second_level_at, waiting, Question.second_level_sent_at.is_(None)),
+            (Question.revisit_at, answered, Question.revisit_reminded_at.is_(None)),
         ]
         with self._tx() as session:
             found = [
-                session.scalar(select(func.min(column)).where(waiting, unsent, column > after))
-                for column, unsent in pairs
+                session.scalar(select(func.min(column)).where(state, unsent, column > after))
+                for column, state, unsent in timers
             ]
         return min((moment for moment in found if moment is not None), default=None)
 
@@ -225,25 +228,30 @@ class LoopStore(StoreBase):
             session.flush()
             return rows.question_info(session, q)
 
-    def awaiting_rating(self) -> list[QuestionInfo]:
-        """Answered tickets nobody has rated and no 回访 was asked for yet, oldest answer first."""
+    def plan_revisit(self, question_id: int, *, at: datetime) -> None:
+        """When the latest answer, if still unrated, brings a 回访 reminder."""
+        with self._tx() as session:
+            q = rows.existing_question(session, question_id)
+            q.revisit_at, q.revisit_reminded_at = at, None
+
+    def claim_revisits(self, now: datetime) -> list[QuestionInfo]:
+        """Answered tickets still unrated at their 回访 time, each returned once (marked and recorded
+        as a step in the caller's transaction)."""
         with self._tx() as session:
             found = session.scalars(
                 select(Question)
                 .where(Question.state == QuestionState.ANSWERED)
-                .where(Question.revisit_reminded_at.is_(None), Question.answered_at.is_not(None))
-                .order_by(Question.answered_at, Question.id)
+                .where(Question.revisit_at <= now, Question.revisit_reminded_at.is_(None))
+                .order_by(Question.revisit_at, Question.id)
+                .with_for_update(skip_locked=True)
             ).all()
+            for q in found:
+                q.revisit_reminded_at = now
+                session.add(
+                    TicketStep(question_id=q.id, kind="revisit_reminded", at=now, official_id=None)
+                )
+            session.flush()
             return [rows.question_info(session, q) for q in found]
-
-    def mark_revisit_asked(self, question_id: int, *, at: datetime) -> None:
-        """Remember that the official was asked to 回访 (once per answer) and record the step."""
-        with self._tx() as session:
-            q = rows.existing_question(session, question_id)
-            q.revisit_reminded_at = at
-            session.add(
-                TicketStep(question_id=q.id, kind="revisit_reminded", at=at, official_id=None)
-            )
 
     # ---------------------------------------------------------------- history and lists
 

@@ -262,6 +262,8 @@ class Question(Base):
     transferred_by_id: Mapped[int | None] = mapped_column(Integer)
     """Who made the latest transfer (a 退回 goes back to them)."""
     transferred_at: Mapped[datetime | None]
+    revisit_at: Mapped[datetime | None]
+    """When an answer still unrated brings a 回访 reminder."""
     revisit_reminded_at: Mapped[datetime | None]
     """When the official was asked to 回访 an answer nobody rated."""
 

@@ -222,7 +222,7 @@ class TicketStore(StoreBase):
             if first:
                 q.first_response_at = at
             q.answered_at = at
-            q.revisit_reminded_at = None  # a new answer waits for its own rating or 回访
+            q.revisit_at = q.revisit_reminded_at = None  # the caller plans the new answer's 回访
             q.answered_by_id = official_id
             q.answer_text = text
             if answer_platform_message_id:

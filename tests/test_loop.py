@@ -516,3 +516,17 @@ async def test_loop_commands_act_only_within_scope(chat):
     question = chat.app.store.question(1)
     assert question.state == "open" and question.extension_due_at is None
     assert [s.kind for s in chat.app.store.history(1)] == ["open", "acknowledged", "suggested"]
+
+
+async def test_a_replayed_transcript_brings_the_revisit_reminder_at_its_time(transcript):
+    await transcript.feed(
+        """
+[2026-11-16 09:00] 王阿姨: @政务助手 3号楼电梯坏了什么时候修？
+[2026-11-16 10:00] ~张伟: /reply Q1 维修队下午到
+[2026-11-20 09:00] 王阿姨: 修好了
+"""
+    )
+    steps = {kind: at for kind, at in transcript.history(1)}
+    # Two working days after Monday 10:00: Wednesday 10:00 (and one second, as the timer saw it).
+    assert local(steps["revisit_reminded"]) == "11-18 10:00"
+    assert "【回访提醒 Q1】" in transcript.out.getvalue()

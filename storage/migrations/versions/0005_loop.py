@@ -29,6 +29,7 @@ _TIMES = (
     "second_level_sent_at",
     "extension_due_at",
     "transferred_at",
+    "revisit_at",
     "revisit_reminded_at",
 )
 
