@@ -251,8 +251,5 @@ def build_app(
         ranker=build_ranker(analyzer, library, settings.text.ranker, settings.text.embedding_cache),
         clock=clock or utcnow,
     )
-    warning = services.worktime.coverage_warning(now)
-    if warning:
-        log.warning("%s", warning)
     dispatcher = Dispatcher(services, default_routes())
     return MinyiApp(settings=settings, store=store, services=services, dispatcher=dispatcher)

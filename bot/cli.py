@@ -155,6 +155,10 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
         file=sys.stderr,
         flush=True,
     )
+    # Deadlines past the calendar's known years count Monday to Friday: say so once the bot is up.
+    warning = app.services.worktime.coverage_warning(app.services.clock())
+    if warning:
+        print(f"minyi: warning: {warning}", file=sys.stderr, flush=True)
     if platforms:
         print(
             f"已连接：{', '.join(platforms)}。控制台同时可用：输入「名字: 内容」，Ctrl-D 结束。",

@@ -469,6 +469,14 @@ async def test_minyi_run_replays_a_timestamped_transcript_and_doctor_reports_the
     clock = WorkClock(settings.worktime, settings.bot.zone)
     expected = clock.coverage_warning(datetime.now(SHANGHAI)) or "未来60天已覆盖"
     assert f"工作日历（calendar）：{expected}" in doctor.stdout
+    # Start-up says the same, after the bot is up (today, 2027 is within 60 days until chinese-calendar
+    # knows it; once it does, no warning is due).
+    warning = clock.coverage_warning(datetime.now(SHANGHAI))
+    assert (
+        (f"minyi: warning: {warning}" in result.stderr)
+        if warning
+        else ("warning" not in result.stderr)
+    )
 
 
 async def test_escalation_goes_to_the_departments_supervisors_and_up_to_named_leaders(
