@@ -17,7 +17,7 @@ import stat
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -57,10 +57,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _app(args: argparse.Namespace, settings: Settings | None = None):
     from bot.app import build_app
     from bot.config import ConfigError
+    from bot.replay_clock import ReplayClock
     from bot.text.semantic import SemanticUnavailable
 
     try:
-        return build_app(settings or _settings(args))
+        # The wall clock, until a timestamped console line sets it (``minyi run`` replaying).
+        return build_app(settings or _settings(args), clock=ReplayClock())
     except SemanticUnavailable as exc:
         raise CliError(f'[text] ranker = "semantic": {exc}', EXIT_USAGE) from None
     except ConfigError as exc:
@@ -146,13 +148,27 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
     """Run until the console input ends (and, with platforms, until SIGTERM or Ctrl-C); then stop
     cleanly: stop receiving, handle what was journaled, deliver the outbox, within shutdown_timeout."""
     from bot.adapters.console import ConsoleAdapter, ConsoleLineError
+    from bot.replay_clock import ReplayClock
     from handlers.overdue import OverdueReminder
 
     dispatcher = app.dispatcher
+    supervisor = OverdueReminder(dispatcher)
+    clock = app.services.clock
+
+    async def before_line(moment: datetime | None) -> None:
+        # A timestamped line sets the (replay) clock, firing the 督办 stages due on the way.
+        if isinstance(clock, ReplayClock):
+            await supervisor.catch_up(moment, clock.set)
+
     # Each console line is journaled, handled and answered before the next is read, as a person
     # typing would see it (a rating typed after an answer finds the answer recorded).
     console = ConsoleAdapter(
-        dispatcher.handle, out=stdout, bot_name=app.settings.bot.name, clock=app.services.clock
+        dispatcher.handle,
+        out=stdout,
+        bot_name=app.settings.bot.name,
+        clock=clock,
+        zone=app.settings.bot.zone,
+        before_line=before_line,
     )
     dispatcher.connect(console, bot_username=None)
     await app.start_platforms()
@@ -162,6 +178,10 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
         file=sys.stderr,
         flush=True,
     )
+    # Deadlines past the calendar's known years count Monday to Friday: say so once the bot is up.
+    warning = app.services.worktime.coverage_warning(app.services.clock())
+    if warning:
+        print(f"minyi: warning: {warning}", file=sys.stderr, flush=True)
     if platforms:
         print(
             f"已连接：{', '.join(platforms)}。控制台同时可用：输入「名字: 内容」，Ctrl-D 结束。",
@@ -173,7 +193,7 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stopping.set)
-    reminder = asyncio.create_task(OverdueReminder(dispatcher).run_forever(), name="minyi-overdue")
+    reminder = asyncio.create_task(supervisor.run_forever(), name="minyi-overdue")
     console_web = _start_console_web(app)
     ids, lines = _console_lines(stdin)
 
@@ -274,6 +294,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"未确认是否送达的消息（uncertain）{len(health.uncertain)} 条：")
         for outbox_id, platform, chat_id in health.uncertain:
             print(f"  #{outbox_id} {platform}:{chat_id}")
+    from bot.worktime import WorkClock
+
+    warning = WorkClock(settings.worktime, settings.bot.zone).coverage_warning(datetime.now(UTC))
+    print(f"工作日历（calendar）：{warning or '未来60天已覆盖'}")
+    return 0
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    """The working-day calendar deadlines are counted on, for the next ``--days``."""
+    from bot.worktime import WorkClock
+
+    settings = _settings(args)
+    clock = WorkClock(settings.worktime, settings.bot.zone)
+    try:
+        start = (
+            date.fromisoformat(args.since) if args.since else datetime.now(settings.bot.zone).date()
+        )
+    except ValueError:
+        raise CliError(f"--since {args.since}: not a date (YYYY-MM-DD)", EXIT_USAGE) from None
+    print(clock.describe(start, args.days))
     return 0
 
 
@@ -402,6 +442,17 @@ def _write_report(args: argparse.Namespace, summary, settings: Settings, now: da
     except OSError as exc:
         raise CliError(f"{args.out}: cannot be written: {exc.strerror}") from None
     print(f"已写入 {args.out}", file=sys.stderr)
+
+
+def cmd_ticket(args: argparse.Namespace) -> int:
+    """``ticket show Q12`` · ``ticket list``: a ticket's history, or a list of tickets."""
+    from bot.ticket_cli import TicketCommandError, run_ticket
+
+    try:
+        run_ticket(args, _existing_database(_settings(args)))
+    except TicketCommandError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    return 0
 
 
 # ------------------------------------------------------------------ officials, templates, db
@@ -607,6 +658,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(func=cmd_doctor)
 
+    calendar = sub.add_parser("calendar", help="the working days deadlines are counted on")
+    calendar.add_argument("--days", type=int, default=60, help="how far ahead (default 60)")
+    calendar.add_argument("--since", help="first day, YYYY-MM-DD (default today)")
+    calendar.set_defaults(func=cmd_calendar)
+
     demo = sub.add_parser("demo", help="replay a bundled conversation and print the summary")
     demo.add_argument(
         "--database-file", default="data/demo.db", help="SQLite file the demo writes (recreated)"
@@ -698,8 +754,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=cmd_db)
 
     from bot.text.cli import add_subcommands
+    from bot.ticket_cli import add_subcommands as add_ticket_commands
 
     add_subcommands(sub)
+    add_ticket_commands(sub, cmd_ticket)
     return parser
 
 

@@ -32,7 +32,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("start", ()),
     CommandSpec(
         "status",
-        ("进度", "查询", "状态", "進度", "查詢", "狀態"),
+        (
+            "进度",
+            "查询",
+            "状态",
+            "進度",
+            "查詢",
+            "狀態",
+            "查进度",
+            "查進度",
+            "我的问题",
+            "我的問題",
+        ),
         usage="查询进度：「@{name} 进度 Q12」或 /status Q12",
         menu="查询问题进度，例如 /status Q12",
     ),
@@ -95,6 +106,50 @@ COMMANDS: tuple[CommandSpec, ...] = (
         menu="查看一条问题的原文（记入审计）",
     ),
 )
+COMMANDS += (
+    CommandSpec(
+        "history",
+        ("记录", "办理记录", "历史", "記錄", "歷史"),
+        usage="/history Q12（办理记录）— 查看问题的每一步：时间、经办人、说明",
+        menu="查看问题的办理记录",
+    ),
+    CommandSpec(
+        "extend",
+        ("延期", "申请延期"),
+        usage="/extend Q12 3d 原因（延期）— 申请延长办理期限，督查人员批准后生效",
+        menu="申请延期，例如 /extend Q12 3d 原因",
+    ),
+    CommandSpec(
+        "approve",
+        ("批准", "审批"),
+        usage="/approve Q12（批准）— 批准延期；/approve Q12 驳回 原因 — 驳回；/approve — 待批列表",
+        menu="审批延期申请",
+    ),
+    CommandSpec(
+        "return",
+        ("退回", "退單", "退单"),
+        usage="/return Q12 原因（退回）— 转办来的问题不属本部门时，在2个工作日内退回",
+        menu="退回误转的问题",
+    ),
+    CommandSpec(
+        "visit",
+        ("走访", "回访"),
+        usage="/visit Q12 内容（走访）— 记录线下走访或电话；/visit Q12 满意 说明 — 登记回访评价",
+        menu="记录走访、回访结果",
+    ),
+    CommandSpec(
+        "case",
+        ("登记", "線下登記"),
+        usage="/case 内容（登记）— 把线下收集的诉求（走访、来电、来信）登记为问题",
+        menu="登记线下收集的诉求",
+    ),
+    CommandSpec(
+        "close",
+        ("关闭", "關閉"),
+        usage="/close Q12 原因（关闭）— 关闭问题并说明原因",
+        menu="关闭问题",
+    ),
+)
 COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}
 """Canonical name → words that mean it. Slash forms are the canonical name itself plus these words."""
@@ -112,6 +167,8 @@ RATING_WORDS: dict[str, str] = {
 """Rating words residents type (Simplified and Traditional) → the stored score."""
 
 QUESTION_NUMBER = re.compile(r"^[#＃]?[QqＱｑ](\d{1,9})$")
+TICKET_LIKE = re.compile(r"^[#＃]?[QqＱｑ]\d*$")
+"""A word meant as a ticket number, well formed or not (``Q``, ``Q999999999999999999999``)."""
 
 _WORD_TO_NAME = {word.lower(): name for name, words in COMMAND_WORDS.items() for word in words}
 _SLASH = re.compile(r"^[/／]([A-Za-z_]+)(?:@(\S+))?(?:\s+(.*))?$", re.S)
@@ -149,6 +206,24 @@ def parse_question_number(word: str) -> int | None:
     if word.isdigit() and len(word) < 10:
         return int(word)
     return None
+
+
+def looks_like_ticket(word: str) -> bool:
+    """True for a word meant as a ticket number, even a mistyped one (``Q``, ``Q`` + 20 digits)."""
+    return bool(TICKET_LIKE.match(word.strip()))
+
+
+def is_status_request(text: str) -> bool:
+    """「进度 Q12」 (or 「进度Q12」) typed in a group without an @-mention: the acknowledgement tells
+    residents to send exactly this, so it is a command all the same."""
+    command = parse_command(text)
+    return (
+        command is not None
+        and command.name == "status"
+        and len(command.args) == 1
+        and parse_question_number(command.args[0]) is not None
+        and not text.lstrip().startswith(("/", "／"))
+    )
 
 
 def parse_rating(text: str) -> str | None:

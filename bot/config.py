@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -175,6 +177,71 @@ class OfficialConfig(_Section):
         return values
 
 
+class CalendarYear(_Section):
+    """Days of one year that differ from what the calendar library says (or all of them, for a
+    year it does not know yet): statutory holidays and make-up working days (调休)."""
+
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list)
+
+
+class WorktimeSection(_Section):
+    """Working time: the clock every deadline and promised time is counted on (``bot.worktime``).
+
+    ``limits`` are working time (``"1d"`` = one working day of ``hours``, ``"4h"`` = four working
+    hours) by kind of question; ``departments`` override them per department. Urgent questions (a word
+    of ``urgent_words``) get ``urgent_hours`` of clock time, nights and holidays included.
+    """
+
+    hours: list[str] = Field(default_factory=lambda: ["09:00-12:00", "13:30-17:30"])
+    limits: dict[str, str] = Field(
+        default_factory=lambda: {"咨询": "1d", "求助": "5d", "投诉": "5d", "建议": "5d"}
+    )
+    departments: dict[str, dict[str, str]] = Field(default_factory=dict)
+    urgent_hours: float = Field(2.0, gt=0, le=24 * 30)
+    urgent_words: list[str] = Field(
+        default_factory=lambda: ["紧急", "十万火急", "危险", "漏电", "燃气泄漏", "煤气泄漏", "救命"]
+    )
+    calendar: dict[int, CalendarYear] = Field(default_factory=dict)
+    """Per year: ``[worktime.calendar.2027] holidays = [...]  workdays = [...]``."""
+    reminder_share: float = Field(0.8, gt=0, lt=1)
+    """The share of a ticket's time after which its handling official is reminded (督办 stage 1)."""
+    second_level_after: str = "1d"
+    """Working time after the deadline at which 督办 goes up a level (stage 3)."""
+    leaders: list[str] = Field(default_factory=list)
+    """Officials (by name) told at the second level; empty: every admin."""
+    return_window: str = "2d"
+    """Working time after a transfer within which the receiving department may 退回 it."""
+    revisit_after: str = "2d"
+    """Working time after an answer with no rating before the official is asked to 回访."""
+
+    @field_validator("hours")
+    @classmethod
+    def _periods(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _PERIOD.match(value):
+                raise ValueError(f"{value!r} should look like 09:00-12:00")
+        return values
+
+    @field_validator("second_level_after", "return_window", "revisit_after")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        if not _SPAN.match(value):
+            raise ValueError(f"{value!r} should look like 1d (working days) or 4h (working hours)")
+        return value
+
+    @field_validator("limits")
+    @classmethod
+    def _spans(cls, values: dict[str, str]) -> dict[str, str]:
+        for value in values.values():
+            cls._span(value)
+        return values
+
+
+_PERIOD = re.compile(r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+_SPAN = re.compile(r"^\d+(\.\d+)?[dh]$")
+
+
 class Settings(_Section):
     """The whole validated configuration."""
 
@@ -186,6 +253,7 @@ class Settings(_Section):
     security: SecuritySection = Field(default_factory=SecuritySection)
     web: WebSection = Field(default_factory=WebSection)
     departments: list[DepartmentConfig] = Field(default_factory=list)
+    worktime: WorktimeSection = Field(default_factory=WorktimeSection)
     officials: list[OfficialConfig] = Field(default_factory=list)
     source: str = Field(default="(defaults)", exclude=True)
     """The file these settings came from, for messages."""

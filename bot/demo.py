@@ -1,6 +1,7 @@
 """``minyi demo``: replay the bundled conversation through the real dispatcher and store.
 
-The demo has its own roster and a simulated clock (so one question goes overdue without waiting a day),
+The demo has its own roster and a simulated clock (so questions go through reminders, 督办 and 回访
+without waiting days: moving the clock fires what falls due on the way, in order),
 writes a fresh SQLite file, prints the transcript as it happens and ends with the supervisor summary.
 """
 
@@ -101,16 +102,22 @@ async def replay(lines: list[str], database_url: str, out: TextIO) -> None:
     console = ConsoleAdapter(app.dispatcher.handle, out=out, clock=clock)
     app.dispatcher.connect(console)
     reminder = OverdueReminder(app.dispatcher)
+
+    def set_clock(moment: datetime | None) -> None:
+        clock.now = moment if moment is not None else clock.now
+
     try:
         for line in lines:
             if line.startswith("@time "):
-                clock.now = datetime.fromisoformat(line[6:].strip()).replace(tzinfo=zone)
+                moment = datetime.fromisoformat(line[6:].strip()).replace(tzinfo=zone)
+                await reminder.catch_up(moment, set_clock)
             elif line.startswith("@wait "):
                 match = _WAIT.match(line[6:].strip())
                 if not match:
                     raise ValueError(f"bad demo directive: {line}")
-                clock.now += timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-                await reminder.run_once()
+                later = clock.now + timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+                # The 督办 stages and 回访 reminders due on the way fire in order.
+                await reminder.catch_up(later, set_clock)
             elif line.startswith("@note "):
                 print(f"\n—— {line[6:].strip()} ——", file=out)
             elif line.strip() and not line.startswith("//"):

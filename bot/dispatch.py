@@ -26,7 +26,7 @@ from functools import partial
 from typing import ParamSpec, TypeVar
 
 from bot import audit
-from bot.commands import parse_command, strip_mention
+from bot.commands import is_status_request, parse_command, strip_mention
 from bot.events import (
     EventKind,
     IncomingMessage,
@@ -573,7 +573,9 @@ class Dispatcher:
         handle = self.services.bot_usernames.get(message.platform)
         addressed = message.mentions_bot or alias_mentioned or message.is_private
         command = None
-        if message.kind is EventKind.MESSAGE and (addressed or text.startswith(("/", "／"))):
+        if message.kind is EventKind.MESSAGE and (
+            addressed or text.startswith(("/", "／")) or is_status_request(text)
+        ):
             command = parse_command(text, handle)
         return Context(
             message=message,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bot.templating import TemplateLibrary
     from bot.text import Prediction, TemplateRanker, TextAnalyzer
     from bot.text.deferred import DeferredRanker
+    from bot.worktime import WorkClock
     from storage import MessageInfo, OfficialInfo, Store
 
 P = ParamSpec("P")
@@ -75,6 +76,13 @@ class Services:
         """Run a store call off the event loop; one worker thread keeps database work in order."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    @functools.cached_property
+    def worktime(self) -> WorkClock:
+        """The working-time clock every deadline is counted on (``bot.worktime``)."""
+        from bot.worktime import WorkClock
+
+        return WorkClock(self.settings.worktime, self.settings.bot.zone)
 
     def close(self) -> None:
         """Stop the database worker thread."""

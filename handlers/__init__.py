@@ -14,9 +14,14 @@ from __future__ import annotations
 from bot.routes import GROUPS, PRIVATE, Observer, RouteTable, button, command, message
 from bot.work import EVERYONE, RESIDENTS, STAFF, SUPERVISORS
 from handlers import anonymous, answer, ask, bind, help, lurk, rate, record, speak, status, suggest
+from handlers import case as case_
+from handlers import extension as extension_
+from handlers import history as history_
+from handlers import returns as returns_
 from handlers import summary as summary_
 from handlers import transfer as transfer_
 from handlers import unmask as unmask_
+from handlers import visit as visit_
 
 OBSERVERS = (
     Observer("membership", record.membership, record.is_membership),
@@ -45,6 +50,13 @@ ROUTES = (
     command("digest", lurk.digest, roles=STAFF, private_answer=True),
     command("summary", summary_.summary, roles=SUPERVISORS, private_answer=True),
     command("unmask", unmask_.unmask, roles=SUPERVISORS, private_answer=True),
+    command("history", history_.history, roles=STAFF, private_answer=True),
+    command("extend", extension_.extend, roles=STAFF, private_answer=True),
+    command("approve", extension_.approve, roles=SUPERVISORS, private_answer=True),
+    command("return", returns_.return_ticket, roles=STAFF, private_answer=True),
+    command("visit", visit_.visit, roles=STAFF, private_answer=True),
+    command("case", case_.register_case, roles=STAFF, chats=PRIVATE, wrong_chat=case_.IN_GROUP),
+    command("close", case_.close, roles=STAFF, private_answer=True),
     message("typed rating", rate.rate_text, rate.is_rating, roles=RESIDENTS),
     message(
         "pick by number",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.commands import parse_question_number
+from bot.commands import looks_like_ticket, parse_question_number
 from bot.events import ButtonPress, EventKind
 from bot.outbox import Delivered, Delivery, effect, message_args, message_from_args
 from bot.work import Context, FollowUp, StaffContext, Work
@@ -24,8 +24,10 @@ from handlers.common import (
     rating_buttons,
     render_template,
     signature,
+    tell_official,
     to_asker,
 )
+from handlers.visit import plan_revisit
 from storage import OfficialInfo, QuestionInfo, QuestionState, StoreError
 
 RATING_HINT = "请对本次答复进行评价：满意 / 基本满意 / 不满意（点按钮或直接回复）。"
@@ -83,9 +85,13 @@ def _press(ctx: Context) -> tuple[str, str, str]:
 
 
 def tell_outcome(ctx: Context, outcome: str) -> None:
-    """Tell the official how answering went: in their chat, and on the button they pressed."""
+    """Tell the official how answering went: on the button they pressed and privately (typed in a
+    group, it would be read by the residents)."""
     ctx.answer_button(outcome[:190])
-    ctx.reply(outcome, quote=False)
+    if ctx.message.chat.is_group and ctx.official is not None:
+        tell_official(ctx, ctx.official, outcome, prefer=ctx.message.platform)
+    else:
+        ctx.reply(outcome, quote=False)
 
 
 @effect("answer.posted")
@@ -106,6 +112,7 @@ async def answer_posted(work: Work, delivered: Delivered, args: dict[str, Any]) 
         except StoreError as exc:
             outcome = f"{number} 的答复已发出，但未能记录：{exc}"
         else:
+            await plan_revisit(work, args["question"], datetime.fromisoformat(args["at"]))
             timing = "按时" if result.on_time else "已超时"
             outcome = (
                 f"已发布 {number} 的答复（用时 {duration(result.response_seconds)}，{timing}）。"
@@ -179,7 +186,11 @@ def is_bare_pick(ctx: Context) -> bool:
 
 
 async def reply(ctx: StaffContext) -> None:
-    """``/reply Q12 2`` · ``/reply Q12 文字`` · ``/reply 2`` · a bare number in the private chat."""
+    """``/reply Q12 2`` · ``/reply Q12 文字`` · ``/reply 2`` · a bare number in the private chat.
+
+    A mistyped ticket number (``/reply Q 2 …``, ``/reply Q``, a number too long to be one) or a body of
+    bare digits that is no suggestion (``/reply Q1 100``) publishes nothing: the official gets a
+    correction privately."""
     official = ctx.official
     command = ctx.command
     number: int | None = None
@@ -188,30 +199,55 @@ async def reply(ctx: StaffContext) -> None:
         rest = ""
     else:
         args, rest = command.args, command.rest
-        # Only a Q-prefixed first word is a question number: "/reply 2" picks suggestion 2.
-        number = parse_question_number(args[0]) if args and not args[0].isdigit() else None
-        if number is not None:
+        if args and looks_like_ticket(args[0]):
+            number = parse_question_number(args[0])
+            if number is None:
+                correct(ctx, BAD_NUMBER.format(word=args[0]))
+                return
             args = args[1:]
             rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
     if number is None:
         pending = await ctx.db(ctx.store.pending_suggestions, official.id)
         if pending is None:
-            ctx.reply("请写明问题编号，例如「/reply Q12 2」或「/reply Q12 您的答复」。")
+            correct(ctx, "请写明问题编号，例如「/reply Q12 2」或「/reply Q12 您的答复」。")
             return
         number = pending.question_id
     question = await ctx.db(ctx.store.question, number)
     if question is None:
-        ctx.reply(f"没有找到问题 Q{number}。")
+        correct(ctx, f"没有找到问题 Q{number}，请核对编号，未发布任何内容。")
         return
     if not await scope.check(ctx, question, question.number):
         return
     if not args:
-        ctx.reply(f"请写明答复内容或推荐序号，例如「/reply {question.number} 1」。")
+        correct(ctx, f"请写明答复内容或推荐序号，例如「/reply {question.number} 1」。")
         return
-    if len(args) == 1 and args[0].isdigit() and len(args[0]) <= 2:
-        await answer_with_template(ctx, question, official, int(args[0]))
+    if all(arg.isdigit() for arg in args):
+        # Bare digits are a suggestion's number, never an answer to publish.
+        if len(args) == 1 and len(args[0]) <= 2:
+            await answer_with_template(ctx, question, official, int(args[0]))
+        else:
+            correct(
+                ctx,
+                f"「{' '.join(args)}」不是推荐序号，未发布。选推荐答复请发「/reply {question.number} 1」，"
+                f"自行答复请写明内容。",
+            )
+        return
+    post_answer(ctx, question, official, rest.strip())
+
+
+BAD_NUMBER = (
+    "问题编号「{word}」有误，未发布任何内容。编号是 Q 加数字，"
+    "例如「/reply Q12 答复内容」或「/reply Q12 2」。"
+)
+
+
+def correct(ctx: StaffContext, text: str) -> None:
+    """Tell the official what to fix, privately (nothing is posted where residents read)."""
+    ctx.answer_button(text[:190])
+    if ctx.message.chat.is_group:
+        tell_official(ctx, ctx.official, text, prefer=ctx.message.platform)
     else:
-        post_answer(ctx, question, official, rest.strip())
+        ctx.reply(text, quote=False)
 
 
 def is_platform_reply(ctx: Context) -> bool:
@@ -243,6 +279,7 @@ async def platform_reply(ctx: StaffContext) -> bool:
         )
     except StoreError:
         return False
+    await plan_revisit(ctx, question.id, msg.sent_at)
     ctx.reply(
         f"{question.number} 已答复。{rating_hint(ctx, question.platform)}",
         reply_to=msg.message_id,

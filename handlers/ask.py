@@ -8,16 +8,16 @@ also promote a resident's message to a ticket by replying to it with ``/ticket``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from bot.events import EventKind
 from bot.outbox import Delivered, effect
 from bot.text import Prediction
+from bot.text.privacy import mask
 from bot.work import Context, FollowUp, StaffContext, Work
-from handlers import scope
-from handlers.assignment import choose_assignee
-from handlers.common import local_time
+from handlers import deadlines, scope
+from handlers.assignment import choose_assignee, choose_department_assignee
+from handlers.common import local_time, tell_official
 from handlers.suggest import offer_suggestions
 from storage import QuestionInfo
 
@@ -33,7 +33,10 @@ class NewTicket:
 
 
 TICKET_USAGE = "请在群里「回复」居民的那条消息并发送 /ticket。"
-GREETING = "您好！我是{name}。有问题请@我并写明具体情况（如地点、时间），我会登记并转给工作人员，{hours}小时内答复。"
+GREETING = (
+    "您好！我是{name}。有问题请@我并写明具体情况（如地点、时间），我会登记并转给工作人员，"
+    "{hours}小时内回应，并在办理时限内答复。"
+)
 
 
 async def open_ticket(
@@ -44,13 +47,22 @@ async def open_ticket(
     asker_name: str,
     text: str,
     department: Prediction,
+    intent: str,
+    prefer_assignee: int | None = None,
 ) -> QuestionInfo:
-    """Open a ticket for a message of this chat, acknowledge it in the chat, alert the officials."""
+    """Open a ticket for a message of this chat, due after the time limit of its kind (``intent``) and
+    department on the working-time clock; acknowledge it in the chat, alert the officials.
+    ``prefer_assignee``: who takes it when the chat has no official (an official's ``/case``)."""
     msg = ctx.message
-    deadline = timedelta(hours=ctx.settings.bot.answer_deadline_hours)
     now = ctx.now
     label = department.label if department.confident else ""
+    limit = ctx.services.worktime.limit(intent, label, text)
     group = await ctx.db(ctx.store.assignment_candidates, msg.platform, msg.chat.chat_id)
+    assignee_id = choose_assignee(group, label) or prefer_assignee
+    if assignee_id is None and label:
+        # A group nobody serves: the question's department takes it.
+        members = await ctx.db(ctx.store.department_members, label)
+        assignee_id = choose_department_assignee(members)
     question = await ctx.db(
         ctx.store.open_question,
         platform=msg.platform,
@@ -64,37 +76,66 @@ async def open_ticket(
         department=label,
         department_confident=department.confident,
         created_at=now,
-        due_at=now + deadline,
-        assignee_id=choose_assignee(group, label),
+        due_at=ctx.services.worktime.deadline(now, limit),
+        assignee_id=assignee_id,
     )
-    officials = await ctx.db(ctx.store.officials_for_group, msg.platform, msg.chat.chat_id)
+    question = await deadlines.plan(ctx, question.id, start=now, limit=limit)
     handler = (
-        f"由{question.assignee_name}负责办理" if question.assignee_name else "已转交工作人员办理"
+        f"由{question.assignee_name}负责办理"
+        if question.assignee_name
+        else "暂无承办人，已交督查人员分派"
     )
     # The alerts are queued whatever becomes of the acknowledgement: a lost acknowledgement costs
     # the resident a receipt, a lost alert would cost them an answer.
     ctx.reply(
         f"已收到您的问题，编号 {question.number}。{handler}，"
-        f"将于 {local_time(ctx, question.due_at)} 前答复。"
+        f"办理时限：{limit.label()}，将于 {local_time(ctx, question.due_at)} 前答复。"
         f"可发送「进度 {question.number}」查询办理情况。",
         reply_to=message_id,
         mention=True,
         what=f"the acknowledgement of {question.number} in chat {msg.chat.chat_id}",
         follow_up=FollowUp("ask.acknowledged", {"question": question.id}),
     )
-    targets = [o for o in officials if o.id == question.assignee_id] or [
-        o for o in officials if o.role != "supervisor"
-    ]
-    for official in targets:
-        offer_suggestions(ctx, question, official, prefer=msg.platform)
+    if question.assignee_id is None:
+        await queue_for_supervisors(ctx, question)
+        return question
+    assignee = await ctx.db(ctx.store.official, question.assignee_id)
+    if assignee is not None:
+        offer_suggestions(ctx, question, assignee, prefer=msg.platform)
     return question
+
+
+async def queue_for_supervisors(ctx: Context, question: QuestionInfo) -> None:
+    """The supervisors' queue: a question nobody can be given is never left with nobody — every
+    supervisor hears of it (masked) and hands it on with ``/transfer``."""
+    await ctx.db(
+        ctx.store.add_step,
+        question.id,
+        "queued",
+        at=ctx.now,
+        official_id=None,
+        note="无承办人，交督查人员分派",
+    )
+    for supervisor in await ctx.db(ctx.store.supervisors):
+        tell_official(
+            ctx,
+            supervisor,
+            f"【待分派 {question.number}】{question.group_title or '私聊'}：{mask(question.text)}\n"
+            f"该群无承办人，部门{'「' + question.department + '」' if question.department else '未识别'}"
+            f"也无人承办。请发送「/transfer {question.number} 部门」分派。",
+            prefer=question.platform,
+        )
 
 
 @effect("ask.acknowledged")
 async def acknowledged(work: Work, delivered: Delivered, args: dict[str, Any]) -> None:
-    """Remember the acknowledgement's message id (a reply to it finds the question)."""
+    """Remember the acknowledgement's message id (a reply to it finds the question) and that the
+    resident was acknowledged (the ticket's history)."""
     if delivered.sent is not None:
         await work.db(work.store.attach_ack, args["question"], delivered.sent.message_id)
+        await work.db(
+            work.store.add_step, args["question"], "acknowledged", at=work.now, official_id=None
+        )
 
 
 def is_question_to_the_bot(ctx: Context) -> bool:
@@ -123,6 +164,7 @@ async def ask(ctx: Context) -> None:
         asker_name=msg.sender.display_name,
         text=ctx.text,
         department=analysis.department,
+        intent=analysis.intent.label,
     )
 
 
@@ -152,4 +194,5 @@ async def promote_to_ticket(ctx: StaffContext) -> None:
         asker_name="",
         text=text,
         department=department,
+        intent=ctx.services.text.intent(text).label,
     )

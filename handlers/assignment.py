@@ -3,7 +3,9 @@
 The store says who could take a question (``Store.assignment_candidates`` for a group,
 ``Store.department_members`` for a department: active officials in roster order, each with how many
 questions they have waiting); these functions choose, and ``open_question`` / ``transfer`` record it.
-Supervisors oversee and are never given a question.
+Supervisors oversee and are never given a question. The rule throughout is **least open work**: the
+candidate with the fewest questions waiting, a tie going to roster order (so work spreads as it comes,
+and an official back from leave catches up first).
 """
 
 from __future__ import annotations
@@ -43,11 +45,15 @@ def choose_transfer_assignee(
     """Who gets a question transferred to ``department``, given the officials of the question's group
     and the department's members.
 
-    The group's official of that department (the fewest waiting, then roster order) when the group has
-    one; else the department's first official in roster order; None when the department has no one.
+    The group's official of that department when the group has one, else any of the department's
+    officials; among them the one with the least open work (fewest questions waiting), a tie going to
+    roster order. None when the department has no one.
     """
     in_group = [c for c in _workers(group) if c.department == department]
-    if in_group:
-        return _least_busy(in_group)
-    first = next(iter(_workers(members)), None)
-    return first.official_id if first else None
+    return _least_busy(in_group or _workers(members))
+
+
+def choose_department_assignee(members: Sequence[AssignmentCandidate]) -> int | None:
+    """Who gets a question of a group with no official of its own, routed by its department: the
+    department's official with the least open work (a tie: roster order); None when it has none."""
+    return _least_busy(_workers(members))

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 from bot.events import EventKind
 from bot.work import Context
+from bot.worktime import Span
 
 RESIDENT_INTRO = """您好，我是{name}，可以这样使用：
-· 在群里 @{name} 加上您的问题，例如「@{name} 小区电梯坏了什么时候修？」，我会登记编号并在{hours}小时内答复"""
+· 在群里 @{name} 加上您的问题，例如「@{name} 小区电梯坏了什么时候修？」，我会登记编号、{hours}小时内回应，并在办理时限内答复（{limits}）"""
 
 
 def help_text(ctx: Context) -> str:
     """Help for the sender's role: the commands the routes let that role use."""
     settings = ctx.settings
     name = settings.bot.name
-    lines = [RESIDENT_INTRO.format(name=name, hours=round(settings.bot.answer_deadline_hours))]
+    limits = "，".join(
+        f"{kind}类{Span.parse(span).label()}" for kind, span in settings.worktime.limits.items()
+    )
+    intro = RESIDENT_INTRO.format(
+        name=name, hours=round(settings.bot.answer_deadline_hours), limits=limits
+    )
+    lines = [intro]
     routes = ctx.work.routes
     if routes is None:
         return lines[0]

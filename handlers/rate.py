@@ -10,7 +10,8 @@ from __future__ import annotations
 from bot.commands import parse_question_number, parse_rating
 from bot.events import EventKind
 from bot.work import Context
-from handlers.common import RATING_CODES, RATING_LABELS, tell_official
+from handlers import deadlines
+from handlers.common import RATING_CODES, RATING_LABELS, local_time, tell_official
 from handlers.rating_rules import Refusal, outcome, refusal
 from handlers.store_messages import explain
 from storage import QuestionInfo, QuestionState, StoreError
@@ -45,6 +46,8 @@ async def apply_rating(ctx: Context, question: QuestionInfo, score: str) -> tupl
     except StoreError as exc:
         return False, explain(exc)
     if updated.state == QuestionState.REOPENED:
+        # A reopened ticket is a new wait: a fresh deadline, and its 督办 stages start again.
+        updated = await deadlines.restart(ctx, updated)
         assignee = (
             await ctx.db(ctx.store.official, updated.assignee_id)
             if updated.assignee_id is not None
@@ -57,7 +60,10 @@ async def apply_rating(ctx: Context, question: QuestionInfo, score: str) -> tupl
                 f"【{updated.number} 不满意】居民对答复不满意，问题已重新打开，请继续跟进：\n{updated.text}",
                 prefer=updated.platform,
             )
-        return True, f"很抱歉答复未能让您满意，{updated.number} 已重新打开，工作人员会继续跟进。"
+        return True, (
+            f"很抱歉答复未能让您满意，{updated.number} 已重新打开，工作人员会继续跟进，"
+            f"将于 {local_time(ctx, updated.due_at)} 前答复。"
+        )
     return True, f"感谢您的评价（{RATING_LABELS[score]}）！{updated.number} 已办结。"
 
 

@@ -109,6 +109,14 @@ async def shown(work: Work, delivered: Delivered, args: dict[str, Any]) -> None:
             args["templates"],
             work.now,
         )
+        await work.db(
+            work.store.add_step,
+            args["question"],
+            "suggested",
+            at=work.now,
+            official_id=args["official"],
+            note="、".join(args["templates"]),
+        )
     if "confirm" in args:
         work.send(message_from_args(args["confirm"]), what="a suggestion confirmation")
 

@@ -87,6 +87,9 @@ COLUMNS = (
     ("答复", lambda t: str(t.engagements.get("answer", 0))),
     ("建议", lambda t: str(t.suggestions)),
     ("投诉", lambda t: str(t.complaints)),
+    ("走访", lambda t: str(t.engagements.get("visit", 0))),
+    ("转入", lambda t: str(t.transfers_in)),
+    ("退回", lambda t: str(t.returns)),
 )
 SECTIONS = (("按人员", "officials"), ("按群", "groups"), ("按部门", "departments"))
 
@@ -181,6 +184,7 @@ def _chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> s
         for d in summary.departments:
             lines.append(
                 f"· {d.label}：问题{d.questions} 答复{d.answered} 解决率{percent(d.resolution_rate)}"
+                + (f" 转入{d.transfers_in} 退回{d.returns}" if d.transfers_in or d.returns else "")
             )
     overdue = "、".join(q.number for q in summary.overdue)
     lines.append(f"超时未答复：{overdue or '无'}")

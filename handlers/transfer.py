@@ -1,6 +1,7 @@
 """转办 — an official hands a question to another department: ``/transfer Q12 交通运输局 备注``.
 
-The resident is told in the group, the new assignee privately (the question's personal data masked:
+A resolved or closed ticket, or a department with nobody to handle it, is refused with the reason
+(a transfer never leaves a ticket with nobody). The resident is told in the group, the new assignee privately (the question's personal data masked:
 ``/suggest`` shows it as written once they take it on); the transfer is engagement ``transfer``.
 """
 
@@ -12,7 +13,10 @@ from handlers import scope
 from handlers.assignment import choose_transfer_assignee
 from handlers.common import question_number_arg, tell_official, to_asker
 from handlers.store_messages import explain
-from storage import StoreError
+from storage import QuestionState, StoreError
+
+FINISHED = {QuestionState.RESOLVED: "已办结", QuestionState.CLOSED: "已关闭"}
+"""States a ticket cannot be transferred from, and how to say so."""
 
 
 async def transfer(ctx: StaffContext) -> None:
@@ -28,22 +32,35 @@ async def transfer(ctx: StaffContext) -> None:
     target = await ctx.db(store.question, number)
     if target is not None and not await scope.check(ctx, target, target.number):
         return
+    if target is not None and target.state in FINISHED:
+        ctx.reply(
+            f"{target.number} {FINISHED[target.state]}，不能转办"
+            "（居民评价不满意后问题会重新打开，届时可以转办）。"
+        )
+        return
     group = (
         await ctx.db(store.assignment_candidates, target.platform, target.chat_id) if target else []
     )
     members = await ctx.db(store.department_members, args[1])
+    assignee_id = choose_transfer_assignee(group, members, args[1])
+    departments = await ctx.db(store.departments)
+    if target is not None and args[1] in departments and assignee_id is None:
+        ctx.reply(
+            f"{args[1]} 暂无承办人（名册中没有该部门的工作人员），不能转办，"
+            "否则问题将无人办理。请转给其他部门，或请管理员在名册中添加该部门人员。"
+        )
+        return
     try:
         question = await ctx.db(
             store.transfer,
             number,
             by_official_id=official.id,
             department=args[1],
-            assignee_id=choose_transfer_assignee(group, members, args[1]),
+            assignee_id=assignee_id,
             at=ctx.now,
-            note=" ".join(args[2:]),
+            note=" ".join(args[1:]),  # the department and why (the ticket's history)
         )
     except StoreError as exc:
-        departments = await ctx.db(store.departments)
         ctx.reply(f"{explain(exc)}。可选部门：{'、'.join(departments) or '（未配置）'}")
         return
     if question.group_id is not None and question.platform in ctx.work.platforms:

@@ -218,6 +218,9 @@ class Question(Base):
         Index("ix_questions_assignee_state", "assignee_id", "state"),
         Index("ix_questions_created", "created_at"),
         Index("ix_questions_ack_message", "ack_platform_message_id"),
+        # The 督办 timer's stages 1 and 3 (migration 0005); stage 2 uses ix_questions_state_due.
+        Index("ix_questions_state_remind", "state", "remind_at"),
+        Index("ix_questions_state_second_level", "state", "second_level_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -243,6 +246,26 @@ class Question(Base):
     answer_text: Mapped[str | None] = mapped_column(CleanText)
     overdue_notified_at: Mapped[datetime | None]
     """When the overdue reminder went out, so it goes out once per wait."""
+    # The closed loop (migration 0005): 督办 stages, extensions, transfers and 回访.
+    limit_label: Mapped[str] = mapped_column(CleanString(40), default="", server_default="")
+    """The time limit the deadline was counted from (``咨询 · 1个工作日``)."""
+    remind_at: Mapped[datetime | None]
+    """督办 stage 1: when the handling official is reminded (a share of the time, default 80%)."""
+    reminded_at: Mapped[datetime | None]
+    second_level_at: Mapped[datetime | None]
+    """督办 stage 3: when the delay goes to the next level up."""
+    second_level_sent_at: Mapped[datetime | None]
+    extension_due_at: Mapped[datetime | None]
+    """A requested extension waiting for a supervisor's /approve."""
+    extension_official_id: Mapped[int | None] = mapped_column(Integer)
+    extension_reason: Mapped[str] = mapped_column(CleanText, default="", server_default="")
+    transferred_by_id: Mapped[int | None] = mapped_column(Integer)
+    """Who made the latest transfer (a 退回 goes back to them)."""
+    transferred_at: Mapped[datetime | None]
+    revisit_at: Mapped[datetime | None]
+    """When an answer still unrated brings a 回访 reminder."""
+    revisit_reminded_at: Mapped[datetime | None]
+    """When the official was asked to 回访 an answer nobody rated."""
 
 
 class QuestionTransition(Base):
@@ -256,6 +279,21 @@ class QuestionTransition(Base):
     to_state: Mapped[str] = mapped_column(CleanString(20))
     at: Mapped[datetime]
     actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    note: Mapped[str] = mapped_column(CleanText, default="")
+
+
+class TicketStep(Base):
+    """A step in a ticket's life that changes no state: acknowledged, suggested, reminded, escalated,
+    extension asked / approved / refused, returned, visited (``minyi ticket show`` merges these with
+    the transitions, answers and ratings)."""
+
+    __tablename__ = "ticket_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), index=True)
+    kind: Mapped[str] = mapped_column(CleanString(30))
+    at: Mapped[datetime]
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
     note: Mapped[str] = mapped_column(CleanText, default="")
 
 
@@ -291,6 +329,10 @@ class Rating(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     score: Mapped[str] = mapped_column(CleanString(30))
     at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(
+        CleanString(20), default="resident", server_default="resident"
+    )
+    """``resident`` (a button or a word) or ``visit`` (the result of an official's 回访)."""
 
 
 class Template(Base):

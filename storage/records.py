@@ -121,6 +121,13 @@ class QuestionInfo:
     answered_at: datetime | None
     ack_platform_message_id: str | None
     answer_platform_message_id: str | None
+    limit_label: str = ""
+    answered_by_id: int | None = None
+    transferred_by_id: int | None = None
+    transferred_at: datetime | None = None
+    extension_due_at: datetime | None = None
+    extension_official_id: int | None = None
+    extension_reason: str = ""
 
     @property
     def number(self) -> str:
@@ -187,6 +194,10 @@ class Tally:
     suggestions: int = 0
     complaints: int = 0
     messages: int = 0
+    transfers_in: int = 0
+    """Tickets transferred to this department in the period (departments only)."""
+    returns: int = 0
+    """Tickets this department sent back (退回) in the period (departments only)."""
 
     @property
     def response_rate(self) -> float | None:

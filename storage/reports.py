@@ -25,9 +25,11 @@ from storage.models import (
     Person,
     Question,
     Rating,
+    TicketStep,
 )
 from storage.records import (
     RATING_SCORES,
+    EngagementKind,
     Jurisdiction,
     QuestionInfo,
     QuestionState,
@@ -246,6 +248,8 @@ def summarise(
         return found
 
     in_period = (Question.created_at >= since, Question.created_at < until, scope.questions())
+    # An answered question is credited to whoever answered it, a waiting one to its assignee.
+    credited = func.coalesce(Question.answered_by_id, Question.assignee_id)
     latest_score = (
         select(Rating.score)
         .where(Rating.question_id == Question.id)
@@ -255,12 +259,13 @@ def summarise(
     )
     scored = (
         select(
-            Question.assignee_id,
+            credited.label("assignee_id"),
             Question.group_id,
             Question.department,
             Question.state,
             Question.due_at,
             Question.first_response_at,
+            Question.answered_at,
             latest_score.label("score"),
         )
         .where(*in_period)
@@ -273,7 +278,13 @@ def summarise(
             scored.c.department,
             func.count(),
             _count(scored.c.first_response_at.is_not(None)),
-            _count(scored.c.first_response_at <= scored.c.due_at),
+            # On time: the final answer met the deadline in force (a reopened ticket's is fresh).
+            _count(
+                and_(
+                    scored.c.answered_at <= scored.c.due_at,
+                    scored.c.state.not_in(QuestionState.WAITING),
+                )
+            ),
             _count(scored.c.state == QuestionState.RESOLVED),
             _count(and_(scored.c.state.in_(QuestionState.WAITING), scored.c.due_at < now)),
             *(_count(scored.c.score == score) for score in RATING_SCORES),
@@ -294,7 +305,7 @@ def summarise(
     # Medians need the times themselves: one narrow row per answered question.
     answered_rows = session.execute(
         select(
-            Question.assignee_id,
+            credited,
             Question.group_id,
             Question.department,
             Question.created_at,
@@ -321,6 +332,29 @@ def summarise(
             targets.append(_tally(groups, str(group_id), titles.get(group_id, "")))
         for t in targets:
             t.engagements[kind] = t.engagements.get(kind, 0) + n
+
+    # Transfers into each department, and the returns each department made (退回).
+    transfers = session.execute(
+        select(Engagement.detail, func.count())
+        .where(Engagement.kind == EngagementKind.TRANSFER)
+        .where(Engagement.at >= since, Engagement.at < until)
+        .group_by(Engagement.detail)
+    )
+    for department, n in transfers:
+        _tally(
+            departments, department or UNCLASSIFIED, department or UNCLASSIFIED
+        ).transfers_in += n
+        total.transfers_in += n
+    returns = session.execute(
+        select(Official.department, func.count())
+        .select_from(TicketStep)
+        .join(Official, Official.id == TicketStep.official_id)
+        .where(TicketStep.kind == "returned", TicketStep.at >= since, TicketStep.at < until)
+        .group_by(Official.department)
+    )
+    for department, n in returns:
+        _tally(departments, department or UNCLASSIFIED, department or UNCLASSIFIED).returns += n
+        total.returns += n
 
     # Suggestions and complaints are what residents raised; an official's own words are engagement,
     # and a guess the classifier is unsure of is not counted as collected.

@@ -120,6 +120,13 @@ def question_record(
         answered_at=q.answered_at,
         ack_platform_message_id=q.ack_platform_message_id,
         answer_platform_message_id=q.answer_platform_message_id,
+        limit_label=q.limit_label,
+        answered_by_id=q.answered_by_id,
+        transferred_by_id=q.transferred_by_id,
+        transferred_at=q.transferred_at,
+        extension_due_at=q.extension_due_at,
+        extension_official_id=q.extension_official_id,
+        extension_reason=q.extension_reason,
     )
 
 

@@ -9,6 +9,7 @@
 - storage/suggestions.py — reply templates and the suggestions shown to officials
 - storage/engagement.py — what officials did, and their digests
 - storage/reports.py — summaries for supervisors
+- storage/loop.py — deadlines, 督办 stages, extensions, a ticket's history
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
 - storage/audit.py — the audit log (staff actions, refusals, failed binds, unmasked views)
 - storage/ticket_search.py — the web console's ticket list and ticket histories
@@ -32,6 +33,7 @@ from storage.audit import AuditStore
 from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
+from storage.loop import LoopStore
 from storage.messages import MessageStore
 from storage.opinion import OpinionStore
 from storage.reports import ReportStore
@@ -55,6 +57,7 @@ class Store(
     TicketSearchStore,
     AccountStore,
     OpinionStore,
+    LoopStore,
 ):
     """All reads and writes minyi makes.
 

@@ -222,6 +222,7 @@ class TicketStore(StoreBase):
             if first:
                 q.first_response_at = at
             q.answered_at = at
+            q.revisit_at = q.revisit_reminded_at = None  # the caller plans the new answer's 回访
             q.answered_by_id = official_id
             q.answer_text = text
             if answer_platform_message_id:
@@ -251,16 +252,26 @@ class TicketStore(StoreBase):
             )
 
     def record_rating(
-        self, question_id: int, *, platform: str, user_id: str, score: str, at: datetime
+        self,
+        question_id: int,
+        *,
+        platform: str,
+        user_id: str,
+        score: str,
+        at: datetime,
+        source: str = "resident",
     ) -> None:
-        """Store the score ``platform:user_id`` gave a question's answer; what it does to the question
-        is the caller's decision (``transition``)."""
+        """Store the score ``platform:user_id`` gave a question's answer (``source``: ``resident``, or
+        ``visit`` for the result of an official's 回访); what it does to the question is the caller's
+        decision (``transition``)."""
         if score not in RATING_SCORES:
             raise StoreError(StoreErrorCode.UNKNOWN_SCORE, score=score)
         with self._tx() as session:
             q = rows.existing_question(session, question_id)
             rater = rows.person(session, platform, user_id, "", at)
-            session.add(Rating(question_id=q.id, person_id=rater.id, score=score, at=at))
+            session.add(
+                Rating(question_id=q.id, person_id=rater.id, score=score, at=at, source=source)
+            )
 
     def transition(
         self,
@@ -302,6 +313,7 @@ class TicketStore(StoreBase):
             q.department = department
             q.department_confident = True
             q.assignee_id = assignee_id
+            q.transferred_by_id, q.transferred_at = by_official_id, at  # for a 退回
             actor = self._actor(session, by_official_id)
             self._transition(session, q, QuestionState.TRANSFERRED, at, actor, note or department)
             session.add(

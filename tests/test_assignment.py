@@ -47,15 +47,16 @@ def test_a_transfer_goes_to_the_groups_official_of_that_department():
     assert choose_transfer_assignee(group, members, TRANSPORT) == 3  # least busy in the group
 
 
-def test_else_a_transfer_goes_to_the_departments_first_official():
+def test_else_a_transfer_goes_to_the_departments_least_busy_official():
     group = [official(1, HOUSING)]  # idle, but of another department
     members = [
         official(8, TRANSPORT, role="supervisor"),
         official(6, TRANSPORT, waiting=9),
         official(5, TRANSPORT, waiting=0),
+        official(4, TRANSPORT, waiting=0),
     ]
-    # Roster order, not load: the department's first official who is not a supervisor.
-    assert choose_transfer_assignee(group, members, TRANSPORT) == 6
+    # Least open work, never a supervisor; of the two idle ones, the first in roster order.
+    assert choose_transfer_assignee(group, members, TRANSPORT) == 5
 
 
 def test_a_transfer_to_a_department_without_officials_has_no_assignee():

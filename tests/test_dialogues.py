@@ -19,8 +19,8 @@ async def test_question_gets_ticket_due_time_and_official_alert(chat):
     assert ack.chat_id == "xingfuli"
     assert ack.message.reply_to_message_id is not None  # quotes the resident
     assert "Q1" in ack.text and "已收到" in ack.text
-    # 24 h after 08:30 Shanghai time on 16 Nov, shown in local time.
-    assert "11月17日 08:30" in ack.text
+    # One working day (咨询) from 08:30 on Monday 16 Nov: the whole day's working hours, 09:00-17:30.
+    assert "11月16日 17:30" in ack.text
     assert "张伟" in ack.text  # the housing official of the group handles an elevator question
     alert = [p for p in posted if p.chat_id == "zhangwei"]
     assert len(alert) == 1 and alert[0].message.is_private
@@ -123,10 +123,10 @@ async def test_unsatisfied_reopens_and_tells_the_official(chat):
 async def test_status_in_chinese_and_slash_form(chat):
     await chat.ask("电梯什么时候修？")
     posted = await chat.ask("进度 Q1")
-    assert "Q1：待答复" in posted[0].text and "11月17日 08:30" in posted[0].text
+    assert "Q1：待答复" in posted[0].text and "11月16日 17:30" in posted[0].text
     posted = await chat.bot.say("/status q1", by=chat.wang, chat=chat.group)
     assert "Q1：待答复" in posted[0].text
-    chat.clock.advance(hours=25)
+    chat.clock.advance(hours=10)
     posted = await chat.bot.say("/status Q1", by=chat.wang, chat=chat.group)
     assert "已超过承诺时间" in posted[0].text
     posted = await chat.bot.say("/status Q99", by=chat.wang, chat=chat.group)
@@ -223,13 +223,14 @@ async def test_an_anonymous_administrator_is_told_how_to_be_recognised(chat):
 
 async def test_transfer_moves_question_and_tells_resident(chat):
     await chat.ask("小区门口的公交站台什么时候修好？")
+    # No one on the roster works for 生态环境局: the transfer is refused, the ticket stays put.
     posted = await chat.bot.say("/transfer Q1 生态环境局 误派", by=chat.zhang)
-    assert chat.app.store.question(1).department == "生态环境局"
-    assert chat.app.store.question(1).assignee_id is None  # no one on the roster works there
-    assert any(p.chat_id == "xingfuli" and "已转交生态环境局" in p.text for p in posted)
+    assert "生态环境局 暂无承办人" in posted[0].text
+    assert not any(p.chat_id == "xingfuli" for p in posted)
+    assert chat.app.store.question(1).department == "交通运输局"
     posted = await chat.bot.say("/transfer Q1 不存在局", by=chat.zhang)
     assert "没有名为 不存在局 的部门" in posted[0].text
-    assert states(chat.app.store, 1) == ["open", "transferred"]
+    assert states(chat.app.store, 1) == ["open"]
     posted = await chat.bot.say("转交 Q1 交通运输局", by=chat.zhang)  # the everyday word works too
     assert chat.app.store.question(1).department == "交通运输局"
     assert chat.app.store.question(1).assignee_name == "李娜"  # the group's official of it
@@ -440,9 +441,14 @@ async def test_resident_text_is_never_rendered_as_a_template(chat):
 
 async def test_question_without_officials_is_still_acknowledged(chat):
     nobody = chat.bot.group("无人群", "nobody")
+    # No official serves the group: its department (交通运输局) takes it, and 李娜 is told.
     posted = await chat.ask("公交站台什么时候修？", chat=nobody)
-    assert "已转交工作人员" in posted[0].text
-    assert all(not p.message.is_private for p in posted)
+    assert "由李娜负责办理" in posted[0].text
+    assert any(p.chat_id == "lina" and "公交站台" in p.text for p in posted)
+    # Nor can the department be told: the supervisors' queue, never nobody.
+    posted = await chat.ask("这个事情怎么办呢？", chat=nobody)
+    assert "已交督查人员分派" in posted[0].text
+    assert any(p.chat_id == "chenjing" and "待分派 Q2" in p.text for p in posted)
 
 
 async def test_outgoing_to_an_unconnected_platform_is_not_lost_silently(chat):
@@ -454,10 +460,10 @@ async def test_overdue_questions_are_escalated_once(chat):
     from handlers.overdue import OverdueReminder
 
     reminder = OverdueReminder(chat.app.dispatcher)
-    await chat.ask("电梯坏了什么时候修？")
-    chat.clock.advance(hours=23)
+    await chat.ask("电梯坏了什么时候修？")  # 咨询, due at 17:30 the same Monday
+    chat.clock.advance(hours=8, minutes=59)
     assert await reminder.run_once() == []
-    chat.clock.advance(hours=2)
+    chat.clock.advance(minutes=2)
     before = len(chat.bot.outbox)
     assert [q.number for q in await reminder.run_once()] == ["Q1"]
     sent = chat.bot.outbox[before:]
@@ -467,9 +473,14 @@ async def test_overdue_questions_are_escalated_once(chat):
     assert apology.message.reply_to_message_id == chat.app.store.question(1).platform_message_id
     assert await reminder.run_once() == []  # once per wait
 
-    # Answered late, rated 不满意: the question waits again, already past due, and is escalated again.
+    # Answered late, rated 不满意: the question waits again with a fresh deadline (one working day
+    # from now), and is escalated again only once that passes.
     await chat.bot.say("/reply Q1 正在协调维修", by=chat.zhang)
-    await chat.bot.say("不满意", by=chat.wang, chat=chat.group)
+    posted = await chat.bot.say("不满意", by=chat.wang, chat=chat.group)
+    # After hours on Monday: the fresh working day is Tuesday's, 09:00-17:30.
+    assert "11月17日 17:30" in next(p.text for p in posted if p.chat_id == "xingfuli")
+    assert await reminder.run_once() == []
+    chat.clock.advance(days=1, minutes=1)
     assert [q.number for q in await reminder.run_once()] == ["Q1"]
 
 
@@ -481,13 +492,13 @@ async def test_an_unreachable_group_does_not_cost_other_questions_their_escalati
     reminder = OverdueReminder(chat.app.dispatcher)
     await chat.ask("电梯坏了什么时候修？")
     await chat.ask("小区门口的路灯坏了", by=chat.liu, chat=chat.other_group)
-    chat.clock.advance(hours=25)
+    chat.clock.advance(days=7)  # past any time limit (投诉: 5 working days)
     group_sends_fail(chat, monkeypatch, {"xingfuli": ConnectionError("network down")})
     before = len(chat.bot.outbox)
     # Both are claimed in one go; Q1's failed apology must not leave Q2 unescalated for good.
     assert [q.number for q in await reminder.run_once()] == ["Q1", "Q2"]
     sent = chat.bot.outbox[before:]
-    alerts = [p.text for p in sent if p.chat_id == "chenjing"]
+    alerts = [p.text for p in sent if p.chat_id == "chenjing" and "【超时督办" in p.text]
     assert [a.startswith("【超时督办 Q1】") for a in alerts] == [True, False]
     assert alerts[1].startswith("【超时督办 Q2】")
     assert [p.chat_id for p in sent if "非常抱歉" in p.text] == ["yangguang"]

@@ -210,7 +210,8 @@ def test_summary_figures_trace_to_rows(store):
     now = T0 + timedelta(days=2)
     summary = store.summary(T0 - timedelta(days=1), now, now)
     z = next(t for t in summary.officials if t.label == "张伟")
-    assert (z.questions, z.answered, z.answered_on_time, z.resolved) == (3, 2, 2, 1)
+    # Q2's answer was on time, but 不满意 reopened it: no final answer yet, so not on time.
+    assert (z.questions, z.answered, z.answered_on_time, z.resolved) == (3, 2, 1, 1)
     # Q2 was reopened by 不满意 and is past its promised time again: overdue like Q3.
     assert z.overdue == 2 and z.rated == 2 and z.satisfaction_rate == 0.5
     assert z.median_response_seconds == (600 + 1800) / 2

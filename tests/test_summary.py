@@ -74,6 +74,9 @@ def populate(session: Session, seed: int = 7) -> None:
         group = rnd.choice([*groups, None])
         answered = rnd.random() < 0.6
         first = created + timedelta(minutes=rnd.randrange(1, 3000)) if answered else None
+        # The final answer: sometimes later than the first (a reopened ticket answered again), and
+        # sometimes by someone other than the assignee.
+        final = first + timedelta(minutes=rnd.randrange(0, 2000)) if first else None
         q = Question(
             platform="test",
             chat_id=group.platform_chat_id if group else "dm",
@@ -87,6 +90,8 @@ def populate(session: Session, seed: int = 7) -> None:
             created_at=created,
             due_at=created + timedelta(hours=24),
             first_response_at=first,
+            answered_at=final,
+            answered_by_id=rnd.choice(officials).id if final and rnd.random() < 0.3 else None,
         )
         questions.append(q)
     session.add_all(questions)
@@ -132,8 +137,8 @@ def brute_force(session: Session) -> dict[str, Tally]:
             tallies["all"],
             tally(
                 "official",
-                str(q.assignee_id) if q.assignee_id else "none",
-                names.get(q.assignee_id or -1, "未分配"),
+                str(credited) if (credited := q.answered_by_id or q.assignee_id) else "none",
+                names.get(credited or -1, "未分配"),
             ),
             tally("department", q.department or "未分类", q.department or "未分类"),
         ]
@@ -143,7 +148,11 @@ def brute_force(session: Session) -> dict[str, Tally]:
             t.questions += 1
             if q.first_response_at is not None:
                 t.answered += 1
-                t.answered_on_time += q.first_response_at <= q.due_at
+                t.answered_on_time += (
+                    q.answered_at is not None
+                    and q.answered_at <= q.due_at
+                    and q.state not in QuestionState.WAITING
+                )
                 t.response_seconds.append((q.first_response_at - q.created_at).total_seconds())
             t.resolved += q.state == QuestionState.RESOLVED
             t.overdue += q.state in QuestionState.WAITING and q.due_at < NOW

@@ -2,6 +2,9 @@
 
 Input lines: ``name: text`` speaks in the default group, ``#group name: text`` in another group, and
 ``~name: text`` in a private chat with the bot. Blank lines and lines starting with ``//`` are skipped.
+A line may begin with a time in the configured zone, ``[2026-09-30 16:00] 王阿姨: …``: ``before_line``
+hears it (the bot's clock is set to it, and timers due on the way fire) before the line is handled; a
+line without one hears ``None`` (the wall clock). This is how transcripts replay days of work.
 
 Each line gets a message id that no other run repeats: a line read from a file is named by the file's
 beginning and its line number, so the same file fed again after a crash is recognised line by line
@@ -15,7 +18,7 @@ import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TextIO
 
 from bot.adapters.memory import MemoryAdapter, Posted
@@ -24,6 +27,7 @@ from bot.events import IncomingMessage
 LINE = re.compile(
     r"^\s*(?:(?P<private>~)|#(?P<group>\S+)\s+)?(?P<name>[^:：]{1,40})[:：]\s?(?P<text>.*)$"
 )
+TIMESTAMP = re.compile(r"^\s*\[(?P<when>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?)\]\s*")
 
 
 class ConsoleLineError(ValueError):
@@ -52,6 +56,8 @@ class ConsoleAdapter(MemoryAdapter):
         bot_name: str = "政务助手",
         clock: Callable[[], datetime] | None = None,
         id_prefix: str | None = None,
+        zone: tzinfo = UTC,
+        before_line: Callable[[datetime | None], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(
             handle,
@@ -64,6 +70,8 @@ class ConsoleAdapter(MemoryAdapter):
         self.out = out
         self.default_group = default_group
         self.bot_name = bot_name
+        self.zone = zone
+        self.before_line = before_line
 
     def on_posted(self, posted: Posted) -> None:
         """Print a bot message with where it went."""
@@ -74,11 +82,22 @@ class ConsoleAdapter(MemoryAdapter):
 
     async def feed_line(self, line: str, message_id: str | None = None) -> list[Posted]:
         """Act on one input line; raises ConsoleLineError for a malformed one."""
+        stamp = TIMESTAMP.match(line)
+        moment = None
+        if stamp:
+            try:
+                moment = datetime.fromisoformat(stamp.group("when")).replace(tzinfo=self.zone)
+            except ValueError:
+                raise ConsoleLineError("时间格式应为 [2026-09-30 16:00]") from None
+            line = line[stamp.end() :]
         match = LINE.match(line)
         if not match:
             raise ConsoleLineError(
                 "每行格式为「名字: 内容」、「#群名 名字: 内容」或「~名字: 内容」"
+                "（可在行首加时间，如 [2026-09-30 16:00]）"
             )
+        if self.before_line is not None:
+            await self.before_line(moment)
         person = self.person(match.group("name").strip())
         if match.group("private"):
             return await self.say(match.group("text"), by=person, message_id=message_id)
