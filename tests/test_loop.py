@@ -30,7 +30,12 @@ CONSOLE_ROSTER = [
         "identities": ["console:李娜"],
         "groups": ["console:阳光花园"],
     },
-    {"name": "陈静", "role": "supervisor", "identities": ["console:陈静"]},
+    {
+        "name": "陈静",
+        "role": "supervisor",
+        "identities": ["console:陈静"],
+        "groups": ["console:幸福里小区", "console:阳光花园"],  # her jurisdiction
+    },
     {"name": "赵局", "role": "admin", "identities": ["console:赵局"]},
 ]
 
@@ -496,7 +501,8 @@ async def test_escalation_goes_to_the_departments_supervisors_and_up_to_named_le
     await OverdueReminder(chat.app.dispatcher).run_once()
     sent = chat.bot.outbox[before:]
     escalated = {p.chat_id for p in sent if "【超时督办 Q1】" in p.text}
-    assert escalated == {"lina", "zhoumin"}  # not 陈静: the department has its own supervisor
+    # 周敏 by her department, 陈静 because she oversees the group (their jurisdictions).
+    assert escalated == {"lina", "zhoumin", "chenjing"}
     clock.advance(days=1)
     before = len(chat.bot.outbox)
     await OverdueReminder(chat.app.dispatcher).run_once()
