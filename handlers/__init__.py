@@ -14,6 +14,7 @@ from __future__ import annotations
 from bot.routes import GROUPS, PRIVATE, Observer, RouteTable, button, command, message
 from bot.work import EVERYONE, RESIDENTS, STAFF, SUPERVISORS
 from handlers import anonymous, answer, ask, bind, help, lurk, rate, record, speak, status, suggest
+from handlers import opinion as opinion_
 from handlers import summary as summary_
 from handlers import transfer as transfer_
 
@@ -21,6 +22,7 @@ OBSERVERS = (
     Observer("membership", record.membership, record.is_membership),
     Observer("edit", record.edit, record.is_edit),
     Observer("record", record.record, record.is_group_talk),
+    Observer("opinion", opinion_.watch, opinion_.is_topical),
 )
 
 ROUTES = (

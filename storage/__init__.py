@@ -5,6 +5,7 @@ Imports SQLAlchemy and the standard library only; never ``bot`` or ``handlers``.
 
 from storage.database import DatabaseLocationError, current_revision, make_engine, upgrade
 from storage.journal import InboxEntry, InboxRecord, JournalHealth, OutboxEntry, OutboxRecord
+from storage.opinion import TopicCounts, TopicMessageInfo, WarningInfo
 from storage.records import (
     RATING_SCORES,
     AnswerResult,
@@ -48,6 +49,9 @@ __all__ = [
     "StoreUnavailable",
     "Summary",
     "Tally",
+    "TopicCounts",
+    "TopicMessageInfo",
+    "WarningInfo",
     "current_revision",
     "make_engine",
     "upgrade",

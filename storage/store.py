@@ -9,6 +9,7 @@
 - storage/suggestions.py — reply templates and the suggestions shown to officials
 - storage/engagement.py — what officials did, and their digests
 - storage/reports.py — summaries for supervisors
+- storage/opinion.py — topic counts and early warnings (舆情预警)
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
 
 storage/rows.py holds the row helpers they share. The store keeps facts, not policy or wording: the
@@ -27,6 +28,7 @@ from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
 from storage.messages import MessageStore
+from storage.opinion import OpinionStore
 from storage.reports import ReportStore
 from storage.roster import RosterStore
 from storage.suggestions import SuggestionStore
@@ -43,6 +45,7 @@ class Store(
     EngagementStore,
     ReportStore,
     JournalStore,
+    OpinionStore,
 ):
     """All reads and writes minyi makes.
 

@@ -79,7 +79,7 @@ def test_migrations_create_exactly_the_models(db_url):
     engine = make_engine(db_url)
     upgrade(engine)
     upgrade(engine)  # idempotent
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0008"
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
