@@ -88,6 +88,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage="/summary today|7d|30d（统计）— 履职统计：响应率、解决率、满意率、首次响应时间、超时问题",
         menu="统计报表，例如 /summary today",
     ),
+    CommandSpec(
+        "link",
+        ("并案", "並案", "关联", "關聯"),
+        usage="/link Q12 Q15（并案）— 同问：将 Q15 并入 Q12 一并办理，答复 Q12 时同时答复 Q15 的居民",
+    ),
+    CommandSpec(
+        "unlink",
+        ("取消并案", "取消並案", "取消关联", "取消關聯"),
+        usage="/unlink Q15（取消关联）— Q15 重新单独办理",
+    ),
 )
 COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}

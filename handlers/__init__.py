@@ -15,6 +15,7 @@ from bot.routes import GROUPS, PRIVATE, Observer, RouteTable, button, command, m
 from bot.work import EVERYONE, RESIDENTS, STAFF, SUPERVISORS
 from handlers import anonymous, answer, ask, bind, help, lurk, rate, record, speak, status, suggest
 from handlers import opinion as opinion_
+from handlers import same_question as same_question_
 from handlers import summary as summary_
 from handlers import transfer as transfer_
 
@@ -42,6 +43,8 @@ ROUTES = (
     command("speak", speak.speak, roles=STAFF),
     command("digest", lurk.digest, roles=STAFF, private_answer=True),
     command("summary", summary_.summary, roles=SUPERVISORS, private_answer=True),
+    command("link", same_question_.link, roles=STAFF, private_answer=True),
+    command("unlink", same_question_.unlink, roles=STAFF, private_answer=True),
     message("typed rating", rate.rate_text, rate.is_rating, roles=RESIDENTS),
     message("pick by number", answer.reply, answer.is_bare_pick, roles=STAFF, chats=PRIVATE),
     message(

@@ -15,7 +15,7 @@ from bot.events import EventKind
 from bot.outbox import Delivered, effect
 from bot.text import Prediction
 from bot.work import Context, FollowUp, StaffContext, Work
-from handlers import scope
+from handlers import same_question, scope
 from handlers.assignment import choose_assignee
 from handlers.common import local_time
 from handlers.suggest import offer_suggestions
@@ -113,6 +113,8 @@ async def ask(ctx: Context) -> None:
     analysis = ctx.analysis()
     if analysis.intent.label == "chatter" and analysis.intent.confident:
         ctx.reply(greeting)
+        return
+    if await same_question.join_open_ticket(ctx):
         return
     msg = ctx.message
     await open_ticket(

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, duration
+from handlers.opinion_figures import opinion_lines
 from storage import Summary, Tally
 
 PERIOD_WORDS = {
@@ -201,4 +202,5 @@ async def summary(ctx: StaffContext) -> None:
         return
     found = await ctx.db(ctx.store.summary, since, until, ctx.now)
     hot = ctx.services.text.topic_words(found.question_texts, k=5)
-    ctx.reply(chat_summary(found, label, hot), quote=False)
+    opinion = mask("\n".join(await opinion_lines(ctx, since, until)))
+    ctx.reply(chat_summary(found, label, hot) + "\n" + opinion, quote=False)

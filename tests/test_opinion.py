@@ -76,6 +76,9 @@ async def test_a_burst_across_three_groups_raises_one_warning(chat):
     assert "幸福里小区" in zhang and "阳光花园" not in zhang and "和平里" not in zhang
     (li,) = reminders_to(chat, "lina")
     assert "幸福里小区" in li and "阳光花园" in li
+    # The supervisor's summary counts it, with the window's final count.
+    posted = await chat.bot.say("/summary today", by=chat.chen)
+    assert "舆情预警 1 次：停水(12条，幸福里小区、阳光花园、和平里)" in posted[0].text
     # Nothing about it was posted in any group.
     assert not any(
         "舆情" in p.text for g in ("xingfuli", "yangguang", "hepingli") for p in chat.to(g)
