@@ -18,12 +18,14 @@ from handlers import opinion as opinion_
 from handlers import same_question as same_question_
 from handlers import summary as summary_
 from handlers import transfer as transfer_
+from handlers import unaddressed as unaddressed_
 
 OBSERVERS = (
     Observer("membership", record.membership, record.is_membership),
     Observer("edit", record.edit, record.is_edit),
     Observer("record", record.record, record.is_group_talk),
     Observer("opinion", opinion_.watch, opinion_.is_topical),
+    Observer("unaddressed", unaddressed_.watch, unaddressed_.is_unaddressed_complaint),
 )
 
 ROUTES = (

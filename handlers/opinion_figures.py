@@ -10,13 +10,15 @@ from storage import WarningInfo
 
 
 async def opinion_lines(ctx: Context, since: datetime, until: datetime) -> list[str]:
-    """The period's public-opinion figures, one line each (empty lines left out)."""
+    """The period's public-opinion figures, one line each."""
     store = ctx.store
     warnings = await ctx.db(store.warnings, since, until)
     same = await ctx.db(store.same_question_count, since, until)
+    unaddressed, ticketed = await ctx.db(store.unaddressed_count, since, until)
     return [
         f"舆情预警 {len(warnings)} 次" + _listed(warnings),
         f"同问 {same} 个（并入已有问题办理）",
+        f"未@的投诉与求助 {unaddressed} 条（已立案 {ticketed} 条）",
     ]
 
 

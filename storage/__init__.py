@@ -3,6 +3,7 @@
 Imports SQLAlchemy and the standard library only; never ``bot`` or ``handlers``.
 """
 
+from storage.attention import UnaddressedMessage
 from storage.database import DatabaseLocationError, current_revision, make_engine, upgrade
 from storage.journal import InboxEntry, InboxRecord, JournalHealth, OutboxEntry, OutboxRecord
 from storage.opinion import TopicCounts, TopicMessageInfo, WarningInfo
@@ -51,6 +52,7 @@ __all__ = [
     "Tally",
     "TopicCounts",
     "TopicMessageInfo",
+    "UnaddressedMessage",
     "WarningInfo",
     "current_revision",
     "make_engine",

@@ -11,6 +11,7 @@
 - storage/reports.py — summaries for supervisors
 - storage/opinion.py — topic counts and early warnings (舆情预警)
 - storage/duplicates.py — 同问: questions linked to the open ticket that asks the same
+- storage/attention.py — complaints nobody @-mentioned, shown to officials in batches
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
 
 storage/rows.py holds the row helpers they share. The store keeps facts, not policy or wording: the
@@ -25,6 +26,7 @@ caller so tests and the demo can move it.
 
 from __future__ import annotations
 
+from storage.attention import AttentionStore
 from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.duplicates import DuplicateStore
 from storage.engagement import EngagementStore
@@ -49,6 +51,7 @@ class Store(
     JournalStore,
     OpinionStore,
     DuplicateStore,
+    AttentionStore,
 ):
     """All reads and writes minyi makes.
 
