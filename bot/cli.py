@@ -251,6 +251,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suggestions(args: argparse.Namespace) -> int:
+    """Print the suggestions registry (好想法好建议): counts per status and the latest entries."""
+    from handlers.registry import registry_text
+
+    settings = _existing_database(_settings(args))
+    app = _app(args, settings)
+    try:
+        entries = app.store.registry(args.limit)
+        counts = app.store.registry_counts(None, datetime.now(UTC))
+        sys.stdout.write(registry_text(entries, counts, settings.bot.zone) + "\n")
+    finally:
+        app.close()
+    return 0
+
+
 # ------------------------------------------------------------------ officials, templates, db
 
 
@@ -367,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
     report.add_argument("--format", choices=("table", "csv", "markdown"), default="table")
     report.set_defaults(func=cmd_report)
+
+    suggestions = sub.add_parser(
+        "suggestions", help="print the suggestions registry (好想法好建议)"
+    )
+    suggestions.add_argument("--limit", type=int, default=50, help="entries shown (newest first)")
+    suggestions.set_defaults(func=cmd_suggestions)
 
     officials = sub.add_parser("officials", help="manage the roster")
     actions = officials.add_subparsers(dest="action", required=True, metavar="ACTION")

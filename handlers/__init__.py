@@ -15,6 +15,7 @@ from bot.routes import GROUPS, PRIVATE, Observer, RouteTable, button, command, m
 from bot.work import EVERYONE, RESIDENTS, STAFF, SUPERVISORS
 from handlers import anonymous, answer, ask, bind, help, lurk, rate, record, speak, status, suggest
 from handlers import opinion as opinion_
+from handlers import registry as registry_
 from handlers import same_question as same_question_
 from handlers import summary as summary_
 from handlers import transfer as transfer_
@@ -26,6 +27,7 @@ OBSERVERS = (
     Observer("record", record.record, record.is_group_talk),
     Observer("opinion", opinion_.watch, opinion_.is_topical),
     Observer("unaddressed", unaddressed_.watch, unaddressed_.is_unaddressed_complaint),
+    Observer("registry", registry_.register, registry_.is_suggestion),
 )
 
 ROUTES = (
@@ -47,6 +49,9 @@ ROUTES = (
     command("summary", summary_.summary, roles=SUPERVISORS, private_answer=True),
     command("link", same_question_.link, roles=STAFF, private_answer=True),
     command("unlink", same_question_.unlink, roles=STAFF, private_answer=True),
+    command("adopt", registry_.adopt, roles=STAFF, chats=GROUPS, wrong_chat=registry_.IN_PRIVATE),
+    command("suggestion", registry_.change, roles=STAFF),
+    command("suggestions", registry_.listing, roles=SUPERVISORS, private_answer=True),
     message("typed rating", rate.rate_text, rate.is_rating, roles=RESIDENTS),
     message("pick by number", answer.reply, answer.is_bare_pick, roles=STAFF, chats=PRIVATE),
     message(

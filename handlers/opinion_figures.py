@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.work import Context
+from handlers.registry import counts_line
 from storage import WarningInfo
 
 
@@ -19,6 +20,7 @@ async def opinion_lines(ctx: Context, since: datetime, until: datetime) -> list[
         f"舆情预警 {len(warnings)} 次" + _listed(warnings),
         f"同问 {same} 个（并入已有问题办理）",
         f"未@的投诉与求助 {unaddressed} 条（已立案 {ticketed} 条）",
+        counts_line(await ctx.db(store.registry_counts, since, until)),
     ]
 
 

@@ -23,6 +23,7 @@ from storage.records import (
     Summary,
     Tally,
 )
+from storage.registry import RegistryEntry, SuggestionStatus
 from storage.store import Store, StoreError, StoreErrorCode, StoreUnavailable
 
 __all__ = [
@@ -44,10 +45,12 @@ __all__ = [
     "PendingSuggestions",
     "QuestionInfo",
     "QuestionState",
+    "RegistryEntry",
     "Store",
     "StoreError",
     "StoreErrorCode",
     "StoreUnavailable",
+    "SuggestionStatus",
     "Summary",
     "Tally",
     "TopicCounts",

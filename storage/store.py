@@ -12,6 +12,7 @@
 - storage/opinion.py — topic counts and early warnings (舆情预警)
 - storage/duplicates.py — 同问: questions linked to the open ticket that asks the same
 - storage/attention.py — complaints nobody @-mentioned, shown to officials in batches
+- storage/registry.py — 好想法好建议: residents' suggestions with a number and a status
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
 
 storage/rows.py holds the row helpers they share. The store keeps facts, not policy or wording: the
@@ -33,6 +34,7 @@ from storage.engagement import EngagementStore
 from storage.journal import JournalStore
 from storage.messages import MessageStore
 from storage.opinion import OpinionStore
+from storage.registry import RegistryStore
 from storage.reports import ReportStore
 from storage.roster import RosterStore
 from storage.suggestions import SuggestionStore
@@ -52,6 +54,7 @@ class Store(
     OpinionStore,
     DuplicateStore,
     AttentionStore,
+    RegistryStore,
 ):
     """All reads and writes minyi makes.
 

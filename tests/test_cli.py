@@ -163,7 +163,7 @@ def test_templates_list_and_check(workdir, tmp_path):
 def test_db_upgrade_on_both_engines(workdir, db_url):
     result = minyi("--database", db_url, "db", "upgrade", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    assert "revision 0003" in result.stdout
+    assert "revision 0008" in result.stdout
 
 
 def test_unreachable_database_is_one_line(workdir):
@@ -254,3 +254,16 @@ def test_ctrl_c_during_start_up_prints_no_traceback(workdir):
     _, err = process.communicate(timeout=60)
     assert "Traceback" not in err, err
     assert process.returncode in (0, 130, -signal.SIGINT), err  # 130 or "killed by SIGINT"
+
+
+def test_suggestions_lists_the_registry(workdir):
+    chat = (
+        "刘先生: 建议小区多装几个快递柜，电话13812345678\n~张伟: /suggestion S1 研究中 正在选址\n"
+    )
+    assert minyi("run", cwd=workdir, stdin=chat).returncode == 0
+    result = minyi("suggestions", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("【好想法好建议 1 条：研究中 1】")
+    assert "S1［幸福里小区］刘先生：建议小区多装几个快递柜，电话138****5678（研究中，正在选址" in (
+        result.stdout
+    )
