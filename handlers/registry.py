@@ -1,7 +1,7 @@
 """好想法好建议 — the suggestions registry.
 
-A resident's group message the classifier is sure is a suggestion (not a rating such as 「基本满意，希望
-按时完工」) becomes an entry (``S3``, status 已收到) without a word in the group; an official marks any
+A resident's group message not addressed to the bot (that one becomes a ticket) that the classifier is
+sure is a suggestion (not a rating such as 「基本满意，希望按时完工」) becomes an entry (``S3``, status 已收到) without a word in the group; an official marks any
 message as one by replying to it with ``/adopt`` (采纳), and the resident is told its number. ``/suggestion
 S3 研究中 备注`` changes the status (已收到 → 研究中 → 已采纳 / 部分采纳 / 暂不采纳) with a note, and the
 suggester hears it in their group, under their message. ``/suggestions`` lists the registry for
@@ -51,9 +51,12 @@ def parse_entry_number(word: str) -> int | None:
 
 
 def is_suggestion(ctx: Context) -> bool:
-    """A resident's stored group message the classifier is sure is a suggestion, not a rating."""
+    """A resident's stored group message, not to the bot, the classifier is sure is a suggestion and
+    that is not a rating."""
     analysis = ctx.analysis_
     if analysis is None or analysis.stored is None or ctx.is_staff or ctx.command is not None:
+        return False
+    if ctx.addressed:  # a message to the bot becomes a ticket, answered as one
         return False
     intent = analysis.intent
     return intent.label == "suggestion" and intent.confident and parse_rating(ctx.text) is None

@@ -70,6 +70,9 @@ def test_demo_prints_transcript_and_summary(workdir):
     assert out.count("已收到您的问题") >= 6
     assert "【履职统计" in out and "超时未答复：Q" in out
     assert "感谢您的评价" in out and "【公告】" in out
+    # Public opinion: a warning, a linked duplicate answered with its ticket, a suggestion's life.
+    assert out.count("【舆情预警】停水") == 1 and "（与 Q8 同问）" in out
+    assert "：已采纳。\n    下月在东门安装2组快递柜" in out
     # The report afterwards reads the same store.
     report = minyi("--database", "sqlite:///data/demo.db", "report", "--since", "3650d",
                    "--format", "csv", cwd=workdir)  # fmt: skip

@@ -33,6 +33,10 @@ async def test_a_suggestion_s_life_reaches_the_suggester(chat):
     assert chat.app.services.text.intent(rating).label == "suggestion"  # what this is about
     assert await chat.bot.say(LOCKERS, by=chat.liu, chat=chat.group, message_id="m-lockers") == []
     await chat.bot.say(rating, by=chat.wang, chat=chat.group)
+    # A suggestion addressed to the bot is a ticket, answered as one, not a registry entry.
+    to_the_bot = "建议小区门口再多装几个快递柜"
+    assert chat.app.services.text.intent(to_the_bot).confident
+    assert "编号 Q1" in (await chat.ask(to_the_bot, by=chat.liu))[0].text
     # An unsure one becomes an entry when an official marks it.
     await chat.bot.say(BENCHES, by=chat.wang, chat=chat.group, message_id="m-benches")
     posted = await chat.bot.deliver(adopt(chat, chat.zhang, "m-benches", BENCHES))
