@@ -84,3 +84,15 @@ async def test_officials_link_and_unlink_by_hand_within_their_scope(chat):
     await chat.bot.say("/reply Q1 已安排维修", by=chat.zhang)
     assert not any(t.startswith("【Q2 答复】") for t in answers_in(chat, "xingfuli"))
     assert chat.app.store.question(2).state == "open"
+
+
+async def test_an_answer_given_by_replying_in_the_group_reaches_linked_askers(chat):
+    await chat.ask("又停水了，什么时候来水？", by=chat.wang)
+    await chat.ask("我家也停水了，什么时候来水？", by=chat.liu)
+    ticket = chat.app.store.question(1)
+    posted = await chat.bot.say(
+        "今晚8点前恢复", by=chat.zhang, chat=chat.group, reply_to=ticket.platform_message_id
+    )
+    linked = [p for p in posted if p.text.startswith("【Q2 答复】（与 Q1 同问）今晚8点前恢复")]
+    assert len(linked) == 1 and linked[0].message.mention_user_ids == ("liu",)
+    assert chat.app.store.question(2).state == "answered"

@@ -74,3 +74,12 @@ async def test_a_digest_sends_what_waits_for_its_batch(chat):
         assert len(batches) == 2 and "油烟" in batches[1] and "垃圾" not in batches[1]
     await chat.bot.say("/digest", by=chat.zhang)
     assert len(alerts_to(chat, "zhangwei")) == 2
+
+
+async def test_a_question_asking_for_help_counts_and_one_asking_for_facts_does_not(chat):
+    await chat.bot.say("明天几点开会？", by=chat.liu, chat=chat.group)
+    await chat.bot.say("有没有人知道物业电话是多少？", by=chat.liu, chat=chat.group)
+    assert alerts_to(chat, "zhangwei") == []
+    await chat.bot.say("楼道灯坏了怎么办？", by=chat.wang, chat=chat.group)
+    (alert,) = alerts_to(chat, "zhangwei")
+    assert "有 1 条" in alert and "楼道灯坏了怎么办" in alert
