@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
+from bot.commands import strip_mention
 from bot.text.privacy import mask
 from bot.work import Context
 from handlers.common import clip, local_time, tell_official
@@ -75,7 +76,10 @@ def _minutes(ctx: Context) -> str:
 def _quote(ctx: Context, what: str, m: TopicMessageInfo | None) -> str:
     if m is None:
         return ""
-    return f"{what} {local_time(ctx, m.sent_at)}［{m.group_title}］{m.sender_name}：{clip(m.text)}"
+    # Stored text keeps the resident's @政务助手; the bot's own name says nothing about the topic.
+    names = [*ctx.settings.bot.aliases, *ctx.services.bot_usernames.values()]
+    text = strip_mention(m.text, names)[0]
+    return f"{what} {local_time(ctx, m.sent_at)}［{m.group_title}］{m.sender_name}：{clip(text)}"
 
 
 def trend(counts: TopicCounts) -> str:
