@@ -233,6 +233,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the engagement summary for a period."""
+    from handlers.opinion_figures import opinion_lines
     from handlers.summary import PeriodError, format_summary, parse_period
 
     settings = _existing_database(_settings(args))
@@ -246,6 +247,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         summary = app.store.summary(since, until, now)
         hot = app.services.text.topic_words(summary.question_texts, k=5)
         sys.stdout.write(format_summary(summary, args.format, settings.bot.zone, hot))
+        if args.format != "csv":  # CSV stays one table
+            bullet = "- " if args.format == "markdown" else ""
+            for line in opinion_lines(app.store, since, until):
+                sys.stdout.write(f"{bullet}{line}\n")
     finally:
         app.close()
     return 0

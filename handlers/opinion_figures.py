@@ -1,27 +1,29 @@
 """Public-opinion figures for supervisors' summaries: warnings raised, questions asked again (同问),
-complaints nobody @-mentioned, and the suggestions registry — lines added under ``/summary``."""
+complaints nobody @-mentioned, and the suggestions registry — lines added under ``/summary`` and
+``minyi report``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from bot.work import Context
+from bot.text.privacy import mask
 from handlers.registry import counts_line
-from storage import WarningInfo
+from storage import Store, WarningInfo
 
 
-async def opinion_lines(ctx: Context, since: datetime, until: datetime) -> list[str]:
-    """The period's public-opinion figures, one line each."""
-    store = ctx.store
-    warnings = await ctx.db(store.warnings, since, until)
-    same = await ctx.db(store.same_question_count, since, until)
-    unaddressed, ticketed = await ctx.db(store.unaddressed_count, since, until)
-    return [
+def opinion_lines(store: Store, since: datetime, until: datetime) -> list[str]:
+    """The period's public-opinion figures, one line each, residents' personal data masked. Reads
+    the store directly: call it off the event loop (``ctx.db``)."""
+    warnings = store.warnings(since, until)
+    same = store.same_question_count(since, until)
+    unaddressed, ticketed = store.unaddressed_count(since, until)
+    lines = [
         f"舆情预警 {len(warnings)} 次" + _listed(warnings),
         f"同问 {same} 个（并入已有问题办理）",
         f"未@的投诉与求助 {unaddressed} 条（已立案 {ticketed} 条）",
-        counts_line(await ctx.db(store.registry_counts, since, until)),
+        counts_line(store.registry_counts(since, until)),
     ]
+    return [mask(line) for line in lines]
 
 
 def _listed(warnings: list[WarningInfo]) -> str:

@@ -202,5 +202,5 @@ async def summary(ctx: StaffContext) -> None:
         return
     found = await ctx.db(ctx.store.summary, since, until, ctx.now)
     hot = ctx.services.text.topic_words(found.question_texts, k=5)
-    opinion = mask("\n".join(await opinion_lines(ctx, since, until)))
-    ctx.reply(chat_summary(found, label, hot) + "\n" + opinion, quote=False)
+    opinion = await ctx.db(opinion_lines, ctx.store, since, until)
+    ctx.reply("\n".join([chat_summary(found, label, hot), *opinion]), quote=False)

@@ -259,7 +259,7 @@ def test_ctrl_c_during_start_up_prints_no_traceback(workdir):
     assert process.returncode in (0, 130, -signal.SIGINT), err  # 130 or "killed by SIGINT"
 
 
-def test_suggestions_lists_the_registry(workdir):
+def test_suggestions_lists_the_registry_and_the_report_counts_it(workdir):
     chat = (
         "刘先生: 建议小区多装几个快递柜，电话13812345678\n~张伟: /suggestion S1 研究中 正在选址\n"
     )
@@ -270,3 +270,5 @@ def test_suggestions_lists_the_registry(workdir):
     assert "S1［幸福里小区］刘先生：建议小区多装几个快递柜，电话138****5678（研究中，正在选址" in (
         result.stdout
     )
+    report = minyi("report", "--since", "30d", "--format", "markdown", cwd=workdir)
+    assert "- 好想法好建议 1 条：研究中 1\n" in report.stdout and "- 舆情预警 0 次" in report.stdout
