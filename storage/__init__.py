@@ -6,7 +6,6 @@ Imports SQLAlchemy and the standard library only; never ``bot`` or ``handlers``.
 from storage.attention import UnaddressedMessage
 from storage.database import DatabaseLocationError, current_revision, make_engine, upgrade
 from storage.journal import InboxEntry, InboxRecord, JournalHealth, OutboxEntry, OutboxRecord
-from storage.opinion import TopicCounts, TopicMessageInfo, WarningInfo
 from storage.records import (
     RATING_SCORES,
     AnswerResult,
@@ -25,6 +24,7 @@ from storage.records import (
 )
 from storage.registry import RegistryEntry, SuggestionStatus
 from storage.store import Store, StoreError, StoreErrorCode, StoreUnavailable
+from storage.warnings import TopicCounts, TopicMessageInfo, WarningInfo
 
 __all__ = [
     "RATING_SCORES",

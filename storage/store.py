@@ -9,7 +9,7 @@
 - storage/suggestions.py — reply templates and the suggestions shown to officials
 - storage/engagement.py — what officials did, and their digests
 - storage/reports.py — summaries for supervisors
-- storage/opinion.py — topic counts and early warnings (舆情预警)
+- storage/warnings.py — topic counts and early warnings (舆情预警)
 - storage/duplicates.py — 同问: questions linked to the open ticket that asks the same
 - storage/attention.py — complaints nobody @-mentioned, shown to officials in batches
 - storage/registry.py — 好想法好建议: residents' suggestions with a number and a status
@@ -33,12 +33,12 @@ from storage.duplicates import DuplicateStore
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
 from storage.messages import MessageStore
-from storage.opinion import OpinionStore
 from storage.registry import RegistryStore
 from storage.reports import ReportStore
 from storage.roster import RosterStore
 from storage.suggestions import SuggestionStore
 from storage.tickets import TicketStore
+from storage.warnings import WarningStore
 
 __all__ = ["Store", "StoreError", "StoreErrorCode", "StoreUnavailable", "is_outage"]
 
@@ -51,7 +51,7 @@ class Store(
     EngagementStore,
     ReportStore,
     JournalStore,
-    OpinionStore,
+    WarningStore,
     DuplicateStore,
     AttentionStore,
     RegistryStore,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from conftest import Dialogue
 from storage.models import Message, OpinionWarning
 from tests_support import rows
 
@@ -115,11 +114,15 @@ async def test_a_second_window_warns_again_only_if_it_bursts_again(chat):
     ]
 
 
-async def test_a_topic_that_is_always_busy_needs_more_than_its_usual_rate(
-    app_factory, db_url, clock
-):
-    # The usual rate is measured over the 6 hours before the window ([opinion] baseline_days).
-    chat = Dialogue(app_factory(db_url, opinion={"baseline_days": 0.25}), clock)
+@pytest.fixture
+def six_hour_baseline(chat, app_factory, db_url, clock):
+    """A dialogue like ``chat`` whose topics' usual rate is measured over the 6 hours before the
+    window ([opinion] baseline_days). (Made from ``chat``'s class: tests never import conftest.)"""
+    return type(chat)(app_factory(db_url, opinion={"baseline_days": 0.25}), clock)
+
+
+async def test_a_topic_that_is_always_busy_needs_more_than_its_usual_rate(six_hour_baseline):
+    chat = six_hour_baseline
     # Six hours of steady talk, 8 an hour: about 4 per 30-minute window is usual for this topic.
     for _ in range(6):
         await outage_burst(chat, [chat.group], lines=OUTAGE[:8], minutes=60 / 8)

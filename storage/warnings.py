@@ -61,7 +61,7 @@ class WarningInfo:
     raised_at: datetime
 
 
-class OpinionStore(StoreBase):
+class WarningStore(StoreBase):
     """Topic counts and early warnings."""
 
     def topic_counts(
