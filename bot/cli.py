@@ -329,6 +329,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the engagement summary for a period, or write it as an Excel or CSV file (``--out``)."""
+    from handlers.opinion_figures import opinion_lines
     from handlers.summary import PeriodError, format_summary, hot_topics, parse_period
 
     settings = _existing_database(_settings(args))
@@ -346,6 +347,25 @@ def cmd_report(args: argparse.Namespace) -> int:
             return 0
         hot = hot_topics(app.services.text, summary)
         sys.stdout.write(format_summary(summary, args.format, settings.bot.zone, hot))
+        if args.format != "csv":  # CSV stays one table
+            bullet = "- " if args.format == "markdown" else ""
+            for line in opinion_lines(app.store, since, until):
+                sys.stdout.write(f"{bullet}{line}\n")
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_suggestions(args: argparse.Namespace) -> int:
+    """Print the suggestions registry (好想法好建议): counts per status and the latest entries."""
+    from handlers.registry import registry_text
+
+    settings = _existing_database(_settings(args))
+    app = _app(args, settings)
+    try:
+        entries = app.store.registry(args.limit)
+        counts = app.store.registry_counts(None, datetime.now(UTC))
+        sys.stdout.write(registry_text(entries, counts, settings.bot.zone) + "\n")
     finally:
         app.close()
     return 0
@@ -720,6 +740,11 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--host", default="", help="address to listen on (default [web] host)")
     web.add_argument("--port", type=int, default=0, help="port (default [web] port, 8080)")
     web.set_defaults(func=cmd_web)
+    suggestions = sub.add_parser(
+        "suggestions", help="print the suggestions registry (好想法好建议)"
+    )
+    suggestions.add_argument("--limit", type=int, default=50, help="entries shown (newest first)")
+    suggestions.set_defaults(func=cmd_suggestions)
 
     officials = sub.add_parser("officials", help="manage the roster")
     actions = officials.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -150,6 +150,35 @@ COMMANDS += (
         menu="关闭问题",
     ),
 )
+# Public opinion (issue 17): 同问 and the suggestions registry.
+COMMANDS += (
+    CommandSpec(
+        "link",
+        ("并案", "並案", "关联", "關聯"),
+        usage="/link Q12 Q15（并案）— 同问：将 Q15 并入 Q12 一并办理，答复 Q12 时同时答复 Q15 的居民",
+    ),
+    CommandSpec(
+        "unlink",
+        ("取消并案", "取消並案", "取消关联", "取消關聯"),
+        usage="/unlink Q15（取消关联）— Q15 重新单独办理",
+    ),
+    CommandSpec(
+        "adopt",
+        ("采纳", "採納"),
+        usage="/adopt（采纳）— 在群里回复居民的建议，登记为好想法好建议",
+    ),
+    CommandSpec(
+        "suggestion",
+        ("建议进展", "建議進展"),
+        usage="/suggestion S3 研究中 备注（建议进展）— 更新建议状态：已收到、研究中、已采纳、部分采纳、暂不采纳",
+    ),
+    CommandSpec(
+        "suggestions",
+        ("建议台账", "好想法", "建議台賬"),
+        usage="/suggestions（建议台账）— 好想法好建议：登记的居民建议及办理状态",
+        menu="好想法好建议台账",
+    ),
+)
 COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}
 """Canonical name → words that mean it. Slash forms are the canonical name itself plus these words."""

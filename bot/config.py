@@ -146,6 +146,23 @@ class WebSection(_Section):
     (no names, no text)."""
 
 
+class OpinionSection(_Section):
+    """Public opinion (issue 17): early-warning thresholds, 同问 linking and batched alerts."""
+
+    window_minutes: float = Field(30.0, gt=0, le=24 * 60)
+    """A burst is counted over this many recent minutes."""
+    min_count: int = Field(8, ge=2, le=10_000)
+    """A topic warns only with at least this many messages in the window."""
+    baseline_multiple: float = Field(3.0, ge=1, le=1000)
+    """... and more than this multiple of its usual count per window."""
+    baseline_days: float = Field(7.0, gt=0, le=365)
+    """How far back (before the window) the usual rate of a topic is measured."""
+    duplicate_hours: float = Field(72.0, gt=0, le=24 * 90)
+    """A question matches an open ticket of its group and topic asked at most this long ago (同问)."""
+    unaddressed_minutes: float = Field(30.0, gt=0, le=24 * 60)
+    """At most one alert per group per this many minutes about complaints nobody @-mentioned."""
+
+
 class DepartmentConfig(_Section):
     """A department and the words that suggest a question belongs to it."""
 
@@ -252,6 +269,7 @@ class Settings(_Section):
     wechat: WechatSection = Field(default_factory=WechatSection)
     security: SecuritySection = Field(default_factory=SecuritySection)
     web: WebSection = Field(default_factory=WebSection)
+    opinion: OpinionSection = Field(default_factory=OpinionSection)
     departments: list[DepartmentConfig] = Field(default_factory=list)
     worktime: WorktimeSection = Field(default_factory=WorktimeSection)
     officials: list[OfficialConfig] = Field(default_factory=list)

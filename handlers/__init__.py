@@ -17,9 +17,13 @@ from handlers import anonymous, answer, ask, bind, help, lurk, rate, record, spe
 from handlers import case as case_
 from handlers import extension as extension_
 from handlers import history as history_
+from handlers import opinion as opinion_
+from handlers import registry as registry_
 from handlers import returns as returns_
+from handlers import same_question as same_question_
 from handlers import summary as summary_
 from handlers import transfer as transfer_
+from handlers import unaddressed as unaddressed_
 from handlers import unmask as unmask_
 from handlers import visit as visit_
 
@@ -28,6 +32,9 @@ OBSERVERS = (
     Observer("edit", record.edit, record.is_edit),
     Observer("record", record.record, record.is_group_talk),
     Observer("bind code", bind.guard_code, bind.is_bind),
+    Observer("opinion", opinion_.watch, opinion_.is_topical),
+    Observer("unaddressed", unaddressed_.watch, unaddressed_.is_unaddressed_complaint),
+    Observer("registry", registry_.register, registry_.is_suggestion),
 )
 
 ROUTES = (
@@ -57,6 +64,11 @@ ROUTES = (
     command("visit", visit_.visit, roles=STAFF, private_answer=True),
     command("case", case_.register_case, roles=STAFF, chats=PRIVATE, wrong_chat=case_.IN_GROUP),
     command("close", case_.close, roles=STAFF, private_answer=True),
+    command("link", same_question_.link, roles=STAFF, private_answer=True),
+    command("unlink", same_question_.unlink, roles=STAFF, private_answer=True),
+    command("adopt", registry_.adopt, roles=STAFF, chats=GROUPS, wrong_chat=registry_.IN_PRIVATE),
+    command("suggestion", registry_.change, roles=STAFF),
+    command("suggestions", registry_.listing, roles=SUPERVISORS, private_answer=True),
     message("typed rating", rate.rate_text, rate.is_rating, roles=RESIDENTS),
     message(
         "pick by number",

@@ -17,7 +17,7 @@ from bot.commands import looks_like_ticket, parse_question_number
 from bot.events import ButtonPress, EventKind
 from bot.outbox import Delivered, Delivery, effect, message_args, message_from_args
 from bot.work import Context, FollowUp, StaffContext, Work
-from handlers import scope
+from handlers import same_question, scope
 from handlers.common import (
     duration,
     rank_templates,
@@ -117,6 +117,16 @@ async def answer_posted(work: Work, delivered: Delivered, args: dict[str, Any]) 
             outcome = (
                 f"已发布 {number} 的答复（用时 {duration(result.response_seconds)}，{timing}）。"
             )
+            also = await same_question.answer_linked(
+                work,
+                result.question,
+                args["official"],
+                args["text"],
+                rating_hint(work, result.question.platform),
+                datetime.fromisoformat(args["at"]),
+            )
+            if also:
+                outcome += f"同问的 {also} 位居民也已收到这条答复。"
     elif delivered.outcome is Delivery.UNCERTAIN:
         outcome = (
             f"{number} 的答复已发出，但没有收到平台确认，可能未发布成功，本次未记录。"
@@ -280,6 +290,14 @@ async def platform_reply(ctx: StaffContext) -> bool:
     except StoreError:
         return False
     await plan_revisit(ctx, question.id, msg.sent_at)
+    await same_question.answer_linked(
+        ctx,
+        question,
+        ctx.official.id,
+        msg.text,
+        rating_hint(ctx, question.platform),
+        msg.sent_at,
+    )
     ctx.reply(
         f"{question.number} 已答复。{rating_hint(ctx, question.platform)}",
         reply_to=msg.message_id,

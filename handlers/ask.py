@@ -15,7 +15,7 @@ from bot.outbox import Delivered, effect
 from bot.text import Prediction
 from bot.text.privacy import mask
 from bot.work import Context, FollowUp, StaffContext, Work
-from handlers import deadlines, scope
+from handlers import deadlines, same_question, scope
 from handlers.assignment import choose_assignee, choose_department_assignee
 from handlers.common import local_time, tell_official
 from handlers.suggest import offer_suggestions
@@ -155,6 +155,8 @@ async def ask(ctx: Context) -> None:
     analysis = ctx.analysis()
     if analysis.intent.label == "chatter" and analysis.intent.confident:
         ctx.reply(greeting)
+        return
+    if await same_question.join_open_ticket(ctx):
         return
     msg = ctx.message
     await open_ticket(

@@ -8,6 +8,7 @@ from bot.commands import strip_mention
 from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, local_time
+from handlers.unaddressed import flush_groups
 from storage import Digest, EngagementKind
 
 INTENT_LABELS = {"suggestion": "建议", "complaint": "投诉", "question": "咨询", "chatter": "闲聊"}
@@ -54,6 +55,8 @@ async def digest(ctx: StaffContext) -> None:
     since = await ctx.db(ctx.store.last_engagement_at, official.id, EngagementKind.LURK)
     now = ctx.now
     found = await ctx.db(ctx.store.digest, official.id, since, now)
+    # Complaints nobody @-mentioned that still wait for their batch go out to the officials now.
+    await flush_groups(ctx, await ctx.db(ctx.store.groups_of, official.id))
     ctx.reply(digest_text(ctx, found), quote=False)
     await ctx.db(
         ctx.store.record_engagement, official.id, EngagementKind.LURK, now, detail="digest"

@@ -9,6 +9,7 @@ they answer for.
 from __future__ import annotations
 
 from bot.events import EventKind
+from bot.text.topics import topic_key
 from bot.work import Context, StaffContext
 from storage import EngagementKind
 
@@ -46,7 +47,18 @@ async def record(ctx: Context) -> None:
         department=department.label if department.confident else "",
         reply_to=msg.reply_to_message_id,
         from_official=ctx.is_staff,
+        topic_key=message_topic(ctx),
     )
+
+
+def message_topic(ctx: Context) -> str | None:
+    """What a resident's message is about, for early warning (handlers/opinion.py); officials' own
+    messages and sure small talk have no topic."""
+    intent = ctx.analysis().intent
+    if ctx.is_staff or (intent.label == "chatter" and intent.confident):
+        return None
+    msg = ctx.message
+    return topic_key(ctx.text or msg.text, f"{msg.platform}:{msg.chat.chat_id}")
 
 
 def is_edit(ctx: Context) -> bool:

@@ -19,6 +19,9 @@ from storage import OfficialInfo
 
 UNRESTRICTED_ROLES = frozenset({"admin"})
 """Roles that may act on every ticket; everyone else only within their groups and department."""
+SUPERVISING_ROLES = frozenset({"supervisor", "admin"})
+"""Roles that oversee groups rather than handle their residents' messages (a supervisor's groups are
+their jurisdiction, not their work)."""
 OUT_OF_SCOPE = (
     "抱歉，{number}不属于您负责的群、部门或承办事项，您不能处理。如需协助请联系督查人员。"
 )

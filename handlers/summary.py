@@ -20,6 +20,7 @@ from bot.text import TextAnalyzer
 from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, duration
+from handlers.opinion_figures import opinion_lines
 from handlers.scope import UNRESTRICTED_ROLES
 from storage import Jurisdiction, OfficialInfo, Summary, Tally
 from storage.reports import ReportScope
@@ -227,4 +228,7 @@ async def summary(ctx: StaffContext) -> None:
     scope = ReportScope.of(jurisdiction(ctx.official))
     found = await ctx.db(ctx.store.summary, since, until, ctx.now, scope)
     hot = hot_topics(ctx.services.text, found)
-    ctx.reply(chat_summary(found, label, hot), quote=False)
+    # The public-opinion lines (warnings, 同问, unaddressed complaints, the registry) still count every
+    # group: they do not yet follow the supervisor's jurisdiction.
+    opinion = await ctx.db(opinion_lines, ctx.store, since, until)
+    ctx.reply("\n".join([chat_summary(found, label, hot), *opinion]), quote=False)

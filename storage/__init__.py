@@ -3,6 +3,7 @@
 Imports SQLAlchemy and the standard library only; never ``bot`` or ``handlers``.
 """
 
+from storage.attention import UnaddressedMessage
 from storage.database import DatabaseLocationError, current_revision, make_engine, upgrade
 from storage.journal import InboxEntry, InboxRecord, JournalHealth, OutboxEntry, OutboxRecord
 from storage.records import (
@@ -24,7 +25,9 @@ from storage.records import (
     Summary,
     Tally,
 )
+from storage.registry import RegistryEntry, SuggestionStatus
 from storage.store import Store, StoreError, StoreErrorCode, StoreUnavailable
+from storage.warnings import TopicCounts, TopicMessageInfo, WarningInfo
 
 __all__ = [
     "RATING_SCORES",
@@ -48,12 +51,18 @@ __all__ = [
     "PendingSuggestions",
     "QuestionInfo",
     "QuestionState",
+    "RegistryEntry",
     "Store",
     "StoreError",
     "StoreErrorCode",
     "StoreUnavailable",
+    "SuggestionStatus",
     "Summary",
     "Tally",
+    "TopicCounts",
+    "TopicMessageInfo",
+    "UnaddressedMessage",
+    "WarningInfo",
     "current_revision",
     "make_engine",
     "upgrade",

@@ -47,6 +47,7 @@ class MessageStore(StoreBase):
         department: str = "",
         reply_to: str | None = None,
         from_official: bool = False,
+        topic_key: str | None = None,
     ) -> MessageInfo | None:
         """Store a message the bot saw; ``None`` when the same platform message is already stored."""
         with self._tx() as session:
@@ -68,6 +69,7 @@ class MessageStore(StoreBase):
                 "department": department,
                 "reply_to_platform_message_id": reply_to,
                 "from_official": from_official,
+                "topic_key": topic_key,
                 "sent_at": sent_at,
             }
             # One INSERT, no ORM flush and no savepoint: a message stored already (the same platform

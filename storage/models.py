@@ -204,6 +204,12 @@ class Message(Base):
     from_official: Mapped[bool] = mapped_column(Boolean, default=False)
     sent_at: Mapped[datetime]
     edited_at: Mapped[datetime | None]
+    topic_key: Mapped[str | None] = mapped_column(CleanString(200))
+    """What a resident's message is about (``bot.text.topics.topic_key``), for early warning."""
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A confident complaint or request for help that @-mentioned no one (shown to officials)."""
+    attention_alerted_at: Mapped[datetime | None]
+    """When the group's officials were shown it."""
 
 
 class Question(Base):
@@ -266,6 +272,8 @@ class Question(Base):
     """When an answer still unrated brings a 回访 reminder."""
     revisit_reminded_at: Mapped[datetime | None]
     """When the official was asked to 回访 an answer nobody rated."""
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"), index=True)
+    """同问: the ticket this question was linked to; its answer reaches this asker too."""
 
 
 class QuestionTransition(Base):
@@ -480,6 +488,66 @@ class WebAccount(Base):
     official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"), primary_key=True)
     password_hash: Mapped[str] = mapped_column(CleanString(200))
     updated_at: Mapped[datetime]
+
+
+# A topic's messages by time: the burst detector counts one key's messages in a window.
+Index("ix_messages_topic_window", Message.topic_key, Message.sent_at)
+Index(
+    "ix_messages_attention",
+    Message.group_id,
+    Message.needs_attention,
+    Message.attention_alerted_at,
+)
+
+
+class OpinionWarning(Base):
+    """A 舆情预警: one topic's burst of messages in a window, raised once per topic per window."""
+
+    __tablename__ = "opinion_warnings"
+    __table_args__ = (Index("ix_opinion_warnings_topic_raised", "topic_key", "raised_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic_key: Mapped[str] = mapped_column(CleanString(200))
+    label: Mapped[str] = mapped_column(CleanString(200))
+    count: Mapped[int] = mapped_column(Integer)
+    """Messages in the window, kept up to date while the window lasts."""
+    baseline: Mapped[float] = mapped_column(Float, default=0.0)
+    """The topic's usual count per window when the warning was raised."""
+    groups: Mapped[str] = mapped_column(CleanText, default="")
+    """Titles of the groups involved, joined by 、."""
+    first_message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    latest_message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    window_start: Mapped[datetime]
+    raised_at: Mapped[datetime]
+
+
+class ResidentSuggestion(Base):
+    """好想法好建议: a resident's suggestion in the registry (``S3``), with its status."""
+
+    __tablename__ = "resident_suggestions"
+    __table_args__ = (Index("ix_resident_suggestions_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    status: Mapped[str] = mapped_column(CleanString(20), default="received")
+    note: Mapped[str] = mapped_column(CleanText, default="")
+    adopted_by_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
+    """The official who marked it with ``/adopt`` (None: the classifier was sure of it)."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SuggestionChange(Base):
+    """One change of a registry entry's status, by an official, with a note."""
+
+    __tablename__ = "suggestion_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("resident_suggestions.id"), index=True)
+    status: Mapped[str] = mapped_column(CleanString(20))
+    note: Mapped[str] = mapped_column(CleanText, default="")
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
+    at: Mapped[datetime]
 
 
 def utcnow() -> datetime:

@@ -10,6 +10,10 @@
 - storage/engagement.py — what officials did, and their digests
 - storage/reports.py — summaries for supervisors
 - storage/loop.py — deadlines, 督办 stages, extensions, a ticket's history
+- storage/warnings.py — topic counts and early warnings (舆情预警)
+- storage/duplicates.py — 同问: questions linked to the open ticket that asks the same
+- storage/attention.py — complaints nobody @-mentioned, shown to officials in batches
+- storage/registry.py — 好想法好建议: residents' suggestions with a number and a status
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
 - storage/audit.py — the audit log (staff actions, refusals, failed binds, unmasked views)
 - storage/ticket_search.py — the web console's ticket list and ticket histories
@@ -29,18 +33,22 @@ caller so tests and the demo can move it.
 from __future__ import annotations
 
 from storage.accounts import AccountStore
+from storage.attention import AttentionStore
 from storage.audit import AuditStore
 from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
+from storage.duplicates import DuplicateStore
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
 from storage.loop import LoopStore
 from storage.messages import MessageStore
 from storage.opinion import OpinionStore
+from storage.registry import RegistryStore
 from storage.reports import ReportStore
 from storage.roster import RosterStore
 from storage.suggestions import SuggestionStore
 from storage.ticket_search import TicketSearchStore
 from storage.tickets import TicketStore
+from storage.warnings import WarningStore
 
 __all__ = ["Store", "StoreError", "StoreErrorCode", "StoreUnavailable", "is_outage"]
 
@@ -58,6 +66,10 @@ class Store(
     AccountStore,
     OpinionStore,
     LoopStore,
+    WarningStore,
+    DuplicateStore,
+    AttentionStore,
+    RegistryStore,
 ):
     """All reads and writes minyi makes.
 

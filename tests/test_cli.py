@@ -74,6 +74,9 @@ def test_demo_prints_transcript_and_summary(workdir):
     for step in ("【转办 Q8】", "【退回 Q8】", "延期申请 Q8", "延至 11月27日", "【办理提醒 Q6】",
                  "【超时督办 Q6】", "【二级督办 Q6】", "【回访提醒 Q7】", "已记录回访评价"):  # fmt: skip
         assert step in out, step
+    # Public opinion: a warning, a linked duplicate answered with its ticket, a suggestion's life.
+    assert out.count("【舆情预警】停水") == 1 and "（与 Q8 同问）" in out
+    assert "：已采纳。\n    下月在东门安装2组快递柜" in out
     # The report afterwards reads the same store.
     report = minyi("--database", "sqlite:///data/demo.db", "report", "--since", "3650d",
                    "--format", "csv", cwd=workdir)  # fmt: skip
@@ -282,3 +285,18 @@ def test_piping_into_head_ends_quietly_and_config_goes_anywhere(workdir):
     assert (workdir / "elsewhere.db").exists()
     after = minyi("report", "--config=missing.toml", cwd=workdir)
     assert after.returncode == 2 and "missing.toml: no such configuration file" in after.stderr
+
+
+def test_suggestions_lists_the_registry_and_the_report_counts_it(workdir):
+    chat = (
+        "刘先生: 建议小区多装几个快递柜，电话13812345678\n~张伟: /suggestion S1 研究中 正在选址\n"
+    )
+    assert minyi("run", cwd=workdir, stdin=chat).returncode == 0
+    result = minyi("suggestions", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("【好想法好建议 1 条：研究中 1】")
+    assert "S1［幸福里小区］刘先生：建议小区多装几个快递柜，电话138****5678（研究中，正在选址" in (
+        result.stdout
+    )
+    report = minyi("report", "--since", "30d", "--format", "markdown", cwd=workdir)
+    assert "- 好想法好建议 1 条：研究中 1\n" in report.stdout and "- 舆情预警 0 次" in report.stdout

@@ -1,0 +1,90 @@
+"""Complaints and requests for help nobody @-mentioned: marked on the message, shown to the group's
+officials in batches (``attention_alerted_at`` says when), counted in summaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+
+from storage.base import StoreBase
+from storage.models import Group, Message, Person, Question
+
+
+@dataclass(frozen=True, slots=True)
+class UnaddressedMessage:
+    """A complaint or request for help nobody @-mentioned, as an alert lists it."""
+
+    id: int
+    platform_message_id: str
+    sender_name: str
+    text: str
+    sent_at: datetime
+
+
+class AttentionStore(StoreBase):
+    """Messages that need an official's attention though they addressed no one."""
+
+    def mark_needs_attention(self, message_id: int) -> None:
+        """Mark a stored message as a complaint or request for help nobody @-mentioned."""
+        with self._tx() as session:
+            session.get_one(Message, message_id).needs_attention = True
+
+    def _group_id(self, platform: str, chat_id: str) -> int | None:
+        with self._tx() as session:
+            return session.scalar(
+                select(Group.id).where(
+                    Group.platform == platform, Group.platform_chat_id == chat_id
+                )
+            )
+
+    def last_attention_alert(self, platform: str, chat_id: str) -> datetime | None:
+        """When the group's officials were last shown its unaddressed messages."""
+        group_id = self._group_id(platform, chat_id)
+        with self._tx() as session:
+            return session.scalar(
+                select(func.max(Message.attention_alerted_at)).where(
+                    Message.group_id == group_id, Message.needs_attention.is_(True)
+                )
+            )
+
+    def claim_unaddressed(
+        self, platform: str, chat_id: str, at: datetime
+    ) -> list[UnaddressedMessage]:
+        """The group's unaddressed messages not shown yet, oldest first, marked as shown ``at``."""
+        group_id = self._group_id(platform, chat_id)
+        with self._tx() as session:
+            found = session.execute(
+                select(Message, Person.display_name)
+                .join(Person, Person.id == Message.person_id)
+                .where(
+                    Message.group_id == group_id,
+                    Message.needs_attention.is_(True),
+                    Message.attention_alerted_at.is_(None),
+                )
+                .order_by(Message.sent_at, Message.id)
+            ).all()
+            for message, _ in found:
+                message.attention_alerted_at = at
+            return [
+                UnaddressedMessage(m.id, m.platform_message_id, name, m.text, m.sent_at)
+                for m, name in found
+            ]
+
+    def unaddressed_count(self, since: datetime, until: datetime) -> tuple[int, int]:
+        """(unaddressed complaints and requests for help posted in [since, until], how many of them
+        an official turned into a ticket)."""
+        with self._tx() as session:
+            ticketed = select(Question.id).where(Question.message_id == Message.id).exists()
+            total, tickets = session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((ticketed, 1), else_=0)), 0),
+                ).where(
+                    Message.needs_attention.is_(True),
+                    Message.sent_at >= since,
+                    Message.sent_at <= until,
+                )
+            ).one()
+            return int(total), int(tickets)

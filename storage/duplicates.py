@@ -1,0 +1,96 @@
+"""同问 — one problem, one ticket: a question linked to an open ticket of its group on the same topic.
+
+A linked question keeps its own row (its asker may rate its own answer) with ``duplicate_of_id``
+naming the ticket it joins; the ticket's answer reaches every linked asker (handlers/same_question.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from storage import rows
+from storage.base import StoreBase
+from storage.models import Message, Question
+from storage.records import QuestionInfo, QuestionState
+
+
+class DuplicateStore(StoreBase):
+    """Links between questions that ask the same thing."""
+
+    def open_ticket_on_topic(
+        self, platform: str, chat_id: str, topic_key: str, since: datetime
+    ) -> QuestionInfo | None:
+        """The oldest ticket of the chat still waiting for an answer, asked at or after ``since``,
+        whose message has topic ``topic_key`` and which is not itself linked to another."""
+        with self._tx() as session:
+            q = session.scalar(
+                select(Question)
+                .join(Message, Message.id == Question.message_id)
+                .where(
+                    Question.platform == platform,
+                    Question.chat_id == chat_id,
+                    Question.state.in_(QuestionState.WAITING),
+                    Question.duplicate_of_id.is_(None),
+                    Question.created_at >= since,
+                    Message.topic_key == topic_key,
+                )
+                .order_by(Question.id)
+            )
+            return rows.question_info(session, q) if q else None
+
+    def link_question(self, question_id: int, ticket_id: int) -> QuestionInfo:
+        """Link ``question_id`` to ``ticket_id`` (or to the ticket that one is linked to); the
+        questions linked to ``question_id`` follow it. Returns the ticket. Linking a question to
+        itself changes nothing."""
+        with self._tx() as session:
+            question = rows.existing_question(session, question_id)
+            ticket = rows.existing_question(session, ticket_id)
+            if ticket.duplicate_of_id is not None:
+                ticket = rows.existing_question(session, ticket.duplicate_of_id)
+            if ticket.id != question.id:
+                for follower in session.scalars(
+                    select(Question).where(Question.duplicate_of_id == question.id)
+                ):
+                    follower.duplicate_of_id = ticket.id
+                question.duplicate_of_id = ticket.id
+            session.flush()
+            return rows.question_info(session, ticket)
+
+    def unlink_question(self, question_id: int) -> int | None:
+        """Make ``question_id`` a ticket of its own again; returns the ticket it was linked to."""
+        with self._tx() as session:
+            question = rows.existing_question(session, question_id)
+            was = question.duplicate_of_id
+            question.duplicate_of_id = None
+            return was
+
+    def linked_to(self, question_id: int) -> int | None:
+        """The ticket ``question_id`` is linked to, if any."""
+        with self._tx() as session:
+            return session.scalar(
+                select(Question.duplicate_of_id).where(Question.id == question_id)
+            )
+
+    def linked_questions(self, ticket_id: int) -> list[QuestionInfo]:
+        """The questions linked to ``ticket_id``, oldest first."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(Question).where(Question.duplicate_of_id == ticket_id).order_by(Question.id)
+            ).all()
+            return [rows.question_info(session, q) for q in found]
+
+    def same_question_count(self, since: datetime, until: datetime) -> int:
+        """Questions asked in [since, until] that were linked to a ticket asked before them (同问)."""
+        with self._tx() as session:
+            found = session.scalar(
+                select(func.count())
+                .select_from(Question)
+                .where(
+                    Question.duplicate_of_id.is_not(None),
+                    Question.created_at >= since,
+                    Question.created_at <= until,
+                )
+            )
+            return int(found or 0)

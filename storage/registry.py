@@ -1,0 +1,159 @@
+"""好想法好建议 — the registry of residents' suggestions: entries (``S3``) made from stored messages,
+their status (received → studying → adopted / partly adopted / declined) and every change with an
+official's note. (storage/suggestions.py is something else: reply templates shown to officials.)"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.base import StoreBase
+from storage.models import Group, Message, Person, ResidentSuggestion, SuggestionChange
+
+
+class SuggestionStatus:
+    """A registry entry's status, as stored."""
+
+    RECEIVED = "received"
+    STUDYING = "studying"
+    ADOPTED = "adopted"
+    PARTLY = "partly_adopted"
+    DECLINED = "declined"
+    ALL = (RECEIVED, STUDYING, ADOPTED, PARTLY, DECLINED)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEntry:
+    """A suggestion in the registry, with the message it was made from."""
+
+    id: int
+    status: str
+    note: str
+    platform: str
+    chat_id: str
+    platform_message_id: str
+    group_title: str
+    suggester_user_id: str
+    suggester_name: str
+    text: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def number(self) -> str:
+        """The number people quote, e.g. ``S3``."""
+        return f"S{self.id}"
+
+
+class RegistryStore(StoreBase):
+    """The suggestions registry."""
+
+    def stored_message_id(
+        self, platform: str, chat_id: str, platform_message_id: str
+    ) -> int | None:
+        """The id of a stored message, by its platform id."""
+        with self._tx() as session:
+            return session.scalar(
+                select(Message.id).where(
+                    Message.platform == platform,
+                    Message.chat_id == chat_id,
+                    Message.platform_message_id == platform_message_id,
+                )
+            )
+
+    def register_suggestion(
+        self, message_id: int, at: datetime, *, adopted_by: int | None = None
+    ) -> tuple[RegistryEntry, bool]:
+        """The registry entry of a stored message, made (status received) on first call; True when it
+        was made now. ``adopted_by``: the official who marked it (``/adopt``)."""
+        with self._tx() as session:
+            row = session.scalar(
+                select(ResidentSuggestion).where(ResidentSuggestion.message_id == message_id)
+            )
+            created = row is None
+            if row is None:
+                row = ResidentSuggestion(
+                    message_id=message_id,
+                    status=SuggestionStatus.RECEIVED,
+                    note="",
+                    adopted_by_id=adopted_by,
+                    created_at=at,
+                    updated_at=at,
+                )
+                session.add(row)
+                session.flush()
+                session.add(
+                    SuggestionChange(
+                        suggestion_id=row.id, status=row.status, note="", official_id=adopted_by,
+                        at=at,
+                    )
+                )  # fmt: skip
+            elif adopted_by is not None and row.adopted_by_id is None:
+                row.adopted_by_id = adopted_by
+            session.flush()
+            return self._entry(session, row), created
+
+    def change_suggestion(
+        self, entry_id: int, status: str, note: str, *, official_id: int, at: datetime
+    ) -> RegistryEntry | None:
+        """Give an entry a new status with an official's note; None when there is no such entry."""
+        if status not in SuggestionStatus.ALL:
+            raise ValueError(f"unknown suggestion status {status!r}")
+        with self._tx() as session:
+            row = session.get(ResidentSuggestion, entry_id)
+            if row is None:
+                return None
+            row.status, row.note, row.updated_at = status, note, at
+            session.add(
+                SuggestionChange(
+                    suggestion_id=row.id, status=status, note=note, official_id=official_id, at=at
+                )
+            )
+            session.flush()
+            return self._entry(session, row)
+
+    def registry_entry(self, entry_id: int) -> RegistryEntry | None:
+        """The entry numbered ``entry_id``."""
+        with self._tx() as session:
+            row = session.get(ResidentSuggestion, entry_id)
+            return self._entry(session, row) if row else None
+
+    def registry(self, limit: int = 20) -> list[RegistryEntry]:
+        """The latest entries, newest first."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(ResidentSuggestion).order_by(ResidentSuggestion.id.desc()).limit(limit)
+            ).all()
+            return [self._entry(session, row) for row in found]
+
+    def registry_counts(self, since: datetime | None, until: datetime) -> dict[str, int]:
+        """How many entries made in [since, until] (since None: ever) are in each status now."""
+        with self._tx() as session:
+            query = select(ResidentSuggestion.status).where(ResidentSuggestion.created_at <= until)
+            if since is not None:
+                query = query.where(ResidentSuggestion.created_at >= since)
+            return dict(Counter(session.scalars(query)))
+
+    @staticmethod
+    def _entry(session: Session, row: ResidentSuggestion) -> RegistryEntry:
+        message = session.get_one(Message, row.message_id)
+        person = session.get_one(Person, message.person_id)
+        group = session.get(Group, message.group_id) if message.group_id else None
+        return RegistryEntry(
+            id=row.id,
+            status=row.status,
+            note=row.note,
+            platform=message.platform,
+            chat_id=message.chat_id,
+            platform_message_id=message.platform_message_id,
+            group_title=(group.title or group.platform_chat_id) if group else "",
+            suggester_user_id=person.platform_user_id,
+            suggester_name=person.display_name,
+            text=message.text,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )

@@ -1,0 +1,183 @@
+"""Public opinion (舆情预警): how many messages a topic had in a window and before it, and the warnings
+raised about bursts.
+
+Messages carry the topic key the handler computed (``Message.topic_key``; storage does not read text).
+The store counts; whether a count is a burst is the caller's decision (handlers/opinion.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from storage.base import StoreBase
+from storage.models import Group, Message, OpinionWarning, Person
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMessageInfo:
+    """One message of a topic, as a warning quotes it."""
+
+    id: int
+    group_title: str
+    sender_name: str
+    text: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCounts:
+    """A topic's messages in a window, the window before it, and the lookback before that."""
+
+    key: str
+    count: int
+    """Messages in the window."""
+    previous: int
+    """Messages in the window of the same length just before it (the trend)."""
+    lookback: int
+    """Messages in the lookback before the window (the baseline)."""
+    groups: tuple[tuple[str, str, str, int], ...]
+    """(platform, chat id, title, messages) of the groups with a message in the window, in the order
+    of their first message."""
+    first: TopicMessageInfo | None
+    latest: TopicMessageInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class WarningInfo:
+    """A stored 舆情预警."""
+
+    id: int
+    topic_key: str
+    label: str
+    count: int
+    baseline: float
+    groups: str
+    first_message_id: int
+    latest_message_id: int
+    window_start: datetime
+    raised_at: datetime
+
+
+class WarningStore(StoreBase):
+    """Topic counts and early warnings."""
+
+    def topic_counts(
+        self, key: str, *, window_start: datetime, lookback_start: datetime, until: datetime
+    ) -> TopicCounts:
+        """Residents' messages of topic ``key``: in [window_start, until], in the window of the same
+        length before it, and in [lookback_start, window_start)."""
+        previous_start = window_start - (until - window_start)
+        with self._tx() as session:
+            topic = (Message.topic_key == key) & Message.from_official.is_(False)
+
+            def count(start: datetime, end: datetime, inclusive: bool) -> int:
+                upper = Message.sent_at <= end if inclusive else Message.sent_at < end
+                found = session.scalar(
+                    select(func.count())
+                    .select_from(Message)
+                    .where(topic, Message.sent_at >= start, upper)
+                )
+                return int(found or 0)
+
+            in_window = session.execute(
+                select(
+                    Message.id,
+                    Group.platform,
+                    Group.platform_chat_id,
+                    Group.title,
+                    Person.display_name,
+                    Message.text,
+                    Message.sent_at,
+                )
+                .join(Group, Group.id == Message.group_id)
+                .join(Person, Person.id == Message.person_id)
+                .where(topic, Message.sent_at >= window_start, Message.sent_at <= until)
+                .order_by(Message.sent_at, Message.id)
+            ).all()
+            groups: dict[tuple[str, str], tuple[str, int]] = {}
+            for _, platform, chat_id, title, *_rest in in_window:
+                name, n = groups.get((platform, chat_id), (title or chat_id, 0))
+                groups[(platform, chat_id)] = (name, n + 1)
+            quoted = [
+                TopicMessageInfo(mid, title or chat_id, name, text, at)
+                for mid, _, chat_id, title, name, text, at in in_window
+            ]
+            return TopicCounts(
+                key=key,
+                count=len(in_window),
+                previous=count(previous_start, window_start, inclusive=False),
+                lookback=count(lookback_start, window_start, inclusive=False),
+                groups=tuple((p, c, t, n) for (p, c), (t, n) in groups.items()),
+                first=quoted[0] if quoted else None,
+                latest=quoted[-1] if quoted else None,
+            )
+
+    def warning_since(self, key: str, since: datetime) -> WarningInfo | None:
+        """The warning about topic ``key`` raised at or after ``since``, if any."""
+        with self._tx() as session:
+            row = session.scalar(
+                select(OpinionWarning)
+                .where(OpinionWarning.topic_key == key, OpinionWarning.raised_at >= since)
+                .order_by(OpinionWarning.id.desc())
+            )
+            return _warning_info(row) if row else None
+
+    def raise_warning(
+        self,
+        counts: TopicCounts,
+        *,
+        label: str,
+        baseline: float,
+        window_start: datetime,
+        at: datetime,
+    ) -> WarningInfo:
+        """Store a warning about the burst ``counts`` describes."""
+        assert counts.first is not None and counts.latest is not None
+        with self._tx() as session:
+            row = OpinionWarning(
+                topic_key=counts.key,
+                label=label,
+                count=counts.count,
+                baseline=baseline,
+                groups=_titles(counts),
+                first_message_id=counts.first.id,
+                latest_message_id=counts.latest.id,
+                window_start=window_start,
+                raised_at=at,
+            )
+            session.add(row)
+            session.flush()
+            return _warning_info(row)
+
+    def refresh_warning(self, warning_id: int, counts: TopicCounts) -> None:
+        """Bring a raised warning's count, groups and latest message up to date (no new warning)."""
+        assert counts.latest is not None
+        with self._tx() as session:
+            row = session.get_one(OpinionWarning, warning_id)
+            row.count = max(row.count, counts.count)
+            row.groups = _titles(counts)
+            row.latest_message_id = counts.latest.id
+
+    def warnings(self, since: datetime, until: datetime) -> list[WarningInfo]:
+        """Warnings raised in [since, until], newest first."""
+        with self._tx() as session:
+            found = session.scalars(
+                select(OpinionWarning)
+                .where(OpinionWarning.raised_at >= since, OpinionWarning.raised_at <= until)
+                .order_by(OpinionWarning.raised_at.desc(), OpinionWarning.id.desc())
+            ).all()
+            return [_warning_info(row) for row in found]
+
+
+def _titles(counts: TopicCounts) -> str:
+    return "、".join(title for _, _, title, _ in counts.groups)
+
+
+def _warning_info(row: OpinionWarning) -> WarningInfo:
+    return WarningInfo(
+        row.id, row.topic_key, row.label, row.count, row.baseline, row.groups,
+        row.first_message_id, row.latest_message_id, row.window_start, row.raised_at,
+    )  # fmt: skip

@@ -1,0 +1,98 @@
+"""同问 as dialogues: a question about the topic of an open ticket of its group is linked to it, its
+asker is told so and answered with the ticket, and officials link and unlink by hand (issue 17)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests_support import engagement_counts, ratings
+
+pytestmark = pytest.mark.asyncio
+
+
+def answers_in(chat, chat_id: str) -> list[str]:
+    return [p.text for p in chat.to(chat_id) if "答复】" in p.text]
+
+
+async def test_a_duplicate_question_is_linked_and_its_asker_answered(chat):
+    await chat.ask("又停水了，什么时候来水？", by=chat.wang)
+    chat.clock.advance(minutes=20)
+    posted = await chat.ask("我家也停水了，什么时候恢复供水？", by=chat.liu)
+
+    # The second asker is told the problem is handled under Q1 and will get its answer.
+    ack = next(p for p in posted if p.chat_id == "xingfuli")
+    assert "与 Q1 相同" in ack.text and "Q2" in ack.text and "已有 2 位居民反映" in ack.text
+    assert ack.message.mention_user_ids == ("liu",)
+    # The officials hear how many asked, instead of a second ticket to answer.
+    alerts = [p.text for p in posted if p.chat_id in ("zhangwei", "lina")]
+    assert alerts and all(t.startswith("【同问】Q1") and "共 2 人同问" in t for t in alerts)
+    assert chat.app.store.question(2).due_at == chat.app.store.question(1).due_at
+
+    posted = await chat.bot.say("/reply Q1 今晚8点前恢复供水，请提前储水。", by=chat.zhang)
+    answers = answers_in(chat, "xingfuli")
+    assert any(t.startswith("【Q1 答复】今晚8点前恢复供水") for t in answers)
+    linked = next(p for p in posted if p.chat_id == "xingfuli" and p.text.startswith("【Q2 答复】"))
+    assert "（与 Q1 同问）今晚8点前恢复供水" in linked.text
+    assert linked.message.mention_user_ids == ("liu",)
+    assert linked.button_data() == ["rate:2:s", "rate:2:b", "rate:2:u"]
+    assert "同问的 1 位居民也已收到" in posted[-1].text
+    assert chat.app.store.question(2).state == "answered"
+
+    # Each asker rates their own answer.
+    await chat.bot.press("rate:2:u", by=chat.liu, on=linked)
+    await chat.bot.press("rate:1:s", by=chat.wang, on=linked)
+    assert chat.app.store.question(2).state == "reopened"
+    assert chat.app.store.question(1).state == "resolved"
+    assert ratings(chat.app.store, 2) == ["unsatisfied"]
+    assert engagement_counts(chat.app.store, 1)["answer"] == 2
+    posted = await chat.bot.say("/summary today", by=chat.chen)
+    assert "同问 1 个" in posted[0].text
+
+
+async def test_other_groups_other_topics_and_old_tickets_are_not_linked(chat):
+    await chat.ask("又停水了，什么时候来水？", by=chat.wang)
+    posted = await chat.ask("小区门口路灯不亮了", by=chat.liu)
+    assert "编号 Q2" in posted[0].text and "相同" not in posted[0].text
+    posted = await chat.ask("我们这也停水了，什么时候来水？", by=chat.liu, chat=chat.other_group)
+    assert "编号 Q3" in posted[0].text and "相同" not in posted[0].text
+    # 72 hours ([opinion] duplicate_hours) later the same topic is a new ticket again.
+    chat.clock.advance(hours=73)
+    posted = await chat.ask("怎么又停水了？", by=chat.liu)
+    assert "编号 Q4" in posted[0].text and "相同" not in posted[0].text
+
+
+async def test_officials_link_and_unlink_by_hand_within_their_scope(chat):
+    await chat.ask("3号楼电梯又坏了", by=chat.wang)
+    await chat.ask("电梯按钮不灵，困了人", by=chat.liu)
+    await chat.ask("公交站什么时候恢复？", by=chat.liu, chat=chat.other_group)
+
+    posted = await chat.bot.say("/link Q1 Q2", by=chat.zhang)
+    assert "已将 Q2 并入 Q1 办理（共 2 位居民同问）" in posted[0].text
+    told = [p for p in posted if p.chat_id == "xingfuli"]
+    assert len(told) == 1 and "已并入 Q1" in told[0].text
+    # The yangguang question is not 张伟's (another group, another department).
+    posted = await chat.bot.say("/link Q1 Q3", by=chat.zhang)
+    assert "不属于您负责" in posted[0].text
+    posted = await chat.bot.say("/link Q1", by=chat.zhang)
+    assert "用法" in posted[0].text
+    # Typed in a group, it only says to ask privately.
+    posted = await chat.bot.say("/link Q1 Q2", by=chat.zhang, chat=chat.group)
+    assert "私聊" in posted[0].text
+
+    posted = await chat.bot.say("/unlink Q2", by=chat.zhang)
+    assert "已取消 Q2 与 Q1 的关联" in posted[0].text
+    await chat.bot.say("/reply Q1 已安排维修", by=chat.zhang)
+    assert not any(t.startswith("【Q2 答复】") for t in answers_in(chat, "xingfuli"))
+    assert chat.app.store.question(2).state == "open"
+
+
+async def test_an_answer_given_by_replying_in_the_group_reaches_linked_askers(chat):
+    await chat.ask("又停水了，什么时候来水？", by=chat.wang)
+    await chat.ask("我家也停水了，什么时候来水？", by=chat.liu)
+    ticket = chat.app.store.question(1)
+    posted = await chat.bot.say(
+        "今晚8点前恢复", by=chat.zhang, chat=chat.group, reply_to=ticket.platform_message_id
+    )
+    linked = [p for p in posted if p.text.startswith("【Q2 答复】（与 Q1 同问）今晚8点前恢复")]
+    assert len(linked) == 1 and linked[0].message.mention_user_ids == ("liu",)
+    assert chat.app.store.question(2).state == "answered"
