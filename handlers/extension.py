@@ -77,7 +77,11 @@ async def approve(ctx: StaffContext) -> None:
     assert ctx.command is not None
     number = question_number_arg(ctx)
     if number is None:
-        waiting = await ctx.db(ctx.store.pending_extensions)
+        waiting = [
+            q
+            for q in await ctx.db(ctx.store.pending_extensions)
+            if await scope.within(ctx, ctx.official, q)  # only what this supervisor oversees
+        ]
         if not waiting:
             ctx.reply("目前没有待批准的延期申请。")
             return
@@ -91,10 +95,11 @@ async def approve(ctx: StaffContext) -> None:
         )
         return
     question = await ctx.db(ctx.store.question, number)
+    # Scope first: whether a ticket outside one's jurisdiction awaits an extension is not theirs to know.
+    if question is not None and not await scope.check(ctx, question, question.number):
+        return
     if question is None or question.extension_due_at is None:
         ctx.reply(f"Q{number} 没有待批准的延期申请。")
-        return
-    if not await scope.check(ctx, question, question.number):
         return
     args = ctx.command.args[1:]
     asker = (

@@ -110,6 +110,18 @@ ROWS = {
     "`/digest`": Row("digest", "/digest"),
     "`/summary 7d`": Row("summary", "/summary 7d"),
     "`/unmask Qn`": Row("unmask", "/unmask Q{q}"),
+    "`/history Qn`": Row("history", "/history Q{q}"),
+    "`/extend Qn 3d reason`": Row("extend", "/extend Q{q} 3d 需要协调施工单位"),
+    "`/approve Qn`": Row("approve", "/approve Q{q}"),
+    "`/return Qn reason`": Row("return", "/return Q{q} 不属于本部门职责"),
+    "`/visit Qn text`": Row("visit", "/visit Q{q} 上门查看，已联系维修"),
+    "`/case text`": Row("case", "/case 居民来电：5号楼路灯不亮"),
+    "`/close Qn reason`": Row("close", "/close Q{q} 居民已自行解决"),
+    "`/link Q1 Qn`": Row("link", "/link Q1 Q{q}"),
+    "`/unlink Qn`": Row("unlink", "/unlink Q{q}"),
+    "`/adopt` (replying to a message)": Row("adopt"),
+    "`/suggestion S1 status`": Row("suggestion", "/suggestion S1 研究中 正在论证"),
+    "`/suggestions`": Row("suggestions", "/suggestions"),
     "button `pick:Qn:1`": Row("button pick:", button="pick:{q}:1"),
     "button `rate:Qn:s`": Row("button rate:", button="rate:{q}:s", answered=True),
 }
@@ -238,11 +250,11 @@ class Walk:
                 kind=EventKind.BUTTON,
                 button=ButtonPress(f"cb-{self.tickets}", data, "m-alert"),
             )
-        elif row.route == "ticket":
+        elif row.route in ("ticket", "adopt"):
             event = self.event(
                 column,
                 chat,
-                text="/ticket",
+                text=f"/{row.route}",
                 reply_to_message_id=f"said-{self.tickets}",
                 reply_to_sender_id="liu",
                 reply_to_text="小区电梯坏了，物业不管",
@@ -261,6 +273,7 @@ def classify(route: Route, shown: list[str], number: int) -> str:
     scope_words = (
         OUT_OF_SCOPE.format(number=f"Q{number}")[:60],
         OUT_OF_SCOPE.format(number="这条消息")[:60],
+        OUT_OF_SCOPE.split("{number}")[1][:20],  # whichever ticket the refusal names
         f"没有找到问题 Q{number}",
         REFUSALS[Refusal.NOT_THE_ASKER],
     )

@@ -75,7 +75,7 @@ def test_demo_prints_transcript_and_summary(workdir):
                  "【超时督办 Q6】", "【二级督办 Q6】", "【回访提醒 Q7】", "已记录回访评价"):  # fmt: skip
         assert step in out, step
     # Public opinion: a warning, a linked duplicate answered with its ticket, a suggestion's life.
-    assert out.count("【舆情预警】停水") == 1 and "（与 Q8 同问）" in out
+    assert out.count("【舆情预警】停水") == 1 and "（与 Q9 同问）" in out
     assert "：已采纳。\n    下月在东门安装2组快递柜" in out
     # The report afterwards reads the same store.
     report = minyi("--database", "sqlite:///data/demo.db", "report", "--since", "3650d",

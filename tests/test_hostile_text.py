@@ -137,3 +137,110 @@ async def test_long_messages_names_and_titles(chat):
     )
     assert again and all(p.text != APOLOGY for p in again)
     assert chat.app.store.question(2).text.startswith("\ufffd还有\ufffd漏水")
+
+
+UPDATES = int(os.environ.get("MINYI_FUZZ_UPDATES", "1000"))
+"""Generated Telegram updates per engine (on top of ``EVENTS``)."""
+
+hostile = st.one_of(texts, st.text(max_size=40))
+mentioned = st.builds(lambda text: "@minyi_bot " + text, hostile)
+
+
+def _user(user_id: int, name: str) -> dict[str, object]:
+    return {"id": user_id, "is_bot": False, "first_name": name or "\u200f"}
+
+
+@st.composite
+def telegram_updates(draw: st.DrawFn, update_id: int) -> dict[str, object]:
+    """One Bot API update as Telegram would send it: a group or private message (mentioning the bot
+    or not), an edited message, or a button press, each with hostile text, names and titles."""
+    kind = draw(st.sampled_from(["message", "message", "mention", "edited_message", "button"]))
+    user = _user(draw(st.integers(1, 9)), draw(names))
+    private = draw(st.booleans()) and kind != "mention"
+    chat: dict[str, object] = (
+        {"id": user["id"], "type": "private", "first_name": user["first_name"]}
+        if private
+        else {"id": -100123, "type": "supergroup", "title": draw(names) or "群"}
+    )
+    text = draw(mentioned if kind == "mention" else hostile) or "…"
+    message: dict[str, object] = {
+        "message_id": update_id,
+        "date": 1_795_000_000 + update_id,
+        "chat": chat,
+        "from": user,
+        "text": text,
+    }
+    if kind == "mention":
+        message["entities"] = [{"type": "mention", "offset": 0, "length": len("@minyi_bot")}]
+    if kind == "edited_message":
+        message["edit_date"] = int(str(message["date"])) + 5
+        return {"update_id": update_id, "edited_message": message}
+    if kind == "button":
+        data = draw(st.sampled_from(["rate:1:", "pick:1:", ""])) + draw(st.text(max_size=30))
+        return {
+            "update_id": update_id,
+            "callback_query": {
+                "id": str(update_id),
+                "from": user,
+                "chat_instance": "ci",
+                "data": data[:64],
+                "message": {**message, "from": {**user, "is_bot": True, "id": 99}},
+            },
+        }
+    return {"update_id": update_id, "message": message}
+
+
+async def test_hostile_telegram_updates_are_read_and_handled_on_both_engines(chat, app_factory):
+    """``UPDATES`` generated Bot API updates read by the real Telegram adapter (python-telegram-bot's
+    ``Update.de_json`` and minyi's conversion) and handled: none unreadable, no poison event, no
+    apology, nothing evaluated as a template."""
+    import json
+
+    from bot.adapters.memory import MemoryAdapter
+    from bot.adapters.telegram import TelegramAdapter
+
+    loop = asyncio.get_running_loop()
+    dispatcher = chat.app.dispatcher
+    posted = MemoryAdapter(dispatcher.handle, platform="telegram", clock=chat.clock)
+    dispatcher.connect(posted, bot_username="minyi_bot")
+    reader = TelegramAdapter(
+        "123456:hostile-test-token",
+        dispatcher.receive,
+        base_url="http://127.0.0.1:9/bot",
+        aliases=["政务助手"],
+    )
+    reader.username = "minyi_bot"
+    ids = iter(range(1, 10**9))
+    read = 0
+
+    async def feed(batch: list[dict[str, object]]) -> None:
+        nonlocal read
+        entries = []
+        for update in batch:
+            entry, _ = reader._read(update, json.dumps(update, ensure_ascii=False))
+            if entry is not None:
+                assert not entry.error, (entry.error, update)
+                entries.append(entry)
+        before = len(posted.outbox)
+        await dispatcher.receive(entries)
+        await dispatcher.process_pending()
+        await dispatcher.postman.flush()
+        for p in posted.outbox[before:]:
+            assert p.text != APOLOGY, p.text
+            assert not EVALUATED.search(p.text) or "49" in json.dumps(batch), p.text
+        read += len(batch)
+
+    @settings(
+        max_examples=max(1, UPDATES // BATCH),
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        batch = [data.draw(telegram_updates(next(ids))) for _ in range(BATCH)]
+        asyncio.run_coroutine_threadsafe(feed(batch), loop).result()
+
+    await loop.run_in_executor(None, run)
+    assert read >= max(1, UPDATES // BATCH) * BATCH
+    assert chat.app.store.journal_health(0).inbox.get("poison", 0) == 0
