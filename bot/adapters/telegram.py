@@ -124,6 +124,23 @@ class TelegramStartError(RuntimeError):
 # --------------------------------------------------------------------------- pure conversion
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(data: Any) -> Any:
+    """``data`` with every lone surrogate (``"\\ud800"`` in the JSON, which no UTF-8 or UTF-16 text can
+    hold) replaced by U+FFFD, so the update is read like any other; the journal keeps the raw update.
+    Both are one UTF-16 unit, so entity offsets stay right. Pairs were already joined by the JSON
+    decoder."""
+    if isinstance(data, str):
+        return _LONE_SURROGATE.sub("\ufffd", data) if _LONE_SURROGATE.search(data) else data
+    if isinstance(data, dict):
+        return {key: _without_lone_surrogates(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_without_lone_surrogates(value) for value in data]
+    return data
+
+
 def _utc(value: datetime | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
@@ -720,7 +737,7 @@ class TelegramAdapter:
         try:
             if not isinstance(data, dict):
                 raise TypeError(f"an update is a JSON object, not {type(data).__name__}")
-            update = Update.de_json(data, self._bot)
+            update = Update.de_json(_without_lone_surrogates(data), self._bot)
             self._note_migration(update)
             incoming = to_incoming(update, self.username, self.aliases)
         except Exception as exc:
