@@ -52,11 +52,8 @@ async def close(ctx: StaffContext) -> None:
     if number is None or not reason:
         ctx.reply("格式：/close Q12 关闭原因（如：重复提问，已在 Q8 答复）")
         return
-    question = await ctx.db(ctx.store.question, number)
+    question = await scope.ticket_in_scope(ctx, number)
     if question is None:
-        ctx.reply(f"没有找到问题 Q{number}。")
-        return
-    if not await scope.check(ctx, question, question.number):
         return
     if question.state == QuestionState.CLOSED:
         ctx.reply(f"{question.number} 已经关闭。")

@@ -37,11 +37,8 @@ async def extend(ctx: StaffContext) -> None:
     if number is None or span is None or len(args) < 3:
         ctx.reply("格式：/extend Q12 3d 延期原因（3d 为3个工作日，4h 为4个工作小时）")
         return
-    question = await ctx.db(ctx.store.question, number)
+    question = await scope.ticket_in_scope(ctx, number)
     if question is None:
-        ctx.reply(f"没有找到问题 Q{number}。")
-        return
-    if not await scope.check(ctx, question, question.number):
         return
     if question.state not in QuestionState.WAITING:
         ctx.reply(f"{question.number} 不在办理中，无需延期。")

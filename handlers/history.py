@@ -109,11 +109,8 @@ async def history(ctx: StaffContext) -> None:
     if number is None:
         ctx.reply("请写明问题编号，例如「/history Q12」。")
         return
-    question = await ctx.db(ctx.store.question, number)
+    question = await scope.ticket_in_scope(ctx, number)
     if question is None:
-        ctx.reply(f"没有找到问题 Q{number}。")
-        return
-    if not await scope.check(ctx, question, question.number):
         return
     steps = await ctx.db(ctx.store.history, question.id)
     # The handling official sees the resident's words as written; anyone else, masked.

@@ -21,11 +21,8 @@ async def return_ticket(ctx: StaffContext) -> None:
     if number is None or not reason:
         ctx.reply("格式：/return Q12 退回原因")
         return
-    question = await ctx.db(ctx.store.question, number)
+    question = await scope.ticket_in_scope(ctx, number)
     if question is None:
-        ctx.reply(f"没有找到问题 Q{number}。")
-        return
-    if not await scope.check(ctx, question, question.number):
         return
     if question.transferred_at is None or question.state not in QuestionState.WAITING:
         ctx.reply(f"{question.number} 不是转办给您部门、尚在办理中的问题，不能退回。")

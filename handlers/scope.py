@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bot.work import Context, StaffContext
 from handlers.common import tell_official
-from storage import OfficialInfo
+from storage import OfficialInfo, QuestionInfo
 
 UNRESTRICTED_ROLES = frozenset({"admin"})
 """Roles that may act on every ticket; everyone else only within their groups and department."""
@@ -61,6 +61,18 @@ async def within(ctx: Context, official: OfficialInfo, question: Subject) -> boo
     """``may_act`` with the official's groups looked up."""
     groups = await ctx.db(ctx.store.groups_of, official.id)
     return may_act(official, question, {(g.platform, g.chat_id) for g in groups})
+
+
+async def ticket_in_scope(ctx: StaffContext, number: int) -> QuestionInfo | None:
+    """Ticket ``Q{number}`` when it exists and lies in the official's scope; otherwise None, the
+    official told privately why (not found, or not theirs: ``check``)."""
+    question = await ctx.db(ctx.store.question, number)
+    if question is None:
+        ctx.reply(f"没有找到问题 Q{number}。")
+        return None
+    if not await check(ctx, question, question.number):
+        return None
+    return question
 
 
 async def check(ctx: StaffContext, question: Subject, number: str) -> bool:

@@ -127,11 +127,8 @@ async def suggest(ctx: StaffContext) -> None:
     if number is None:
         ctx.reply("请写明问题编号，例如「/suggest Q12」。")
         return
-    question = await ctx.db(ctx.store.question, number)
+    question = await scope.ticket_in_scope(ctx, number)
     if question is None:
-        ctx.reply(f"没有找到问题 Q{number}。")
-        return
-    if not await scope.check(ctx, question, question.number):
         return
     confirm = f"已私信您 {question.number} 的推荐答复。" if ctx.message.chat.is_group else ""
     if not offer_suggestions(

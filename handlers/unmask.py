@@ -22,11 +22,8 @@ async def unmask(ctx: StaffContext) -> None:
     if number is None:
         ctx.reply("请写明问题编号，例如「/unmask Q12」。")
         return
-    question = await ctx.db(ctx.store.question, number)
+    question = await scope.ticket_in_scope(ctx, number)
     if question is None:
-        ctx.reply(f"没有找到问题 Q{number}。")
-        return
-    if not await scope.check(ctx, question, question.number):
         return
     ctx.audit.mark(AuditOutcome.UNMASKED)
     who = question.asker_name or question.asker_user_id

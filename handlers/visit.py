@@ -29,11 +29,8 @@ async def visit(ctx: StaffContext) -> None:
     if number is None or len(args) < 2:
         ctx.reply("格式：/visit Q12 走访或电话的情况；回访结果：/visit Q12 满意 说明")
         return
-    question = await ctx.db(ctx.store.question, number)
+    question = await scope.ticket_in_scope(ctx, number)
     if question is None:
-        ctx.reply(f"没有找到问题 Q{number}。")
-        return
-    if not await scope.check(ctx, question, question.number):
         return
     note = ctx.command.rest.split(None, 1)[1]
     score = parse_rating(args[1])
