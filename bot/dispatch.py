@@ -412,13 +412,7 @@ class Dispatcher:
                         raise
                     except Exception as exc:
                         await services.db(bound.end_savepoint, savepoint, False)
-                        log.exception(
-                            "handling %s event %s failed (attempt %d of %d)",
-                            event.platform,
-                            record.key,
-                            record.attempts + 1,
-                            self.max_attempts,
-                        )
+                        self._log_failure(event, record)
                         failed = (record, event, f"{type(exc).__name__}: {exc}")
                         roles.clear()
                         break
@@ -448,6 +442,16 @@ class Dispatcher:
         if queued:
             self.postman.wake()
         return handled, poisoned
+
+    def _log_failure(self, event: IncomingMessage, record: InboxRecord) -> None:
+        """Log the exception being handled as this event's failed attempt (with its traceback)."""
+        log.exception(
+            "handling %s event %s failed (attempt %d of %d)",
+            event.platform,
+            record.key,
+            record.attempts + 1,
+            self.max_attempts,
+        )
 
     def _known_roles(self, now: float) -> dict[tuple[str, str], OfficialInfo | None]:
         """The senders' roles batches learnt, forgotten every ``ROLES_SECONDS``."""
@@ -483,13 +487,7 @@ class Dispatcher:
             except StoreUnavailable:
                 raise
             except Exception as exc:
-                log.exception(
-                    "handling %s event %s failed (attempt %d of %d)",
-                    event.platform,
-                    record.key,
-                    record.attempts + 1,
-                    self.max_attempts,
-                )
+                self._log_failure(event, record)
                 error = f"{type(exc).__name__}: {exc}"
                 poisoned = await self.patiently(
                     record.key,
