@@ -22,6 +22,7 @@ from handlers import scope
 from handlers.ask import NewTicket
 from handlers.common import clip, signature
 from storage import RegistryEntry, SuggestionStatus
+from storage.reports import ReportScope
 
 STATUS_LABELS = {
     SuggestionStatus.RECEIVED: "已收到",
@@ -167,7 +168,8 @@ def counts_line(counts: dict[str, int]) -> str:
 
 async def listing(ctx: StaffContext) -> None:
     """``/suggestions``: the latest registry entries and the counts per status (supervisors)."""
-    entries = await ctx.db(ctx.store.registry, LISTED)
-    counts = await ctx.db(ctx.store.registry_counts, None, ctx.now)
+    within = ReportScope.of(scope.jurisdiction(ctx.official))  # what this supervisor oversees
+    entries = await ctx.db(ctx.store.registry, LISTED, within)
+    counts = await ctx.db(ctx.store.registry_counts, None, ctx.now, within)
     hint = "\n更新状态：/suggestion S3 研究中 备注" if entries else ""
     ctx.reply(registry_text(entries, counts, ctx.settings.bot.zone) + hint, quote=False)

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bot.work import Context, StaffContext
 from handlers.common import tell_official
-from storage import OfficialInfo, QuestionInfo
+from storage import Jurisdiction, OfficialInfo, QuestionInfo
 
 UNRESTRICTED_ROLES = frozenset({"admin"})
 """Roles that may act on every ticket; everyone else only within their groups and department."""
@@ -61,6 +61,16 @@ async def within(ctx: Context, official: OfficialInfo, question: Subject) -> boo
     """``may_act`` with the official's groups looked up."""
     groups = await ctx.db(ctx.store.groups_of, official.id)
     return may_act(official, question, {(g.platform, g.chat_id) for g in groups})
+
+
+def jurisdiction(official: OfficialInfo) -> Jurisdiction | None:
+    """What ``official`` may see figures of: admins everything (None), a supervisor the groups
+    assigned to them and their department."""
+    return (
+        None
+        if official.role in UNRESTRICTED_ROLES
+        else Jurisdiction(official.id, official.department)
+    )
 
 
 async def ticket_in_scope(ctx: StaffContext, number: int) -> QuestionInfo | None:

@@ -21,8 +21,8 @@ from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, duration
 from handlers.opinion_figures import opinion_lines
-from handlers.scope import UNRESTRICTED_ROLES
-from storage import Jurisdiction, OfficialInfo, Summary, Tally
+from handlers.scope import jurisdiction
+from storage import Summary, Tally
 from storage.reports import ReportScope
 
 PERIOD_WORDS = {
@@ -206,16 +206,6 @@ def hot_topics(text: TextAnalyzer, summary: Summary, k: int = 5) -> list[tuple[s
     return text.topic_words([mask(t) for t in summary.question_texts], k=k)
 
 
-def jurisdiction(official: OfficialInfo) -> Jurisdiction | None:
-    """What ``official`` may see figures of: admins everything (None), a supervisor their groups and
-    department."""
-    return (
-        None
-        if official.role in UNRESTRICTED_ROLES
-        else Jurisdiction(official.id, official.department)
-    )
-
-
 async def summary(ctx: StaffContext) -> None:
     """``summary`` (统计) — supervisors only (the route says so), within their jurisdiction."""
     assert ctx.command is not None
@@ -228,7 +218,5 @@ async def summary(ctx: StaffContext) -> None:
     scope = ReportScope.of(jurisdiction(ctx.official))
     found = await ctx.db(ctx.store.summary, since, until, ctx.now, scope)
     hot = hot_topics(ctx.services.text, found)
-    # The public-opinion lines (warnings, 同问, unaddressed complaints, the registry) still count every
-    # group: they do not yet follow the supervisor's jurisdiction.
-    opinion = await ctx.db(opinion_lines, ctx.store, since, until)
+    opinion = await ctx.db(opinion_lines, ctx.store, since, until, scope)
     ctx.reply("\n".join([chat_summary(found, label, hot), *opinion]), quote=False)

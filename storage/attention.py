@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select
 
 from storage.base import StoreBase
 from storage.models import Group, Message, Person, Question
+from storage.reports import EVERYTHING, ReportScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +73,11 @@ class AttentionStore(StoreBase):
                 for m, name in found
             ]
 
-    def unaddressed_count(self, since: datetime, until: datetime) -> tuple[int, int]:
-        """(unaddressed complaints and requests for help posted in [since, until], how many of them
-        an official turned into a ticket)."""
+    def unaddressed_count(
+        self, since: datetime, until: datetime, scope: ReportScope = EVERYTHING
+    ) -> tuple[int, int]:
+        """(unaddressed complaints and requests for help posted in [since, until] within ``scope``, how
+        many of them an official turned into a ticket)."""
         with self._tx() as session:
             ticketed = select(Question.id).where(Question.message_id == Message.id).exists()
             total, tickets = session.execute(
@@ -85,6 +88,7 @@ class AttentionStore(StoreBase):
                     Message.needs_attention.is_(True),
                     Message.sent_at >= since,
                     Message.sent_at <= until,
+                    scope.messages(),
                 )
             ).one()
             return int(total), int(tickets)

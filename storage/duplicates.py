@@ -14,6 +14,7 @@ from storage import rows
 from storage.base import StoreBase
 from storage.models import Message, Question
 from storage.records import QuestionInfo, QuestionState
+from storage.reports import EVERYTHING, ReportScope
 
 
 class DuplicateStore(StoreBase):
@@ -81,8 +82,11 @@ class DuplicateStore(StoreBase):
             ).all()
             return [rows.question_info(session, q) for q in found]
 
-    def same_question_count(self, since: datetime, until: datetime) -> int:
-        """Questions asked in [since, until] that were linked to a ticket asked before them (同问)."""
+    def same_question_count(
+        self, since: datetime, until: datetime, scope: ReportScope = EVERYTHING
+    ) -> int:
+        """Questions asked in [since, until] (within ``scope``) that were linked to a ticket asked
+        before them (同问)."""
         with self._tx() as session:
             found = session.scalar(
                 select(func.count())
@@ -91,6 +95,7 @@ class DuplicateStore(StoreBase):
                     Question.duplicate_of_id.is_not(None),
                     Question.created_at >= since,
                     Question.created_at <= until,
+                    scope.questions(),
                 )
             )
             return int(found or 0)

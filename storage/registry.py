@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from storage.base import StoreBase
 from storage.models import Group, Message, Person, ResidentSuggestion, SuggestionChange
+from storage.reports import EVERYTHING, ReportScope
 
 
 class SuggestionStatus:
@@ -122,18 +123,29 @@ class RegistryStore(StoreBase):
             row = session.get(ResidentSuggestion, entry_id)
             return self._entry(session, row) if row else None
 
-    def registry(self, limit: int = 20) -> list[RegistryEntry]:
-        """The latest entries, newest first."""
+    def registry(self, limit: int = 20, scope: ReportScope = EVERYTHING) -> list[RegistryEntry]:
+        """The latest entries (of the groups ``scope`` admits), newest first."""
         with self._tx() as session:
             found = session.scalars(
-                select(ResidentSuggestion).order_by(ResidentSuggestion.id.desc()).limit(limit)
+                select(ResidentSuggestion)
+                .join(Message, Message.id == ResidentSuggestion.message_id)
+                .where(scope.messages())
+                .order_by(ResidentSuggestion.id.desc())
+                .limit(limit)
             ).all()
             return [self._entry(session, row) for row in found]
 
-    def registry_counts(self, since: datetime | None, until: datetime) -> dict[str, int]:
-        """How many entries made in [since, until] (since None: ever) are in each status now."""
+    def registry_counts(
+        self, since: datetime | None, until: datetime, scope: ReportScope = EVERYTHING
+    ) -> dict[str, int]:
+        """How many entries made in [since, until] (since None: ever) of the groups ``scope`` admits
+        are in each status now."""
         with self._tx() as session:
-            query = select(ResidentSuggestion.status).where(ResidentSuggestion.created_at <= until)
+            query = (
+                select(ResidentSuggestion.status)
+                .join(Message, Message.id == ResidentSuggestion.message_id)
+                .where(ResidentSuggestion.created_at <= until, scope.messages())
+            )
             if since is not None:
                 query = query.where(ResidentSuggestion.created_at >= since)
             return dict(Counter(session.scalars(query)))

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from storage.base import StoreBase
 from storage.models import Group, Message, OpinionWarning, Person
+from storage.reports import EVERYTHING, ReportScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +162,26 @@ class WarningStore(StoreBase):
             row.groups = _titles(counts)
             row.latest_message_id = counts.latest.id
 
-    def warnings(self, since: datetime, until: datetime) -> list[WarningInfo]:
-        """Warnings raised in [since, until], newest first."""
+    def warnings(
+        self, since: datetime, until: datetime, scope: ReportScope = EVERYTHING
+    ) -> list[WarningInfo]:
+        """Warnings raised in [since, until], newest first; with a ``scope``, those whose burst had a
+        message in a group the scope admits."""
+        in_scope = (
+            select(Message.id)
+            .where(
+                Message.topic_key == OpinionWarning.topic_key,
+                Message.sent_at >= OpinionWarning.window_start,
+                Message.sent_at <= OpinionWarning.raised_at,
+                scope.messages(),
+            )
+            .exists()
+        )
         with self._tx() as session:
             found = session.scalars(
                 select(OpinionWarning)
                 .where(OpinionWarning.raised_at >= since, OpinionWarning.raised_at <= until)
+                .where(in_scope if scope != EVERYTHING else true())
                 .order_by(OpinionWarning.raised_at.desc(), OpinionWarning.id.desc())
             ).all()
             return [_warning_info(row) for row in found]

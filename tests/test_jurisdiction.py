@@ -133,3 +133,22 @@ async def test_the_store_scopes_a_summary_by_groups_and_department(town):
     )
     assert [d.label for d in by_department.departments] == ["交通运输局"]
     assert store.summary(since, now, now).total.questions == 3
+
+
+async def test_public_opinion_figures_and_the_registry_follow_the_jurisdiction(town):
+    """/suggestions and the opinion lines under /summary count only what the supervisor oversees:
+    a suggestion made in 幸福里 reaches 陈静 (her group) and the admin, not 周八 or 郑十."""
+    lockers = "建议小区多装几个快递柜"
+    await town.bot.say(lockers, by=town.liu, chat=town.group)  # registered as S1
+
+    async def listed(user_id: str) -> str:
+        [posted] = await town.bot.say("/suggestions", by=town.bot.person(user_id, user_id))
+        return posted.text
+
+    assert "好想法好建议 1 条" in await listed("chenjing") and lockers in await listed("chenjing")
+    assert lockers in await listed("wujiu")
+    for elsewhere in ("zhouba", "zhengshi"):
+        shown = await listed(elsewhere)
+        assert "好想法好建议 0 条" in shown and lockers not in shown
+    assert "好想法好建议 1 条" in await summary_for(town, "chenjing")
+    assert "好想法好建议 0 条" in await summary_for(town, "zhengshi")
