@@ -143,6 +143,6 @@ def test_audit_and_report_on_a_database_that_does_not_exist(workdir, db_url):  #
     else:  # the same server, a database name nobody created
         name = "minyi_mistyped_name"
         mistyped, words = db_url.split("?")[0].rsplit("/", 1)[0] + "/" + name, "does not exist"
-    for command in ("audit", "report"):
-        one_line_exit_2(minyi("--database", mistyped, command, cwd=workdir), name, words)
+    for command in (("audit",), ("report",), ("ticket", "list"), ("suggestions",)):
+        one_line_exit_2(minyi("--database", mistyped, *command, cwd=workdir), name, words)
     assert not (workdir / "data" / "mistyped.db").exists()
