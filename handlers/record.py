@@ -58,7 +58,11 @@ def message_topic(ctx: Context) -> str | None:
     if ctx.is_staff or (intent.label == "chatter" and intent.confident):
         return None
     msg = ctx.message
-    return topic_key(ctx.text or msg.text, f"{msg.platform}:{msg.chat.chat_id}")
+    # The text without the bot's @-mention: a bare "@政务助手" is about nothing (its name is no topic,
+    # or every empty mention would be the same question).
+    if not ctx.text.strip():
+        return None
+    return topic_key(ctx.text, f"{msg.platform}:{msg.chat.chat_id}")
 
 
 def is_edit(ctx: Context) -> bool:

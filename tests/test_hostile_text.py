@@ -17,8 +17,8 @@ from bot.events import IncomingMessage, Received, decode_event, encode_event
 
 pytestmark = pytest.mark.asyncio
 
-NASTY = ["\x00", "\ud800", "\udfff", "\u202e", "\u200f", "\x1b[31m", "\x07", "\ufeff", "{{7*7}}",
-         "{% for x in range(9) %}x{% endfor %}", "${7*7}", "%s%n", "'; drop table inbox; --"]  # fmt: skip
+NASTY = ["\x00", "\ud800", "\udfff", "\u202e", "\u200f", "\x1b[31m", "\x07", "\ufeff", "{{7*7*7*7*7}}",
+         "{% for x in range(9) %}x{% endfor %}", "${7*7*7*7*7}", "%s%n", "'; drop table inbox; --"]  # fmt: skip
 PREFIXES = ["", "@政务助手 ", "/status ", "/reply Q1 ", "/digest ", "/help ", "进度 ", "满意", "2"]
 
 texts = st.builds(
@@ -38,8 +38,9 @@ EVENTS = int(os.environ.get("MINYI_FUZZ_EVENTS", "3500"))
 EXAMPLES = max(1, EVENTS // BATCH)
 
 
-EVALUATED = re.compile(r"(?<![Q\d])49(?!\d)")
-"""``{{7*7}}`` evaluated (ticket numbers such as Q49 aside)."""
+EVALUATED = re.compile(r"(?<![Q\d])16807(?!\d)")
+"""``{{7*7*7*7*7}}`` evaluated: a number no count or ticket of these runs reaches (ticket numbers such
+as Q16807 aside)."""
 
 
 def _check_stored(chat, count_before: int, talk: int) -> None:
@@ -102,7 +103,7 @@ async def test_hostile_text_is_stored_and_handled_on_both_engines(chat):
         await dispatcher.postman.flush()
         for p in chat.bot.outbox[before:]:
             assert p.text != APOLOGY, p.text
-            assert not EVALUATED.search(p.text) or any("49" in t for t, _ in batch), p.text
+            assert not EVALUATED.search(p.text) or any("16807" in t for t, _ in batch), p.text
         total += len(batch)
         nonlocal talk
         talk += sum(1 for t, _ in batch if t.strip())
@@ -227,7 +228,7 @@ async def test_hostile_telegram_updates_are_read_and_handled_on_both_engines(cha
         await dispatcher.postman.flush()
         for p in posted.outbox[before:]:
             assert p.text != APOLOGY, p.text
-            assert not EVALUATED.search(p.text) or "49" in json.dumps(batch), p.text
+            assert not EVALUATED.search(p.text) or "16807" in json.dumps(batch), p.text
         read += len(batch)
 
     @settings(

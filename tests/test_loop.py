@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import pytest
 
-from conftest import DEPARTMENTS
+from dialogue_support import DEPARTMENTS
 from tests_support import engagement_counts, ratings
 
 pytestmark = pytest.mark.asyncio
@@ -484,7 +484,7 @@ async def test_minyi_run_replays_a_timestamped_transcript_and_doctor_reports_the
 async def test_escalation_goes_to_the_departments_supervisors_and_up_to_named_leaders(
     app_factory, db_url, clock
 ):
-    from conftest import ROSTER, Dialogue
+    from dialogue_support import ROSTER, Dialogue
     from handlers.overdue import OverdueReminder
 
     roster = [

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import pytest
 
-from conftest import Dialogue
+from dialogue_support import Dialogue
 
 pytestmark = pytest.mark.asyncio
 SHANGHAI = ZoneInfo("Asia/Shanghai")
