@@ -200,9 +200,17 @@ class Postman:
                 chats: dict[tuple[str, str], list[OutboxRecord]] = {}
                 for row in rows:
                     chats.setdefault((row.platform, row.chat_id), []).append(row)
-                done += sum(
-                    await asyncio.gather(*(self._deliver_chat(batch) for batch in chats.values()))
+                # Every chat finishes before a failure is raised: a chat still sending when the next
+                # flush reads the outbox would find its own claims "sending" and take them for a
+                # crash's (uncertain), though they were being posted.
+                results = await asyncio.gather(
+                    *(self._deliver_chat(batch) for batch in chats.values()),
+                    return_exceptions=True,
                 )
+                failures = [r for r in results if isinstance(r, BaseException)]
+                if failures:
+                    raise failures[0]
+                done += sum(r for r in results if isinstance(r, int))
                 if len(rows) < OUTBOX_PAGE and woken == self._woken and not self._claimed_unsent:
                     return done  # nothing was queued meanwhile: the outbox is empty
         return done

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bot.events import Received
+from bot.events import IncomingMessage, Received
 from bot.routes import Observer, RouteTable, command
 from bot.work import EVERYONE, Role
 from storage import Store, StoreUnavailable
@@ -259,3 +259,46 @@ async def test_background_worker_handles_what_adapters_journal(chat):
     finally:
         await dispatcher.drain(5)  # the clean stop: the worker ends by itself
         await asyncio.wait_for(worker, 10)
+
+
+async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
+    chat, monkeypatch, caplog
+):
+    """A question's acknowledgement (group) and alert (private) go out side by side. When one chat's
+    claim meets a database outage, the other chat's send in flight finishes and is recorded before
+    the failure is raised: the next delivery round must not find it "sending" and call it uncertain."""
+    real_mark_sending = Store.mark_sending
+    outage = {"left": 1}
+
+    def mark_sending(self: Store, outbox_id: int) -> Any:
+        if outage["left"]:
+            outage["left"] -= 1
+            raise StoreUnavailable("database unavailable: OperationalError")
+        return real_mark_sending(self, outbox_id)
+
+    real_send = chat.bot.send
+
+    async def slow_send(message: Any) -> Any:
+        await asyncio.sleep(0.3)  # a platform call in flight while the other chat fails
+        return await real_send(message)
+
+    monkeypatch.setattr(Store, "mark_sending", mark_sending)
+    monkeypatch.setattr(chat.bot, "send", slow_send)
+    dispatcher = chat.app.dispatcher
+    question = IncomingMessage(
+        platform="test",
+        chat=chat.group,
+        sender=chat.wang,
+        message_id="q-side-by-side",
+        text="@政务助手 3号楼电梯坏了，什么时候修？",
+        sent_at=chat.clock.now,
+    )
+    await dispatcher.receive([Received.of(question)])
+    await dispatcher.process_pending()
+    with pytest.raises(StoreUnavailable):
+        await dispatcher.postman.flush()
+    await dispatcher.postman.flush()  # the database is back
+    assert "interrupted by a restart" not in caplog.text
+    states = sorted(state for (state,) in rows(chat.app, "select state from outbox"))
+    assert states == ["sent", "sent"]
+    assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
