@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from storage import rows
@@ -105,7 +105,9 @@ class LoopStore(StoreBase):
         with self._tx() as session:
             found = session.scalars(
                 select(Question)
-                .where(Question.state.in_(QuestionState.WAITING))
+                .where(
+                    Question.state.in_(QuestionState.WAITING), Question.duplicate_of_id.is_(None)
+                )
                 .where(due.is_not(None), due <= now, sent.is_(None))
                 .order_by(due, Question.id)
                 .with_for_update(skip_locked=True)
@@ -119,7 +121,10 @@ class LoopStore(StoreBase):
     def next_timer(self, after: datetime) -> datetime | None:
         """The earliest moment after ``after`` at which a 督办 stage of a waiting question, or the 回访
         reminder of an unrated answer, falls due."""
-        waiting = Question.state.in_(QuestionState.WAITING)
+        # A question linked to a ticket (同问) follows it: the ticket's stages speak for both.
+        waiting = and_(
+            Question.state.in_(QuestionState.WAITING), Question.duplicate_of_id.is_(None)
+        )
         answered = Question.state == QuestionState.ANSWERED
         timers: list[tuple[Any, ColumnElement[bool], ColumnElement[bool]]] = [
             (Question.remind_at, waiting, Question.reminded_at.is_(None)),

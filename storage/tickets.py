@@ -334,6 +334,7 @@ class TicketStore(StoreBase):
             found = session.scalars(
                 select(Question)
                 .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
+                .where(Question.duplicate_of_id.is_(None))  # 同问 follows its ticket's 督办
                 .where(
                     (Question.overdue_notified_at.is_(None))
                     | (Question.overdue_notified_at <= Question.answered_at)

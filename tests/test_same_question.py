@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from handlers.overdue import OverdueReminder
 from tests_support import engagement_counts, ratings
 
 pytestmark = pytest.mark.asyncio
@@ -47,6 +48,20 @@ async def test_a_duplicate_question_is_linked_and_its_asker_answered(chat):
     assert engagement_counts(chat.app.store, 1)["answer"] == 2
     posted = await chat.bot.say("/summary today", by=chat.chen)
     assert "同问 1 个" in posted[0].text
+
+
+async def test_a_linked_question_follows_its_tickets_supervision(chat):
+    # Q2 is the same problem as Q1: one 督办 speaks for both, not one per asker.
+    await chat.ask("又停水了，什么时候来水？", by=chat.wang)
+    chat.clock.advance(minutes=20)
+    linked = await chat.ask("我家也停水了，什么时候恢复供水？", by=chat.liu)
+    assert any("与 Q1 相同" in p.text for p in linked)
+    chat.clock.advance(days=10)  # past every stage of the working-day deadline
+    before = len(chat.bot.outbox)
+    await OverdueReminder(chat.app.dispatcher).run_once()
+    texts = [p.text for p in chat.bot.outbox[before:]]
+    assert any("超时督办 Q1" in t for t in texts)
+    assert not any("Q2" in t.split("\n")[0] for t in texts), texts
 
 
 async def test_other_groups_other_topics_and_old_tickets_are_not_linked(chat):
