@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.work import StaffContext
 from handlers import scope
 from handlers.ask import open_ticket
-from handlers.common import question_number_arg, to_asker
+from handlers.common import to_asker
 from storage import QuestionState
 
 OFFLINE_ASKER = "offline"
@@ -46,15 +46,12 @@ async def register_case(ctx: StaffContext) -> None:
 
 async def close(ctx: StaffContext) -> None:
     """``/close Q12 原因``."""
-    assert ctx.command is not None
-    number = question_number_arg(ctx)
-    reason = " ".join(ctx.command.args[1:])
-    if number is None or not reason:
-        ctx.reply("格式：/close Q12 关闭原因（如：重复提问，已在 Q8 答复）")
+    found = await scope.ticket_and_reason(
+        ctx, "格式：/close Q12 关闭原因（如：重复提问，已在 Q8 答复）"
+    )
+    if found is None:
         return
-    question = await scope.ticket_in_scope(ctx, number)
-    if question is None:
-        return
+    question, reason = found
     if question.state == QuestionState.CLOSED:
         ctx.reply(f"{question.number} 已经关闭。")
         return

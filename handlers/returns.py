@@ -9,21 +9,16 @@ from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers import scope
 from handlers.ask import queue_for_supervisors
-from handlers.common import local_time, question_number_arg, tell_official
+from handlers.common import local_time, tell_official
 from storage import QuestionState
 
 
 async def return_ticket(ctx: StaffContext) -> None:
     """``return``."""
-    assert ctx.command is not None
-    number = question_number_arg(ctx)
-    reason = " ".join(ctx.command.args[1:])
-    if number is None or not reason:
-        ctx.reply("格式：/return Q12 退回原因")
+    found = await scope.ticket_and_reason(ctx, "格式：/return Q12 退回原因")
+    if found is None:
         return
-    question = await scope.ticket_in_scope(ctx, number)
-    if question is None:
-        return
+    question, reason = found
     if question.transferred_at is None or question.state not in QuestionState.WAITING:
         ctx.reply(f"{question.number} 不是转办给您部门、尚在办理中的问题，不能退回。")
         return

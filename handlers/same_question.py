@@ -155,11 +155,11 @@ async def _questions(ctx: StaffContext, words: tuple[str, ...]) -> list[Question
     found = []
     for word in words:
         number = parse_question_number(word)
-        question = await ctx.db(ctx.store.question, number) if number is not None else None
-        if question is None:
-            ctx.reply(f"没有找到问题 {word}。" if number is not None else LINK_USAGE)
+        if number is None:
+            ctx.reply(LINK_USAGE)
             return None
-        if not await scope.check(ctx, question, question.number):
+        question = await scope.ticket_in_scope(ctx, number)
+        if question is None:
             return None
         found.append(question)
     return found

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from typing import Protocol
 
 from bot.work import Context, StaffContext
-from handlers.common import tell_official
+from handlers.common import question_number_arg, tell_official
 from storage import Jurisdiction, OfficialInfo, QuestionInfo
 
 UNRESTRICTED_ROLES = frozenset({"admin"})
@@ -83,6 +83,19 @@ async def ticket_in_scope(ctx: StaffContext, number: int) -> QuestionInfo | None
     if not await check(ctx, question, question.number):
         return None
     return question
+
+
+async def ticket_and_reason(ctx: StaffContext, usage: str) -> tuple[QuestionInfo, str] | None:
+    """``/command Q12 原因…``: the ticket (``ticket_in_scope``) and the words after its number; None,
+    the official told, when either is missing (``usage``) or the ticket is not theirs."""
+    assert ctx.command is not None
+    number = question_number_arg(ctx)
+    reason = " ".join(ctx.command.args[1:])
+    if number is None or not reason:
+        ctx.reply(usage)
+        return None
+    question = await ticket_in_scope(ctx, number)
+    return (question, reason) if question is not None else None
 
 
 async def check(ctx: StaffContext, question: Subject, number: str) -> bool:
