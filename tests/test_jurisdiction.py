@@ -152,3 +152,16 @@ async def test_public_opinion_figures_and_the_registry_follow_the_jurisdiction(t
         assert "好想法好建议 0 条" in shown and lockers not in shown
     assert "好想法好建议 1 条" in await summary_for(town, "chenjing")
     assert "好想法好建议 0 条" in await summary_for(town, "zhengshi")
+
+
+async def test_the_extensions_waiting_are_listed_only_to_who_oversees_them(town):
+    await three_questions(town)  # Q1 is 幸福里's, housing
+    await town.bot.say("/extend Q1 3d 需要协调物业", by=town.zhang)
+
+    async def waiting(user_id: str) -> str:
+        [posted] = await town.bot.say("/approve", by=town.bot.person(user_id, user_id))
+        return posted.text
+
+    assert "Q1 延至" in await waiting("chenjing")  # her group
+    assert "Q1 延至" in await waiting("wujiu")  # admin
+    assert "Q1" not in await waiting("zhouba")  # the transport department's supervisor
