@@ -25,9 +25,9 @@ from storage.records import (
     Summary,
     Tally,
 )
-from storage.registry import RegistryEntry, SuggestionStatus
+from storage.registry import RegistryChange, RegistryEntry, RegistryQuery, SuggestionStatus
 from storage.store import Store, StoreError, StoreErrorCode, StoreUnavailable
-from storage.warnings import TopicCounts, TopicMessageInfo, WarningInfo
+from storage.warnings import TopicCounts, TopicMessageInfo, WarningBurst, WarningInfo
 
 __all__ = [
     "RATING_SCORES",
@@ -51,7 +51,9 @@ __all__ = [
     "PendingSuggestions",
     "QuestionInfo",
     "QuestionState",
+    "RegistryChange",
     "RegistryEntry",
+    "RegistryQuery",
     "Store",
     "StoreError",
     "StoreErrorCode",
@@ -62,6 +64,7 @@ __all__ = [
     "TopicCounts",
     "TopicMessageInfo",
     "UnaddressedMessage",
+    "WarningBurst",
     "WarningInfo",
     "current_revision",
     "make_engine",

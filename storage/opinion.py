@@ -69,6 +69,31 @@ class OpinionStore(StoreBase):
             (d, suggestions, complaints) for d, (suggestions, complaints) in sorted(days.items())
         ]
 
+    def topics_by_day(
+        self, since: datetime, until: datetime, zone: tzinfo, scope: ReportScope = EVERYTHING
+    ) -> dict[str, dict[date, int]]:
+        """Residents' group messages with a topic in the period, counted per topic key and local
+        day (only days with messages are listed)."""
+        found: dict[str, dict[date, int]] = {}
+        with self._tx() as session:
+            rows = session.execute(
+                select(Message.topic_key, Message.sent_at).where(
+                    Message.sent_at >= since,
+                    Message.sent_at < until,
+                    Message.topic_key.is_not(None),
+                    Message.from_official.is_(False),
+                    Message.group_id.is_not(None),
+                    scope.messages(),
+                )
+            )
+            for key, sent_at in rows:
+                if key is None:  # excluded by the query; tells the type checker
+                    continue
+                days = found.setdefault(key, {})
+                day = sent_at.astimezone(zone).date()
+                days[day] = days.get(day, 0) + 1
+        return found
+
     def raised(
         self,
         since: datetime,

@@ -8,11 +8,18 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from storage.base import StoreBase
-from storage.models import Group, Message, Person, ResidentSuggestion, SuggestionChange
+from storage.models import (
+    Group,
+    Message,
+    Official,
+    Person,
+    ResidentSuggestion,
+    SuggestionChange,
+)
 from storage.reports import EVERYTHING, ReportScope
 
 
@@ -48,6 +55,39 @@ class RegistryEntry:
     def number(self) -> str:
         """The number people quote, e.g. ``S3``."""
         return f"S{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryQuery:
+    """Which entries the console's registry lists: a status (empty: any), made in [since, until)
+    (None: no bound), of the groups ``scope`` admits."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    status: str = ""
+    scope: ReportScope = EVERYTHING
+
+    def conditions(self) -> tuple[ColumnElement[bool], ...]:
+        """The conditions on ``ResidentSuggestion`` joined with its ``Message``."""
+        found = [self.scope.messages()]
+        if self.until is not None:
+            found.append(ResidentSuggestion.created_at < self.until)
+        if self.since is not None:
+            found.append(ResidentSuggestion.created_at >= self.since)
+        if self.status:
+            found.append(ResidentSuggestion.status == self.status)
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryChange:
+    """One step of an entry's history: its status from then on, the note and who made it."""
+
+    entry_id: int
+    status: str
+    note: str
+    official_name: str
+    at: datetime
 
 
 class RegistryStore(StoreBase):
@@ -150,6 +190,46 @@ class RegistryStore(StoreBase):
                 query = query.where(ResidentSuggestion.created_at >= since)
             return dict(Counter(session.scalars(query)))
 
+    def registry_tally(self, query: RegistryQuery) -> dict[str, int]:
+        """How many of the entries ``query`` admits are in each status now."""
+        statement = (
+            select(ResidentSuggestion.status)
+            .join(Message, Message.id == ResidentSuggestion.message_id)
+            .where(*query.conditions())
+        )
+        with self._tx() as session:
+            return dict(Counter(session.scalars(statement)))
+
+    def registry_search(self, query: RegistryQuery, limit: int = 100_000) -> list[RegistryEntry]:
+        """The entries ``query`` admits, newest first, read in one joined query."""
+        statement = _entries().where(*query.conditions()).order_by(ResidentSuggestion.id.desc())
+        with self._tx() as session:
+            return [
+                RegistryEntry(**row._asdict()) for row in session.execute(statement.limit(limit))
+            ]
+
+    def registry_history(self, query: RegistryQuery) -> dict[int, list[RegistryChange]]:
+        """Every status change of the entries ``query`` admits, oldest first, by entry id."""
+        statement = (
+            select(
+                SuggestionChange.suggestion_id,
+                SuggestionChange.status,
+                SuggestionChange.note,
+                func.coalesce(Official.name, ""),
+                SuggestionChange.at,
+            )
+            .join(ResidentSuggestion, ResidentSuggestion.id == SuggestionChange.suggestion_id)
+            .join(Message, Message.id == ResidentSuggestion.message_id)
+            .outerjoin(Official, Official.id == SuggestionChange.official_id)
+            .where(*query.conditions())
+            .order_by(SuggestionChange.at, SuggestionChange.id)
+        )
+        found: dict[int, list[RegistryChange]] = {}
+        with self._tx() as session:
+            for row in session.execute(statement):
+                found.setdefault(row[0], []).append(RegistryChange(*row))
+        return found
+
     @staticmethod
     def _entry(session: Session, row: ResidentSuggestion) -> RegistryEntry:
         message = session.get_one(Message, row.message_id)
@@ -169,3 +249,29 @@ class RegistryStore(StoreBase):
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+def _entries() -> Select:
+    """Registry entries with their message, suggester and group, labelled as ``RegistryEntry``'s
+    fields."""
+    return (
+        select(
+            ResidentSuggestion.id.label("id"),
+            ResidentSuggestion.status.label("status"),
+            ResidentSuggestion.note.label("note"),
+            Message.platform.label("platform"),
+            Message.chat_id.label("chat_id"),
+            Message.platform_message_id.label("platform_message_id"),
+            func.coalesce(func.nullif(Group.title, ""), Group.platform_chat_id, "").label(
+                "group_title"
+            ),
+            Person.platform_user_id.label("suggester_user_id"),
+            Person.display_name.label("suggester_name"),
+            Message.text.label("text"),
+            ResidentSuggestion.created_at.label("created_at"),
+            ResidentSuggestion.updated_at.label("updated_at"),
+        )
+        .join(Message, Message.id == ResidentSuggestion.message_id)
+        .join(Person, Person.id == Message.person_id)
+        .outerjoin(Group, Group.id == Message.group_id)
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, true
+from sqlalchemy import ColumnElement, func, select, true
 
 from storage.base import StoreBase
 from storage.models import Group, Message, OpinionWarning, Person
@@ -44,6 +44,19 @@ class TopicCounts:
     of their first message."""
     first: TopicMessageInfo | None
     latest: TopicMessageInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class WarningBurst:
+    """A warning's messages as a viewer may read them, and the counts of every group involved."""
+
+    messages: list[TopicMessageInfo]
+    """The residents' messages of the topic from the window's start through the latest message, of
+    the groups the viewer's scope admits, oldest first."""
+    groups: dict[str, int]
+    """Messages per group title, every group involved (counts, as the supervisors' warning says)."""
+    latest_at: datetime | None
+    """When the burst's latest message (in any group) was sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,29 +175,79 @@ class WarningStore(StoreBase):
             row.groups = _titles(counts)
             row.latest_message_id = counts.latest.id
 
+    def warning(self, warning_id: int, scope: ReportScope = EVERYTHING) -> WarningInfo | None:
+        """Warning ``warning_id`` when its burst had a message in a group ``scope`` admits."""
+        with self._tx() as session:
+            row = session.scalar(
+                select(OpinionWarning).where(
+                    OpinionWarning.id == warning_id,
+                    _in_scope(scope) if scope != EVERYTHING else true(),
+                )
+            )
+            return _warning_info(row) if row else None
+
+    def warning_messages(
+        self, warning: WarningInfo, scope: ReportScope = EVERYTHING
+    ) -> WarningBurst:
+        """The messages of ``warning``'s burst that ``scope`` admits, and every group's count."""
+        with self._tx() as session:
+            latest = session.scalar(
+                select(Message.sent_at).where(Message.id == warning.latest_message_id)
+            )
+            burst = (
+                Message.topic_key == warning.topic_key,
+                Message.from_official.is_(False),
+                Message.sent_at >= warning.window_start,
+                Message.sent_at <= (latest or warning.raised_at),
+            )
+            title = func.coalesce(func.nullif(Group.title, ""), Group.platform_chat_id)
+            found = session.execute(
+                select(Message.id, title, Person.display_name, Message.text, Message.sent_at)
+                .join(Group, Group.id == Message.group_id)
+                .join(Person, Person.id == Message.person_id)
+                .where(*burst, scope.messages())
+                .order_by(Message.sent_at, Message.id)
+            ).all()
+            per_group = session.execute(
+                select(title, func.count(), func.min(Message.sent_at))
+                .join(Group, Group.id == Message.group_id)
+                .where(*burst)
+                .group_by(Group.id, title)
+                .order_by(func.min(Message.sent_at))
+            ).all()
+            return WarningBurst(
+                [TopicMessageInfo(*row) for row in found],
+                {name: int(n) for name, n, _ in per_group},
+                latest,
+            )
+
     def warnings(
         self, since: datetime, until: datetime, scope: ReportScope = EVERYTHING
     ) -> list[WarningInfo]:
         """Warnings raised in [since, until], newest first; with a ``scope``, those whose burst had a
         message in a group the scope admits."""
-        in_scope = (
-            select(Message.id)
-            .where(
-                Message.topic_key == OpinionWarning.topic_key,
-                Message.sent_at >= OpinionWarning.window_start,
-                Message.sent_at <= OpinionWarning.raised_at,
-                scope.messages(),
-            )
-            .exists()
-        )
         with self._tx() as session:
             found = session.scalars(
                 select(OpinionWarning)
                 .where(OpinionWarning.raised_at >= since, OpinionWarning.raised_at <= until)
-                .where(in_scope if scope != EVERYTHING else true())
+                .where(_in_scope(scope) if scope != EVERYTHING else true())
                 .order_by(OpinionWarning.raised_at.desc(), OpinionWarning.id.desc())
             ).all()
             return [_warning_info(row) for row in found]
+
+
+def _in_scope(scope: ReportScope) -> ColumnElement[bool]:
+    """A warning whose burst (its window up to when it was raised) had a message ``scope`` admits."""
+    return (
+        select(Message.id)
+        .where(
+            Message.topic_key == OpinionWarning.topic_key,
+            Message.sent_at >= OpinionWarning.window_start,
+            Message.sent_at <= OpinionWarning.raised_at,
+            scope.messages(),
+        )
+        .exists()
+    )
 
 
 def _titles(counts: TopicCounts) -> str:

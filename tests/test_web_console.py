@@ -131,6 +131,18 @@ def table_rows(page: Any, name: str) -> list[dict[str, str]]:
     )
 
 
+def downloaded_sheet(page: Any, link: str, folder: Path) -> tuple[Any, list[Any]]:
+    """Click ``link``, save the download into ``folder`` and read it back with openpyxl: its first
+    sheet and header row."""
+    with page.expect_download() as download:
+        page.click(link)
+    path = folder / download.value.suggested_filename
+    download.value.save_as(path)
+    sheet = load_workbook(path).active
+    assert sheet is not None
+    return sheet, [c.value for c in sheet[1]]
+
+
 def test_overview_shows_the_stores_figures(console: Console, browser: Any, shots: Path) -> None:
     page = login(browser, console, "陈静")
     page.select_option("select[name=period]", "this_week")
@@ -199,13 +211,8 @@ def test_filtered_search_and_a_tickets_history(console: Console, browser: Any, s
 def test_excel_and_csv_downloads_read_back(console: Console, browser: Any, tmp_path: Path) -> None:
     page = login(browser, console, "陈静")
     page.goto(f"{console.url}/?period=this_week")
-    with page.expect_download() as download:
-        page.click("#table-officials >> text=下载 Excel")
-    path = tmp_path / "officials.xlsx"
-    download.value.save_as(path)
-    sheet = load_workbook(path).active
-    assert sheet is not None and sheet.title == "人员排行"
-    header = [c.value for c in sheet[1]]
+    sheet, header = downloaded_sheet(page, "#table-officials >> text=下载 Excel", tmp_path)
+    assert sheet.title == "人员排行"
     assert header[:3] == ["名称", "部门", "问题"] and "响应率" in header and "潜水" in header
     rows = {
         r[0]: dict(zip(header, r, strict=True))

@@ -1,5 +1,5 @@
-"""The console's routes: log in and out, the overview, the ticket list, a ticket's page and the
-exports of every table. ``create_app`` builds the Starlette app over a ``Store``.
+"""The console's routes: log in and out, the overview, the ticket list, a ticket's page, the opinion
+page (舆情) with a warning's page, the suggestions registry (建议台账) and the exports of every table. ``create_app`` builds the Starlette app over a ``Store``.
 
 Pages are rendered on the server from Jinja2 templates with autoescaping on (residents' text is data,
 never a template). Sessions are signed cookies (HttpOnly, SameSite=Lax); every POST form carries the
@@ -29,10 +29,11 @@ from starlette.staticfiles import StaticFiles
 
 from bot.text.normalise import to_simplified
 from bot.text.privacy import mask
-from bot.web import access, auth, brief, charts, exports, opinion, pdf, tables
+from bot.web import access, auth, brief, charts, exports, opinion, pdf, registry, tables, warnings
 from bot.web.periods import PERIODS, Period, PeriodChoiceError, choose_period
 from handlers.common import STATE_LABELS, duration
-from storage import QuestionState, Store
+from handlers.registry import STATUS_LABELS as SUGGESTION_LABELS
+from storage import QuestionState, RegistryQuery, Store
 from storage.reports import ReportScope
 from storage.ticket_search import TicketQuery
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
 ROWS_SHOWN = 50
-OPINION_TABLES = ("topics", "raised_by_day", "complaints", "suggestions")
+OPINION_TABLES = ("warnings", "topic_trend", "topics", "raised_by_day", "complaints", "suggestions")
 """Rows of a table shown on the overview; the download has them all."""
 PUBLIC_PERIOD = timedelta(days=30)
 SESSION_HOURS = 8
@@ -65,6 +66,8 @@ class ConsoleConfig:
     """Serve the residents' page ``/public`` (``[web] public``)."""
     topics: brief.Topics = no_topics
     """The hot-topic words of a list of texts (the bot's ``TextAnalyzer.topic_words``)."""
+    opinion_window: timedelta = timedelta(minutes=30)
+    """The 舆情预警 window (``[opinion] window_minutes``): a warning's trend is measured over it."""
 
 
 def template_environment() -> Environment:
@@ -176,18 +179,25 @@ class Console:
     # ------------------------------------------------------------ filters
 
     async def _filters(
-        self, request: Request, viewer: access.Viewer
-    ) -> tuple[Period, ReportScope, dict[str, Any]]:
-        """The period and scope chosen in the query string, within what the viewer may see."""
+        self, request: Request, viewer: access.Viewer, all_time: bool = False
+    ) -> tuple[Period | None, ReportScope, dict[str, Any]]:
+        """The period and scope chosen in the query string, within what the viewer may see; with
+        ``all_time`` the period may be ``all`` (None), and is by default."""
         params = request.query_params
         now = self.config.clock()
+        wants_all = all_time and params.get("period", "") in ("", registry.ALL_TIME)
+        period: Period | None
         try:
-            period = choose_period(
-                params.get("period", ""),
-                now,
-                self.config.zone,
-                params.get("from", ""),
-                params.get("to", ""),
+            period = (
+                None
+                if wants_all
+                else choose_period(
+                    params.get("period", ""),
+                    now,
+                    self.config.zone,
+                    params.get("from", ""),
+                    params.get("to", ""),
+                )
             )
             error = ""
         except PeriodChoiceError as exc:
@@ -197,8 +207,9 @@ class Console:
         department = params.get("department", "")
         scope = access.narrowed(access.viewer_scope(viewer), department, group_id, official_id)
         choices = await run_in_threadpool(self._choices, viewer)
+        periods = {registry.ALL_TIME: "全部", **PERIODS} if all_time else PERIODS
         chosen = {
-            "period": period.key,
+            "period": period.key if period else registry.ALL_TIME,
             "from": params.get("from", ""),
             "to": params.get("to", ""),
             "department": department,
@@ -206,7 +217,15 @@ class Console:
             "official": official_id,
             "error": error,
         }
-        return period, scope, {**choices, "chosen": chosen, "periods": PERIODS}
+        return period, scope, {**choices, "chosen": chosen, "periods": periods}
+
+    async def _dated_filters(
+        self, request: Request, viewer: access.Viewer
+    ) -> tuple[Period, ReportScope, dict[str, Any]]:
+        """``_filters`` for pages that always cover a period."""
+        period, scope, context = await self._filters(request, viewer)
+        assert period is not None
+        return period, scope, context
 
     def _choices(self, viewer: access.Viewer) -> dict[str, Any]:
         scope = access.viewer_scope(viewer)
@@ -228,7 +247,7 @@ class Console:
     ) -> tuple[list[tables.Table], dict[str, Any]]:
         """The overview's tables and page context for the filters in ``request``; the overdue
         tickets only as many as a page shows (one more, to know there are more) unless ``whole``."""
-        period, scope, context = await self._filters(request, viewer)
+        period, scope, context = await self._dated_filters(request, viewer)
         now = self.config.clock()
         found = await run_in_threadpool(
             self.store.overview,
@@ -366,7 +385,7 @@ class Console:
         self, request: Request, viewer: access.Viewer
     ) -> tuple[opinion.OpinionView, dict[str, Any]]:
         """The opinion page's figures and context for the filters in ``request``."""
-        period, scope, context = await self._filters(request, viewer)
+        period, scope, context = await self._dated_filters(request, viewer)
         view = await run_in_threadpool(
             opinion.build_opinion,
             self.store,
@@ -376,6 +395,7 @@ class Console:
             self.config.zone,
             scope,
             self.config.topics,
+            self.config.opinion_window,
         )
         return view, {**context, "period": period}
 
@@ -397,7 +417,70 @@ class Console:
             view=view,
             tables={t.name: t for t in view.tables},
             chart=charts.line_chart(labels, series, "每日建议与投诉"),
+            trend_chart=opinion.topic_trend.trend_chart(view.trend),
             query=urlencode(list(request.query_params.multi_items())),
+            **context,
+        )
+
+    async def warning_page(self, request: Request) -> Response:
+        """One 舆情预警 with the messages of its burst the viewer may read."""
+        viewer = await self._viewer(request)
+        if viewer is None:
+            return self._to_login()
+        number = _int(request.path_params["number"])
+        scope = access.viewer_scope(viewer)
+        info = (
+            None if number is None else await run_in_threadpool(self.store.warning, number, scope)
+        )
+        if info is None:
+            message = "没有这条舆情预警，或它不在您的查看范围内。"
+            return self.render(request, "error.html", 404, viewer=viewer, message=message)
+        view = await run_in_threadpool(
+            warnings.view_warning, self.store, info, scope, self.config.opinion_window
+        )
+        return self.render(
+            request,
+            "warning.html",
+            viewer=viewer,
+            warning=view,
+            table=warnings.messages_table(view, self.config.zone),
+            raised_at=info.raised_at.astimezone(self.config.zone),
+        )
+
+    # ------------------------------------------------------------ the suggestions registry
+
+    async def registry_view(
+        self, request: Request, viewer: access.Viewer
+    ) -> tuple[registry.RegistryView, dict[str, Any]]:
+        """The registry for the filters in ``request`` (period ``all`` by default)."""
+        period, scope, context = await self._filters(request, viewer, all_time=True)
+        status = request.query_params.get("status", "")
+        query = RegistryQuery(
+            since=period.since if period else None,
+            until=period.until if period else None,
+            status=status if status in SUGGESTION_LABELS else "",
+            scope=scope,
+        )
+        view = await run_in_threadpool(registry.build_registry, self.store, query, self.config.zone)
+        context["chosen"]["status"] = query.status
+        return view, {**context, "period": period}
+
+    async def registry_page(self, request: Request) -> Response:
+        """建议台账: the registry with its counts per status."""
+        viewer = await self._viewer(request)
+        if viewer is None:
+            return self._to_login()
+        view, context = await self.registry_view(request, viewer)
+        return self.render(
+            request,
+            "registry.html",
+            viewer=viewer,
+            view=view,
+            statuses=SUGGESTION_LABELS,
+            query=urlencode(list(request.query_params.multi_items())),
+            status_query=urlencode(
+                [(k, v) for k, v in request.query_params.multi_items() if k != "status"]
+            ),
             **context,
         )
 
@@ -471,6 +554,9 @@ class Console:
             )
             now = self.config.clock()
             listed = [tables.tickets_table("tickets", "工单", found.tickets, self.config.zone, now)]
+        elif name == "registry":
+            found_registry, _ = await self.registry_view(request, viewer)
+            listed = [found_registry.table]
         elif name in ("opinion", *OPINION_TABLES):
             view, _ = await self.opinion_view(request, viewer)
             listed = [t for t in view.tables if name in ("opinion", t.name)]
@@ -527,6 +613,8 @@ def create_app(store: Store, config: ConsoleConfig) -> Starlette:
         Route("/export/{name}.{fmt}", console.export),
         Route("/public", console.public_page),
         Route("/opinion", console.opinion_page),
+        Route("/opinion/warnings/{number}", console.warning_page),
+        Route("/registry", console.registry_page),
         Route("/brief", console.brief_page),
         Route("/brief.pdf", console.brief_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -1,16 +1,17 @@
-"""The console's opinion page (舆情): suggestions and complaints by day with the days complaints
-spiked, the period's hot topics with the tickets that raised them, and the latest suggestions and
-complaints (masked). Built from what the store keeps today: the intent of every group message."""
+"""The console's opinion page (舆情): the period's 舆情预警 (bot/web/warnings.py), hot topics over time
+(bot/web/topic_trend.py), suggestions and complaints by day with the days complaints spiked, the hot
+words of the period's tickets with the tickets that raised them, and the latest suggestions and
+complaints (masked)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.text.privacy import mask
-from bot.web import brief
+from bot.web import brief, topic_trend, warnings
 from bot.web.tables import Column, Table
 from storage import Store
 from storage.opinion import RaisedMessage
@@ -29,6 +30,8 @@ class OpinionView:
     by_day: list[tuple[date, int, int]]
     spikes: list[tuple[date, int]]
     topics: list[brief.HotTopic]
+    trend: topic_trend.TopicTrend
+    warnings: list[warnings.WarningView]
     tables: list[Table]
 
 
@@ -54,7 +57,7 @@ def topics_table(topics: Sequence[brief.HotTopic]) -> Table:
     """Hot topics with how often they came up and the tickets that raised them."""
     columns = (Column("热点"), Column("提及次数", "int"), Column("相关工单"))
     rows = [(t.word, t.count, "、".join(t.tickets)) for t in topics]
-    return Table("topics", "热点话题", columns, rows)
+    return Table("topics", "热点词（工单）", columns, rows)
 
 
 def build_opinion(
@@ -65,8 +68,9 @@ def build_opinion(
     zone: ZoneInfo,
     scope: ReportScope,
     topics: brief.Topics,
+    window: timedelta,
 ) -> OpinionView:
-    """Everything the opinion page shows, within ``scope``."""
+    """Everything the opinion page shows, within ``scope``; ``window``: the warnings' window."""
     by_day = store.raised_by_day(since, until, zone, scope)
     questions = store.search_tickets(
         TicketQuery(since=since, until=until, scope=scope), now, limit=100_000
@@ -74,6 +78,12 @@ def build_opinion(
     hot = brief.hot_topics(questions, topics)
     _, complaints = store.raised(since, until, "complaint", scope, LISTED)
     _, suggestions = store.raised(since, until, "suggestion", scope, LISTED)
+    trend = topic_trend.topic_trend(
+        store.topics_by_day(since, until, zone, scope),
+        since.astimezone(zone).date(),
+        (until - timedelta(microseconds=1)).astimezone(zone).date(),
+    )
+    raised = warnings.build_warnings(store, since, until, scope, window)
     days = Table(
         "raised_by_day",
         "每日建议与投诉",
@@ -84,7 +94,11 @@ def build_opinion(
         by_day=by_day,
         spikes=complaint_spikes(by_day),
         topics=hot,
+        trend=trend,
+        warnings=raised,
         tables=[
+            warnings.warnings_table(raised, zone),
+            topic_trend.trend_table(trend),
             topics_table(hot),
             days,
             raised_table("complaints", "最新投诉", complaints, zone),

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import uvicorn
@@ -40,6 +40,7 @@ def console_config(
         clock=clock,
         public=settings.web.public,
         topics=topics,
+        opinion_window=timedelta(minutes=settings.opinion.window_minutes),
     )
 
 
