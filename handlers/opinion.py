@@ -20,6 +20,7 @@ from bot.text.privacy import mask
 from bot.work import Context
 from handlers.common import clip, local_time, tell_official
 from handlers.record import message_topic
+from handlers.scope import UNRESTRICTED_ROLES
 from storage import OfficialInfo, TopicCounts, TopicMessageInfo
 
 SUPERVISING = ("supervisor", "admin")
@@ -109,12 +110,13 @@ def warning_text(ctx: Context, counts: TopicCounts, baseline: float) -> str:
 
 
 async def _tell_supervisors(ctx: Context, counts: TopicCounts, baseline: float) -> None:
-    """Supervisors assigned to a group involved, and those assigned to none (who oversee all)."""
+    """Admins, and the supervisors whose jurisdiction holds a group involved (the groups assigned to
+    them on the roster): a supervisor with no groups sees no group's messages, so hears of no burst."""
     involved = {(p, c) for p, c, _, _ in counts.groups}
     text = warning_text(ctx, counts, baseline)
     for supervisor in await ctx.db(ctx.store.supervisors):
         groups = {(g.platform, g.chat_id) for g in await ctx.db(ctx.store.groups_of, supervisor.id)}
-        if not groups or groups & involved:
+        if supervisor.role in UNRESTRICTED_ROLES or groups & involved:
             tell_official(ctx, supervisor, text, prefer=ctx.message.platform)
 
 

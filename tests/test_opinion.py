@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from dialogue_support import ROSTER
 from storage.models import Message, OpinionWarning
 from tests_support import rows
 
@@ -133,3 +134,24 @@ async def test_a_topic_that_is_always_busy_needs_more_than_its_usual_rate(six_ho
     # 13 does.
     await outage_burst(chat, [chat.group], lines=OUTAGE + OUTAGE[:1], minutes=30 / 13)
     assert [label for label, _, _ in stored_warnings(chat)] == ["停水"]
+
+
+async def test_a_warning_reaches_only_the_supervisors_whose_groups_burst(dialogue):
+    """A supervisor with no groups on the roster oversees none (as on every other channel), so the
+    residents' words quoted in a warning do not reach them; an admin oversees all."""
+    roster = [
+        *ROSTER,
+        {"name": "周平", "role": "supervisor", "identities": ["test:zhouping"]},
+        {
+            "name": "吴敏",
+            "role": "supervisor",
+            "identities": ["test:wumin"],
+            "groups": ["test:far"],
+        },
+        {"name": "孙强", "role": "admin", "identities": ["test:sunqiang"]},
+    ]
+    chat = dialogue(officials=roster)
+    await outage_burst(chat, [chat.group, chat.other_group])
+    assert len(warnings_to(chat, "chenjing")) == 1
+    assert len(warnings_to(chat, "sunqiang")) == 1
+    assert warnings_to(chat, "zhouping") == [] and warnings_to(chat, "wumin") == []
