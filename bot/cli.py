@@ -605,7 +605,9 @@ def cmd_brief(args: argparse.Namespace) -> int:
             found = build_brief(app.store, week, now, app.services.text.topic_words)
             bar.advance(note=f"网情动态 {week.label}: rendering")
             html = render_brief(template_environment(), found, settings.bot.zone)
-            bar.advance(note=f"网情动态 {week.label}: " + ("printing the PDF" if steps > 2 else "done"))
+            bar.advance(
+                note=f"网情动态 {week.label}: " + ("printing the PDF" if steps > 2 else "done")
+            )
         finally:
             app.close()
         if args.format == "pdf":
@@ -859,7 +861,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="set an official's web-console password (read from stdin)",
         description="The password is read from stdin (asked twice, unseen, on a terminal; at least "
         "8 characters).",
-        **examples("echo 'a-long-password' | minyi officials passwd 陈静", "minyi officials passwd 陈静"),
+        **examples(
+            "echo 'a-long-password' | minyi officials passwd 陈静", "minyi officials passwd 陈静"
+        ),
     )
     passwd.add_argument("name")
     officials.set_defaults(func=cmd_officials)

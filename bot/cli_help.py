@@ -8,6 +8,7 @@ import argparse
 import unicodedata
 from typing import Any
 
+
 def _width(text: str) -> int:
     """Columns ``text`` takes on a terminal (Chinese characters take two)."""
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
@@ -21,15 +22,21 @@ def _two_columns(rows: list[tuple[str, str]]) -> str:
     )
 
 
-CONSOLE_LINES = "input, one message per line (stdin: a terminal, a pipe or a file):\n" + _two_columns(
-    [
-        ("王阿姨: @政务助手 3号楼电梯坏了", "a resident speaks in the default group (幸福里小区)"),
-        ("#阳光花园 刘先生: @政务助手 …", "… in another group, named after #"),
-        ("~张伟: /reply Q1 1", "a private chat with the bot (officials' commands)"),
-        ("[2026-11-16 09:00] 王阿姨: …", "sets the bot's clock first: reminders and 督办 due"),
-        ("", "on the way fire in order (how days of work are replayed)"),
-        ("// a comment", "skipped, as are blank lines"),
-    ]
+CONSOLE_LINES = (
+    "input, one message per line (stdin: a terminal, a pipe or a file):\n"
+    + _two_columns(
+        [
+            (
+                "王阿姨: @政务助手 3号楼电梯坏了",
+                "a resident speaks in the default group (幸福里小区)",
+            ),
+            ("#阳光花园 刘先生: @政务助手 …", "… in another group, named after #"),
+            ("~张伟: /reply Q1 1", "a private chat with the bot (officials' commands)"),
+            ("[2026-11-16 09:00] 王阿姨: …", "sets the bot's clock first: reminders and 督办 due"),
+            ("", "on the way fire in order (how days of work are replayed)"),
+            ("// a comment", "skipped, as are blank lines"),
+        ]
+    )
 )
 """The console's line format (``minyi run``)."""
 
@@ -44,5 +51,7 @@ def examples(*lines: str, before: str = "") -> dict[str, Any]:
     """``add_parser``/``ArgumentParser`` keyword arguments for a help that ends with ``before`` (the
     input explained, if any) and an ``examples:`` section listing ``lines`` (each a ``minyi …``
     command, optionally followed by ``  # what it does``)."""
-    epilog = (before + "\n\n" if before else "") + "examples:\n" + "\n".join(f"  {x}" for x in lines)
+    epilog = (
+        (before + "\n\n" if before else "") + "examples:\n" + "\n".join(f"  {x}" for x in lines)
+    )
     return {"epilog": epilog, "formatter_class": argparse.RawDescriptionHelpFormatter}

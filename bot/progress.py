@@ -31,7 +31,6 @@ class Bar:
         else:
             self._progress.update(self._task, advance=n, description=note)
 
-
     def complete(self) -> None:
         """Everything done (items that needed no work included)."""
         if self._progress is not None:

@@ -71,7 +71,9 @@ def test_the_tree_has_every_command_and_its_subcommands():
     assert len(names) > 20
 
 
-@pytest.mark.parametrize(("path", "parser"), PARSERS, ids=[" ".join(p) or "minyi" for p, _ in PARSERS])
+@pytest.mark.parametrize(
+    ("path", "parser"), PARSERS, ids=[" ".join(p) or "minyi" for p, _ in PARSERS]
+)
 def test_every_help_ends_with_examples_that_parse(path, parser):
     lines = example_lines(parser.format_help())
     assert lines and all("minyi" in line for line in lines), lines

@@ -21,8 +21,8 @@ from bot.progress import progress
 from bot.text.analyzer import TextAnalyzer
 from bot.text.chatter import chatter_score
 from bot.text.evaluation import (
-    ClassificationReport,
     INTENT_ALIASES,
+    ClassificationReport,
     DataError,
     classification_report,
     cross_validate,
