@@ -585,6 +585,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def cmd_brief(args: argparse.Namespace) -> int:
     """Write 网情动态, the weekly brief for leaders, as HTML or PDF."""
+    from bot.progress import progress
     from bot.web.app import template_environment
     from bot.web.brief import WeekError, build_brief, parse_week, render_brief
     from bot.web.pdf import PdfUnavailable, html_to_pdf
@@ -592,24 +593,31 @@ def cmd_brief(args: argparse.Namespace) -> int:
     settings = _existing_database(_settings(args))
     if args.format == "pdf" and not args.out:
         raise CliError("--format pdf writes a file: add --out FILE", EXIT_USAGE)
-    app = _app(args, settings)
-    try:
-        now = datetime.now(UTC)
+    steps = 3 if args.format == "pdf" else 2  # gather and render, then print to PDF
+    with progress("网情动态: gathering the week", steps) as bar:
+        app = _app(args, settings)
         try:
-            week = parse_week(args.week, now, settings.bot.zone)
-        except WeekError as exc:
-            raise CliError(str(exc), EXIT_USAGE) from None
-        found = build_brief(app.store, week, now, app.services.text.topic_words)
-        html = render_brief(template_environment(), found, settings.bot.zone)
-    finally:
-        app.close()
-    if args.format == "pdf":
-        try:
-            body = html_to_pdf(html)
-        except PdfUnavailable as exc:
-            raise CliError(str(exc), EXIT_USAGE) from None
-    else:
-        body = html.encode("utf-8")
+            now = datetime.now(UTC)
+            try:
+                week = parse_week(args.week, now, settings.bot.zone)
+            except WeekError as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+            found = build_brief(app.store, week, now, app.services.text.topic_words)
+            bar.advance(note=f"网情动态 {week.label}: rendering")
+            html = render_brief(template_environment(), found, settings.bot.zone)
+            bar.advance(
+                note=f"网情动态 {week.label}: " + ("printing the PDF" if steps > 2 else "done")
+            )
+        finally:
+            app.close()
+        if args.format == "pdf":
+            try:
+                body = html_to_pdf(html)
+            except PdfUnavailable as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+            bar.advance(note=f"网情动态 {week.label}: done")
+        else:
+            body = html.encode("utf-8")
     if not args.out:
         sys.stdout.write(html)
         return 0
@@ -661,29 +669,62 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line."""
-    parser = argparse.ArgumentParser(prog="minyi", description="民意 — 政务群聊助手")
+    """The whole command line; every command's ``--help`` ends with examples (``bot/cli_help.py``)."""
+    from bot.cli_help import CONSOLE_LINES, PERIODS, examples
+
+    parser = argparse.ArgumentParser(
+        prog="minyi",
+        description="民意 — 政务群聊助手. --config and --database may also follow the command.",
+        **examples(
+            "minyi demo                                  # replay a conversation, print the summary",
+            "printf '王阿姨: @政务助手 电梯坏了\\n' | minyi run",
+            "minyi --config /etc/minyi/bot.toml report --since 7d",
+            "minyi report --since 7d --config /etc/minyi/bot.toml   # the same",
+            "minyi COMMAND --help                        # each command's input, with examples",
+        ),
+    )
     parser.add_argument("--config", help="configuration file (default ./bot.toml or $MINYI_CONFIG)")
-    parser.add_argument("--database", help="database URL, overriding the configuration")
+    parser.add_argument(
+        "--database", help="database URL overriding the configuration, e.g. sqlite:///data/demo.db"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="run the bot (console chat on stdin, plus configured platforms)"
+        "run",
+        help="run the bot (console chat on stdin, plus configured platforms)",
+        description="Run the bot: the platforms bot.toml enables, and a console group chat on stdin "
+        "that ends at end of input.",
+        **examples(
+            "minyi run                                   # type lines; Ctrl-D or Ctrl-C ends",
+            "printf '王阿姨: @政务助手 3号楼电梯坏了，什么时候修？\\n~张伟: /reply Q1 1\\n' | minyi run",
+            "minyi run < 周一.txt                         # replay a transcript with [time] lines",
+            before=CONSOLE_LINES,
+        ),
     )
     run.set_defaults(func=cmd_run)
 
     doctor = sub.add_parser(
-        "doctor", help="journal health: events waiting or kept as poison, sends uncertain"
+        "doctor",
+        help="journal health: events waiting or kept as poison, sends uncertain",
+        **examples("minyi doctor", "minyi --database postgresql://postgres@127.0.0.1/minyi doctor"),
     )
     doctor.set_defaults(func=cmd_doctor)
 
-    calendar = sub.add_parser("calendar", help="the working days deadlines are counted on")
+    calendar = sub.add_parser(
+        "calendar",
+        help="the working days deadlines are counted on",
+        **examples("minyi calendar", "minyi calendar --since 2026-09-20 --days 30"),
+    )
     calendar.add_argument("--days", type=int, default=60, help="how far ahead (default 60)")
     calendar.add_argument("--since", help="first day, YYYY-MM-DD (default today)")
     calendar.set_defaults(func=cmd_calendar)
 
-    demo = sub.add_parser("demo", help="replay a bundled conversation and print the summary")
+    demo = sub.add_parser(
+        "demo",
+        help="replay a bundled conversation and print the summary",
+        **examples("minyi demo", "minyi demo --database-file /tmp/demo.db"),
+    )
     demo.add_argument(
         "--database-file", default="data/demo.db", help="SQLite file the demo writes (recreated)"
     )
@@ -692,12 +733,15 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report",
         help="print the engagement summary",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  minyi report --since 7d\n"
-        "  minyi report --from 2026-11-16 --to 2026-11-22 --department 交通运输局 "
-        "--format xlsx --out 周报.xlsx\n"
-        "  minyi report --since 30d --group 幸福里小区 --format csv --out 幸福里.csv",
+        **examples(
+            "minyi report --since 7d",
+            "minyi report --since today --format markdown",
+            "minyi report --from 2026-11-16 --to 2026-11-22 --department 交通运输局 "
+            "--format xlsx --out 周报.xlsx",
+            "minyi report --since 30d --group 幸福里小区 --format csv --out 幸福里.csv",
+            before=PERIODS + "\nformats: table (terminal), markdown, csv (stdout, or --out with a "
+            "byte-order mark for Excel), xlsx (needs --out)",
+        ),
     )
     report.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
     report.add_argument(
@@ -716,7 +760,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     audit = sub.add_parser(
-        "audit", help="print the audit log: staff actions, refusals, failed binds, unmasked views"
+        "audit",
+        help="print the audit log: staff actions, refusals, failed binds, unmasked views",
+        **examples(
+            "minyi audit --since today",
+            "minyi audit --since 30d --format json > audit.jsonl   # one JSON object a line",
+            before="periods: today, 24h, 7d, 30d (up to now)",
+        ),
     )
     audit.add_argument("--since", default="7d", help="today, 24h, 7d, 30d … (default 7d)")
     audit.add_argument("--format", choices=("table", "json"), default="table")
@@ -724,7 +774,12 @@ def build_parser() -> argparse.ArgumentParser:
     brief = sub.add_parser(
         "brief",
         help="网情动态: the weekly brief for leaders, as HTML or PDF",
-        description="e.g. minyi brief --week 2026-W48 --format pdf --out 网情动态-W48.pdf",
+        **examples(
+            "minyi brief --week 2026-W48 --format pdf --out 网情动态-W48.pdf",
+            "minyi brief --week 2026-W48 > 网情动态-W48.html",
+            "minyi brief                                 # last week, HTML on stdout",
+            before="weeks are ISO weeks: 2026-W48 is Monday 23 to Sunday 29 November 2026",
+        ),
     )
     brief.add_argument("--week", default="", help="ISO week, e.g. 2026-W48 (default: last week)")
     brief.add_argument("--format", choices=("html", "pdf"), default="html")
@@ -734,47 +789,105 @@ def build_parser() -> argparse.ArgumentParser:
     web = sub.add_parser(
         "web",
         help="serve the supervisors' web console",
-        description="Serve the console (login with `minyi officials passwd NAME`), e.g. "
-        "minyi --database sqlite:///data/demo.db web --port 8080",
+        description="Serve the console (log in with a password set by `minyi officials passwd NAME`).",
+        **examples(
+            "minyi web",
+            "minyi --database sqlite:///data/demo.db web --port 8080",
+            "minyi web --host 0.0.0.0 --port 8443          # behind an HTTPS proxy only",
+        ),
     )
     web.add_argument("--host", default="", help="address to listen on (default [web] host)")
     web.add_argument("--port", type=int, default=0, help="port (default [web] port, 8080)")
     web.set_defaults(func=cmd_web)
     suggestions = sub.add_parser(
-        "suggestions", help="print the suggestions registry (好想法好建议)"
+        "suggestions",
+        help="print the suggestions registry (好想法好建议)",
+        **examples("minyi suggestions", "minyi suggestions --limit 200 > 建议台账.txt"),
     )
     suggestions.add_argument("--limit", type=int, default=50, help="entries shown (newest first)")
     suggestions.set_defaults(func=cmd_suggestions)
 
-    officials = sub.add_parser("officials", help="manage the roster")
+    officials = sub.add_parser(
+        "officials",
+        help="manage the roster",
+        **examples(
+            "minyi officials list",
+            "minyi officials add 赵敏 --department 教育局 --identity telegram:42",
+            "minyi officials assign 赵敏 telegram:-100777 --title 学区群",
+            "minyi officials invite 赵敏",
+            "echo 'a-long-password' | minyi officials passwd 陈静",
+        ),
+    )
     actions = officials.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="add or update an official")
+    add = actions.add_parser(
+        "add",
+        help="add or update an official",
+        **examples(
+            "minyi officials add 赵敏 --department 教育局 --identity telegram:42",
+            "minyi officials add 陈静 --role supervisor --identity wechat:wxid_abc "
+            "--identity console:陈静",
+        ),
+    )
     add.add_argument("name")
     add.add_argument("--department", default="")
     add.add_argument("--role", choices=("official", "supervisor", "admin"), default="official")
-    add.add_argument("--identity", action="append", help="platform:user_id (repeatable)")
-    actions.add_parser("list", help="list the roster")
-    assign = actions.add_parser("assign", help="make an official answer a group")
+    add.add_argument(
+        "--identity", action="append", help="platform:user_id, e.g. telegram:42 (repeatable)"
+    )
+    actions.add_parser(
+        "list",
+        help="list the roster",
+        **examples("minyi officials list", "minyi --config prod.toml officials list"),
+    )
+    assign = actions.add_parser(
+        "assign",
+        help="make an official answer a group",
+        **examples(
+            "minyi officials assign 赵敏 telegram:-100777 --title 学区群",
+            "minyi officials assign 张伟 wechat:12345@chatroom --title 幸福里小区",
+        ),
+    )
     assign.add_argument("name")
-    assign.add_argument("group", help="platform:chat_id")
+    assign.add_argument("group", help="platform:chat_id, e.g. telegram:-1001234567890")
     assign.add_argument("--title", help="the group's name")
-    invite = actions.add_parser("invite", help="print a one-time /bind code for an official")
+    invite = actions.add_parser(
+        "invite",
+        help="print a one-time /bind code for an official",
+        **examples("minyi officials invite 赵敏   # 赵敏 sends /bind CODE to the bot privately"),
+    )
     invite.add_argument("name")
     passwd = actions.add_parser(
         "passwd",
         help="set an official's web-console password (read from stdin)",
-        description="e.g. echo 'a-long-password' | minyi officials passwd 陈静 "
-        "(asked twice, unseen, on a terminal; at least 8 characters)",
+        description="The password is read from stdin (asked twice, unseen, on a terminal; at least "
+        "8 characters).",
+        **examples(
+            "echo 'a-long-password' | minyi officials passwd 陈静", "minyi officials passwd 陈静"
+        ),
     )
     passwd.add_argument("name")
     officials.set_defaults(func=cmd_officials)
 
-    templates = sub.add_parser("templates", help="list or check reply templates")
+    templates = sub.add_parser(
+        "templates",
+        help="list or check reply templates",
+        **examples(
+            "minyi templates list | head",
+            "minyi templates check --dir ./templates    # a broken template by file and line",
+        ),
+    )
     templates.add_argument("action", choices=("list", "check"))
     templates.add_argument("--dir", help="template folder (default: the shipped one)")
     templates.set_defaults(func=cmd_templates)
 
-    db = sub.add_parser("db", help="database schema")
+    db = sub.add_parser(
+        "db",
+        help="database schema",
+        **examples(
+            "minyi db upgrade",
+            "minyi --database postgresql://postgres@127.0.0.1/minyi db upgrade",
+        ),
+    )
     db.add_argument("action", choices=("upgrade",))
     db.set_defaults(func=cmd_db)
 

@@ -159,8 +159,24 @@ class OpinionSection(_Section):
     """How far back (before the window) the usual rate of a topic is measured."""
     duplicate_hours: float = Field(72.0, gt=0, le=24 * 90)
     """A question matches an open ticket of its group and topic asked at most this long ago (同问)."""
+    nearby_groups: list[list[str]] = Field(default_factory=list)
+    """Sets of neighbouring groups (``platform:chat_id``): a question also matches an open ticket on
+    the same area-wide topic (停水, 停电 …) in a group listed with its own (同问)."""
     unaddressed_minutes: float = Field(30.0, gt=0, le=24 * 60)
     """At most one alert per group per this many minutes about complaints nobody @-mentioned."""
+
+    @field_validator("nearby_groups")
+    @classmethod
+    def _group_keys(cls, sets: list[list[str]]) -> list[list[str]]:
+        for groups in sets:
+            _check_platform_keys(groups)
+        return sets
+
+    def nearby(self, group: str) -> list[str]:
+        """The groups (``platform:chat_id``) listed with ``group`` in ``nearby_groups``, in the
+        order written, without ``group`` itself."""
+        found = [g for groups in self.nearby_groups if group in groups for g in groups]
+        return [g for g in dict.fromkeys(found) if g != group]
 
 
 class DepartmentConfig(_Section):
@@ -185,13 +201,18 @@ class OfficialConfig(_Section):
     @field_validator("identities", "groups")
     @classmethod
     def _platform_keys(cls, values: list[str]) -> list[str]:
-        for value in values:
-            platform, sep, ident = value.partition(":")
-            if not sep or not ident or platform not in PLATFORMS:
-                raise ValueError(
-                    f"{value!r} should look like platform:id with platform one of {', '.join(PLATFORMS)}"
-                )
-        return values
+        return _check_platform_keys(values)
+
+
+def _check_platform_keys(values: list[str]) -> list[str]:
+    """``values`` when each is ``platform:id`` with a known platform; else a ValueError naming one."""
+    for value in values:
+        platform, sep, ident = value.partition(":")
+        if not sep or not ident or platform not in PLATFORMS:
+            raise ValueError(
+                f"{value!r} should look like platform:id with platform one of {', '.join(PLATFORMS)}"
+            )
+    return values
 
 
 class CalendarYear(_Section):

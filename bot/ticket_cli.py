@@ -57,12 +57,32 @@ def add_subcommands(
     func: Callable[[argparse.Namespace], int],
 ) -> None:
     """Add ``ticket show`` and ``ticket list`` to ``subparsers``, run by ``func``."""
-    ticket = subparsers.add_parser("ticket", help="a ticket's history, or a list of tickets")
+    from bot.cli_help import examples
+    from storage.records import QuestionState
+
+    ticket = subparsers.add_parser(
+        "ticket",
+        help="a ticket's history, or a list of tickets",
+        **examples("minyi ticket show Q12", "minyi ticket list --state open --overdue"),
+    )
     actions = ticket.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = actions.add_parser("show", help="every step of a ticket with time, actor and note")
+    show = actions.add_parser(
+        "show",
+        help="every step of a ticket with time, actor and note",
+        **examples("minyi ticket show Q12", "minyi ticket show Q12 --format json | jq ."),
+    )
     show.add_argument("number", help="the ticket, e.g. Q12")
     show.add_argument("--format", choices=("table", "json"), default="table")
-    listing = actions.add_parser("list", help="tickets, newest first")
+    listing = actions.add_parser(
+        "list",
+        help="tickets, newest first",
+        **examples(
+            "minyi ticket list",
+            "minyi ticket list --state open --state reopened --department 交通运输局",
+            "minyi ticket list --overdue",
+            before="states: " + ", ".join(sorted(QuestionState.ALL)),
+        ),
+    )
     listing.add_argument("--state", action="append", help="open, answered, … (repeatable)")
     listing.add_argument("--department", help="only this department's tickets")
     listing.add_argument("--overdue", action="store_true", help="only tickets past their deadline")

@@ -30,7 +30,17 @@ def _digest_text(ctx: StaffContext, digest: Digest) -> str:
     lines.append(f"待答复 {len(digest.waiting_questions)} 个（其中超时 {len(overdue)} 个）。")
     for q in digest.waiting_questions[:MAX_ITEMS]:
         flag = "（超时）" if q in overdue else ""
-        lines.append(f"· {q.number}{flag} 截止 {local_time(ctx, q.due_at)}：{clip(mask(q.text))}")
+        joined = digest.linked.get(q.id, [])
+        # 同问: one ticket, however many asked; the linked questions are listed under it.
+        askers = f"（同问 {1 + len(joined)} 人）" if joined else ""
+        lines.append(
+            f"· {q.number}{flag}{askers}［{q.group_title}］截止 {local_time(ctx, q.due_at)}："
+            f"{clip(mask(q.text))}"
+        )
+        for j in joined[:MAX_ITEMS]:
+            lines.append(
+                f"  └ 同问 {j.number}［{j.group_title}］{j.asker_name}：{clip(mask(j.text))}"
+            )
     if digest.flagged:
         lines.append(f"建议与投诉 {len(digest.flagged)} 条：")
         for title, name, intent, text, confident in digest.flagged[:MAX_ITEMS]:

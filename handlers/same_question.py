@@ -1,10 +1,13 @@
 """同问 — one problem, one ticket.
 
 A question @-addressed to the bot whose topic (``handlers.record.message_topic``) is that of a ticket
-of the same group still waiting for an answer, asked within ``[opinion] duplicate_hours``, is linked to
-it: it gets a number of its own (its asker may rate), the same promised time and assignee, and the
-resident is told it is already handled under the ticket's number and will get the answer too. The
-ticket's handlers hear how many have asked. When the ticket is answered, the answer is posted to every
+still waiting for an answer, asked within ``[opinion] duplicate_hours`` in the same group or in a group
+listed with it in ``[opinion] nearby_groups`` (its own group's first), is linked to it: it gets a
+number of its own (its asker may rate), the same promised time and assignee, and the resident is told
+in their group that it is already handled under the ticket's number and will get the answer too. The
+ticket's handlers (and, for a nearby group's ticket, the asker's group's officials) hear how many
+have asked. Only area-wide topics (停水, 停电 …) can match across groups: a facility's topic key
+names its group (``bot.text.topics``). When the ticket is answered, the answer is posted to every
 linked asker (each with rating buttons) and recorded for each question once it is posted
 (``same_question.answered``). Officials link and unlink by hand: ``/link Q12 Q15``, ``/unlink Q15``,
 within their scope (``handlers.scope``).
@@ -22,24 +25,33 @@ from bot.work import Context, FollowUp, StaffContext, Work
 from handlers import scope
 from handlers.common import clip, rating_buttons, signature, tell_official, to_asker, work_of
 from handlers.record import message_topic
-from storage import QuestionInfo, QuestionState, StoreError
+from storage import OfficialInfo, QuestionInfo, QuestionState, StoreError
 
 log = logging.getLogger(__name__)
 
 LINK_USAGE = "用法：/link Q12 Q15 — 将 Q15 并入 Q12 一并办理；/unlink Q15 — 取消关联。"
 
 
+def chats_to_search(ctx: Context) -> list[tuple[str, str]]:
+    """The asker's own chat, then the groups listed with it in ``[opinion] nearby_groups``."""
+    msg = ctx.message
+    own = f"{msg.platform}:{msg.chat.chat_id}"
+    nearby = ctx.settings.opinion.nearby(own)
+    return [(msg.platform, msg.chat.chat_id)] + [
+        (platform, chat_id) for platform, _, chat_id in (g.partition(":") for g in nearby)
+    ]
+
+
 async def join_open_ticket(ctx: Context) -> bool:
-    """Link the event's question to an open ticket of its group on the same topic, if there is one:
-    acknowledge it as such and tell the ticket's handlers. False when there is none."""
+    """Link the event's question to an open ticket on the same topic, of its group or of a nearby
+    one, if there is one: acknowledge it as such in the asker's group and tell the ticket's handlers
+    (and, for a nearby ticket, the asker's group's officials). False when there is none."""
     key = message_topic(ctx)
     if key is None:
         return False
     msg = ctx.message
     since = ctx.now - timedelta(hours=ctx.settings.opinion.duplicate_hours)
-    ticket = await ctx.db(
-        ctx.store.open_ticket_on_topic, msg.platform, msg.chat.chat_id, key, since
-    )
+    ticket = await ctx.db(ctx.store.open_ticket_on_topic, chats_to_search(ctx), key, since)
     if ticket is None:
         return False
     question = await ctx.db(
@@ -60,8 +72,11 @@ async def join_open_ticket(ctx: Context) -> bool:
     )
     await ctx.db(ctx.store.link_question, question.id, ticket.id)
     askers = await askers_of(ctx, ticket)
+    elsewhere = (ticket.platform, ticket.chat_id) != (msg.platform, msg.chat.chat_id)
+    # A nearby group's ticket is named with its group: the resident has not seen that number here.
+    where = f"附近「{ticket.group_title}」的" if elsewhere else ""
     ctx.reply(
-        f"您反映的问题与 {ticket.number} 相同，已在 {ticket.number} 中一并办理"
+        f"您反映的问题与{where} {ticket.number} 相同，已在 {ticket.number} 中一并办理"
         f"（已有 {askers} 位居民反映），答复时会同时通知您。"
         f"您的编号 {question.number}，可发送「进度 {question.number}」查询。",
         reply_to=msg.message_id,
@@ -73,7 +88,8 @@ async def join_open_ticket(ctx: Context) -> bool:
         ctx,
         ticket,
         f"【同问】{ticket.number} 又有居民问到（共 {askers} 人同问，{question.number} 已并入）："
-        f"\n{question.asker_name}：{clip(question.text)}",
+        f"\n［{question.group_title}］{question.asker_name}：{clip(question.text)}",
+        also_of=question if elsewhere else None,
     )
     return True
 
@@ -84,19 +100,26 @@ async def askers_of(at: Context | Work, ticket: QuestionInfo) -> int:
     return 1 + len(await work.db(work.store.linked_questions, ticket.id))
 
 
-async def tell_handlers(ctx: Context, ticket: QuestionInfo, text: str) -> None:
-    """Tell the ticket's assignee privately; with no assignee, the officials of its group."""
+async def tell_handlers(
+    ctx: Context, ticket: QuestionInfo, text: str, also_of: QuestionInfo | None = None
+) -> None:
+    """Tell the ticket's assignee privately (with no assignee, the officials of its group); with
+    ``also_of``, a question of another group, that group's officials too (once each)."""
     store = ctx.store
     assignee = (
         await ctx.db(store.official, ticket.assignee_id) if ticket.assignee_id is not None else None
     )
-    if assignee is not None:
-        targets = [assignee]
-    else:
-        officials = await ctx.db(store.officials_for_group, ticket.platform, ticket.chat_id)
-        targets = [o for o in officials if o.role not in scope.SUPERVISING_ROLES]
-    for official in targets:
+    targets = [assignee] if assignee is not None else await _group_officials(ctx, ticket)
+    if also_of is not None:
+        targets += await _group_officials(ctx, also_of)
+    for official in {o.id: o for o in targets}.values():
         tell_official(ctx, official, text, prefer=ticket.platform)
+
+
+async def _group_officials(ctx: Context, question: QuestionInfo) -> list[OfficialInfo]:
+    """The officials (not supervisors) who answer for the question's group."""
+    officials = await ctx.db(ctx.store.officials_for_group, question.platform, question.chat_id)
+    return [o for o in officials if o.role not in scope.SUPERVISING_ROLES]
 
 
 async def answer_linked(

@@ -1,4 +1,5 @@
-"""同问 — one problem, one ticket: a question linked to an open ticket of its group on the same topic.
+"""同问 — one problem, one ticket: a question linked to an open ticket on the same topic, of its own
+group or of a group near it (which groups are near is the caller's to say).
 
 A linked question keeps its own row (its asker may rate its own answer) with ``duplicate_of_id``
 naming the ticket it joins; the ticket's answer reaches every linked asker (handlers/same_question.py).
@@ -6,9 +7,10 @@ naming the ticket it joins; the ticket's answer reaches every linked asker (hand
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from storage import rows
 from storage.base import StoreBase
@@ -21,23 +23,38 @@ class DuplicateStore(StoreBase):
     """Links between questions that ask the same thing."""
 
     def open_ticket_on_topic(
-        self, platform: str, chat_id: str, topic_key: str, since: datetime
+        self, chats: Sequence[tuple[str, str]], topic_key: str, since: datetime
     ) -> QuestionInfo | None:
-        """The oldest ticket of the chat still waiting for an answer, asked at or after ``since``,
-        whose message has topic ``topic_key`` and which is not itself linked to another."""
+        """The ticket still waiting for an answer, asked at or after ``since`` in one of ``chats``
+        (``(platform, chat_id)``, the asker's own first), whose message has topic ``topic_key`` and
+        which is not itself linked to another: the first chat's oldest, else the next chat's."""
+        if not chats:
+            return None
         with self._tx() as session:
+            rank = case(
+                *[
+                    (and_(Question.platform == platform, Question.chat_id == chat_id), n)
+                    for n, (platform, chat_id) in enumerate(chats)
+                ],
+                else_=len(chats),
+            )
             q = session.scalar(
                 select(Question)
                 .join(Message, Message.id == Question.message_id)
                 .where(
-                    Question.platform == platform,
-                    Question.chat_id == chat_id,
+                    or_(
+                        *[
+                            and_(Question.platform == platform, Question.chat_id == chat_id)
+                            for platform, chat_id in chats
+                        ]
+                    ),
                     Question.state.in_(QuestionState.WAITING),
                     Question.duplicate_of_id.is_(None),
                     Question.created_at >= since,
                     Message.topic_key == topic_key,
                 )
-                .order_by(Question.id)
+                .order_by(rank, Question.id)
+                .limit(1)
             )
             return rows.question_info(session, q) if q else None
 

@@ -4,13 +4,15 @@ visit) and the digest of an official's groups since a time."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from storage import rows
 from storage.base import StoreBase, StoreError, StoreErrorCode
 from storage.models import Engagement, Group, GroupAssignment, Message, Person, Question
-from storage.records import Digest, EngagementKind, QuestionState
+from storage.records import Digest, EngagementKind, QuestionInfo, QuestionState
 
 
 class EngagementStore(StoreBase):
@@ -66,17 +68,14 @@ class EngagementStore(StoreBase):
             )
             if since is not None:
                 new_q = new_q.where(Question.created_at > since)
+            # A question linked to a ticket (同问) is listed once, under its ticket, not on its own.
             new_questions = [
-                rows.question_info(session, q) for q in session.scalars(new_q.order_by(Question.id))
-            ]
-            waiting = [
                 rows.question_info(session, q)
                 for q in session.scalars(
-                    select(Question)
-                    .where(Question.group_id.in_(groups), Question.state.in_(QuestionState.WAITING))
-                    .order_by(Question.id)
+                    new_q.where(Question.duplicate_of_id.is_(None)).order_by(Question.id)
                 )
             ]
+            waiting, linked = self._waiting_tickets(session, groups)
             messages = (
                 select(
                     Group.title,
@@ -106,4 +105,37 @@ class EngagementStore(StoreBase):
                 flagged=flagged,
                 texts=[text for _, _, intent, text, _ in seen if intent != "chatter"],
                 message_count=len(seen),
+                linked=linked,
             )
+
+    @staticmethod
+    def _waiting_tickets(
+        session: Session, groups: Any
+    ) -> tuple[list[QuestionInfo], dict[int, list[QuestionInfo]]]:
+        """The tickets waiting in ``groups`` or joined by a question waiting there (a nearby group's
+        ticket, 同问), oldest first, and the questions linked to each."""
+        waiting_here = session.scalars(
+            select(Question).where(
+                Question.group_id.in_(groups), Question.state.in_(QuestionState.WAITING)
+            )
+        ).all()
+        ids = {q.duplicate_of_id or q.id for q in waiting_here}
+        tickets = session.scalars(
+            select(Question)
+            .where(Question.id.in_(ids), Question.state.in_(QuestionState.WAITING))
+            .order_by(Question.id)
+        ).all()
+        open_ids = {t.id for t in tickets}
+        # A linked question whose ticket no longer waits (its answer could not reach this asker)
+        # is waiting on its own.
+        strays = [
+            q for q in waiting_here if q.duplicate_of_id and q.duplicate_of_id not in open_ids
+        ]
+        listed = sorted([*tickets, *strays], key=lambda q: q.id)
+        linked: dict[int, list[QuestionInfo]] = {}
+        for q in session.scalars(
+            select(Question).where(Question.duplicate_of_id.in_(open_ids)).order_by(Question.id)
+        ):
+            assert q.duplicate_of_id is not None
+            linked.setdefault(q.duplicate_of_id, []).append(rows.question_info(session, q))
+        return [rows.question_info(session, q) for q in listed], linked

@@ -128,6 +128,8 @@ class QuestionInfo:
     extension_due_at: datetime | None = None
     extension_official_id: int | None = None
     extension_reason: str = ""
+    duplicate_of_id: int | None = None
+    """The ticket this question is linked to (同问), if any."""
 
     @property
     def number(self) -> str:
@@ -163,6 +165,9 @@ class Digest:
     texts: list[str]
     """Residents' actionable texts (not chatter) in the window, for topic words."""
     message_count: int
+    linked: dict[int, list[QuestionInfo]] = field(default_factory=dict)
+    """The questions linked (同问) to each waiting ticket, by the ticket's id, oldest first; they are
+    listed under their ticket, not in ``new_questions`` or ``waiting_questions``."""
 
 
 @dataclass(frozen=True, slots=True)

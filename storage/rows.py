@@ -127,6 +127,7 @@ def question_record(
         extension_due_at=q.extension_due_at,
         extension_official_id=q.extension_official_id,
         extension_reason=q.extension_reason,
+        duplicate_of_id=q.duplicate_of_id,
     )
 
 

@@ -101,3 +101,17 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, timeout=120,
     )  # fmt: skip
     assert missing.returncode == 2 and "no such configuration file" in missing.stderr
+
+
+def test_nearby_groups_are_read_from_bot_toml():
+    from bot.config import OpinionSection
+
+    opinion = OpinionSection.model_validate(
+        {"nearby_groups": [["test:a", "test:b"], ["test:b", "test:c"], ["test:d"]]}
+    )
+    assert opinion.nearby("test:b") == ["test:a", "test:c"]
+    assert opinion.nearby("test:a") == ["test:b"] and opinion.nearby("test:e") == []
+    with pytest.raises(ValueError, match="platform:id"):
+        OpinionSection.model_validate({"nearby_groups": [["xingfuli"]]})
+    # The shipped bot.toml lists none: no group has neighbours until an administrator says so.
+    assert load_settings(REPO / "bot.toml", env={}).opinion.nearby_groups == []

@@ -1,10 +1,12 @@
-"""同问 as dialogues: a question about the topic of an open ticket of its group is linked to it, its
-asker is told so and answered with the ticket, and officials link and unlink by hand (issue 17)."""
+"""同问 as dialogues: a question about the topic of an open ticket of its group, or of a group listed
+near it, is linked to it, its asker is told so and answered with the ticket, officials link and unlink
+by hand, and the digest lists a linked question once under its ticket (issue 17)."""
 
 from __future__ import annotations
 
 import pytest
 
+from dialogue_support import ROSTER
 from handlers.overdue import OverdueReminder
 from tests_support import engagement_counts, ratings
 
@@ -111,3 +113,93 @@ async def test_an_answer_given_by_replying_in_the_group_reaches_linked_askers(ch
     linked = [p for p in posted if p.text.startswith("【Q2 答复】（与 Q1 同问）今晚8点前恢复")]
     assert len(linked) == 1 and linked[0].message.mention_user_ids == ("liu",)
     assert chat.app.store.question(2).state == "answered"
+
+
+# ------------------------------------------------------------------ the same topic nearby
+
+NEARBY = {"nearby_groups": [["test:xingfuli", "test:yangguang"]]}
+"""幸福里小区 and 阳光花园 are neighbours (one water supply area); 红旗新村 is listed with no one."""
+
+NEARBY_ROSTER = [
+    *ROSTER,
+    {"name": "赵敏", "department": "交通运输局", "identities": ["test:zhaomin"],
+     "groups": ["test:yangguang"]},
+    {"name": "孙丽", "department": "交通运输局", "identities": ["test:sunli"],
+     "groups": ["test:hongqi"]},
+]  # fmt: skip
+
+
+@pytest.fixture
+def town(dialogue):
+    """Three groups, two of them listed as nearby in [opinion] nearby_groups."""
+    town = dialogue(opinion=NEARBY, officials=NEARBY_ROSTER)
+    town.hongqi = town.bot.group("红旗新村", "hongqi")
+    town.zhao = town.bot.person("赵敏", "zhaomin")
+    town.sun = town.bot.person("孙丽", "sunli")
+    town.zhou = town.bot.person("周大爷", "zhou")
+    return town
+
+
+async def test_a_question_joins_the_open_ticket_on_its_topic_in_a_nearby_group(town):
+    await town.ask("又停水了，什么时候来水？", by=town.wang)
+    town.clock.advance(minutes=20)
+    posted = await town.ask(
+        "我们这也停水了，什么时候恢复供水？", by=town.liu, chat=town.other_group
+    )
+
+    # Told in their own group, under the neighbour's ticket number.
+    ack = next(p for p in posted if p.chat_id == "yangguang")
+    assert "与附近「幸福里小区」的 Q1 相同" in ack.text and "已有 2 位居民反映" in ack.text
+    assert "您的编号 Q2" in ack.text and ack.message.mention_user_ids == ("liu",)
+    assert not [p for p in posted if p.chat_id == "xingfuli"]  # nothing said in the other group
+    # The ticket's handlers and the asker's own group's official hear how many asked.
+    told = {p.chat_id: p.text for p in posted if not p.chat_id.endswith(("yangguang", "xingfuli"))}
+    assert told["zhaomin"].startswith("【同问】Q1") and "共 2 人同问" in told["zhaomin"]
+    assert "［阳光花园］刘先生" in told["zhaomin"]
+    assert "sunli" not in told
+
+    # A group listed with no one is not linked, whatever its topic.
+    posted = await town.ask("停水了，什么时候来水？", by=town.zhou, chat=town.hongqi)
+    assert "编号 Q3" in posted[0].text and "相同" not in posted[0].text
+    # A facility belongs to its group: the neighbours' 3号楼电梯 are two buildings.
+    await town.ask("3号楼电梯坏了", by=town.wang)
+    posted = await town.ask("3号楼电梯坏了，困了人", by=town.liu, chat=town.other_group)
+    assert "编号 Q5" in posted[0].text and "相同" not in posted[0].text
+
+    # The answer reaches each asker in their own group; each rates their own.
+    posted = await town.bot.say("/reply Q1 今晚8点前恢复供水，请提前储水。", by=town.zhang)
+    linked = next(p for p in posted if p.text.startswith("【Q2 答复】"))
+    assert linked.chat_id == "yangguang" and linked.message.mention_user_ids == ("liu",)
+    assert "（与 Q1 同问）今晚8点前恢复供水" in linked.text
+    assert linked.button_data() == ["rate:2:s", "rate:2:b", "rate:2:u"]
+    assert not any("Q3 答复" in p.text for p in posted)
+    await town.bot.press("rate:2:b", by=town.liu, on=linked)
+    assert ratings(town.app.store, 2) == ["basically_satisfied"]
+    assert town.app.store.question(3).state == "open"
+    # Supervisors count the 同问.
+    posted = await town.bot.say("/summary today", by=town.chen)
+    assert "同问 1 个" in posted[0].text
+
+
+async def test_a_nearby_ticket_older_than_the_window_is_not_joined(town):
+    await town.ask("又停水了，什么时候来水？", by=town.wang)
+    town.clock.advance(hours=73)  # [opinion] duplicate_hours is 72
+    posted = await town.ask("停水了，什么时候来水？", by=town.liu, chat=town.other_group)
+    assert "编号 Q2" in posted[0].text and "相同" not in posted[0].text
+
+
+async def test_the_digest_shows_a_linked_question_once_under_its_ticket(town):
+    await town.ask("又停水了，什么时候来水？", by=town.wang)
+    await town.ask("我家也停水了，什么时候来水？", by=town.zhou)
+    await town.ask("我们这也停水了，什么时候恢复？", by=town.liu, chat=town.other_group)
+    await town.ask("小区门口路灯不亮了", by=town.zhou)
+
+    text = (await town.bot.say("/digest", by=town.zhang))[0].text
+    assert "待答复 2 个" in text and "新问题 2 个" in text
+    assert "· Q1（同问 3 人）［幸福里小区］" in text
+    assert "  └ 同问 Q2［幸福里小区］周大爷" in text and "  └ 同问 Q3［阳光花园］刘先生" in text
+    assert "· Q2" not in text and "· Q3" not in text and "· Q4" in text
+    # The neighbour's official sees the ticket their resident joined, once.
+    text = (await town.bot.say("/digest", by=town.zhao))[0].text
+    assert "待答复 1 个" in text and text.count("· Q1（同问 3 人）") == 1
+    assert "· Q3" not in text and "└ 同问 Q3［阳光花园］刘先生" in text

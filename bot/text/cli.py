@@ -12,13 +12,16 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.cli_help import examples
+from bot.progress import progress
 from bot.text.analyzer import TextAnalyzer
 from bot.text.chatter import chatter_score
 from bot.text.evaluation import (
+    INTENT_ALIASES,
     ClassificationReport,
     DataError,
     classification_report,
@@ -87,11 +90,17 @@ def _load_labelled(
 
 
 def cv_predict(
-    kind: str, texts: Sequence[str], labels: Sequence[str], folds: int, c: float | None = None
+    kind: str,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    folds: int,
+    c: float | None = None,
+    fold_done: Callable[[], object] = lambda: None,
 ) -> list[str]:
     """Out-of-fold predictions of models trained like ``minyi train`` (features computed once).
 
     Vocabulary, IDF and weights are fitted on the training folds only; ``c`` defaults as in ``train``.
+    ``fold_done`` is called after each fold (the progress bar).
     """
     vec = Vectorizer()
     feats = vec.features(texts)
@@ -111,6 +120,7 @@ def cv_predict(
             if chatty and chatter_score(texts[i]) >= CHATTER_CUTOFF:
                 label = "chatter"
             out.append(label)
+        fold_done()
         return out
 
     return cross_validate(texts, labels, fit_predict, k=folds)
@@ -143,7 +153,8 @@ def _classify(kind: str, args: argparse.Namespace) -> int:
                 return _fail("--cv trains its own models; leave out --model")
             if args.cv < 2:
                 return _fail("--cv needs at least 2 folds")
-            predicted = cv_predict(kind, texts, labels, args.cv, args.c)
+            with progress(f"{kind}: {args.cv}-fold cross-validation", args.cv) as bar:
+                predicted = cv_predict(kind, texts, labels, args.cv, args.c, bar.advance)
             extra["model"] = f"trained, {args.cv}-fold cross-validation"
         else:
             analyzer = TextAnalyzer(
@@ -153,7 +164,11 @@ def _classify(kind: str, args: argparse.Namespace) -> int:
             if kind == "department" and not args.model:
                 return _fail("department evaluation needs --model PATH or --cv K")
             predict = analyzer.intent if kind == "intent" else analyzer.department
-            predicted = [predict(t).label for t in texts]
+            predicted = []
+            with progress(f"{kind}: classifying", len(texts)) as bar:
+                for text in texts:
+                    predicted.append(predict(text).label)
+                    bar.advance()
             extra["model"] = args.model or "default (rules + seed examples)"
         extra["seconds"] = round(time.perf_counter() - t0, 2)
     except DataError as exc:
@@ -211,16 +226,21 @@ def cmd_eval_suggest(args: argparse.Namespace) -> int:
     ]
     t0 = time.perf_counter()
     try:
-        ranker = make_ranker(args.ranker, TextAnalyzer(), docs, args.embedding_cache)
+        with progress(f"indexing {len(docs)} answers", len(docs)) as bar:
+            ranker = make_ranker(
+                args.ranker, TextAnalyzer(), docs, args.embedding_cache, bar.advance
+            )
+            bar.complete()  # the documents that needed no embedding (BM25, the cache)
     except SemanticUnavailable as exc:
         return _fail(str(exc))
     build = time.perf_counter() - t0
     gold = [{ids[a]} if a in ids else set() for _, a in pairs]
     missing = sum(1 for g in gold if not g)
     ranker.rank(pairs[0][0] if pairs else "热身", k=10)  # warm caches before timing
-    report = ranking_report(
-        [q for q, _ in pairs], gold, lambda q: [r.id for r in ranker.rank(q, 10)]
-    )
+    with progress(f"ranking {len(pairs)} queries", len(pairs)) as bar:
+        report = ranking_report(
+            [q for q, _ in pairs], gold, lambda q: [r.id for r in ranker.rank(q, 10)], bar.advance
+        )
     print("suggest evaluation")
     print(f"  ranker: {args.ranker}")
     embedded = ranker.embedded if isinstance(ranker, SemanticRanker) else 0
@@ -242,17 +262,25 @@ def cmd_eval_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_STEPS = 3
+"""``minyi train``'s steps on its progress bar: read the file, train, save."""
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``minyi train intent|department``: train a model from a labelled CSV and save it."""
     kind = args.kind
     try:
-        texts, labels = _load_labelled(args.file, args.text_col, args.label_col, kind)
-        if len(set(labels)) < 2:
-            return _fail(f"{args.file}: need at least two different labels to train")
-        t0 = time.perf_counter()
-        model = train(kind, texts, labels, c=args.c)
-        seconds = time.perf_counter() - t0
-        path = model.save(args.out)
+        with progress(f"{kind}: reading {args.file}", TRAIN_STEPS) as bar:
+            texts, labels = _load_labelled(args.file, args.text_col, args.label_col, kind)
+            if len(set(labels)) < 2:
+                return _fail(f"{args.file}: need at least two different labels to train")
+            bar.advance(note=f"{kind}: training on {len(texts)} rows")
+            t0 = time.perf_counter()
+            model = train(kind, texts, labels, c=args.c)
+            seconds = time.perf_counter() - t0
+            bar.advance(note=f"{kind}: saving {args.out}")
+            path = model.save(args.out)
+            bar.advance(note=f"{kind}: saved")
     except DataError as exc:
         return _fail(str(exc))
     except (ValueError, OSError) as exc:
@@ -273,15 +301,47 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+LABELLED_FILES = (
+    "input: a UTF-8 CSV with a header row (--text-col, --label-col), or a .tsv of label<TAB>text "
+    "lines;\nintent labels: " + ", ".join(INTENT_ALIASES)
+)
+"""How ``eval`` and ``train`` read labelled files, for their help."""
+
+INTENT_EXAMPLES = (
+    "minyi eval intent ../shared/data/msgabench/intent.csv",
+    "minyi eval intent ../shared/data/msgabench/intent.csv --cv 5 --json",
+    "minyi eval intent --set groupchat               # small talk told from business",
+    "minyi eval intent history.csv --model models/intent.npz",
+)
+DEPARTMENT_EXAMPLES = (
+    "minyi eval department ../shared/data/msgabench/intent.csv --text-col text "
+    "--label-col domain --cv 5",
+    "minyi eval department history.csv --text-col 内容 --label-col 部门 "
+    "--model models/department.npz",
+)
+SUGGEST_EXAMPLES = (
+    "minyi eval suggest --answers ../shared/data/msgabench/faq_answers.csv "
+    "--queries ../shared/data/msgabench/faq.csv",
+    "minyi eval suggest --answers kb.csv --queries kb.csv --ranker semantic "
+    "--embedding-cache data/kb-vectors.npz",
+)
+
+
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``eval`` (intent, department, suggest) and ``train`` (intent, department) to ``subparsers``."""
-    ev = subparsers.add_parser("eval", help="measure the text models on a labelled CSV file")
+    ev = subparsers.add_parser(
+        "eval",
+        help="measure the text models on a labelled CSV file",
+        **examples(*INTENT_EXAMPLES[:1], *DEPARTMENT_EXAMPLES[:1], *SUGGEST_EXAMPLES[:1]),
+    )
     ev_sub = ev.add_subparsers(dest="eval_what", required=True)
-    for kind, func, text_default, label_default in (
-        ("intent", cmd_eval_intent, "text", "intent"),
-        ("department", cmd_eval_department, None, None),
+    for kind, func, text_default, label_default, shown in (
+        ("intent", cmd_eval_intent, "text", "intent", INTENT_EXAMPLES),
+        ("department", cmd_eval_department, None, None, DEPARTMENT_EXAMPLES),
     ):
-        p = ev_sub.add_parser(kind, help=f"{kind} classification figures")
+        p = ev_sub.add_parser(
+            kind, help=f"{kind} classification figures", **examples(*shown, before=LABELLED_FILES)
+        )
         p.add_argument(
             "file",
             nargs="?",
@@ -307,7 +367,15 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         p.add_argument("--c", type=float, default=None, help=argparse.SUPPRESS)
         p.add_argument("--json", action="store_true", help="last line: the figures as JSON")
         p.set_defaults(func=func)
-    p = ev_sub.add_parser("suggest", help="reply ranking figures (top-1, top-3, MRR, latency)")
+    p = ev_sub.add_parser(
+        "suggest",
+        help="reply ranking figures (top-1, top-3, MRR, latency)",
+        **examples(
+            *SUGGEST_EXAMPLES,
+            before="--answers: a CSV whose --answer-col holds the candidate answers; --queries: a "
+            "CSV with --question-col and the gold answer in --answer-col",
+        ),
+    )
     p.add_argument("--answers", required=True, help="CSV with the candidate answers")
     p.add_argument("--queries", required=True, help="CSV with question and gold answer")
     p.add_argument("--answer-col", default="answer")
@@ -327,7 +395,17 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--json", action="store_true", help="last line: the figures as JSON")
     p.set_defaults(func=cmd_eval_suggest)
 
-    tr = subparsers.add_parser("train", help="train a text model from your own labelled history")
+    tr = subparsers.add_parser(
+        "train",
+        help="train a text model from your own labelled history",
+        **examples(
+            "minyi train intent history.csv --out models/intent.npz",
+            "minyi train department history.csv --text-col 留言详情 --label-col 一级分类 "
+            "--out models/department.npz",
+            before=LABELLED_FILES + "\nthe model is written to exactly --out; point bot.toml's "
+            "[text] intent_model / department_model at it",
+        ),
+    )
     tr.add_argument("kind", choices=("intent", "department"))
     tr.add_argument("file", help="CSV file (UTF-8) with a text and a label column")
     tr.add_argument("--text-col", default="text")
@@ -351,7 +429,9 @@ def _train_entry(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``eval``/``train`` on their own: ``python -m bot.text.cli eval intent FILE.csv``."""
-    parser = argparse.ArgumentParser(prog="minyi", description="minyi text models")
+    parser = argparse.ArgumentParser(
+        prog="minyi", description="minyi text models", **examples(*INTENT_EXAMPLES[:1])
+    )
     add_subcommands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -14,7 +14,7 @@ stays unanswered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -109,6 +109,7 @@ class SemanticRanker(TemplateRanker):
         encoder: Encoder | None = None,
         cache_path: str | Path = "",
         batch: int = 32,
+        embedded: Callable[[int], object] = lambda n: None,
     ) -> None:
         super().__init__(analyzer, docs)
         self.encoder: Encoder = encoder if encoder is not None else E5Encoder()
@@ -124,6 +125,7 @@ class SemanticRanker(TemplateRanker):
             rows = missing[start : start + batch]
             for i, vector in zip(rows, self.encoder.passage([texts[i] for i in rows]), strict=True):
                 known[i] = vector
+            embedded(len(rows))  # progress: this many more documents embedded
         vectors = [v for v in known if v is not None]  # all of them by now
         self._vectors = (
             np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, 1), dtype=np.float32)
@@ -144,12 +146,17 @@ class SemanticRanker(TemplateRanker):
 
 
 def make_ranker(
-    kind: str, analyzer: TextAnalyzer, docs: Sequence[RankDoc], embedding_cache: str | Path = ""
+    kind: str,
+    analyzer: TextAnalyzer,
+    docs: Sequence[RankDoc],
+    embedding_cache: str | Path = "",
+    embedded: Callable[[int], object] = lambda n: None,
 ) -> TemplateRanker:
     """The ranker named in bot.toml's ``[text] ranker``: ``bm25`` (default) or ``semantic``
-    (whose document vectors are kept in ``embedding_cache`` when a path is given)."""
+    (whose document vectors are kept in ``embedding_cache`` when a path is given; ``embedded`` hears
+    how many more documents each batch embedded)."""
     if kind == "bm25":
         return TemplateRanker(analyzer, docs)
     if kind == "semantic":
-        return SemanticRanker(analyzer, docs, cache_path=embedding_cache)
+        return SemanticRanker(analyzer, docs, cache_path=embedding_cache, embedded=embedded)
     raise ValueError(f"unknown ranker {kind!r} ({' or '.join(RANKERS)})")
