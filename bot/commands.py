@@ -179,6 +179,26 @@ COMMANDS += (
         menu="好想法好建议台账",
     ),
 )
+# Scheduled work (issue 17): announcements at a time, broadcasts, the asker's jobs.
+COMMANDS += (
+    CommandSpec(
+        "schedule",
+        ("定时", "定时任务", "定時", "定時任務"),
+        usage="/speak 明天 9点 内容 — 定时公告；/schedule（定时）— 查看您待发的定时任务",
+        menu="查看待发的定时公告",
+    ),
+    CommandSpec(
+        "cancel",
+        ("取消", "取消定时", "取消定時"),
+        usage="/cancel J3（取消）— 取消一个待发的定时任务",
+    ),
+    CommandSpec(
+        "broadcast",
+        ("群发", "群發"),
+        usage="/broadcast 内容（群发）— 发到辖区内所有群；/broadcast 12月5日 09:00 内容 — 定时群发",
+        menu="向辖区内所有群群发通知",
+    ),
+)
 COMMAND_SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 COMMAND_WORDS: dict[str, tuple[str, ...]] = {spec.name: spec.words for spec in COMMANDS}
 """Canonical name → words that mean it. Slash forms are the canonical name itself plus these words."""

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.when import Every, read_every
+
 ENV_PREFIX = "MINYI_"
 DEFAULT_CONFIG = Path("bot.toml")
 PLATFORMS = ("telegram", "wechat", "console", "test")
@@ -179,6 +181,25 @@ class OpinionSection(_Section):
         return [g for g in dict.fromkeys(found) if g != group]
 
 
+class ScheduleSection(_Section):
+    """Jobs sent privately on a schedule (handlers/scheduler.py); empty turns one off."""
+
+    digest: str = ""
+    """Each official's digest of their groups' last day: ``每天 18:00``."""
+    brief: str = ""
+    """The weekly 网情动态 brief to supervisors, admins and ``[worktime] leaders``: ``周一 09:00``."""
+
+    @field_validator("digest", "brief")
+    @classmethod
+    def _recurring(cls, value: str) -> str:
+        read_every(value)  # a WhenError is a ValueError: pydantic names the key
+        return value
+
+    def every(self, name: str) -> Every | None:
+        """When the job ``name`` (``digest`` or ``brief``) falls due, or None when it is off."""
+        return read_every(getattr(self, name))
+
+
 class DepartmentConfig(_Section):
     """A department and the words that suggest a question belongs to it."""
 
@@ -291,6 +312,7 @@ class Settings(_Section):
     security: SecuritySection = Field(default_factory=SecuritySection)
     web: WebSection = Field(default_factory=WebSection)
     opinion: OpinionSection = Field(default_factory=OpinionSection)
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
     departments: list[DepartmentConfig] = Field(default_factory=list)
     worktime: WorktimeSection = Field(default_factory=WorktimeSection)
     officials: list[OfficialConfig] = Field(default_factory=list)

@@ -106,9 +106,14 @@ class FollowUp:
         return json.dumps({"name": self.name, "args": self.args}, ensure_ascii=False)
 
     @staticmethod
-    def prefix(name: str) -> str:
-        """How the stored text of every follow-up named ``name`` begins (to find a batch of them)."""
-        return json.dumps({"name": name}, ensure_ascii=False)[:-1]
+    def prefix(name: str, **first: Any) -> str:
+        """How the stored text of every follow-up named ``name`` begins (to find a batch of them);
+        with ``first`` (one key and value), only those whose args begin with it (``job=3``: the
+        sends of scheduled job J3, which belong to no event)."""
+        if not first:
+            return json.dumps({"name": name}, ensure_ascii=False)[:-1]
+        # '{"name": …, "args": {"job": 3' and the comma after it, so that J3 does not find J30.
+        return json.dumps({"name": name, "args": first}, ensure_ascii=False)[:-2] + ", "
 
     @staticmethod
     def decode(text: str) -> FollowUp | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from bot.routes import GROUPS, PRIVATE, Observer, RouteTable, button, command, message
 from bot.work import EVERYONE, RESIDENTS, STAFF, SUPERVISORS
 from handlers import anonymous, answer, ask, bind, help, lurk, rate, record, speak, status, suggest
+from handlers import broadcast as broadcast_
 from handlers import case as case_
 from handlers import extension as extension_
 from handlers import history as history_
@@ -21,6 +22,7 @@ from handlers import opinion as opinion_
 from handlers import registry as registry_
 from handlers import returns as returns_
 from handlers import same_question as same_question_
+from handlers import schedule as schedule_
 from handlers import summary as summary_
 from handlers import transfer as transfer_
 from handlers import unaddressed as unaddressed_
@@ -69,6 +71,9 @@ ROUTES = (
     command("adopt", registry_.adopt, roles=STAFF, chats=GROUPS, wrong_chat=registry_.IN_PRIVATE),
     command("suggestion", registry_.change, roles=STAFF),
     command("suggestions", registry_.listing, roles=SUPERVISORS, private_answer=True),
+    command("schedule", schedule_.listing, roles=STAFF, private_answer=True),
+    command("cancel", schedule_.cancel, roles=STAFF, private_answer=True),
+    command("broadcast", broadcast_.broadcast, roles=SUPERVISORS, private_answer=True),
     message("typed rating", rate.rate_text, rate.is_rating, roles=RESIDENTS),
     message(
         "pick by number",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.commands import strip_mention
 from bot.text.privacy import mask
-from bot.work import StaffContext
+from bot.work import Context, StaffContext, Work
 from handlers.common import clip, local_time
 from handlers.unaddressed import flush_groups
 from storage import Digest, EngagementKind
@@ -15,12 +15,13 @@ INTENT_LABELS = {"suggestion": "建议", "complaint": "投诉", "question": "咨
 MAX_ITEMS = 8
 
 
-def digest_text(ctx: StaffContext, digest: Digest) -> str:
-    """The digest as a chat message, residents' personal data masked."""
+def digest_text(ctx: Context | Work, digest: Digest) -> str:
+    """The digest as a chat message, residents' personal data masked (for ``/digest``, or for the
+    daily digest the scheduler sends, which has no event)."""
     return mask(_digest_text(ctx, digest))
 
 
-def _digest_text(ctx: StaffContext, digest: Digest) -> str:
+def _digest_text(ctx: Context | Work, digest: Digest) -> str:
     since = f"自 {local_time(ctx, digest.since)} 以来" if digest.since else "目前为止"
     lines = [f"【潜水摘要】{since}，您负责的群共 {digest.message_count} 条居民消息。"]
     lines.append(f"新问题 {len(digest.new_questions)} 个。")

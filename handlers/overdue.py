@@ -9,7 +9,9 @@ unit of work that queues its messages) and is recorded in the ticket's history:
 3. **Second level** ``[worktime] second_level_after`` past the deadline: the next level up (the
    officials named in ``[worktime] leaders``, else every admin, else every supervisor).
 
-The same check asks for 回访 of answers left unrated (``handlers.visit.remind_revisits``).
+The same check asks for 回访 of answers left unrated (``handlers.visit.remind_revisits``), and the same
+tick fires the scheduled jobs that fell due (``handlers.scheduler``: announcements at a time, the daily
+digest, the weekly brief).
 
 This runs on a timer (``OverdueReminder.run_forever``), not on a chat event; console transcripts with
 timestamps drive it through ``catch_up`` so that stages falling due between two lines fire in order.
@@ -28,6 +30,7 @@ from bot.dispatch import Dispatcher
 from bot.text.privacy import mask
 from bot.work import Work
 from handlers.common import local_time, render_template, tell_official, to_asker
+from handlers.scheduler import Scheduler
 from handlers.scope import may_act
 from handlers.visit import remind_revisits
 from storage import OfficialInfo, QuestionInfo
@@ -53,6 +56,7 @@ class OverdueReminder:
     def __init__(self, dispatcher: Dispatcher, interval_seconds: float = 60.0) -> None:
         self.dispatcher = dispatcher
         self.interval = interval_seconds
+        self.scheduler = Scheduler(dispatcher)
 
     async def run_once(self) -> list[QuestionInfo]:
         """Fire every stage that fell due; returns the questions that went overdue (stage 2), once the
@@ -86,6 +90,7 @@ class OverdueReminder:
         await self.dispatcher.in_unit("the 督办 check", supervise)
         if fired:
             await self.dispatcher.postman.flush()
+        await self.scheduler.run_once()
         return list(overdue)
 
     async def catch_up(
@@ -97,7 +102,7 @@ class OverdueReminder:
             set_clock(None)
             return
         services = self.dispatcher.services
-        while (due := await services.db(services.store.next_timer, services.clock())) is not None:
+        while (due := await self._next(services.clock())) is not None:
             if due > moment:
                 break
             # A second past the stage's time: the deadline stage fires once the deadline has passed.
@@ -105,6 +110,13 @@ class OverdueReminder:
             await self.run_once()
         set_clock(moment)
         await self.run_once()
+
+    async def _next(self, after: datetime) -> datetime | None:
+        """The next moment after ``after`` at which a stage or a scheduled job falls due."""
+        services = self.dispatcher.services
+        stage = await services.db(services.store.next_timer, after)
+        job = await self.scheduler.next_due(after)
+        return min((t for t in (stage, job) if t is not None), default=None)
 
     async def _assignee(self, work: Work, question: QuestionInfo) -> OfficialInfo | None:
         if question.assignee_id is None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Protocol
 
-from bot.work import Context, StaffContext
-from handlers.common import question_number_arg, tell_official
-from storage import Jurisdiction, OfficialInfo, QuestionInfo
+from bot.work import Context, StaffContext, Work
+from handlers.common import question_number_arg, tell_official, work_of
+from storage import GroupInfo, Jurisdiction, OfficialInfo, QuestionInfo
 
 UNRESTRICTED_ROLES = frozenset({"admin"})
 """Roles that may act on every ticket; everyone else only within their groups and department."""
@@ -71,6 +71,16 @@ def jurisdiction(official: OfficialInfo) -> Jurisdiction | None:
         if official.role in UNRESTRICTED_ROLES
         else Jurisdiction(official.id, official.department)
     )
+
+
+async def jurisdiction_groups(at: Context | Work, official: OfficialInfo) -> list[GroupInfo]:
+    """The groups of ``official``'s jurisdiction (``jurisdiction``): for an admin every group the bot
+    knows, for a supervisor the groups assigned to them (what ``/broadcast`` reaches)."""
+    work = work_of(at)
+    within = jurisdiction(official)
+    if within is None:
+        return await work.db(work.store.all_groups)
+    return await work.db(work.store.groups_of, within.official_id)
 
 
 async def ticket_in_scope(ctx: StaffContext, number: int) -> QuestionInfo | None:

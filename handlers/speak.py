@@ -3,20 +3,24 @@
 ``/speak 内容`` goes to every group the official answers for (sent inside a group: to that group;
 ``/speak 全部 内容`` to all of them from anywhere); ``/speak #群名 内容`` to one (matched by title or chat
 id). Each group's posting is its own send: a group the announcement could not reach does not stop the
-others. Each posting that arrived is engagement ``speak``; once every group's fate is known the official
+others. A time first (``/speak 明天 9点 内容``, ``/speak #群名 12月5日 09:00 内容``) schedules it instead
+(handlers/schedule.py); the scheduler posts it then through ``announce``. Each posting that arrived is engagement ``speak``; once every group's fate is known the official
 is told which groups it reached (follow-up ``speak.posted``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from bot.events import OutgoingMessage
 from bot.outbox import Delivered, Delivery, effect, message_args, message_from_args
 from bot.work import FollowUp, StaffContext, Work
+from handlers import schedule
 from handlers.common import signature
-from storage import EngagementKind, GroupInfo
+from storage import EngagementKind, GroupInfo, OfficialInfo
+from storage.schedule import JobKind
 
 ALL_GROUPS = ("全部", "所有", "所有群", "全部群", "全体", "全體")
 """A first word that names every group the official answers for (``/speak 全部 明天停水``)."""
@@ -56,31 +60,59 @@ async def speak(ctx: StaffContext) -> None:
     if not groups:
         ctx.reply("您还没有负责的群，无法发布。")
         return
-    reachable = [g for g in groups if g.platform in ctx.work.platforms]
+    # 「/speak 明天 9点 内容」: a time first schedules the announcement (handlers/schedule.py).
+    if await schedule.later(ctx, JobKind.ANNOUNCE, groups, text):
+        return
     report = message_args(ctx.reply_message("", quote=False))
-    for group in reachable:
-        ctx.send(
+    private = ctx.message.is_private
+    if not announce(ctx.work, official, groups, text, report, always_report=private) and private:
+        ctx.reply(speak_outcome([], [], []), quote=False)
+
+
+def announce(
+    work: Work,
+    official: OfficialInfo,
+    groups: Sequence[GroupInfo | tuple[str, str, str]],
+    text: str,
+    report: dict[str, Any],
+    *,
+    always_report: bool,
+    job: int | None = None,
+) -> bool:
+    """Queue ``text`` as an announcement to each of ``groups`` it can reach (each its own send, so
+    one group that cannot be reached does not stop the others); the official hears the outcome by
+    ``report`` (a message's args) once every group's fate is known. ``job``: the scheduled job it
+    fires, whose sends belong to no event. False when no group could be reached."""
+    reachable = [_target(g) for g in groups]
+    reachable = [g for g in reachable if g[0] in work.platforms]
+    for platform, chat_id, title in reachable:
+        work.send(
             OutgoingMessage(
-                platform=group.platform,
-                chat_id=group.chat_id,
-                text=f"【公告】{text}\n{signature(official)}",
+                platform=platform, chat_id=chat_id, text=f"【公告】{text}\n{signature(official)}"
             ),
-            what=f"announcement to {group.title or group.chat_id}",
+            what=f"announcement to {title or chat_id}",
             follow_up=FollowUp(
                 FOLLOW_UP,
-                {
+                # ``job`` first: ``FollowUp.prefix(FOLLOW_UP, job=…)`` finds the job's batch.
+                ({"job": job} if job is not None else {})
+                | {
                     "official": official.id,
-                    "group": group.title or group.chat_id,
-                    "platform": group.platform,
-                    "chat_id": group.chat_id,
+                    "group": title or chat_id,
+                    "platform": platform,
+                    "chat_id": chat_id,
                     "text": text,
                     "report": report,
-                    "always_report": ctx.message.is_private,
+                    "always_report": always_report,
                 },
             ),
         )
-    if not reachable and ctx.message.is_private:
-        ctx.reply(speak_outcome([], [], []), quote=False)
+    return bool(reachable)
+
+
+def _target(group: GroupInfo | tuple[str, str, str]) -> tuple[str, str, str]:
+    if isinstance(group, tuple):
+        return group
+    return group.platform, group.chat_id, group.title
 
 
 @effect(FOLLOW_UP)
@@ -96,9 +128,12 @@ async def posted(work: Work, delivered: Delivered, args: dict[str, Any]) -> None
             chat_id=args["chat_id"],
             detail=args["text"],
         )
-    if work.event_id is None:
+    job = args.get("job")
+    if work.event_id is None and job is None:
         return
-    batch = await work.db(work.store.sends_of, work.event_id, FollowUp.prefix(FOLLOW_UP))
+    # A scheduled announcement's sends belong to no event: its job number finds them.
+    prefix = FollowUp.prefix(FOLLOW_UP) if job is None else FollowUp.prefix(FOLLOW_UP, job=job)
+    batch = await work.db(work.store.sends_of, work.event_id, prefix)
     if any(row.state in ("pending", "sending") for row in batch):
         return  # not the last one
     outcome: dict[str, list[str]] = {state.value: [] for state in Delivery}
@@ -106,7 +141,8 @@ async def posted(work: Work, delivered: Delivered, args: dict[str, Any]) -> None
         group = json.loads(row.follow_up)["args"]["group"]
         outcome.setdefault(row.state, []).append(group)
     sent, unconfirmed, failed = outcome["sent"], outcome["uncertain"], outcome["failed"]
-    if args["always_report"] or len(sent) > 1 or unconfirmed or failed:
+    # No report address: a scheduled job's official has no identity on a connected platform.
+    if args["report"] and (args["always_report"] or len(sent) > 1 or unconfirmed or failed):
         report = message_from_args(
             {**args["report"], "text": speak_outcome(sent, unconfirmed, failed)}
         )

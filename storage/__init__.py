@@ -26,6 +26,7 @@ from storage.records import (
     Tally,
 )
 from storage.registry import RegistryChange, RegistryEntry, RegistryQuery, SuggestionStatus
+from storage.schedule import JobInfo, JobKind, JobState
 from storage.store import Store, StoreError, StoreErrorCode, StoreUnavailable
 from storage.warnings import TopicCounts, TopicMessageInfo, WarningBurst, WarningInfo
 
@@ -41,6 +42,9 @@ __all__ = [
     "GroupInfo",
     "InboxEntry",
     "InboxRecord",
+    "JobInfo",
+    "JobKind",
+    "JobState",
     "JournalHealth",
     "Jurisdiction",
     "MessageInfo",

@@ -261,13 +261,16 @@ class JournalStore(StoreBase):
             row.platform_message_id = platform_message_id
             row.error = error[:2000]
 
-    def sends_of(self, event_id: int, follow_up_prefix: str) -> list[OutboxRecord]:
-        """The sends one event queued whose follow-up starts with ``follow_up_prefix`` (a batch)."""
+    def sends_of(self, event_id: int | None, follow_up_prefix: str) -> list[OutboxRecord]:
+        """The sends one event queued whose follow-up starts with ``follow_up_prefix`` (a batch);
+        ``None``: sends of no event (a timer's), told apart by the prefix alone."""
         with self._tx() as session:
             rows = session.scalars(
                 select(OutboxMessage)
                 .where(
-                    OutboxMessage.event_id == event_id,
+                    OutboxMessage.event_id.is_(None)
+                    if event_id is None
+                    else OutboxMessage.event_id == event_id,
                     OutboxMessage.follow_up.startswith(follow_up_prefix),
                 )
                 .order_by(OutboxMessage.id)

@@ -550,6 +550,35 @@ class SuggestionChange(Base):
     at: Mapped[datetime]
 
 
+class ScheduledJob(Base):
+    """A job the scheduler fires once at ``due_at`` (``J3``): an announcement to groups an official
+    scheduled, or one occurrence of a recurring job from bot.toml (``slot`` names it, so however
+    many workers plan it, it is planned once)."""
+
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (Index("ix_scheduled_jobs_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(CleanString(20))
+    """``announce`` (an official's /speak), ``broadcast`` (a supervisor's), ``digest``, ``brief``."""
+    slot: Mapped[str | None] = mapped_column(CleanString(80), unique=True)
+    """``digest@2026-11-16T10:00Z`` for a recurring job's occurrence; None for people's jobs."""
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"), index=True)
+    """Who scheduled it (None: bot.toml)."""
+    platform: Mapped[str] = mapped_column(CleanString(32), default="")
+    """Where the official scheduled it: their report goes there first."""
+    targets: Mapped[str] = mapped_column(CleanText, default="[]")
+    """The groups it goes to: JSON ``[[platform, chat id, title], …]``."""
+    text: Mapped[str] = mapped_column(CleanText, default="")
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(CleanString(20), default="pending")
+    """``pending`` → ``fired`` or ``cancelled``."""
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    """When it fired or was cancelled."""
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
+
+
 def utcnow() -> datetime:
     """Now, in UTC."""
     return datetime.now(UTC)

@@ -14,6 +14,7 @@
 - storage/duplicates.py — 同问: questions linked to the open ticket that asks the same
 - storage/attention.py — complaints nobody @-mentioned, shown to officials in batches
 - storage/registry.py — 好想法好建议: residents' suggestions with a number and a status
+- storage/schedule.py — scheduled jobs: announcements at a time, the recurring digest and brief
 - storage/journal.py — the inbox (what platforms delivered) and the outbox (what the bot is to send)
 - storage/audit.py — the audit log (staff actions, refusals, failed binds, unmasked views)
 - storage/ticket_search.py — the web console's ticket list and ticket histories
@@ -45,6 +46,7 @@ from storage.opinion import OpinionStore
 from storage.registry import RegistryStore
 from storage.reports import ReportStore
 from storage.roster import RosterStore
+from storage.schedule import ScheduleStore
 from storage.suggestions import SuggestionStore
 from storage.ticket_search import TicketSearchStore
 from storage.tickets import TicketStore
@@ -70,6 +72,7 @@ class Store(
     DuplicateStore,
     AttentionStore,
     RegistryStore,
+    ScheduleStore,
 ):
     """All reads and writes minyi makes.
 

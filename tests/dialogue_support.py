@@ -4,8 +4,10 @@ pytest-xdist, ``import conftest`` may find another folder's conftest."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 class FakeClock:
@@ -42,6 +44,28 @@ ROSTER = [
         "groups": ["test:xingfuli", "test:yangguang"],  # her jurisdiction
     },
 ]
+# The console roster of transcripts (console:NAME identities, group chat ids are titles).
+CONSOLE_ROSTER = [
+    {
+        "name": "张伟",
+        "department": "住房和城乡建设局",
+        "identities": ["console:张伟"],
+        "groups": ["console:幸福里小区"],
+    },
+    {
+        "name": "李娜",
+        "department": "交通运输局",
+        "identities": ["console:李娜"],
+        "groups": ["console:阳光花园"],
+    },
+    {
+        "name": "陈静",
+        "role": "supervisor",
+        "identities": ["console:陈静"],
+        "groups": ["console:幸福里小区", "console:阳光花园"],  # her jurisdiction
+    },
+    {"name": "赵局", "role": "admin", "identities": ["console:赵局"]},
+]
 DEPARTMENTS = [
     {"name": "住房和城乡建设局", "keywords": ["物业", "电梯", "小区", "漏水"]},
     {"name": "交通运输局", "keywords": ["公交", "停车", "道路", "站台"]},
@@ -74,3 +98,51 @@ class Dialogue:
     def to(self, chat_id: str) -> list[Any]:
         """Everything the bot posted to ``chat_id`` so far."""
         return [p for p in self.bot.outbox if p.chat_id == chat_id]
+
+
+class Transcript:
+    """``minyi run``'s console, in process: a replay clock, the console adapter and the timer tick (督办
+    stages and scheduled jobs) run before each timestamped line, for ``officials`` (a console roster)
+    and any other settings (``schedule={…}``)."""
+
+    def __init__(self, database_url: str, officials: list[dict[str, Any]], **settings: Any) -> None:
+        from bot.adapters.console import ConsoleAdapter
+        from bot.app import build_app
+        from bot.config import Settings
+        from bot.replay_clock import ReplayClock
+        from handlers.overdue import OverdueReminder
+
+        validated = Settings.model_validate(
+            {
+                "database": {"url": database_url},
+                "departments": DEPARTMENTS,
+                "officials": officials,
+                **settings,
+            }
+        )
+        self.clock = ReplayClock()
+        self.app = build_app(validated, clock=self.clock)
+        self.out = io.StringIO()
+        timer = OverdueReminder(self.app.dispatcher)
+
+        async def before_line(moment: datetime | None) -> None:
+            await timer.catch_up(moment, self.clock.set)
+
+        self.console = ConsoleAdapter(
+            self.app.dispatcher.handle,
+            out=self.out,
+            clock=self.clock,
+            zone=ZoneInfo("Asia/Shanghai"),
+            before_line=before_line,
+        )
+        self.app.dispatcher.connect(self.console)
+
+    async def feed(self, text: str) -> list[Any]:
+        """Feed the lines of ``text``; returns everything posted meanwhile."""
+        before = len(self.console.outbox)
+        await self.console.feed(text.strip().splitlines())
+        return self.console.outbox[before:]
+
+    def history(self, number: int) -> list[tuple[str, datetime]]:
+        """(kind, time) of each step of ticket ``Q{number}``."""
+        return [(s.kind, s.at) for s in self.app.store.history(number)]

@@ -122,6 +122,9 @@ ROWS = {
     "`/adopt` (replying to a message)": Row("adopt"),
     "`/suggestion S1 status`": Row("suggestion", "/suggestion S1 研究中 正在论证"),
     "`/suggestions`": Row("suggestions", "/suggestions"),
+    "`/schedule`": Row("schedule", "/schedule"),
+    "`/cancel Jn`": Row("cancel", "/cancel J1"),
+    "`/broadcast text`": Row("broadcast", "/broadcast 明天上午停水"),
     "button `pick:Qn:1`": Row("button pick:", button="pick:{q}:1"),
     "button `rate:Qn:s`": Row("button rate:", button="rate:{q}:s", answered=True),
 }

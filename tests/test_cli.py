@@ -70,6 +70,9 @@ def test_demo_prints_transcript_and_summary(workdir):
     assert out.count("已收到您的问题") >= 6
     assert "【履职统计" in out and "超时未答复：Q" in out
     assert "感谢您的评价" in out and "【公告】" in out
+    # A scheduled announcement: confirmed on Monday, posted on Tuesday at 08:00 as the clock passes.
+    assert "已安排定时公告 J1：2026年11月17日（周二）08:00 发布到 幸福里小区" in out
+    assert out.count("【公告】今天上午9点到11点检修3号楼电梯") == 1
     # The closed loop: transfer, return, extension, reminder, 督办 (two levels), 回访.
     for step in ("【转办 Q8】", "【退回 Q8】", "延期申请 Q8", "延至 11月27日", "【办理提醒 Q6】",
                  "【超时督办 Q6】", "【二级督办 Q6】", "【回访提醒 Q7】", "已记录回访评价"):  # fmt: skip

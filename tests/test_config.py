@@ -22,6 +22,9 @@ def test_shipped_file_is_valid_and_documented():
     assert settings.bot.name == "政务助手" and "政务助手" in settings.bot.aliases
     assert settings.bot.timezone == "Asia/Shanghai" and settings.bot.answer_deadline_hours == 24
     assert settings.database.url == "sqlite:///data/minyi.db"
+    digest, brief = settings.schedule.every("digest"), settings.schedule.every("brief")
+    assert digest is not None and digest.label() == "每天 18:00"
+    assert brief is not None and brief.label() == "每周一 09:00"
     assert {o.role for o in settings.officials} == {"official", "supervisor"}
     lines = (REPO / "bot.toml").read_text(encoding="utf-8").splitlines()
     keys = [i for i, line in enumerate(lines) if "=" in line and not line.lstrip().startswith("#")]
@@ -65,6 +68,8 @@ def test_environment_overrides_keys(tmp_path):
         ('[[officials]]\nname = "A"\nidentities = ["qq:1"]\n', "officials.0.identities"),
         ("[bot\n", "not valid TOML"),
         ('[database]\nurl = "postgresql://u:hunter2@h/db"\n', "holds a password"),
+        ('[schedule]\ndigest = "每天 25:00"\n', "schedule.digest: 无法识别的时间「每天 25:00」"),
+        ('[schedule]\nbrief = "周八 09:00"\n', "schedule.brief: 无法识别的时间「周八 09:00」"),
     ],
 )
 def test_mistakes_give_one_line_naming_file_and_key(tmp_path, text, expected):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,82 +10,16 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import pytest
 
-from dialogue_support import DEPARTMENTS
+from dialogue_support import CONSOLE_ROSTER, Transcript
 from tests_support import engagement_counts, ratings
 
 pytestmark = pytest.mark.asyncio
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-CONSOLE_ROSTER = [
-    {
-        "name": "张伟",
-        "department": "住房和城乡建设局",
-        "identities": ["console:张伟"],
-        "groups": ["console:幸福里小区"],
-    },
-    {
-        "name": "李娜",
-        "department": "交通运输局",
-        "identities": ["console:李娜"],
-        "groups": ["console:阳光花园"],
-    },
-    {
-        "name": "陈静",
-        "role": "supervisor",
-        "identities": ["console:陈静"],
-        "groups": ["console:幸福里小区", "console:阳光花园"],  # her jurisdiction
-    },
-    {"name": "赵局", "role": "admin", "identities": ["console:赵局"]},
-]
-
-
-class Transcript:
-    """``minyi run``'s console, in process: a replay clock, the console adapter and the 督办 timer."""
-
-    def __init__(self, database_url: str) -> None:
-        from bot.adapters.console import ConsoleAdapter
-        from bot.app import build_app
-        from bot.config import Settings
-        from bot.replay_clock import ReplayClock
-        from handlers.overdue import OverdueReminder
-
-        settings = Settings.model_validate(
-            {
-                "database": {"url": database_url},
-                "departments": DEPARTMENTS,
-                "officials": CONSOLE_ROSTER,
-            }
-        )
-        self.clock = ReplayClock()
-        self.app = build_app(settings, clock=self.clock)
-        self.out = io.StringIO()
-        supervisor = OverdueReminder(self.app.dispatcher)
-
-        async def before_line(moment: datetime | None) -> None:
-            await supervisor.catch_up(moment, self.clock.set)
-
-        self.console = ConsoleAdapter(
-            self.app.dispatcher.handle,
-            out=self.out,
-            clock=self.clock,
-            zone=SHANGHAI,
-            before_line=before_line,
-        )
-        self.app.dispatcher.connect(self.console)
-
-    async def feed(self, text: str) -> list[Any]:
-        """Feed the lines of ``text``; returns everything posted meanwhile."""
-        before = len(self.console.outbox)
-        await self.console.feed(text.strip().splitlines())
-        return self.console.outbox[before:]
-
-    def history(self, number: int) -> list[tuple[str, datetime]]:
-        return [(s.kind, s.at) for s in self.app.store.history(number)]
-
 
 @pytest.fixture
 def transcript(db_url: str) -> Any:
-    built = Transcript(db_url)
+    built = Transcript(db_url, CONSOLE_ROSTER)
     yield built
     built.app.close()
 
@@ -132,7 +65,7 @@ async def test_timestamped_lines_set_the_clock_and_stages_fire_in_order(transcri
 
 
 async def test_each_stage_fires_once_across_a_restart(db_url):
-    first = Transcript(db_url)
+    first = Transcript(db_url, CONSOLE_ROSTER)
     try:
         await first.feed("[2026-11-16 09:00] 王阿姨: @政务助手 电梯坏了什么时候修？")
         await first.feed("[2026-11-18 09:00] 王阿姨: 在吗")
@@ -140,7 +73,7 @@ async def test_each_stage_fires_once_across_a_restart(db_url):
     finally:
         first.app.close()
     assert fired.count("reminded") == fired.count("escalated") == fired.count("second_level") == 1
-    again = Transcript(db_url)  # a restart: a new process on the same database
+    again = Transcript(db_url, CONSOLE_ROSTER)  # a restart: a new process on the same database
     try:
         posted = await again.feed("[2026-11-25 09:00] 王阿姨: 还没人管吗")
         assert not any("督办" in p.text or "办理提醒" in p.text for p in posted)

@@ -5,10 +5,9 @@ prints it to PDF."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,62 +15,17 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from bot.text.privacy import mask
+from bot.when import Week, WeekError, parse_week
 from storage import QuestionInfo, Store, Summary, Tally
 from storage.opinion import RaisedMessage
 from storage.reports import EVERYTHING, ReportScope
 from storage.ticket_search import TicketQuery
 
-_WEEK = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.I)
+__all__ = ["Brief", "HotTopic", "Week", "WeekError", "build_brief", "parse_week", "render_brief"]
+
 TOPICS = 8
 TICKETS_PER_TOPIC = 12
 Topics = Callable[[Sequence[str], int], list[tuple[str, int]]]
-
-
-class WeekError(ValueError):
-    """A week that cannot be read; the message is for people."""
-
-
-@dataclass(frozen=True, slots=True)
-class Week:
-    """An ISO week (Monday to Sunday, local time) and its bounds in UTC-aware datetimes."""
-
-    year: int
-    number: int
-    first_day: date
-    since: datetime
-    until: datetime
-
-    @property
-    def label(self) -> str:
-        """``2026年第48周（11月23日—11月29日）``."""
-        last = self.first_day + timedelta(days=6)
-        return (
-            f"{self.year}年第{self.number}周（{self.first_day.month}月{self.first_day.day}日—"
-            f"{last.month}月{last.day}日）"
-        )
-
-    @property
-    def key(self) -> str:
-        """``2026-W48``."""
-        return f"{self.year}-W{self.number:02d}"
-
-
-def parse_week(text: str, now: datetime, zone: ZoneInfo) -> Week:
-    """``2026-W48`` (or ``2026W48``); empty means the last complete week before ``now``."""
-    if text.strip():
-        match = _WEEK.match(text)
-        if not match:
-            raise WeekError(f"无法识别的周「{text}」，请写成 2026-W48")
-        try:
-            first = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-        except ValueError:
-            raise WeekError(f"没有这一周：{text}") from None
-    else:
-        today = now.astimezone(zone).date()
-        first = today - timedelta(days=today.weekday() + 7)
-    year, number, _ = first.isocalendar()
-    since = datetime.combine(first, time(0), tzinfo=zone)
-    return Week(year, number, first, since, since + timedelta(days=7))
 
 
 @dataclass(frozen=True, slots=True)
