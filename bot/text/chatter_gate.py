@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 
 from bot.text.model import TextModel, train
 from bot.text.model_cache import (
@@ -77,9 +78,18 @@ def gate_model() -> TextModel:
 def chatter_probability(normalised: str) -> float:
     """The gate's probability (0..1) that already-normalised ``normalised`` is small talk; 0.0 for
     messages longer than ``MAX_GATE_CHARS``."""
-    if len(normalised) > MAX_GATE_CHARS:
-        return 0.0
+    return chatter_probabilities([normalised])[0]
+
+
+def chatter_probabilities(normalised: Sequence[str]) -> list[float]:
+    """``chatter_probability`` of each of ``normalised``, the short ones scored as one batch."""
+    out = [0.0] * len(normalised)
+    short = [i for i, text in enumerate(normalised) if len(text) <= MAX_GATE_CHARS]
+    if not short:
+        return out
     model = gate_model()
-    x = model.vectorizer.transform([without_courtesy(normalised)])
-    proba = model.classifier.predict_proba(x)[0]
-    return float(proba[model.labels.index("chatter")])
+    rows = model.vectorizer.rows([without_courtesy(normalised[i]) for i in short])
+    chatter = model.labels.index("chatter")
+    for i, proba in zip(short, model.classifier.predict_proba(rows)[:, chatter], strict=True):
+        out[i] = float(proba)
+    return out
