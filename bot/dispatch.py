@@ -532,8 +532,17 @@ class Dispatcher:
             if roles is not None:
                 roles[who] = official
         ctx = self.build_context(work, event, official)
-        if analysis is not None and analysis.text == (ctx.text or event.text):
+        text = ctx.text or event.text
+        if analysis is not None and analysis.text == text:
             ctx.analysis_ = analysis
+        elif event.kind is EventKind.MESSAGE and ctx.command is None and text.strip():
+            # Not in a batch's analysis (a private message, an event retried alone): analysed on
+            # the text thread too, so a long paste never holds up the event loop.
+            loop = asyncio.get_running_loop()
+            found = await loop.run_in_executor(
+                self._text_thread, analyse_texts, self.services.text, [text]
+            )
+            ctx.analysis_ = found[0]
         await self.dispatch(ctx)
         if event.button is not None and not ctx.button_answered:
             ctx.answer_button()  # stop the client's spinner

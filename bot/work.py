@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bot.templating import TemplateLibrary
     from bot.text import Prediction, TemplateRanker, TextAnalyzer
     from bot.text.deferred import DeferredRanker
+    from bot.text.topics import TopicRef
     from bot.worktime import WorkClock
     from storage import MessageInfo, OfficialInfo, Store
 
@@ -219,16 +220,25 @@ class Analysis:
     department: Prediction
     text: str
     """The text analysed (without the bot's @-mention)."""
+    topic: TopicRef | None = None
+    """What the text is about, for early warning (None for sure small talk, or when it names
+    nothing a topic can be made of)."""
     stored: MessageInfo | None = None
     """The stored group message, once the record observer has stored it."""
 
 
 def analyse_texts(analyzer: TextAnalyzer, texts: Sequence[str]) -> list[Analysis]:
-    """The ``Analysis`` of each text, intents classified together (what ``Context.analysis`` would
-    compute one by one; the dispatcher does it for a batch of events, off the event loop)."""
+    """The ``Analysis`` of each text, intents classified together (the dispatcher does it for a
+    batch of events on its text thread, off the event loop). The topic is left out for sure small
+    talk, which never has one (``handlers.record.message_topic``)."""
     intents = analyzer.intents(texts)
     return [
-        Analysis(intent, analyzer.department(text), text)
+        Analysis(
+            intent,
+            analyzer.department(text),
+            text,
+            None if intent.label == "chatter" and intent.confident else analyzer.topic(text),
+        )
         for intent, text in zip(intents, texts, strict=True)
     ]
 
@@ -317,8 +327,7 @@ class Context:
         """Intent and department of this event's text, computed on first use."""
         if self.analysis_ is None:
             text = self.text or self.message.text
-            analyzer = self.services.text
-            self.analysis_ = Analysis(analyzer.intent(text), analyzer.department(text), text)
+            self.analysis_ = analyse_texts(self.services.text, [text])[0]
         return self.analysis_
 
     def send(

@@ -9,7 +9,6 @@ they answer for.
 from __future__ import annotations
 
 from bot.events import EventKind
-from bot.text.topics import topic_key
 from bot.work import Context, StaffContext
 from storage import EngagementKind
 
@@ -54,15 +53,14 @@ async def record(ctx: Context) -> None:
 def message_topic(ctx: Context) -> str | None:
     """What a resident's message is about, for early warning (handlers/opinion.py); officials' own
     messages and sure small talk have no topic."""
-    intent = ctx.analysis().intent
-    if ctx.is_staff or (intent.label == "chatter" and intent.confident):
+    analysis = ctx.analysis()
+    # Sure small talk has no topic (analysis.topic is None); the text is without the bot's
+    # @-mention: a bare "@政务助手" is about nothing (its name is no topic, or every empty mention
+    # would be the same question). The topic was found with the intent, off the event loop.
+    if ctx.is_staff or analysis.topic is None or not ctx.text.strip():
         return None
     msg = ctx.message
-    # The text without the bot's @-mention: a bare "@政务助手" is about nothing (its name is no topic,
-    # or every empty mention would be the same question).
-    if not ctx.text.strip():
-        return None
-    return topic_key(ctx.text, f"{msg.platform}:{msg.chat.chat_id}")
+    return analysis.topic.key(f"{msg.platform}:{msg.chat.chat_id}")
 
 
 def is_edit(ctx: Context) -> bool:

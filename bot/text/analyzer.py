@@ -13,6 +13,7 @@ from bot.text.model import TextModel
 from bot.text.normalise import analysed_part, normalise
 from bot.text.results import Prediction
 from bot.text.segment import tokens
+from bot.text.topics import TopicRef, topic_of
 
 
 class Classifier(Protocol):
@@ -77,6 +78,11 @@ class TextAnalyzer:
     def department(self, text: str) -> Prediction:
         """The department ``text`` (its first ``MAX_ANALYSED_CHARS``) belongs to, or ``""`` when unknown."""
         return self._department.predict(normalise(analysed_part(text)))
+
+    def topic(self, text: str) -> TopicRef | None:
+        """What ``text`` (its first ``MAX_ANALYSED_CHARS``) is about, for early warning: see
+        ``bot.text.topics.topic_of``; ``TopicRef.key(group)`` is the key stored beside a message."""
+        return topic_of(text)
 
     def topic_words(self, texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
         """The ``k`` topic phrases mentioned by the most of ``texts``, with how many mention each.

@@ -81,21 +81,26 @@ class BM25Index:
     ) -> np.ndarray:
         """Add ``weight`` × the BM25 scores of ``query`` to ``out`` (in place) and return ``out``.
 
-        The postings of the distinct query terms are gathered once and summed with one
-        ``np.bincount``, so the work is proportional to the postings read, not to the number of terms.
         With ``max_terms`` > 0 only that many distinct terms with the highest IDF are scored (long
         queries: the commonest terms add little but have the longest postings).
         """
-        counts: dict[int, int] = {}
         vocab = self.vocab
-        for term in query:
-            t = vocab.get(term)
-            if t is not None:
-                counts[t] = counts.get(t, 0) + 1
-        if not counts:
+        ids = [t for term in query if (t := vocab.get(term)) is not None]
+        return self.add_term_scores(out, np.asarray(ids, dtype=np.int64), weight, max_terms)
+
+    def add_term_scores(
+        self, out: np.ndarray, ids: np.ndarray, weight: float, max_terms: int = 0
+    ) -> np.ndarray:
+        """``add_scores`` for a query given as term numbers (``vocab`` values, repeats counting again).
+
+        The postings of the distinct query terms are gathered once and summed with one
+        ``np.bincount``, so the work is proportional to the postings read, not to the number of terms.
+        """
+        if not len(ids):
             return out
-        terms = np.fromiter(counts, dtype=np.int64, count=len(counts))
-        reps = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        terms, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")  # the query's order, for ties below
+        terms, reps = terms[order], counts[order].astype(np.float64)
         if 0 < max_terms < len(terms):
             # the rarest terms; a stable sort keeps the query's order among equal IDFs
             keep = np.argsort(-self.idf[terms], kind="stable")[:max_terms]
@@ -114,3 +119,25 @@ class BM25Index:
             w = w * weight
         out += np.bincount(idx, weights=w, minlength=self.n_docs)
         return out
+
+
+class CodeIndex(BM25Index):
+    """A BM25 index whose terms are numbers (character n-grams as ``features.run_codes`` numbers them),
+    looked up for a whole query at once by binary search instead of one dict look-up per term."""
+
+    def __init__(self, docs: Sequence[Sequence[int]], **kwargs: float | str) -> None:
+        super().__init__(docs, **kwargs)  # type: ignore[arg-type]
+        keys = np.fromiter(self.vocab, dtype=np.int64, count=len(self.vocab))
+        order = np.argsort(keys)
+        self._keys = keys[order]
+        self._ids = np.fromiter(self.vocab.values(), dtype=np.int64, count=len(self.vocab))[order]
+
+    def add_code_scores(
+        self, out: np.ndarray, codes: np.ndarray, weight: float, max_terms: int = 0
+    ) -> np.ndarray:
+        """``add_scores`` for a query given as n-gram numbers, in the query's order."""
+        if not len(self._keys) or not len(codes):
+            return out
+        at = np.minimum(np.searchsorted(self._keys, codes), len(self._keys) - 1)
+        found = self._keys[at] == codes
+        return self.add_term_scores(out, self._ids[at[found]], weight, max_terms)

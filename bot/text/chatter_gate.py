@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 
 from bot.text.model import TextModel, train
 from bot.text.model_cache import (
@@ -22,6 +23,7 @@ from bot.text.model_cache import (
     read_examples,
 )
 from bot.text.normalise import normalise
+from bot.text.segment import normalised_tokens
 
 EXAMPLE_FILES = (HERE / "seed_examples.txt", HERE / "chatter_examples.txt")
 """The lines the gate learns from (labels question / suggestion / complaint count as business)."""
@@ -39,6 +41,10 @@ _COURTESY = re.compile(
 letters to officials open with 领导您好 and close with 谢谢 as often as chat lines do — so the gate
 judges what remains (a message of courtesy alone is the stock-phrase rules' job)."""
 
+_EDGES = " ,，。!！~"
+"""What ``without_courtesy`` strips from both ends besides greetings and thanks."""
+
+
 _lock = threading.Lock()
 _gate: TextModel | None = None
 
@@ -51,7 +57,7 @@ def gate_model_key() -> str:
 
 def without_courtesy(normalised: str) -> str:
     """``normalised`` without its greetings and thanks, or unchanged when nothing else is left."""
-    rest = _COURTESY.sub(" ", normalised).strip(" ,，。!！~")
+    rest = _COURTESY.sub(" ", normalised).strip(_EDGES)
     return rest or normalised
 
 
@@ -74,12 +80,30 @@ def gate_model() -> TextModel:
     return _gate
 
 
+def _words(normalised: str, text: str) -> tuple[str, ...]:
+    """The words of ``text``, the gate's reading of ``normalised``: the message's own words (segmented
+    once, shared with the seed model) when only punctuation and spaces were stripped from its ends —
+    jieba cuts those apart and ``tokens`` drops them — else ``text``'s own."""
+    return normalised_tokens(normalised if normalised.strip(_EDGES) == text else text)
+
+
 def chatter_probability(normalised: str) -> float:
     """The gate's probability (0..1) that already-normalised ``normalised`` is small talk; 0.0 for
     messages longer than ``MAX_GATE_CHARS``."""
-    if len(normalised) > MAX_GATE_CHARS:
-        return 0.0
+    return chatter_probabilities([normalised])[0]
+
+
+def chatter_probabilities(normalised: Sequence[str]) -> list[float]:
+    """``chatter_probability`` of each of ``normalised``, the short ones scored as one batch."""
+    out = [0.0] * len(normalised)
+    short = [i for i, text in enumerate(normalised) if len(text) <= MAX_GATE_CHARS]
+    if not short:
+        return out
     model = gate_model()
-    x = model.vectorizer.transform([without_courtesy(normalised)])
-    proba = model.classifier.predict_proba(x)[0]
-    return float(proba[model.labels.index("chatter")])
+    texts = [without_courtesy(normalised[i]) for i in short]
+    words = [_words(normalised[i], text) for i, text in zip(short, texts, strict=True)]
+    rows = model.vectorizer.rows(texts, words)
+    chatter = model.labels.index("chatter")
+    for i, proba in zip(short, model.classifier.predict_proba(rows)[:, chatter], strict=True):
+        out[i] = float(proba)
+    return out

@@ -207,16 +207,33 @@ _PATTERNS = {
 }
 
 
+def cue_weights(normalised: str) -> dict[str, list[float]]:
+    """The weights of the distinct cue words of each actionable intent found in already-normalised
+    text, strongest first: one scan, from which ``cue_scores`` and ``strongest_cue`` are both read."""
+    return {
+        label: sorted((CUES[label][w] for w in set(pattern.findall(normalised))), reverse=True)
+        for label, pattern in _PATTERNS.items()
+    }
+
+
+def saturated(weights: dict[str, list[float]]) -> dict[str, float]:
+    """Cue weights (``cue_weights``) summed per intent, each further cue counting less."""
+    # The strongest cue counts fully, further cues less and less: long narratives collect many
+    # weak complaint words, which should not outvote one clear "建议".
+    return {
+        label: sum(w / (1.0 + SATURATION * i) for i, w in enumerate(found))
+        for label, found in weights.items()
+    }
+
+
+def strongest(weights: dict[str, list[float]]) -> float:
+    """The strongest of ``cue_weights`` (0.0 for none)."""
+    return max((found[0] for found in weights.values() if found), default=0.0)
+
+
 def cue_scores(normalised: str) -> dict[str, float]:
     """Sum of cue weights per actionable intent found in already-normalised text (each cue counted once)."""
-    out: dict[str, float] = {}
-    for label, pattern in _PATTERNS.items():
-        table = CUES[label]
-        weights = sorted((table[w] for w in set(pattern.findall(normalised))), reverse=True)
-        # The strongest cue counts fully, further cues less and less: long narratives collect many
-        # weak complaint words, which should not outvote one clear "建议".
-        out[label] = sum(w / (1.0 + SATURATION * i) for i, w in enumerate(weights))
-    return out
+    return saturated(cue_weights(normalised))
 
 
 def strongest_cue(normalised: str) -> float:
@@ -225,7 +242,4 @@ def strongest_cue(normalised: str) -> float:
     Words weighted 2.0 or more (请问, 咨询, 建议, 投诉, 举报, 扰民 …) are said to an official, almost
     never in small talk between neighbours.
     """
-    found = [
-        CUES[label][w] for label, pattern in _PATTERNS.items() for w in pattern.findall(normalised)
-    ]
-    return max(found, default=0.0)
+    return strongest(cue_weights(normalised))

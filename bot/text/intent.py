@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.text.chatter import chatter_score
-from bot.text.chatter_gate import chatter_probability
-from bot.text.cues import cue_scores, strongest_cue
+from bot.text.chatter_gate import chatter_probabilities
+from bot.text.cues import cue_weights, saturated, strongest
 from bot.text.model import TextModel, train
 from bot.text.model_cache import (
     HERE,
@@ -103,40 +103,41 @@ class DefaultIntentClassifier:
         return self.predict_many([normalised])[0]
 
     def predict_many(self, normalised: Sequence[str]) -> list[Prediction]:
-        """Classify already-normalised texts: those the chatter rules and gate do not settle go
-        through the seed model as one matrix (one sparse row per message cost more than the model)."""
+        """Classify already-normalised texts: those the chatter rules do not settle go through the
+        chatter gate as one batch, and those it does not settle through the seed model as one batch
+        (a model call per message cost more than the model). Each text's cue words are found once."""
         chats = [chatter_score(text) for text in normalised]
         out: list[Prediction | None] = [
             Prediction("chatter", round(chat, 4), chat >= 0.75)
             if chat >= CHATTER_THRESHOLD
-            else _gated(text)
-            for text, chat in zip(normalised, chats, strict=True)
+            else None
+            for chat in chats
         ]
-        rest = [i for i, p in enumerate(out) if p is None]
+        open_ = [i for i, p in enumerate(out) if p is None]
+        cues = {i: cue_weights(normalised[i]) for i in open_}
+        gates = chatter_probabilities([normalised[i] for i in open_])
+        for i, gate in zip(open_, gates, strict=True):
+            # chatter by the gate, unless a business cue is strong
+            if gate >= GATE_THRESHOLD and strongest(cues[i]) < BUSINESS_CUE:
+                out[i] = Prediction("chatter", round(gate, 4), gate >= GATE_CONFIDENT)
+        rest = [i for i in open_ if out[i] is None]
         if rest:
             model = seed_model()
             proba = model.classifier.predict_proba(
-                model.vectorizer.transform([normalised[i] for i in rest])
+                model.vectorizer.rows([normalised[i] for i in rest])
             )
             index = {label: j for j, label in enumerate(model.labels)}
             for i, row in zip(rest, proba, strict=True):
-                out[i] = _blend(normalised[i], chats[i], row, index)
+                out[i] = _blend(saturated(cues[i]), chats[i], row, index)
         return [p for p in out if p is not None]
 
 
-def _gated(normalised: str) -> Prediction | None:
-    """Chatter by the chatter gate (unless a business cue is strong), else None."""
-    gate = chatter_probability(normalised)
-    if gate >= GATE_THRESHOLD and strongest_cue(normalised) < BUSINESS_CUE:
-        return Prediction("chatter", round(gate, 4), gate >= GATE_CONFIDENT)
-    return None
-
-
-def _blend(normalised: str, chat: float, proba: np.ndarray, index: dict[str, int]) -> Prediction:
-    """The seed model's probabilities for one text blended with its cue words."""
+def _blend(
+    cues: dict[str, float], chat: float, proba: np.ndarray, index: dict[str, int]
+) -> Prediction:
+    """The seed model's probabilities for one text blended with its cue scores (``cue_scores``)."""
     by_label = {label: float(proba[j]) for label, j in index.items()}
     seed = np.asarray([by_label.get(label, 0.0) for label in ACTIONABLE])
-    cues = cue_scores(normalised)
     if max(cues.values()) <= 0.0 and by_label.get("chatter", 0.0) > seed.max():
         return Prediction("chatter", round(float(by_label["chatter"]), 4), False)
     seed = seed / seed.sum()

@@ -13,6 +13,8 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from bot.text.features import Rows
+
 # scipy.optimize and scipy.linalg are imported inside the training code: loading a trained model (every
 # start of ``minyi run``) needs neither, and importing them costs about half a second.
 
@@ -50,11 +52,13 @@ class _LinearClassifier:
         targets[np.arange(len(yi)), yi] = 1.0
         return yi, targets
 
-    def decision(self, x: sp.csr_matrix) -> np.ndarray:
+    def decision(self, x: sp.csr_matrix | Rows) -> np.ndarray:
         """Raw class scores (n × classes), columns in the order of ``labels``."""
+        if isinstance(x, Rows):
+            return x.dot(self.coef) + self.intercept
         return np.asarray(x @ self.coef) + self.intercept
 
-    def predict(self, x: sp.csr_matrix) -> list[str]:
+    def predict(self, x: sp.csr_matrix | Rows) -> list[str]:
         """The label with the highest score for each row."""
         return [self.labels[i] for i in self.decision(x).argmax(axis=1)]
 
@@ -114,7 +118,7 @@ class LogisticRegression(_LinearClassifier):
         self.intercept = res.x[d * k :]
         return self
 
-    def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
+    def predict_proba(self, x: sp.csr_matrix | Rows) -> np.ndarray:
         """Class probabilities (n × classes), columns in the order of ``labels``."""
         return softmax(self.decision(x))
 
@@ -244,6 +248,6 @@ class LinearSVM(_LinearClassifier):
         self.intercept = theta[dk:]
         return self
 
-    def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
+    def predict_proba(self, x: sp.csr_matrix | Rows) -> np.ndarray:
         """Class probabilities (n × classes) from a softmax of the scaled margins."""
         return softmax(self.proba_scale * self.decision(x))

@@ -69,7 +69,7 @@ class TextModel:
         """Predictions for already-normalised texts."""
         if not normalised:
             return []
-        proba = self.classifier.predict_proba(self.vectorizer.transform(normalised))
+        proba = self.classifier.predict_proba(self.vectorizer.rows(normalised))
         out = []
         for text, row in zip(normalised, proba, strict=True):
             if self.kind == "intent" and "chatter" not in self.labels:

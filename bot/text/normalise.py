@@ -34,30 +34,17 @@ def to_simplified(text: str) -> str:
     return str(_opencc().convert(text)) if text else text
 
 
-def to_half_width(text: str) -> str:
-    """Turn full-width ASCII letters, digits, punctuation and the ideographic space into half-width."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if code == 0x3000:
-            out.append(" ")
-        elif 0xFF01 <= code <= 0xFF5E:
-            out.append(chr(code - 0xFEE0))
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 @lru_cache(maxsize=4096)
 def normalise(text: str) -> str:
     """Return ``text`` in the canonical form used by segmentation, classification and ranking.
 
     Traditional characters become Simplified, full-width forms become half-width, latin letters become
     lower case, compatibility characters are folded (NFKC) and runs of white space become one space.
+    NFKC alone turns full-width forms (Ａ１？, the ideographic space) into half-width ones.
     """
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", to_half_width(text))
+    text = unicodedata.normalize("NFKC", text)
     text = to_simplified(text).lower()
     return _SPACE.sub(" ", text).strip()
 

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.text.bm25 import BM25Index
+from bot.text.bm25 import BM25Index, CodeIndex
+from bot.text.features import run_codes
 from bot.text.normalise import analysed_part, normalise
 from bot.text.results import RankDoc, Ranked
-from bot.text.segment import char_ngrams, mask_question_words, tokens
+from bot.text.segment import mask_question_words, normalised_tokens, segment, word_list
 
 if TYPE_CHECKING:
     from bot.text.analyzer import TextAnalyzer
@@ -39,6 +40,13 @@ HINT_BOOST = 0.15
 """Relative score boost for a document whose intent/department matches the hint."""
 
 
+def _words(tokens: Sequence[str]) -> list[str]:
+    """``tokens`` without question words (``question_words.txt``): they tell how a resident asks,
+    not what about."""
+    asking = word_list("question_words.txt")
+    return [t for t in tokens if t not in asking]
+
+
 class TemplateRanker:
     """Rank a fixed set of documents against free-text queries, best first."""
 
@@ -48,24 +56,36 @@ class TemplateRanker:
         self._ids = [d.id for d in self.docs]
         self._intents = np.asarray([d.intent for d in self.docs], dtype=object)
         self._departments = np.asarray([d.department for d in self.docs], dtype=object)
-        norm = [mask_question_words(normalise(d.text)) for d in self.docs]
-        self._words = BM25Index([tokens(t) for t in norm])
-        self._bigrams = BM25Index([char_ngrams(t, 2) for t in norm])
-        self._chars = BM25Index([char_ngrams(t, 1) for t in norm])
+        norm = [normalise(d.text) for d in self.docs]
+        # segment() rather than the remembered normalised_tokens: thousands of templates would push
+        # the residents' messages out of that cache.
+        self._words = BM25Index([_words(segment(t)) for t in norm])
+        masked = [mask_question_words(t) for t in norm]
+        self._bigrams = CodeIndex([c.tolist() for c in run_codes(masked, 2)])
+        self._chars = CodeIndex([c.tolist() for c in run_codes(masked, 1)])
 
     def scores(self, query: str) -> np.ndarray:
         """Fused relevance score of every document for ``query`` (its first ``MAX_ANALYSED_CHARS``; no
-        hints applied)."""
-        norm = mask_question_words(normalise(analysed_part(query)))
+        hints applied).
+
+        The query's words are the ones classification segmented (``normalised_tokens`` remembers
+        them), not a second segmentation; its characters are numbered in one numpy pass.
+        """
+        norm = normalise(analysed_part(query))
         out = self._words.add_scores(
-            np.zeros(len(self.docs)), tokens(norm), WORD_WEIGHT, MAX_QUERY_TERMS
+            np.zeros(len(self.docs)), _words(normalised_tokens(norm)), WORD_WEIGHT, MAX_QUERY_TERMS
         )
-        out = self._bigrams.add_scores(out, char_ngrams(norm, 2), BIGRAM_WEIGHT, MAX_QUERY_TERMS)
+        masked = [mask_question_words(norm)]
+        out = self._bigrams.add_code_scores(
+            out, run_codes(masked, 2)[0], BIGRAM_WEIGHT, MAX_QUERY_TERMS
+        )
         if not out.any():
             # Single characters alone (x, 7, 好) are no evidence of a topic: a message that shares no
             # word and no bigram with any template gets no suggestion at all.
             return out
-        return self._chars.add_scores(out, char_ngrams(norm, 1), UNIGRAM_WEIGHT, MAX_QUERY_CHARS)
+        return self._chars.add_code_scores(
+            out, run_codes(masked, 1)[0], UNIGRAM_WEIGHT, MAX_QUERY_CHARS
+        )
 
     def rank(
         self,

@@ -75,6 +75,7 @@ def stop_words() -> frozenset[str]:
     return word_list("stopwords.txt")
 
 
+@lru_cache(maxsize=65536)
 def is_punctuation(token: str) -> bool:
     """True when ``token`` holds no letter, digit or CJK character (punctuation, symbols, emoji)."""
     return not any(unicodedata.category(ch)[0] in "LN" for ch in token)
@@ -87,15 +88,22 @@ def cut(normalised: str) -> list[str]:
     return [t for t in _jieba().lcut(normalised, HMM=True) if t.strip()]
 
 
-@lru_cache(maxsize=8192)
-def _tokens_of_normalised(normalised: str) -> tuple[str, ...]:
+def segment(normalised: str) -> tuple[str, ...]:
+    """``tokens`` of already-normalised text, segmented now (``normalised_tokens`` remembers them)."""
     stops = stop_words()
     return tuple(t for t in cut(normalised) if t not in stops and not is_punctuation(t))
 
 
+@lru_cache(maxsize=8192)
+def normalised_tokens(normalised: str) -> tuple[str, ...]:
+    """``tokens`` of already-normalised text: segmented once, then remembered, so classification,
+    ranking and the ``tokens`` a caller asks for share one segmentation of a message."""
+    return segment(normalised)
+
+
 def tokens(text: str) -> list[str]:
     """jieba tokens of the normalised ``text`` with stop words and punctuation dropped."""
-    return list(_tokens_of_normalised(normalise(text)))
+    return list(normalised_tokens(normalise(text)))
 
 
 @lru_cache(maxsize=1)

@@ -219,3 +219,27 @@ def test_only_the_start_of_a_very_long_message_is_analysed():
     assert analyzer.intent(long) == analyzer.intent(head)
     assert analyzer.department(long) == analyzer.department(head)
     assert analyzer.tokens(long) == analyzer.tokens(head)
+    assert analyzer.topic(long) == analyzer.topic(head) is not None
+
+
+def test_classifying_reads_the_vectors_training_made() -> None:
+    # Classification builds TF-IDF rows without feature strings (Vectorizer.rows); they must be the
+    # vectors training computed, or a saved model would classify differently from the one trained.
+    model = train(
+        "intent", [normalise(t) for t, _ in SMALL_HISTORY], [lb for _, lb in SMALL_HISTORY]
+    )
+    texts = [
+        normalise(t)
+        for t in [
+            *[t for t, _ in SMALL_HISTORY],
+            "請問3號樓電梯什麼時候修好？？",
+            "ＯＫ！wifi 没信号!",
+            "😂😂😂",
+            "",
+            "a",
+            "好" * 500,
+        ]
+    ]
+    fast = model.vectorizer.rows(texts).tocsr().toarray()
+    assert np.allclose(fast, model.vectorizer.transform(texts).toarray(), atol=1e-12)
+    assert fast[texts.index("")].sum() == 0.0
