@@ -352,7 +352,7 @@ def main() -> None:
     parser.add_argument("--loaded", help="the URL of a store an earlier --keep run loaded")
     args = parser.parse_args()
 
-    tmp = tempfile.mkdtemp(prefix="minyi-bench-summary-")
+    tmp = None
     schema = None
     if args.loaded:
         url = args.loaded
@@ -368,6 +368,7 @@ def main() -> None:
             .render_as_string(hide_password=False)
         )
     else:
+        tmp = tempfile.mkdtemp(prefix="minyi-bench-summary-")
         url = f"sqlite:///{Path(tmp) / 'summary.db'}"
     engine = make_engine(url)
     wanted = args.messages or (10_000_000 if engine.dialect.name == "postgresql" else 1_000_000)
@@ -440,7 +441,8 @@ def main() -> None:
                 with admin.begin() as c:
                     c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
                 admin.dispose()
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
