@@ -335,6 +335,7 @@ class MessageHour(Base):
     before migration 0010 were filled from the messages then."""
 
     __tablename__ = "message_hours"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - rows in key order (migration 0010)
 
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     """The start of the UTC hour."""
