@@ -331,20 +331,29 @@ def summarise(
             for score, n in zip(RATING_SCORES, scores, strict=True):
                 setattr(t, score, getattr(t, score) + n)
 
-    # Medians need the times themselves: one narrow row per answered question.
+    # Medians need the times themselves: one narrow row per answered question. PostgreSQL subtracts
+    # (its epoch of an interval is exact to the microsecond, so the same float as Python's); SQLite's
+    # julianday is not, so there the two times come back and Python subtracts.
+    waited: Any = (
+        func.extract("epoch", Question.first_response_at - Question.created_at)
+        if session.get_bind().dialect.name == "postgresql"
+        else None
+    )
     answered_rows = session.connection().execute(
         select(
             credited,
             Question.group_id,
             Question.department,
-            Question.created_at,
-            Question.first_response_at,
+            *(
+                [waited]
+                if waited is not None
+                else [Question.created_at, Question.first_response_at]
+            ),
         ).where(*in_period, Question.first_response_at.is_not(None))
     )
     times: dict[tuple[int | None, int | None, str], list[float]] = {}
-    for assignee_id, group_id, department, created_at, first_response_at in answered_rows:
-        assert first_response_at is not None  # the query asks for answered questions only
-        seconds = (first_response_at - created_at).total_seconds()
+    for assignee_id, group_id, department, *at in answered_rows:
+        seconds = float(at[0]) if waited is not None else (at[1] - at[0]).total_seconds()
         times.setdefault((assignee_id, group_id, department), []).append(seconds)
     for where, seconds_taken in times.items():
         for t in question_rows(*where):
