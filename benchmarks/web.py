@@ -95,17 +95,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", help="SQLAlchemy URL (default: a temporary SQLite file)")
     parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--load-seconds", type=float, default=120.0)
+    parser.add_argument("--load-seconds", type=float, default=float("inf"))
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument(
         "--loaded",
-        help="a SQLite file an earlier run loaded (its folder is printed): measure again, no load",
+        help="a SQLite file an earlier run loaded (its folder is printed), or the URL of a store "
+        "benchmarks/summary.py --keep loaded: measure again, no load",
     )
     args = parser.parse_args()
 
     schema = None
     if args.loaded:
-        url = f"sqlite:///{args.loaded}"
+        url = args.loaded if "://" in args.loaded else f"sqlite:///{args.loaded}"
     elif args.database:
         schema = f"bench_web_{uuid.uuid4().hex[:8]}"
         admin = sqlalchemy.create_engine(args.database)

@@ -330,7 +330,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the engagement summary for a period, or write it as an Excel or CSV file (``--out``)."""
     from handlers.opinion_figures import opinion_lines
-    from handlers.summary import PeriodError, format_summary, hot_topics, parse_period
+    from handlers.summary import (
+        OVERDUE_LISTED,
+        PeriodError,
+        format_summary,
+        hot_topics,
+        parse_period,
+    )
 
     settings = _existing_database(_settings(args))
     app = _app(args, settings)
@@ -341,8 +347,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         except PeriodError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
         scope = _report_scope(args, app.store)
-        summary = app.store.summary(since, until, now, scope)
-        if args.format == "xlsx" or args.out:
+        # A file has every overdue question; the text on a terminal names the first ones.
+        whole = args.format == "xlsx" or bool(args.out)
+        summary = app.store.summary(
+            since, until, now, scope, overdue_limit=None if whole else OVERDUE_LISTED
+        )
+        if whole:
             _write_report(args, summary, settings, now)
             return 0
         hot = hot_topics(app.services.text, summary)

@@ -35,6 +35,8 @@ PERIOD_WORDS = {
     "近7天": "7d",
     "近30天": "30d",
 }
+OVERDUE_LISTED = 20
+"""Overdue questions a summary names (soonest due first); it says how many more there are."""
 _PERIOD = re.compile(r"^(\d{1,4})\s*(d|h|天|日|小时)$", re.I)
 
 
@@ -133,7 +135,7 @@ def _format_summary(summary: Summary, fmt: str, zone: ZoneInfo, hot: list[tuple[
         for q in summary.overdue
     ]
     tail = [
-        f"超时未答复：{'、'.join(overdue) if overdue else '无'}",
+        f"超时未答复：{_overdue_list(summary, overdue)}",
         f"热点话题：{'、'.join(f'{w}({n})' for w, n in hot) if hot else '无'}",
         f"居民建议 {summary.total.suggestions} 条" + ("：" if summary.suggestions else ""),
         *(f"  ［{title}］{name}：{text}" for title, name, text in summary.suggestions),
@@ -187,8 +189,7 @@ def _chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> s
                 f"· {d.label}：问题{d.questions} 答复{d.answered} 解决率{percent(d.resolution_rate)}"
                 + (f" 转入{d.transfers_in} 退回{d.returns}" if d.transfers_in or d.returns else "")
             )
-    overdue = "、".join(q.number for q in summary.overdue)
-    lines.append(f"超时未答复：{overdue or '无'}")
+    lines.append(f"超时未答复：{_overdue_list(summary, [q.number for q in summary.overdue])}")
     if hot:
         lines.append("热点话题：" + "、".join(w for w, _ in hot))
     if summary.suggestions:
@@ -198,6 +199,12 @@ def _chat_summary(summary: Summary, label: str, hot: list[tuple[str, int]]) -> s
             for title, name, text in summary.suggestions[:5]
         )
     return "\n".join(lines)
+
+
+def _overdue_list(summary: Summary, named: list[str]) -> str:
+    """The overdue questions named, and how many more there are when the summary lists only some."""
+    more = summary.overdue_total - len(named)
+    return "、".join(named) + (f" 等共 {summary.overdue_total} 个" if more > 0 else "") or "无"
 
 
 def hot_topics(text: TextAnalyzer, summary: Summary, k: int = 5) -> list[tuple[str, int]]:
@@ -216,7 +223,9 @@ async def summary(ctx: StaffContext) -> None:
         ctx.reply(str(exc))
         return
     scope = ReportScope.of(jurisdiction(ctx.official))
-    found = await ctx.db(ctx.store.summary, since, until, ctx.now, scope)
+    found = await ctx.db(
+        ctx.store.summary, since, until, ctx.now, scope, overdue_limit=OVERDUE_LISTED
+    )
     hot = hot_topics(ctx.services.text, found)
     opinion = await ctx.db(opinion_lines, ctx.store, since, until, scope)
     ctx.reply("\n".join([chat_summary(found, label, hot), *opinion]), quote=False)

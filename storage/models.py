@@ -312,7 +312,8 @@ class Engagement(Base):
     __table_args__ = (
         Index("ix_engagements_official_at", "official_id", "at"),
         Index("ix_engagements_kind_at", "kind", "at"),
-        Index("ix_engagements_at", "at"),
+        # The summary's period, covering what it groups by (migration 0010; replaces one on ``at``).
+        Index("ix_engagements_window", "at", "official_id", "group_id", "kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -325,6 +326,23 @@ class Engagement(Base):
     response_seconds: Mapped[float | None] = mapped_column(Float)
     template_id: Mapped[str | None] = mapped_column(CleanString(100))
     detail: Mapped[str] = mapped_column(CleanText, default="")
+
+
+class MessageHour(Base):
+    """How many messages a group had in one UTC hour, and how many of them were residents' confident
+    suggestions and complaints: the summary's message figures for whole hours without reading every
+    message (storage/message_hours.py). Kept in the unit of work that stores the message; the hours
+    before migration 0010 were filled from the messages then."""
+
+    __tablename__ = "message_hours"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - rows in key order (migration 0010)
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    """The start of the UTC hour."""
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    suggestions: Mapped[int] = mapped_column(Integer, default=0)
+    complaints: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Rating(Base):

@@ -262,6 +262,9 @@ class Summary:
     question_texts: list[str]
     suggestions: list[tuple[str, str, str]] = field(default_factory=list)
     """(group title, resident name, text) of the suggestions residents made in the period, newest first."""
+    overdue_total: int = 0
+    """How many questions are overdue in all; ``overdue`` lists the soonest due of them (all, unless
+    the summary was asked for fewer)."""
 
 
 @dataclass(frozen=True, slots=True)

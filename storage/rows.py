@@ -10,7 +10,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.base import GROUPS_MEMO, PERSONS_MEMO, StoreError, StoreErrorCode
@@ -160,3 +160,8 @@ def question_listing() -> Any:
         .outerjoin(Group, Group.id == Question.group_id)
         .outerjoin(assignee, assignee.id == Question.assignee_id)
     )
+
+
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """SUM of 1 for the rows ``condition`` holds for: several counts in one pass of a GROUP BY."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)

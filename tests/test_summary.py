@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handlers.summary import OVERDUE_LISTED, chat_summary, format_summary
 from storage import Store, make_engine, upgrade
 from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
 from storage.records import RATING_SCORES, EngagementKind, QuestionState, Summary, Tally
@@ -252,3 +254,22 @@ def test_summary_matches_counting_every_row(engine):
             assert q.group_title == (group.title if group else "")
             assignee = session.get(Official, row.assignee_id) if row.assignee_id else None
             assert q.assignee_name == (assignee.name if assignee else "")
+
+
+def test_a_summary_names_the_first_overdue_questions_and_says_how_many(engine):
+    summary = Store(engine).summary(SINCE, UNTIL, NOW, overdue_limit=OVERDUE_LISTED)
+    with Session(engine) as session:
+        overdue = session.scalars(
+            select(Question.id)
+            .where(Question.state.in_(QuestionState.WAITING), Question.due_at < NOW)
+            .order_by(Question.due_at, Question.id)
+        ).all()
+    assert len(overdue) > OVERDUE_LISTED
+    chat = chat_summary(summary, "7天", [])
+    line = next(line for line in chat.splitlines() if line.startswith("超时未答复："))
+    assert (
+        line
+        == f"超时未答复：{'、'.join(f'Q{i}' for i in overdue[:OVERDUE_LISTED])} 等共 {len(overdue)} 个"
+    )
+    table = format_summary(summary, "table", ZoneInfo("Asia/Shanghai"), [])
+    assert f"等共 {len(overdue)} 个" in table and f"Q{overdue[OVERDUE_LISTED]}（" not in table

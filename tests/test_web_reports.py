@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,11 +143,17 @@ def test_overview_trend_counts_by_local_day(engine):
     assert sum(d.asked for d in found.trend) == found.summary.total.questions
     assert sum(d.answered for d in found.trend) == found.summary.total.answered
     with Session(engine) as session:
+        asked = Counter(
+            q.created_at.astimezone(ZONE).date()
+            for q in session.scalars(select(Question))
+            if SINCE <= q.created_at < UNTIL
+        )
         waiting = [
             q
             for q in session.scalars(select(Question))
             if q.state in ("open", "transferred", "reopened")
         ]
+    assert {d.day: d.asked for d in found.trend if d.asked} == asked
     assert sorted(found.waiting_ages) == sorted(
         (NOW - q.created_at).total_seconds() for q in waiting
     )
