@@ -7,7 +7,7 @@ own unit of work adds to it. The hours of the messages already stored are filled
 INSERT … SELECT.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-30 18:40:00
 """
 
