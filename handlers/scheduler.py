@@ -137,12 +137,16 @@ async def _announce(work: Work, job: JobInfo) -> None:
 
 
 async def _digest(work: Work, job: JobInfo) -> None:
-    """Every official serving groups gets the digest of the day before ``job``'s time."""
+    """Every official serving groups gets the digest of the day before ``job``'s time, unless their
+    groups were silent and nothing waits on them (an empty digest every evening teaches people to
+    ignore it)."""
     since = job.due_at - timedelta(days=1)
     for official in await work.db(work.store.officials):
         if official.role != "official" or not await work.db(work.store.groups_of, official.id):
             continue
         found = await work.db(work.store.digest, official.id, since, work.now)
+        if found.is_empty:
+            continue
         text = digest_text(work, found) + "\n（每日定时摘要；随时可发「/digest」查看最新动态）"
         tell_official(work, official, text, prefer="")
 

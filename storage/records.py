@@ -169,6 +169,13 @@ class Digest:
     """The questions linked (同问) to each waiting ticket, by the ticket's id, oldest first; they are
     listed under their ticket, not in ``new_questions`` or ``waiting_questions``."""
 
+    @property
+    def is_empty(self) -> bool:
+        """Nothing said in the groups and nothing waiting: a digest with nothing to tell."""
+        return not (
+            self.message_count or self.new_questions or self.waiting_questions or self.flagged
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PendingSuggestions:

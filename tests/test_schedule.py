@@ -224,3 +224,14 @@ async def test_a_group_taken_from_the_official_before_the_time_is_not_posted_to(
     posted = await transcript.feed("[2026-11-17 09:30] 王阿姨: 停水了吗")
     assert announcements(posted, "幸福里小区") == []
     assert any("J1 未发往 幸福里小区：您已不再负责这些群" in t for t in to(posted, "张伟"))
+
+
+async def test_an_official_whose_groups_were_silent_gets_no_daily_digest(db_url):
+    transcript = Transcript(db_url, ROSTER, schedule={"digest": "每天 18:00"})
+    try:
+        await transcript.feed("[2026-11-16 10:00] 王阿姨: 早上好，今天天气不错")  # 幸福里小区 only
+        posted = await transcript.feed("[2026-11-16 18:30] 王阿姨: 晚上好")
+        # 张伟's group spoke; 李娜's 阳光花园 was silent and nothing waits on her.
+        assert [p.chat_id for p in posted if "潜水摘要" in p.text] == ["张伟"]
+    finally:
+        transcript.app.close()
