@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import multiprocessing
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -47,11 +49,11 @@ def texts(n: int) -> list[str]:
     return [f"{rows[i % len(rows)]} {i}" for i in range(n)]
 
 
-def events(lines: list[str], tag: str) -> list[Received]:
-    """Group messages from 200 residents in 20 groups, as an adapter hands them over."""
+def events(lines: list[str], tag: str, groups: int = 20) -> list[Received]:
+    """Group messages from 200 residents in ``groups`` groups, as an adapter hands them over."""
     out = []
     for i, text in enumerate(lines):
-        chat = Chat("test", f"g{i % 20}", f"小区{i % 20}", is_group=True)
+        chat = Chat("test", f"g{i % groups}", f"小区{i % groups}", is_group=True)
         message = IncomingMessage(
             platform="test",
             chat=chat,
@@ -64,12 +66,12 @@ def events(lines: list[str], tag: str) -> list[Received]:
     return out
 
 
-async def minyi_rate(url: str, lines: list[str]) -> tuple[float, int]:
+async def minyi_rate(url: str, lines: list[str], groups: int = 20) -> tuple[float, int]:
     """Messages per second from the inbox to stored rows; and how many were stored with an intent."""
     app = build_app(settings(url))
     app.warm_up()
     dispatcher = app.dispatcher
-    items = events(lines, "m")
+    items = events(lines, "m", groups)
     for start in range(0, len(items), 100):
         await dispatcher.receive(items[start : start + 100])
     started = time.perf_counter()
@@ -136,12 +138,74 @@ def analysis_rate(url: str, lines: list[str]) -> float:
     return len(lines) / seconds
 
 
+def _worker(url: str, ready: Any, start: Any, done: Any) -> None:
+    """One worker process: ready its app (text models loaded), say so, wait for the start, handle
+    the shared inbox until it is empty, say how many it handled."""
+
+    async def work() -> int:
+        app = build_app(settings(url), migrate=False)
+        app.register_worker()
+        app.warm_up()
+        ready.put(True)
+        start.wait()
+        handled = await app.dispatcher.process_pending()
+        app.close()
+        return handled
+
+    done.put(asyncio.run(work()))
+
+
+def workers_rate(url: str, lines: list[str], workers: int, groups: int) -> tuple[float, list[int]]:
+    """Messages per second when ``workers`` processes share one inbox (journaled beforehand, not
+    timed) and store the messages; and how many each handled."""
+
+    async def journal() -> None:
+        app = build_app(settings(url))
+        items = events(lines, "w", groups)
+        for first in range(0, len(items), 100):
+            await app.dispatcher.receive(items[first : first + 100])
+        app.close()
+
+    asyncio.run(journal())
+    context = multiprocessing.get_context("spawn")
+    ready, start, done = context.Queue(), context.Event(), context.Queue()
+    processes = [
+        context.Process(target=_worker, args=(url, ready, start, done)) for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        ready.get()  # the clock starts once every worker is ready
+    started = time.perf_counter()
+    start.set()
+    handled = [done.get() for _ in processes]
+    seconds = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    assert sum(handled) == len(lines), (handled, len(lines))
+    return len(lines) / seconds, handled
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also time this many worker processes sharing one inbox (PostgreSQL only)",
+    )
+    parser.add_argument(
+        "--groups", type=int, default=20, help="groups the messages are spread over (default 20)"
+    )
     args = parser.parse_args()
     lines = texts(args.messages)
+    if args.workers > 1:
+        if not args.database:
+            parser.error("--workers needs --database (PostgreSQL): SQLite takes one worker")
+        compare_workers(args.database, lines, args.workers, args.groups)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         with fresh_database(args.database, Path(tmp) / "naive.db") as url:
             naive = naive_rate(url, lines)
@@ -154,6 +218,21 @@ def main() -> None:
     print(f"  floor: naive ORM loop, commit per row     {naive:8.0f} msg/s")
     print(f"  ratio minyi / naive                       {rate / naive:8.2f}x")
     print(f"  text analysis alone, no store (a ceiling) {analysis:8.0f} msg/s")
+
+
+def compare_workers(database: str, lines: list[str], workers: int, groups: int) -> None:
+    """One worker beside ``workers`` on the same messages, each on a fresh schema."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with fresh_database(database, Path(tmp) / "one.db") as url:
+            one, _ = workers_rate(url, lines, 1, groups)
+        with fresh_database(database, Path(tmp) / "many.db") as url:
+            many, handled = workers_rate(url, lines, workers, groups)
+    print(f"{len(lines)} ordinary group messages in {groups} groups, PostgreSQL, shared inbox")
+    print(f"  floor: one worker                         {one:8.0f} msg/s")
+    print(
+        f"  {workers} workers                                 {many:8.0f} msg/s  (each handled {handled})"
+    )
+    print(f"  ratio {workers} workers / one                     {many / one:8.2f}x")
 
 
 if __name__ == "__main__":
