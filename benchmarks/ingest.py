@@ -10,7 +10,13 @@ number of ``Message`` rows (sender and group looked up by query, a fixed intent:
 session and one commit per row. Also printed: the text analysis of the same messages alone (no store),
 the ceiling that segmentation and classification set.
 
+With ``--workers N`` (PostgreSQL) it times N worker processes sharing one inbox instead, beside one
+worker on the same messages (``--groups``: how many groups they are spread over; a group's messages
+are handled by one worker at a time), and prints the SQL statements a message costs beside what one
+connection to this PostgreSQL takes — the ceiling of one worker's connection, by arithmetic.
+
     .venv/bin/python benchmarks/ingest.py [--messages 5000] [--database postgresql+psycopg://postgres@127.0.0.1/test]
+    .venv/bin/python benchmarks/ingest.py --database postgresql+psycopg://… --workers 2 --groups 200
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -142,22 +149,30 @@ def _worker(url: str, ready: Any, start: Any, done: Any) -> None:
     """One worker process: ready its app (text models loaded), say so, wait for the start, handle
     the shared inbox until it is empty, say how many it handled."""
 
-    async def work() -> int:
+    async def work() -> tuple[int, int]:
         app = build_app(settings(url), migrate=False)
         app.register_worker()
         app.warm_up()
+        statements = [0]
+
+        def count(*_: Any) -> None:
+            statements[0] += 1
+
+        event.listen(app.store.engine, "before_cursor_execute", count)
         ready.put(True)
         start.wait()
         handled = await app.dispatcher.process_pending()
         app.close()
-        return handled
+        return handled, statements[0]
 
     done.put(asyncio.run(work()))
 
 
-def workers_rate(url: str, lines: list[str], workers: int, groups: int) -> tuple[float, list[int]]:
+def workers_rate(
+    url: str, lines: list[str], workers: int, groups: int
+) -> tuple[float, list[int], int]:
     """Messages per second when ``workers`` processes share one inbox (journaled beforehand, not
-    timed) and store the messages; and how many each handled."""
+    timed) and store the messages; how many each handled; the SQL statements they sent."""
 
     async def journal() -> None:
         app = build_app(settings(url))
@@ -178,12 +193,35 @@ def workers_rate(url: str, lines: list[str], workers: int, groups: int) -> tuple
         ready.get()  # the clock starts once every worker is ready
     started = time.perf_counter()
     start.set()
-    handled = [done.get() for _ in processes]
+    results = [done.get() for _ in processes]
     seconds = time.perf_counter() - started
     for process in processes:
         process.join()
+    handled = [h for h, _ in results]
     assert sum(handled) == len(lines), (handled, len(lines))
-    return len(lines) / seconds, handled
+    return len(lines) / seconds, handled, sum(n for _, n in results)
+
+
+def statement_rate(url: str, seconds: float = 3.0) -> float:
+    """The floor for one connection: trivial single-row statements per second this PostgreSQL takes
+    (an insert and an update per row, a commit every 100 rows) — what one worker's connection could
+    send at most if each statement did no work."""
+    engine = create_engine(url, poolclass=NullPool)
+    done = 0
+    with engine.connect() as connection:
+        connection.exec_driver_sql("CREATE TEMP TABLE bench_floor (id int PRIMARY KEY, n int)")
+        began = time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            for _ in range(100):
+                connection.exec_driver_sql("INSERT INTO bench_floor VALUES (%(i)s, 0)", {"i": done})
+                connection.exec_driver_sql(
+                    "UPDATE bench_floor SET n = 1 WHERE id = %(i)s", {"i": done}
+                )
+                done += 1
+            connection.commit()
+        elapsed = time.perf_counter() - began
+    engine.dispose()
+    return 2 * done / elapsed
 
 
 def main() -> None:
@@ -221,18 +259,22 @@ def main() -> None:
 
 
 def compare_workers(database: str, lines: list[str], workers: int, groups: int) -> None:
-    """One worker beside ``workers`` on the same messages, each on a fresh schema."""
+    """One worker beside ``workers`` on the same messages, each on a fresh schema; the statements
+    a message costs and what one connection to this PostgreSQL takes (its ceiling, by arithmetic)."""
     with tempfile.TemporaryDirectory() as tmp:
         with fresh_database(database, Path(tmp) / "one.db") as url:
-            one, _ = workers_rate(url, lines, 1, groups)
+            one, _, _ = workers_rate(url, lines, 1, groups)
         with fresh_database(database, Path(tmp) / "many.db") as url:
-            many, handled = workers_rate(url, lines, workers, groups)
+            many, handled, statements = workers_rate(url, lines, workers, groups)
+            raw = statement_rate(url)
+    per_message = statements / len(lines)
     print(f"{len(lines)} ordinary group messages in {groups} groups, PostgreSQL, shared inbox")
     print(f"  floor: one worker                         {one:8.0f} msg/s")
-    print(
-        f"  {workers} workers                                 {many:8.0f} msg/s  (each handled {handled})"
-    )
-    print(f"  ratio {workers} workers / one                     {many / one:8.2f}x")
+    print(f"  {workers} workers{'':34}{many:8.0f} msg/s  (each handled {handled})")
+    print(f"  ratio {workers} workers / one{'':22}{many / one:8.2f}x")
+    print(f"  SQL statements per message                {per_message:8.2f}")
+    print(f"  one connection, trivial statements        {raw:8.0f} /s")
+    print(f"  so one connection's ceiling               {raw / per_message:8.0f} msg/s")
 
 
 if __name__ == "__main__":
