@@ -194,14 +194,14 @@ class JournalStore(StoreBase):
                 .returning(InboxEvent.id)
             )
             if session.get_bind().dialect.name == "postgresql":
-                chats = session.scalars(
-                    select(InboxEvent.chat_key).where(InboxEvent.id.in_(ids)).distinct()
-                ).all()
+                # One statement: the batch's chats, each kept if its lock could be taken (a volatile
+                # condition is never pushed into the subquery, so each chat is tried once).
                 locked = session.scalars(
                     text(
-                        "SELECT chat FROM unnest(CAST(:chats AS text[])) AS chat "
+                        "SELECT chat FROM (SELECT DISTINCT chat_key AS chat FROM inbox "
+                        "WHERE id = ANY(CAST(:ids AS integer[]))) AS chats "
                         f"WHERE pg_try_advisory_xact_lock(({CHAT_NAMESPACE})::int, hashtext(chat))"
-                    ).bindparams(bindparam("chats", value=list(chats)))
+                    ).bindparams(bindparam("ids", value=ids))
                 ).all()
                 if not locked:
                     return set()
