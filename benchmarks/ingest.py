@@ -10,7 +10,13 @@ number of ``Message`` rows (sender and group looked up by query, a fixed intent:
 session and one commit per row. Also printed: the text analysis of the same messages alone (no store),
 the ceiling that segmentation and classification set.
 
+With ``--workers N`` (PostgreSQL) it times N worker processes sharing one inbox instead, beside one
+worker on the same messages (``--groups``: how many groups they are spread over; a group's messages
+are handled by one worker at a time), and prints the SQL statements a message costs beside what one
+connection to this PostgreSQL takes — the ceiling of one worker's connection, by arithmetic.
+
     .venv/bin/python benchmarks/ingest.py [--messages 5000] [--database postgresql+psycopg://postgres@127.0.0.1/test]
+    .venv/bin/python benchmarks/ingest.py --database postgresql+psycopg://… --workers 2 --groups 200
 """
 
 from __future__ import annotations
@@ -18,14 +24,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import multiprocessing
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -47,11 +56,11 @@ def texts(n: int) -> list[str]:
     return [f"{rows[i % len(rows)]} {i}" for i in range(n)]
 
 
-def events(lines: list[str], tag: str) -> list[Received]:
-    """Group messages from 200 residents in 20 groups, as an adapter hands them over."""
+def events(lines: list[str], tag: str, groups: int = 20) -> list[Received]:
+    """Group messages from 200 residents in ``groups`` groups, as an adapter hands them over."""
     out = []
     for i, text in enumerate(lines):
-        chat = Chat("test", f"g{i % 20}", f"小区{i % 20}", is_group=True)
+        chat = Chat("test", f"g{i % groups}", f"小区{i % groups}", is_group=True)
         message = IncomingMessage(
             platform="test",
             chat=chat,
@@ -64,12 +73,12 @@ def events(lines: list[str], tag: str) -> list[Received]:
     return out
 
 
-async def minyi_rate(url: str, lines: list[str]) -> tuple[float, int]:
+async def minyi_rate(url: str, lines: list[str], groups: int = 20) -> tuple[float, int]:
     """Messages per second from the inbox to stored rows; and how many were stored with an intent."""
     app = build_app(settings(url))
     app.warm_up()
     dispatcher = app.dispatcher
-    items = events(lines, "m")
+    items = events(lines, "m", groups)
     for start in range(0, len(items), 100):
         await dispatcher.receive(items[start : start + 100])
     started = time.perf_counter()
@@ -136,12 +145,105 @@ def analysis_rate(url: str, lines: list[str]) -> float:
     return len(lines) / seconds
 
 
+def _worker(url: str, ready: Any, start: Any, done: Any) -> None:
+    """One worker process: ready its app (text models loaded), say so, wait for the start, handle
+    the shared inbox until it is empty, say how many it handled."""
+
+    async def work() -> tuple[int, int]:
+        app = build_app(settings(url), migrate=False)
+        app.register_worker()
+        app.warm_up()
+        statements = [0]
+
+        def count(*_: Any) -> None:
+            statements[0] += 1
+
+        event.listen(app.store.engine, "before_cursor_execute", count)
+        ready.put(True)
+        start.wait()
+        handled = await app.dispatcher.process_pending()
+        app.close()
+        return handled, statements[0]
+
+    done.put(asyncio.run(work()))
+
+
+def workers_rate(
+    url: str, lines: list[str], workers: int, groups: int
+) -> tuple[float, list[int], int]:
+    """Messages per second when ``workers`` processes share one inbox (journaled beforehand, not
+    timed) and store the messages; how many each handled; the SQL statements they sent."""
+
+    async def journal() -> None:
+        app = build_app(settings(url))
+        items = events(lines, "w", groups)
+        for first in range(0, len(items), 100):
+            await app.dispatcher.receive(items[first : first + 100])
+        app.close()
+
+    asyncio.run(journal())
+    context = multiprocessing.get_context("spawn")
+    ready, start, done = context.Queue(), context.Event(), context.Queue()
+    processes = [
+        context.Process(target=_worker, args=(url, ready, start, done)) for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        ready.get()  # the clock starts once every worker is ready
+    started = time.perf_counter()
+    start.set()
+    results = [done.get() for _ in processes]
+    seconds = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    handled = [h for h, _ in results]
+    assert sum(handled) == len(lines), (handled, len(lines))
+    return len(lines) / seconds, handled, sum(n for _, n in results)
+
+
+def statement_rate(url: str, seconds: float = 3.0) -> float:
+    """The floor for one connection: trivial single-row statements per second this PostgreSQL takes
+    (an insert and an update per row, a commit every 100 rows) — what one worker's connection could
+    send at most if each statement did no work."""
+    engine = create_engine(url, poolclass=NullPool)
+    done = 0
+    with engine.connect() as connection:
+        connection.exec_driver_sql("CREATE TEMP TABLE bench_floor (id int PRIMARY KEY, n int)")
+        began = time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            for _ in range(100):
+                connection.exec_driver_sql("INSERT INTO bench_floor VALUES (%(i)s, 0)", {"i": done})
+                connection.exec_driver_sql(
+                    "UPDATE bench_floor SET n = 1 WHERE id = %(i)s", {"i": done}
+                )
+                done += 1
+            connection.commit()
+        elapsed = time.perf_counter() - began
+    engine.dispose()
+    return 2 * done / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also time this many worker processes sharing one inbox (PostgreSQL only)",
+    )
+    parser.add_argument(
+        "--groups", type=int, default=20, help="groups the messages are spread over (default 20)"
+    )
     args = parser.parse_args()
     lines = texts(args.messages)
+    if args.workers > 1:
+        if not args.database:
+            parser.error("--workers needs --database (PostgreSQL): SQLite takes one worker")
+        compare_workers(args.database, lines, args.workers, args.groups)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         with fresh_database(args.database, Path(tmp) / "naive.db") as url:
             naive = naive_rate(url, lines)
@@ -154,6 +256,25 @@ def main() -> None:
     print(f"  floor: naive ORM loop, commit per row     {naive:8.0f} msg/s")
     print(f"  ratio minyi / naive                       {rate / naive:8.2f}x")
     print(f"  text analysis alone, no store (a ceiling) {analysis:8.0f} msg/s")
+
+
+def compare_workers(database: str, lines: list[str], workers: int, groups: int) -> None:
+    """One worker beside ``workers`` on the same messages, each on a fresh schema; the statements
+    a message costs and what one connection to this PostgreSQL takes (its ceiling, by arithmetic)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with fresh_database(database, Path(tmp) / "one.db") as url:
+            one, _, _ = workers_rate(url, lines, 1, groups)
+        with fresh_database(database, Path(tmp) / "many.db") as url:
+            many, handled, statements = workers_rate(url, lines, workers, groups)
+            raw = statement_rate(url)
+    per_message = statements / len(lines)
+    print(f"{len(lines)} ordinary group messages in {groups} groups, PostgreSQL, shared inbox")
+    print(f"  floor: one worker                         {one:8.0f} msg/s")
+    print(f"  {workers} workers{'':34}{many:8.0f} msg/s  (each handled {handled})")
+    print(f"  ratio {workers} workers / one{'':22}{many / one:8.2f}x")
+    print(f"  SQL statements per message                {per_message:8.2f}")
+    print(f"  one connection, trivial statements        {raw:8.0f} /s")
+    print(f"  so one connection's ceiling               {raw / per_message:8.0f} msg/s")
 
 
 if __name__ == "__main__":

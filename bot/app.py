@@ -24,6 +24,7 @@ from bot.text.deferred import DeferredRanker
 from bot.text.semantic import INSTALL_HINT, SemanticUnavailable, make_ranker, semantic_available
 from handlers import default_routes
 from storage import OfficialSpec, Store, make_engine, upgrade
+from storage.workers import WorkerLease, start_up_alone
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,19 @@ class MinyiApp:
     dispatcher: Dispatcher
     adapters: list[Sender] = field(default_factory=list)
     _worker: asyncio.Task[None] | None = field(default=None, repr=False)
+    lease: WorkerLease | None = None
+    """This process's registration as a worker (``register_worker``), while ``minyi run`` runs."""
+
+    def register_worker(self) -> int:
+        """Register this process as one of the workers sharing the database (``storage.workers``) and
+        tell the postman who it is and how to know which workers live; returns the worker id.
+        Raises ``storage.workers.WorkerRefused`` for a second worker on one SQLite file."""
+        lease = WorkerLease.take(self.store.engine, self.services.clock())
+        self.lease = lease
+        postman = self.dispatcher.postman
+        postman.worker = lease.id
+        postman.live_workers = lease.live
+        return lease.id
 
     def warm_up(self) -> None:
         """Build what the text services build lazily (the seed intent model, jieba's dictionary, the
@@ -101,8 +115,9 @@ class MinyiApp:
         intent = "trained intent model" if settings.text.intent_model else "seed intent model"
         ranker = self.services.ranker
         kind = ranker.kind if isinstance(ranker, DeferredRanker) else "bm25"
+        worker = f"worker {self.lease.id}; " if self.lease is not None else ""
         return (
-            f"database {self.store.engine.dialect.name} ({where}); "
+            f"{worker}database {self.store.engine.dialect.name} ({where}); "
             f"{len(settings.officials)} officials in bot.toml, "
             f"{len(self.services.templates.templates)} templates; "
             f"{intent}, {kind} ranker (indexed in the background)"
@@ -167,8 +182,11 @@ class MinyiApp:
                 log.exception("closing %s failed", adapter.platform)
 
     def close(self) -> None:
-        """Release the database connections and the worker thread."""
+        """Release the database connections, the worker lease and the worker thread."""
         self.services.close()
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
         self.store.engine.dispose()
 
 
@@ -230,27 +248,28 @@ def build_app(
 ) -> MinyiApp:
     """Wire everything for ``settings``. ``migrate`` brings the schema to the newest revision."""
     engine = make_engine(settings.database.url, echo=settings.database.echo)
-    if migrate:
-        upgrade(engine)
     store = Store(engine)
-    now = (clock or utcnow)()
-    store.sync_departments(d.name for d in settings.departments)
-    store.sync_roster(roster_specs(settings), now)
     library = templates or TemplateLibrary.load()
-    store.sync_templates(
-        (
-            {
-                "id": t.id,
-                "title": t.title,
-                "intent": t.intent,
-                "department": t.department,
-                "keywords": ",".join(t.keywords),
-                "body": t.body,
-            }
-            for t in library.templates
-        ),
-        now,
-    )
+    with start_up_alone(engine):  # several workers may start at once (storage.workers)
+        if migrate:
+            upgrade(engine)
+        now = (clock or utcnow)()
+        store.sync_departments(d.name for d in settings.departments)
+        store.sync_roster(roster_specs(settings), now)
+        store.sync_templates(
+            (
+                {
+                    "id": t.id,
+                    "title": t.title,
+                    "intent": t.intent,
+                    "department": t.department,
+                    "keywords": ",".join(t.keywords),
+                    "body": t.body,
+                }
+                for t in library.templates
+            ),
+            now,
+        )
     if settings.text.ranker == "semantic" and not semantic_available():
         raise SemanticUnavailable(INSTALL_HINT)  # at start-up, not at the first question
     try:

@@ -152,7 +152,7 @@ async def _run_console(app, stdin: TextIO, stdout: TextIO) -> int:
     from handlers.overdue import OverdueReminder
 
     dispatcher = app.dispatcher
-    supervisor = OverdueReminder(dispatcher)
+    supervisor = OverdueReminder(dispatcher, app.settings.worktime.check_seconds)
     clock = app.services.clock
 
     async def before_line(moment: datetime | None) -> None:
@@ -256,8 +256,14 @@ def _warm_up(app) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the bot: configured platforms plus a console group chat on stdin."""
     from bot.app import PlatformUnavailable
+    from storage.workers import WorkerRefused
 
     app = _app(args)
+    try:
+        app.register_worker()
+    except WorkerRefused as exc:
+        app.close()
+        raise CliError(str(exc), EXIT_USAGE) from None
     # The text models and the template index load while the platforms start and the first lines are
     # read; an event that needs them sooner waits for that one load (jieba and the ranker lock).
     threading.Thread(target=_warm_up, args=(app,), name="minyi-warm-up", daemon=True).start()

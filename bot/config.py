@@ -267,6 +267,8 @@ class WorktimeSection(_Section):
     """The share of a ticket's time after which its handling official is reminded (督办 stage 1)."""
     second_level_after: str = "1d"
     """Working time after the deadline at which 督办 goes up a level (stage 3)."""
+    check_seconds: float = Field(60.0, gt=0, le=3600)
+    """How often ``minyi run`` looks for 督办 stages and 回访 that fell due."""
     leaders: list[str] = Field(default_factory=list)
     """Officials (by name) told at the second level; empty: every admin."""
     return_window: str = "2d"

@@ -67,6 +67,9 @@ BATCH_EVENTS = 200
 """At most this many pending events are handled in one transaction (group commit)."""
 BATCH_SECONDS = 0.2
 """A batch commits once it has run this long, so the chats' answers never wait behind a long burst."""
+CONTENDED_PAUSE = (0.02, 0.32)
+"""Seconds a worker waits, doubling, before it looks at the inbox again when every pending event it
+found belongs to chats other workers are handling (several workers on PostgreSQL)."""
 ANALYSIS_CHUNK = 50
 """Group messages whose intents are classified together (one matrix) while the store works."""
 ROLES_SECONDS = 5.0
@@ -306,6 +309,7 @@ class Dispatcher:
     async def process_pending(self) -> int:
         """Handle journaled events in the order received until none is left; returns how many."""
         handled = 0
+        pause = CONTENDED_PAUSE[0]
         async with self._processing:
             while not self.winding_down:
                 journaled = self._journaled
@@ -316,6 +320,13 @@ class Dispatcher:
                 if not pending:
                     return handled
                 done = await self._process_batch(pending)
+                if done is None:
+                    # Every chat of these events is another worker's now: look again shortly (the
+                    # other worker may be about to release some of them).
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, CONTENDED_PAUSE[1])
+                    continue
+                pause = CONTENDED_PAUSE[0]
                 handled += done
                 if done == len(pending) < BATCH_EVENTS and journaled == self._journaled:
                     # All there was is handled and nothing was journaled since: no need to ask
@@ -323,9 +334,10 @@ class Dispatcher:
                     return handled
         return handled
 
-    async def _process_batch(self, records: Sequence[InboxRecord]) -> int:
+    async def _process_batch(self, records: Sequence[InboxRecord]) -> int | None:
         """Handle the first of ``records`` in one transaction (group commit), each event in a
-        savepoint of its own; returns how many were handled.
+        savepoint of its own; returns how many were handled (None: none of them was this worker's
+        to handle — their chats are other workers' now).
 
         The batch ends (and commits) at the first event that queued a send (so it goes out at once),
         after ``BATCH_SECONDS``, or at an event whose handler failed: its savepoint is rolled back and
@@ -351,6 +363,8 @@ class Dispatcher:
         handled, poisoned = await self.patiently(
             items[0][0].key, partial(self._batch_in_unit, items, texts)
         )
+        if handled is None:
+            return None
         if poisoned is not None:
             await self._apologise(*poisoned)
             handled += 1
@@ -376,9 +390,9 @@ class Dispatcher:
         self,
         items: Sequence[tuple[InboxRecord, IncomingMessage]],
         texts: _BatchTexts,
-    ) -> tuple[int, tuple[InboxRecord, IncomingMessage] | None]:
-        """One attempt at a batch: how many events were handled and committed, and the event that
-        became poison in it, if any."""
+    ) -> tuple[int | None, tuple[InboxRecord, IncomingMessage] | None]:
+        """One attempt at a batch: how many events were handled and committed (None: none could be
+        claimed), and the event that became poison in it, if any."""
         services = self.services
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -388,13 +402,22 @@ class Dispatcher:
         async with self._write_lock:
             bound = await services.db(services.store.begin_unit)
             try:
-                claimed = await services.db(
-                    bound.claim_events, [record.id for record, _ in items], services.clock()
-                )
-                left = [record.id for record, _ in items if record.id in claimed]
+                # A chat's events are claimed when the batch first reaches one of them, so a
+                # worker holds only the chats it gets to (several workers: ``claim_events``).
+                chats: dict[str, list[int]] = {}
+                for record, _ in items:
+                    chats.setdefault(record.chat_key, []).append(record.id)
+                claimed: set[int] = set()
+                left: list[int] = []
                 for record, event in items:
+                    if record.chat_key in chats:
+                        mine = await services.db(
+                            bound.claim_events, chats.pop(record.chat_key), services.clock()
+                        )
+                        claimed |= mine
+                        left += sorted(mine)
                     if record.id not in claimed:
-                        continue  # handled elsewhere (another worker)
+                        continue  # handled, or being handled, by another worker
                     if self.winding_down:
                         break
                     savepoint = await services.db(bound.begin_savepoint)
@@ -425,6 +448,9 @@ class Dispatcher:
                         break
                     if loop.time() - started >= BATCH_SECONDS:
                         break
+                if not claimed:
+                    await services.db(bound.end_unit, True)
+                    return None, None
                 if left:
                     await services.db(bound.release_events, left)
                 if failed is not None:

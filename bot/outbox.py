@@ -2,10 +2,13 @@
 
 Sends are written to the outbox in the transaction of the change that caused them (``Work.send``).
 The ``Postman`` delivers them afterwards, one chat at a time in the order queued, different chats side
-by side. Each message is marked ``sending`` (committed) just before the platform call; its outcome and
-its follow-up effect then commit together. A message found ``sending`` after a crash, or whose answer
-was lost (``DeliveryUncertain``), may already be posted: it is recorded ``uncertain`` and never sent
-again on a guess; its follow-up hears so. Button answers are harmless to repeat and are simply retried.
+by side. Each message is marked ``sending`` by this worker (committed) just before the platform call,
+and only once no older send of its chat is still pending or being sent — so a chat's order holds when
+several workers deliver the one outbox; its outcome and its follow-up effect then commit together. A
+message found ``sending`` by a worker that is no longer alive (a crash), or whose answer was lost
+(``DeliveryUncertain``), may already be posted: it is recorded ``uncertain`` and never sent again on a
+guess; its follow-up hears so. A live worker's sends are its own. Button answers are harmless to repeat
+and are simply retried.
 
 Follow-ups are named effects (``@effect("answer.posted")`` in a handler module) so that an outbox row
 can say, across a restart, what is to happen once its fate is known.
@@ -18,7 +21,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +171,11 @@ class Postman:
         self._claimed_unsent: set[int] = set()
         """Rows this process tried to claim when the database went away: the claim may have been
         committed, but the message was certainly not sent."""
+        self.worker: int | None = None
+        """This worker's id (``storage.workers``), set by ``minyi run``; None: the only worker."""
+        self.live_workers: Callable[[], set[int]] = lambda: set()
+        """The ids of the workers alive now (asked only when another worker's send is found
+        ``sending``); on the database thread."""
 
     def wake(self) -> None:
         """Something was queued: deliver it soon (``run``)."""
@@ -200,51 +208,74 @@ class Postman:
                 chats: dict[tuple[str, str], list[OutboxRecord]] = {}
                 for row in rows:
                     chats.setdefault((row.platform, row.chat_id), []).append(row)
+                live = await self._live(rows)
                 # Every chat finishes before a failure is raised: a chat still sending when the next
                 # flush reads the outbox would find its own claims "sending" and take them for a
                 # crash's (uncertain), though they were being posted.
                 results = await asyncio.gather(
-                    *(self._deliver_chat(batch) for batch in chats.values()),
+                    *(self._deliver_chat(batch, live) for batch in chats.values()),
                     return_exceptions=True,
                 )
                 failures = [r for r in results if isinstance(r, BaseException)]
                 if failures:
                     raise failures[0]
-                done += sum(r for r in results if isinstance(r, int))
+                delivered = sum(r for r in results if isinstance(r, int))
+                done += delivered
+                if not delivered and woken == self._woken and not self._claimed_unsent:
+                    return done  # what is left is other workers' to send (or waits for theirs)
                 if len(rows) < OUTBOX_PAGE and woken == self._woken and not self._claimed_unsent:
                     return done  # nothing was queued meanwhile: the outbox is empty
         return done
 
-    async def _deliver_chat(self, rows: list[OutboxRecord]) -> int:
+    async def _live(self, rows: list[OutboxRecord]) -> set[int]:
+        """The live workers, when a row is another worker's ``sending`` one (else no question)."""
+        if not any(r.state == "sending" and r.claimed_by not in (None, self.worker) for r in rows):
+            return set()
+        services = self.dispatcher.services
+        return await self.dispatcher.patiently(
+            "the workers", lambda: services.db(self.live_workers)
+        )
+
+    async def _deliver_chat(self, rows: list[OutboxRecord], live: set[int]) -> int:
         delivered = 0
         for row in rows:
             if self.dispatcher.winding_down:
                 break
-            await self._deliver(row)
+            if not await self._deliver(row, live):
+                break  # another worker holds this chat's turn: its later sends wait
             delivered += 1
         return delivered
 
-    async def _deliver(self, row: OutboxRecord) -> None:
+    async def _deliver(self, row: OutboxRecord, live: set[int]) -> bool:
+        """Deliver one row; False when it is not this worker's to send now (another worker claimed
+        it, or an older send of its chat is still another worker's)."""
         dispatcher = self.dispatcher
         store = dispatcher.services.store
-        if row.kind == "button":
-            await self._answer_button(row)
-            return
+        owner = row.claimed_by
+        if row.state == "sending" and owner not in (None, self.worker) and owner in live:
+            return False  # a live worker is sending it
         if row.state == "sending" and row.id not in self._claimed_unsent:
-            # Claimed before a crash: the platform may have it. Never sent again on a guess.
+            if row.kind == "button":
+                await self._answer_button(row)  # harmless to repeat
+                return True
+            # Claimed by a worker that died: the platform may have it. Never sent again on a guess.
             log.warning("%s was interrupted by a restart; it may not have arrived", _what(row))
             await self._settle(row, Delivered(Delivery.UNCERTAIN, None, row.chat_id), "restart")
-            return
+            return True
         if row.state == "sending":
             # Our own claim, whose commit answer was lost in an outage: it was never sent.
             self._claimed_unsent.discard(row.id)
         else:
             try:
-                if not await dispatcher.write(store.mark_sending, row.id):
-                    return
+                if not await dispatcher.write(store.mark_sending, row.id, self.worker):
+                    return False
             except StoreUnavailable:
                 self._claimed_unsent.add(row.id)
                 raise
+            row = replace(row, state="sending", claimed_by=self.worker)
+        if row.kind == "button":
+            await self._answer_button(row)
+            return True
         message = decode_message(row)
         error = ""
         try:
@@ -261,6 +292,7 @@ class Postman:
             sent, outcome, error = None, Delivery.FAILED, f"{type(exc).__name__}: {exc}"
         chat_id = sent.chat_id if sent is not None else row.chat_id
         await self._settle(row, Delivered(outcome, sent, chat_id), error)
+        return True
 
     async def _answer_button(self, row: OutboxRecord) -> None:
         body = json.loads(row.payload)
@@ -282,14 +314,19 @@ class Postman:
         sent = delivered.sent
 
         async def settle(work: Work) -> None:
-            await work.db(
+            settled = await work.db(
                 work.store.settle,
                 row.id,
                 delivered.outcome.value,
                 work.now,
+                claimed_by=row.claimed_by,
                 platform_message_id=sent.message_id if sent else None,
                 error=error,
             )
+            if not settled:
+                # Another worker settled it first (it took this one for dead): its follow-up ran.
+                log.warning("%s was settled by another worker", _what(row))
+                return
             if run is not None and follow_up is not None:
                 await run(work, delivered, follow_up.args)
 

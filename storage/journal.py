@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.base import StoreBase
 from storage.models import InboxEvent, OutboxMessage
+from storage.workers import CHAT_NAMESPACE
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,8 @@ class OutboxRecord:
     follow_up: str
     state: str
     platform_message_id: str | None = None
+    claimed_by: int | None = None
+    """The worker that marked it ``sending`` (None: not claimed, or by a process without a lease)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,7 @@ class JournalHealth:
 def _outbox_record(row: OutboxMessage) -> OutboxRecord:
     return OutboxRecord(
         row.id, row.event_id, row.platform, row.chat_id, row.kind, row.payload, row.follow_up,
-        row.state, row.platform_message_id,
+        row.state, row.platform_message_id, row.claimed_by,
     )  # fmt: skip
 
 
@@ -129,7 +132,8 @@ class JournalStore(StoreBase):
             return new
 
     def pending_events(self, limit: int = 100, after: int = 0) -> list[InboxRecord]:
-        """Events still to handle, oldest first."""
+        """Events still to handle, oldest first. On PostgreSQL the events another worker is claiming
+        right now are skipped (``SKIP LOCKED``): this worker looks past them for other chats'."""
         with self._tx() as session:
             rows = session.execute(
                 select(
@@ -139,6 +143,7 @@ class JournalStore(StoreBase):
                 .where(InboxEvent.state == "pending", InboxEvent.id > after)
                 .order_by(InboxEvent.id)
                 .limit(limit)
+                .with_for_update(skip_locked=True)
             ).all()  # fmt: skip
             return [InboxRecord(i, p, k, c, payload or "", a) for i, p, k, c, payload, a in rows]
 
@@ -169,18 +174,50 @@ class JournalStore(StoreBase):
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def claim_events(self, event_ids: Sequence[int], at: datetime) -> set[int]:
-        """Mark a batch of events handled (in the unit that handles them); the ids that were still
-        pending — the others were handled elsewhere and are skipped."""
+        """Mark a batch of events handled (in the unit that handles them); the ids claimed — the
+        others were handled elsewhere, or belong to a chat another worker is handling, and are
+        skipped.
+
+        On PostgreSQL several workers share the inbox, and each chat's order must hold: the unit
+        first takes a transaction advisory lock on each of the batch's chats it can (``try``: a chat
+        another worker holds is left to it), then claims only the events of those chats that no older
+        pending event of their chat precedes. The locks go with the unit's commit or rollback (or the
+        worker's death)."""
         if not event_ids:
             return set()
         with self._tx() as session:
-            claimed = session.scalars(
+            ids = list(event_ids)
+            claim = (
                 update(InboxEvent)
-                .where(InboxEvent.id.in_(event_ids), InboxEvent.state == "pending")
+                .where(InboxEvent.id.in_(ids), InboxEvent.state == "pending")
                 .values(state="done", done_at=at)
                 .returning(InboxEvent.id)
-            ).all()
-            return set(claimed)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                # One statement: the batch's chats, each kept if its lock could be taken (a volatile
+                # condition is never pushed into the subquery, so each chat is tried once).
+                locked = session.scalars(
+                    text(
+                        "SELECT chat FROM (SELECT DISTINCT chat_key AS chat FROM inbox "
+                        "WHERE id = ANY(CAST(:ids AS integer[]))) AS chats "
+                        f"WHERE pg_try_advisory_xact_lock(({CHAT_NAMESPACE})::int, hashtext(chat))"
+                    ).bindparams(bindparam("ids", value=ids))
+                ).all()
+                if not locked:
+                    return set()
+                # A new statement, so a fresh view: whatever the chat's previous holder committed
+                # (handled or released) is seen now that this unit holds the chat.
+                older = InboxEvent.__table__.alias("older")
+                claim = claim.where(
+                    InboxEvent.chat_key.in_(locked),
+                    ~exists().where(
+                        older.c.chat_key == InboxEvent.chat_key,
+                        older.c.state == "pending",
+                        older.c.id < InboxEvent.id,
+                        older.c.id.not_in(ids),
+                    ),
+                )
+            return set(session.scalars(claim).all())
 
     def release_events(self, event_ids: Sequence[int]) -> None:
         """Put claimed events back to pending (a batch ended before handling them)."""
@@ -234,13 +271,25 @@ class JournalStore(StoreBase):
             ).all()
             return [_outbox_record(r) for r in rows]
 
-    def mark_sending(self, outbox_id: int) -> bool:
-        """Claim a pending send just before the platform call; False if somebody else did."""
+    def mark_sending(self, outbox_id: int, worker: int | None = None) -> bool:
+        """Claim a pending send for ``worker`` just before the platform call; False if somebody else
+        did, or an older send of its chat is still pending or being sent (each chat's order holds
+        whichever worker sends)."""
+        older = OutboxMessage.__table__.alias("older")
         with self._tx() as session:
             result = session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == outbox_id, OutboxMessage.state == "pending")
-                .values(state="sending")
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.state == "pending",
+                    ~exists().where(
+                        older.c.platform == OutboxMessage.platform,
+                        older.c.chat_id == OutboxMessage.chat_id,
+                        older.c.state.in_(("pending", "sending")),
+                        older.c.id < OutboxMessage.id,
+                    ),
+                )
+                .values(state="sending", claimed_by=worker)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -250,16 +299,29 @@ class JournalStore(StoreBase):
         state: str,
         at: datetime,
         *,
+        claimed_by: int | None = None,
         platform_message_id: str | None = None,
         error: str = "",
-    ) -> None:
-        """Record how a send ended: ``sent``, ``uncertain`` or ``failed``."""
+    ) -> bool:
+        """Record how a send ``claimed_by`` a worker ended: ``sent``, ``uncertain`` or ``failed``
+        (``claimed_by`` stays: who tried to send it). False (nothing changed) when it is no longer
+        that worker's ``sending`` send: another worker settled it first (it took that one for dead)."""
         with self._tx() as session:
-            row = session.get_one(OutboxMessage, outbox_id)
-            row.state = state
-            row.sent_at = at
-            row.platform_message_id = platform_message_id
-            row.error = error[:2000]
+            result = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.state == "sending",
+                    OutboxMessage.claimed_by.is_not_distinct_from(claimed_by),
+                )
+                .values(
+                    state=state,
+                    sent_at=at,
+                    platform_message_id=platform_message_id,
+                    error=error[:2000],
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def sends_of(self, event_id: int | None, follow_up_prefix: str) -> list[OutboxRecord]:
         """The sends one event queued whose follow-up starts with ``follow_up_prefix`` (a batch);

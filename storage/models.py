@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -417,6 +418,15 @@ class InboxEvent(Base):
     __table_args__ = (
         UniqueConstraint("platform", "event_key"),
         Index("ix_inbox_state_id", "state", "id"),
+        # A worker claims a chat's events only when no older one of that chat is still pending
+        # (several workers: ``JournalStore.claim_events``); this answers that per event.
+        Index(
+            "ix_inbox_chat_pending",
+            "chat_key",
+            "id",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -446,7 +456,19 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_id", "state", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_state_id", "state", "id"),
+        # A send is claimed only when no older one of its chat is pending or being sent (each
+        # chat's order, whichever worker sends): ``JournalStore.mark_sending`` asks this index.
+        Index(
+            "ix_outbox_chat_open",
+            "platform",
+            "chat_id",
+            "id",
+            postgresql_where=text("state IN ('pending', 'sending')"),
+            sqlite_where=text("state IN ('pending', 'sending')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
@@ -461,6 +483,24 @@ class OutboxMessage(Base):
     error: Mapped[str] = mapped_column(CleanText, default="")
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    claimed_by: Mapped[int | None]
+    """The worker (``workers.id``) that marked it ``sending``: only a worker that is no longer alive
+    leaves a send for another to take as ``uncertain``."""
+
+
+class Worker(Base):
+    """One ``minyi run`` process, registered at its start (several may share one PostgreSQL).
+
+    On PostgreSQL a worker is alive while it holds a session advisory lock on its id
+    (``storage.workers``); the row itself only names it (host, pid) for ``minyi doctor`` and logs.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(CleanString(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
 
 
 class AuditEntry(Base):

@@ -270,11 +270,11 @@ async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
     real_mark_sending = Store.mark_sending
     outage = {"left": 1}
 
-    def mark_sending(self: Store, outbox_id: int) -> Any:
+    def mark_sending(self: Store, outbox_id: int, worker: int | None = None) -> Any:
         if outage["left"]:
             outage["left"] -= 1
             raise StoreUnavailable("database unavailable: OperationalError")
-        return real_mark_sending(self, outbox_id)
+        return real_mark_sending(self, outbox_id, worker)
 
     real_send = chat.bot.send
 

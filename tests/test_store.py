@@ -358,3 +358,60 @@ def test_a_wrong_schema_is_an_error_not_an_outage(tmp_path):
     store = Store(make_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
     with pytest.raises(OperationalError, match="no such table"):  # not StoreUnavailable
         store.journal([InboxEntry("test", "msg:1", "test:g", "{}")], T0)
+
+
+def test_a_chats_later_send_waits_for_the_earlier_and_only_its_owner_settles_it(store):
+    """Several workers deliver one outbox: a chat's second message cannot be claimed while its first
+    is pending or being sent (another chat's can), and a send is settled only as its claimer's —
+    a second settling (a worker that was taken for dead) changes nothing."""
+    from storage import OutboxEntry
+
+    first, second, elsewhere = store.enqueue(
+        [
+            OutboxEntry("test", "g", "message", '{"text": "a"}'),
+            OutboxEntry("test", "g", "message", '{"text": "b"}'),
+            OutboxEntry("test", "h", "message", '{"text": "c"}'),
+        ],
+        T0,
+    )
+    assert not store.mark_sending(second, 2)  # "a" is still to go first
+    assert store.mark_sending(elsewhere, 2)  # another chat is not held up
+    assert store.mark_sending(first, 1)
+    assert not store.mark_sending(second, 2)  # "a" is being sent
+    assert store.settle(first, "uncertain", T0, claimed_by=1, error="restart")
+    assert not store.settle(first, "sent", T0, claimed_by=1, platform_message_id="m1")
+    assert store.mark_sending(second, 2)
+    assert [(r.id, r.claimed_by) for r in store.outbox_due()] == [(second, 2), (elsewhere, 2)]
+    assert store.journal_health().outbox == {"uncertain": 1, "sending": 2}
+
+
+def test_a_chat_another_worker_is_handling_is_left_to_it(store, db_url):
+    """On PostgreSQL a unit claims a chat's events only while no other unit holds that chat; SQLite
+    has one worker and claims them all."""
+    from storage import InboxEntry
+
+    store.journal(
+        [InboxEntry("test", f"e{i}", f"test:{chat}", "{}") for i, chat in enumerate("gghg")], T0
+    )
+    ids = {r.key: r.id for r in store.pending_events()}
+    holder = store.begin_unit()
+    try:
+        assert holder.claim_events([ids["e0"], ids["e1"], ids["e3"]], T0) == {
+            ids["e0"],
+            ids["e1"],
+            ids["e3"],
+        }
+        other = store.begin_unit() if store.engine.dialect.name == "postgresql" else None
+        if other is not None:
+            assert other.claim_events([ids["e0"], ids["e1"], ids["e3"]], T0) == set()
+            assert other.claim_events([ids["e2"]], T0) == {ids["e2"]}
+            other.end_unit(True)
+    finally:
+        holder.end_unit(False)  # rolled back: the chat's events are pending again, in order
+    later = store.begin_unit()
+    claimed = later.claim_events([ids["e3"]], T0)
+    later.end_unit(False)
+    if store.engine.dialect.name == "postgresql":
+        assert claimed == set()  # e0 and e1 of its chat, pending again, come first
+    else:
+        assert claimed == {ids["e3"]}  # one worker, reading the oldest first, never asks this

@@ -446,7 +446,7 @@ def run_minyi(
 
 
 class Db:
-    """Read-only queries on the bot's database with plain SQLAlchemy ``text()`` (no pool is kept,
+    """Queries on the bot's database with plain SQLAlchemy ``text()`` (no pool is kept,
     so nothing here holds a lock or a connection between two looks)."""
 
     def __init__(self, url: str) -> None:
@@ -470,6 +470,11 @@ class Db:
         """The first column of the first row."""
         with self.engine.connect() as connection:
             return connection.execute(text(sql), params).scalar()
+
+    def execute(self, sql: str, **params: Any) -> None:
+        """One write, committed (a test moving a due time into the past, as the clock would)."""
+        with self.engine.begin() as connection:
+            connection.execute(text(sql), params)
 
     def journal(self) -> JournalState | None:
         """The inbox/outbox counts, or None while the tables do not exist (today's code)."""
