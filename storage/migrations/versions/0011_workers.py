@@ -5,8 +5,8 @@ worker that marked a send ``sending``. Two partial indexes answer the per-chat o
 ``ix_inbox_chat_pending`` (a chat's pending events by id) and ``ix_outbox_chat_open`` (a chat's sends
 still pending or being sent).
 
-Revision ID: 0013
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30 18:40:00
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import storage.models
 
-revision: str = "0013"
-down_revision: str | None = "0008"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
