@@ -7,7 +7,8 @@ Questions count in the period they were asked; actions count in the period they 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -191,12 +192,14 @@ class DayFigures:
 
 @dataclass(frozen=True, slots=True)
 class Overview:
-    """What the console's overview shows: the summary, a trend by day, the waiting tickets' ages."""
+    """What the console's overview shows: the summary (without the question texts, which it does not
+    show), a trend by day, the waiting tickets by age."""
 
     summary: Summary
     trend: list[DayFigures]
-    waiting_ages: list[float] = field(default_factory=list)
-    """Seconds since each still-waiting ticket (in scope, whenever asked) was asked."""
+    waiting_by_age: list[int]
+    """How many still-waiting tickets (in scope, whenever asked) have waited less than each of the
+    age limits asked for and not less than the one before; the last, the rest (the oldest)."""
 
 
 def _tally(table: dict[str, Tally], key: str, label: str, department: str = "") -> Tally:
@@ -212,8 +215,10 @@ def summarise(
     now: datetime,
     scope: ReportScope = EVERYTHING,
     rollup: bool = True,
+    texts: bool = True,
 ) -> tuple[dict[str, Tally], dict[str, Tally], dict[str, Tally], Tally, list[str]]:
-    """Tallies by official, group and department, the total, and the period's question texts.
+    """Tallies by official, group and department, the total, and the period's question texts (none
+    unless ``texts``: one row per question, fetched only for those who show them).
 
     A handful of aggregate queries, whatever the size of the period, each returning a few rows per
     table shown: the questions grouped by assignee, by group and by department; the answered ones'
@@ -242,21 +247,14 @@ def summarise(
         )
     }
 
-    def question_rows(
-        assignee_id: int | None, group_id: int | None, department: str
-    ) -> list[Tally]:
-        found = [
-            total,
-            _tally(
-                officials,
-                str(assignee_id) if assignee_id else "none",
-                names.get(assignee_id or -1, UNASSIGNED),
-            ),
-            _tally(departments, department or UNCLASSIFIED, department or UNCLASSIFIED),
-        ]
-        if group_id is not None:
-            found.append(_tally(groups, str(group_id), titles.get(group_id, "")))
-        return found
+    def credited_to(by: str, key: str | None) -> list[Tally]:
+        """The tallies a question's figures go to in the table ``by`` where its key is ``key``."""
+        if by == "official":
+            return [_tally(officials, key or "none", names.get(int(key or -1), UNASSIGNED))]
+        if by == "group":
+            return [_tally(groups, key, titles.get(int(key), ""))] if key is not None else []
+        # Every question has a department (maybe none): these rows add up to the total.
+        return [total, _tally(departments, key or UNCLASSIFIED, key or UNCLASSIFIED)]
 
     in_period = (Question.created_at >= since, Question.created_at < until, scope.questions())
     # An answered question is credited to whoever answered it, a waiting one to its assignee.
@@ -314,12 +312,7 @@ def summarise(
         )
     )
     for by, key, *numbers in figures:
-        if by == "official":
-            targets = [_tally(officials, key or "none", names.get(int(key or -1), UNASSIGNED))]
-        elif by == "group":
-            targets = [_tally(groups, key, titles.get(int(key), ""))] if key is not None else []
-        else:  # every question has a department (maybe none): these rows add up to the total
-            targets = [total, _tally(departments, key or UNCLASSIFIED, key or UNCLASSIFIED)]
+        targets = credited_to(by, key)
         asked, answered, on_time, resolved, overdue, *scores = (int(c) for c in numbers)
         for t in targets:
             t.questions += asked
@@ -351,12 +344,15 @@ def summarise(
             ),
         ).where(*in_period, Question.first_response_at.is_not(None))
     )
-    times: dict[tuple[int | None, int | None, str], list[float]] = {}
+    # Gathered by each table's own key (a few hundred lists), not by their combinations (about one
+    # per answered question), so that each tally is looked up once.
+    times: dict[tuple[str, Any], list[float]] = {}
     for assignee_id, group_id, department, *at in answered_rows:
         seconds = float(at[0]) if waited is not None else (at[1] - at[0]).total_seconds()
-        times.setdefault((assignee_id, group_id, department), []).append(seconds)
-    for where, seconds_taken in times.items():
-        for t in question_rows(*where):
+        for where in (("official", assignee_id), ("group", group_id), ("department", department)):
+            times.setdefault(where, []).append(seconds)
+    for (by, value), seconds_taken in times.items():
+        for t in credited_to(by, None if value is None else str(value)):
             t.response_seconds.extend(seconds_taken)
 
     # Per official (their rows add up to the total) and per group, each a few rows per kind.
@@ -414,10 +410,16 @@ def summarise(
             t.suggestions += suggestions
             t.complaints += complaints
 
-    texts = list(
-        session.connection().scalars(select(Question.text).where(*in_period).order_by(Question.id))
+    question_texts = (
+        list(
+            session.connection().scalars(
+                select(Question.text).where(*in_period).order_by(Question.id)
+            )
+        )
+        if texts
+        else []
     )
-    return officials, groups, departments, total, texts
+    return officials, groups, departments, total, question_texts
 
 
 def overdue_questions(
@@ -453,11 +455,12 @@ def build_summary(
     scope: ReportScope = EVERYTHING,
     overdue_limit: int | None = None,
     rollup: bool = True,
+    texts: bool = True,
 ) -> Summary:
     """Assemble a ``Summary`` from the tallies, the overdue questions (the first ``overdue_limit``)
-    and the latest suggestions."""
-    officials, groups, departments, total, texts = summarise(
-        session, since, until, now, scope, rollup
+    and the latest suggestions (the question texts only if ``texts``)."""
+    officials, groups, departments, total, question_texts = summarise(
+        session, since, until, now, scope, rollup, texts
     )
     suggestions = (
         session.connection()
@@ -482,7 +485,7 @@ def build_summary(
         departments=sorted(departments.values(), key=lambda t: (t.label == UNCLASSIFIED, t.label)),
         total=total,
         overdue=overdue,
-        question_texts=texts,
+        question_texts=question_texts,
         suggestions=[(title, name, text) for title, name, text in suggestions],
         overdue_total=overdue_total,
     )
@@ -520,14 +523,23 @@ def daily_trend(
     return [DayFigures(d, *found.get(i, (0, 0, 0))) for i, d in enumerate(days)]
 
 
-def waiting_ages(session: Session, now: datetime, scope: ReportScope) -> list[float]:
-    """Seconds each ticket still waiting for an answer has waited, whenever it was asked."""
-    found = session.connection().scalars(
-        select(Question.created_at).where(
+def waiting_by_age(
+    session: Session, now: datetime, scope: ReportScope, limits: Sequence[timedelta]
+) -> list[int]:
+    """How many tickets still waiting for an answer (whenever asked) have waited less than each of
+    the ascending ``limits`` and not less than the one before, then how many waited longer: one row
+    of counts from the database, not one row per waiting ticket. Waiting less than a limit is being
+    asked after ``now`` minus it (exact: both are datetimes, no seconds rounded)."""
+    younger = [
+        rows.count_where(Question.created_at > now - limit) for limit in limits
+    ]  # each counts every ticket younger than its limit: the bins are the differences
+    found = session.connection().execute(
+        select(func.count(), *younger).where(
             Question.state.in_(QuestionState.WAITING), scope.questions()
         )
     )
-    return [(now - created_at).total_seconds() for created_at in found]
+    everyone, *cumulative = (int(n) for n in found.one())
+    return [n - before for n, before in zip([*cumulative, everyone], [0, *cumulative], strict=True)]
 
 
 class ReportStore(StoreBase):
@@ -558,12 +570,16 @@ class ReportStore(StoreBase):
         zone: tzinfo,
         scope: ReportScope,
         overdue_limit: int | None = None,
+        age_limits: Sequence[timedelta] = (),
     ) -> Overview:
-        """The summary (with the first ``overdue_limit`` overdue tickets), the trend by local day and
-        the waiting tickets' ages, in one transaction."""
+        """The summary (with the first ``overdue_limit`` overdue tickets, without the question texts),
+        the trend by local day and the waiting tickets counted by the ascending ``age_limits``, in one
+        transaction."""
         with self._tx() as session:
             return Overview(
-                summary=build_summary(session, since, until, now, scope, overdue_limit),
+                summary=build_summary(
+                    session, since, until, now, scope, overdue_limit, texts=False
+                ),
                 trend=daily_trend(session, since, until, zone, scope),
-                waiting_ages=waiting_ages(session, now, scope),
+                waiting_by_age=waiting_by_age(session, now, scope, age_limits),
             )

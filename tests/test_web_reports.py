@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.web.auth import password_matches
 from bot.web.periods import PeriodChoiceError, choose_period
+from bot.web.tables import AGE_LIMITS
 from storage import Store, make_engine, upgrade
 from storage.models import (
     Engagement,
@@ -154,9 +155,22 @@ def test_overview_trend_counts_by_local_day(engine):
             if q.state in ("open", "transferred", "reopened")
         ]
     assert {d.day: d.asked for d in found.trend if d.asked} == asked
-    assert sorted(found.waiting_ages) == sorted(
-        (NOW - q.created_at).total_seconds() for q in waiting
-    )
+    ages = [NOW - q.created_at for q in waiting]
+
+    def by_hand(limits: list[timedelta]) -> list[int]:
+        """Each waiting ticket in the first bin whose limit it is younger than (else the last)."""
+        counts = [0] * (len(limits) + 1)
+        for age in ages:
+            counts[next((i for i, limit in enumerate(limits) if age < limit), len(limits))] += 1
+        return counts
+
+    assert len(ages) > 1
+    assert found.waiting_by_age == [len(ages)]  # no limits: one bin, every waiting ticket
+    # The console's bins, and bins ending exactly at the tickets' own ages: a ticket as old as a
+    # limit is not younger than it, so it counts in the next bin.
+    for limits in (list(AGE_LIMITS), sorted(set(ages))):
+        counted = store.overview(SINCE, UNTIL, NOW, ZONE, ReportScope(), age_limits=limits)
+        assert counted.waiting_by_age == by_hand(limits), limits
 
 
 def test_p90_is_the_nearest_rank():

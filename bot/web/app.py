@@ -257,9 +257,10 @@ class Console:
             self.config.zone,
             scope,
             None if whole else ROWS_SHOWN + 1,
+            tables.AGE_LIMITS,
         )
         listed = tables.summary_tables(found.summary, self.config.zone, now)
-        listed += [tables.trend_table(found.trend), tables.age_table(found.waiting_ages)]
+        listed += [tables.trend_table(found.trend), tables.age_table(found.waiting_by_age)]
         labels = [f"{d.day:%m-%d}" for d in found.trend]
         series = [
             (name, [getattr(d, attr) for d in found.trend], colour)

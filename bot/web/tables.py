@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,11 +16,14 @@ from storage import QuestionInfo, Summary, Tally
 from storage.reports import DayFigures
 
 AGE_BINS = (
-    (4 * 3600, "4小时内"),
-    (24 * 3600, "4–24小时"),
-    (3 * 86400, "1–3天"),
-    (7 * 86400, "3–7天"),
+    (timedelta(hours=4), "4小时内"),
+    (timedelta(hours=24), "4–24小时"),
+    (timedelta(days=3), "1–3天"),
+    (timedelta(days=7), "3–7天"),
 )
+"""The waiting tickets' age bins: each holds the tickets younger than its limit (and not younger
+than the one before)."""
+AGE_LIMITS = tuple(limit for limit, _ in AGE_BINS)
 OLDEST_BIN = "7天以上"
 
 
@@ -159,14 +162,13 @@ def trend_table(trend: Sequence[DayFigures]) -> Table:
     )
 
 
-def age_table(waiting_seconds: Sequence[float]) -> Table:
-    """Tickets still waiting for an answer, by how long they have waited."""
-    counts = dict.fromkeys([label for _, label in AGE_BINS] + [OLDEST_BIN], 0)
-    for seconds in waiting_seconds:
-        label = next((label for limit, label in AGE_BINS if seconds < limit), OLDEST_BIN)
-        counts[label] += 1
+def age_table(waiting_by_age: Sequence[int]) -> Table:
+    """Tickets still waiting for an answer, by how long they have waited: ``waiting_by_age`` counts
+    them by ``AGE_LIMITS`` (``ReportStore.overview``)."""
+    labels = [label for _, label in AGE_BINS] + [OLDEST_BIN]
     columns = (Column("等待时长"), Column("待答复工单", "int"))
-    return Table("waiting", "待答复工单（按等待时长）", columns, list(counts.items()))
+    rows = list(zip(labels, waiting_by_age, strict=True))
+    return Table("waiting", "待答复工单（按等待时长）", columns, rows)
 
 
 def rating_label(score: str) -> str:
