@@ -8,6 +8,7 @@ they answer for.
 
 from __future__ import annotations
 
+from bot.commands import parse_rating
 from bot.events import EventKind
 from bot.work import Context, StaffContext
 from storage import EngagementKind
@@ -42,12 +43,19 @@ async def record(ctx: Context) -> None:
         sent_at=msg.sent_at,
         intent=intent.label,
         intent_confidence=intent.confidence,
-        intent_confident=intent.confident,
+        intent_confident=intent.confident and not _rating_with_a_wish(ctx, intent.label),
         department=department.label if department.confident else "",
         reply_to=msg.reply_to_message_id,
         from_official=ctx.is_staff,
         topic_key=message_topic(ctx),
     )
+
+
+def _rating_with_a_wish(ctx: Context, label: str) -> bool:
+    """「基本满意，希望按时完工」 rates an answer; the wish is about that ticket, not an idea for the
+    suggestions registry, so it is not counted or listed as a sure suggestion (the registry's rule,
+    handlers/registry.py ``is_suggestion``)."""
+    return label == "suggestion" and parse_rating(ctx.text) is not None
 
 
 def message_topic(ctx: Context) -> str | None:

@@ -74,8 +74,12 @@ async def test_a_suggestion_s_life_reaches_the_suggester(chat):
     assert "希望按时完工" not in listing
     posted = await chat.bot.say("/suggestions", by=chat.chen, chat=chat.group)
     assert "私聊" in posted[0].text
+    chat.clock.advance(minutes=1)  # the period ends now: the last minute's messages are in it
     posted = await chat.bot.say("/summary today", by=chat.chen)
     assert "好想法好建议 2 条：已收到 1、已采纳 1" in posted[0].text
+    # Nor does the summary count or list the rating among the residents' suggestions.
+    assert "居民建议 2 条，最新：" in posted[0].text  # the lockers, and the one asked of the bot
+    assert "希望按时完工" not in posted[0].text
 
 
 async def test_an_official_changes_only_suggestions_of_their_scope(chat):
