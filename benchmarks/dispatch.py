@@ -18,15 +18,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.schemas import create_schema, drop_schema
 from bot import work as dispatch
 from bot.adapters.memory import MemoryAdapter
 from bot.app import build_app
@@ -51,17 +49,11 @@ def fresh_database(url: str | None, sqlite_file: Path) -> Iterator[str]:
     if not url:
         yield f"sqlite:///{sqlite_file}"
         return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(url)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    schema, inside = create_schema(url, "bench")
     try:
-        separator = "&" if "?" in url else "?"
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+        yield inside
     finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+        drop_schema(url, schema)
 
 
 def settings(url: str) -> Settings:

@@ -29,7 +29,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +39,7 @@ from sqlalchemy import Connection, Engine, event, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.schemas import create_schema, drop_schema
 from handlers.summary import OVERDUE_LISTED
 from storage import Store, make_engine, upgrade
 from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
@@ -357,16 +357,7 @@ def main() -> None:
     if args.loaded:
         url = args.loaded
     elif args.database:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = sqlalchemy.create_engine(args.database)
-        with admin.begin() as c:
-            c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        admin.dispose()
-        url = (
-            sqlalchemy.make_url(args.database)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
+        schema, url = create_schema(args.database, "bench")
     else:
         tmp = tempfile.mkdtemp(prefix="minyi-bench-summary-")
         url = f"sqlite:///{Path(tmp) / 'summary.db'}"
@@ -437,10 +428,7 @@ def main() -> None:
         engine.dispose()
         if not args.keep and not args.loaded:
             if schema:
-                admin = sqlalchemy.create_engine(args.database)
-                with admin.begin() as c:
-                    c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-                admin.dispose()
+                drop_schema(args.database, schema)
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
 

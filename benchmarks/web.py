@@ -28,13 +28,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-import sqlalchemy
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
@@ -42,6 +40,7 @@ from starlette.routing import Mount, Route
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.schemas import create_schema, drop_schema  # noqa: E402
 from bot.web.app import ConsoleConfig, create_app  # noqa: E402
 from bot.web.auth import hash_password  # noqa: E402
 from bot.web.serve import ServerThread  # noqa: E402
@@ -108,16 +107,7 @@ def main() -> None:
     if args.loaded:
         url = args.loaded if "://" in args.loaded else f"sqlite:///{args.loaded}"
     elif args.database:
-        schema = f"bench_web_{uuid.uuid4().hex[:8]}"
-        admin = sqlalchemy.create_engine(args.database)
-        with admin.begin() as c:
-            c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        admin.dispose()
-        url = (
-            sqlalchemy.make_url(args.database)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
+        schema, url = create_schema(args.database, "bench_web")
     else:
         url = f"sqlite:///{tempfile.mkdtemp(prefix='minyi-bench-web-')}/bench.db"
     engine = make_engine(url)
@@ -172,10 +162,7 @@ def main() -> None:
     finally:
         engine.dispose()
         if schema and args.database:
-            admin = sqlalchemy.create_engine(args.database)
-            with admin.begin() as c:
-                c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-            admin.dispose()
+            drop_schema(args.database, schema)
 
 
 if __name__ == "__main__":
