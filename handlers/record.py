@@ -43,7 +43,7 @@ async def record(ctx: Context) -> None:
         sent_at=msg.sent_at,
         intent=intent.label,
         intent_confidence=intent.confidence,
-        intent_confident=intent.confident and not _rating_with_a_wish(ctx, intent.label),
+        intent_confident=intent_is_sure(ctx),
         department=department.label if department.confident else "",
         reply_to=msg.reply_to_message_id,
         from_official=ctx.is_staff,
@@ -51,11 +51,14 @@ async def record(ctx: Context) -> None:
     )
 
 
-def _rating_with_a_wish(ctx: Context, label: str) -> bool:
-    """「基本满意，希望按时完工」 rates an answer; the wish is about that ticket, not an idea for the
-    suggestions registry, so it is not counted or listed as a sure suggestion (the registry's rule,
-    handlers/registry.py ``is_suggestion``)."""
-    return label == "suggestion" and parse_rating(ctx.text) is not None
+def intent_is_sure(ctx: Context) -> bool:
+    """Whether the message's intent label stands as sure: the classifier is confident, and it is not
+    a rating that reads like a suggestion (「基本满意，希望按时完工」 rates an answer; the wish is about
+    that ticket, not an idea for the registry, the summaries' 居民建议 or a digest)."""
+    intent = ctx.analysis().intent
+    if intent.label == "suggestion" and parse_rating(ctx.text) is not None:
+        return False
+    return intent.confident
 
 
 def message_topic(ctx: Context) -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from bot.commands import parse_rating
 from bot.events import OutgoingMessage
 from bot.text.normalise import normalise
 from bot.text.privacy import mask
@@ -21,6 +20,7 @@ from bot.work import Context, StaffContext
 from handlers import scope
 from handlers.ask import NewTicket
 from handlers.common import clip, signature
+from handlers.record import intent_is_sure
 from storage import RegistryEntry, SuggestionStatus
 from storage.reports import ReportScope
 
@@ -59,8 +59,7 @@ def is_suggestion(ctx: Context) -> bool:
         return False
     if ctx.addressed:  # a message to the bot becomes a ticket, answered as one
         return False
-    intent = analysis.intent
-    return intent.label == "suggestion" and intent.confident and parse_rating(ctx.text) is None
+    return analysis.intent.label == "suggestion" and intent_is_sure(ctx)
 
 
 async def register(ctx: Context) -> None:
