@@ -22,6 +22,7 @@ from openpyxl import load_workbook
 from sqlalchemy import update
 
 from bot.web.app import ConsoleConfig, create_app
+from bot.web.pdf import CHROMIUM_ARGS
 from bot.web.serve import ServerThread
 from handlers.common import duration
 from handlers.summary import percent
@@ -30,14 +31,6 @@ from storage.models import Official
 from web_world import MASKED_PHONE, NOW, PASSWORD, PHONE, ZONE, World, at, build_world
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +44,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
+        )
         yield launched
         launched.close()
 
