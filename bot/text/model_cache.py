@@ -2,14 +2,13 @@
 
 The default intent model and the chatter gate are trained from files in this package at first use; a
 second start loads the saved ``.npz`` instead of training again. The file name carries a digest of every
-input (example files, settings, the code that trains and featurises, jieba's version), so an edit to any
+input (example files, settings, the code that trains and featurises, the segmenter's version), so an edit to any
 of them trains a fresh model rather than loading a stale one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.text.model import FORMAT, TextModel
+from bot.text.segment import segmenter_version
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -35,20 +35,13 @@ def cache_dir() -> Path:
     return Path(base) / "minyi"
 
 
-def _jieba_version() -> str:
-    try:
-        return importlib.metadata.version("jieba")
-    except importlib.metadata.PackageNotFoundError:
-        return ""
-
-
 def inputs_key(files: Iterable[Path], settings: Any) -> str:
     """A digest of ``files`` (example files and code), JSON-able ``settings``, the model format and
-    jieba's version."""
+    the segmenter's version."""
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.read_bytes())
-    digest.update(json.dumps([settings, FORMAT, _jieba_version()], sort_keys=True).encode())
+    digest.update(json.dumps([settings, FORMAT, segmenter_version()], sort_keys=True).encode())
     return digest.hexdigest()[:32]
 
 
