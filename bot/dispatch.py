@@ -82,10 +82,12 @@ APOLOGY = "抱歉，处理您的消息时出现问题，已记录，工作人员
 class _BatchTexts:
     """The texts of a batch's group messages (inbox id, text), in order, and the analyses done."""
 
-    def __init__(self, texts: list[tuple[int, str]]) -> None:
+    def __init__(self, texts: list[tuple[int, str]], done: dict[int, Analysis]) -> None:
         self.texts = texts
         self.index = {event_id: i for i, (event_id, _) in enumerate(texts)}
-        self.done: dict[int, Analysis] = {}
+        self.done = done
+        """Analyses by inbox id, kept by the dispatcher from batch to batch: a batch cut short (by
+        ``BATCH_SECONDS`` or a send) leaves the rest of its chunk analysed for the next."""
 
     def chunk_of(self, event_id: int) -> list[tuple[int, str]]:
         """The ``ANALYSIS_CHUNK`` texts from this event's on."""
@@ -132,6 +134,8 @@ class Dispatcher:
         when something was journaled since it last looked (or the batch was full)."""
         # A batch's text analysis runs on a thread of its own, off the event loop.
         self._text_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-text")
+        self._decoded: dict[int, IncomingMessage] = {}
+        self._analysed: dict[int, Analysis] = {}
 
     # ------------------------------------------------------------------ adapters
 
@@ -345,20 +349,29 @@ class Dispatcher:
         next batch — after ``max_attempts`` failures it is kept as poison and the person hears one
         apology."""
         items: list[tuple[InboxRecord, IncomingMessage]] = []
+        pending = {record.id for record in records}
+        # What earlier batches decoded and analysed of events still pending is kept, the rest let go.
+        self._decoded = {i: e for i, e in self._decoded.items() if i in pending}
+        self._analysed = {i: a for i, a in self._analysed.items() if i in pending}
         for record in records:
-            try:
-                items.append((record, handleable(decode_event(record.payload))))
-            except (ValueError, KeyError, TypeError):
-                if items:
-                    break  # in order: the events before it first
-                await self._process(record)  # kept as poison
-                return 1
+            event = self._decoded.get(record.id)
+            if event is None:
+                try:
+                    event = handleable(decode_event(record.payload))
+                except (ValueError, KeyError, TypeError):
+                    if items:
+                        break  # in order: the events before it first
+                    await self._process(record)  # kept as poison
+                    return 1
+                self._decoded[record.id] = event
+            items.append((record, event))
         texts = _BatchTexts(
             [
                 (record.id, self.addressed_text(event)[0] or event.text)
                 for record, event in items
                 if event.kind is EventKind.MESSAGE and event.chat.is_group and event.text.strip()
-            ]
+            ],
+            self._analysed,
         )
         handled, poisoned = await self.patiently(
             items[0][0].key, partial(self._batch_in_unit, items, texts)
@@ -378,13 +391,20 @@ class Dispatcher:
         if event_id not in texts.index:
             return None
         if event_id not in texts.done:
-            chunk = texts.chunk_of(event_id)
-            loop = asyncio.get_running_loop()
-            found = await loop.run_in_executor(
-                self._text_thread, analyse_texts, self.services.text, [t for _, t in chunk]
-            )
+            chunk = [(i, t) for i, t in texts.chunk_of(event_id) if i not in texts.done]
+            found = await self._analyse([t for _, t in chunk])
             texts.done.update({i: a for (i, _), a in zip(chunk, found, strict=True)})
         return texts.done[event_id]
+
+    async def _analyse(self, texts: list[str]) -> list[Analysis]:
+        """``analyse_texts`` off the event loop: at once on the database thread when a batch runs
+        there (that thread is not the event loop's), else on the text thread."""
+        if self.services.in_db_thread:
+            return analyse_texts(self.services.text, texts)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._text_thread, analyse_texts, self.services.text, texts
+        )
 
     async def _batch_in_unit(
         self,
@@ -392,82 +412,97 @@ class Dispatcher:
         texts: _BatchTexts,
     ) -> tuple[int | None, tuple[InboxRecord, IncomingMessage] | None]:
         """One attempt at a batch: how many events were handled and committed (None: none could be
-        claimed), and the event that became poison in it, if any."""
+        claimed), and the event that became poison in it, if any. The batch runs on the database
+        thread (``Services.on_db_thread``): its store calls are plain calls there."""
+        roles = self._known_roles(asyncio.get_running_loop().time())
+        async with self._write_lock:
+            try:
+                handled, poisoned, queued = await self.services.on_db_thread(
+                    partial(self._batch_body, items, texts, roles)
+                )
+            except BaseException:
+                roles.clear()
+                raise
+        if queued:
+            self.postman.wake()
+        return handled, poisoned
+
+    async def _batch_body(
+        self,
+        items: Sequence[tuple[InboxRecord, IncomingMessage]],
+        texts: _BatchTexts,
+        roles: dict[tuple[str, str], OfficialInfo | None],
+    ) -> tuple[int | None, tuple[InboxRecord, IncomingMessage] | None, bool]:
+        """``_batch_in_unit``'s work, on the database thread; also says whether a send was queued."""
         services = self.services
         loop = asyncio.get_running_loop()
         started = loop.time()
         handled, failed, queued = 0, None, False
         poisoned: tuple[InboxRecord, IncomingMessage] | None = None
-        roles = self._known_roles(started)
-        async with self._write_lock:
-            bound = await services.db(services.store.begin_unit)
-            try:
-                # A chat's events are claimed when the batch first reaches one of them, so a
-                # worker holds only the chats it gets to (several workers: ``claim_events``).
-                chats: dict[str, list[int]] = {}
-                for record, _ in items:
-                    chats.setdefault(record.chat_key, []).append(record.id)
-                claimed: set[int] = set()
-                left: list[int] = []
-                for record, event in items:
-                    if record.chat_key in chats:
-                        mine = await services.db(
-                            bound.claim_events, chats.pop(record.chat_key), services.clock()
-                        )
-                        claimed |= mine
-                        left += sorted(mine)
-                    if record.id not in claimed:
-                        continue  # handled, or being handled, by another worker
-                    if self.winding_down:
-                        break
-                    savepoint = await services.db(bound.begin_savepoint)
-                    work = self._work(bound, record.id)
-                    try:
-                        analysis = await self._analysis(texts, record.id)
-                        await self._dispatch_event(work, event, analysis, roles)
-                        if work.queued:
-                            await services.db(
-                                bound.enqueue,
-                                [encode_queued(q, record.id) for q in work.queued],
-                                services.clock(),
-                            )
-                    except StoreUnavailable:
-                        raise
-                    except Exception as exc:
-                        await services.db(bound.end_savepoint, savepoint, False)
-                        self._log_failure(event, record)
-                        failed = (record, event, f"{type(exc).__name__}: {exc}")
-                        roles.clear()
-                        break
-                    await services.db(bound.end_savepoint, savepoint, True)
-                    left.remove(record.id)
-                    handled += 1
+        bound = await services.db(services.store.begin_unit)
+        try:
+            # A chat's events are claimed when the batch first reaches one of them, so a
+            # worker holds only the chats it gets to (several workers: ``claim_events``).
+            chats: dict[str, list[int]] = {}
+            for record, _ in items:
+                chats.setdefault(record.chat_key, []).append(record.id)
+            claimed: set[int] = set()
+            left: list[int] = []
+            for record, event in items:
+                if record.chat_key in chats:
+                    mine = await services.db(
+                        bound.claim_events, chats.pop(record.chat_key), services.clock()
+                    )
+                    claimed |= mine
+                    left += sorted(mine)
+                if record.id not in claimed:
+                    continue  # handled, or being handled, by another worker
+                if self.winding_down:
+                    break
+                savepoint = await services.db(bound.begin_savepoint)
+                work = self._work(bound, record.id)
+                try:
+                    analysis = await self._analysis(texts, record.id)
+                    await self._dispatch_event(work, event, analysis, roles)
                     if work.queued:
-                        queued = True
-                        roles.clear()  # what it did (/bind …) may have changed the roster
-                        break
-                    if loop.time() - started >= BATCH_SECONDS:
-                        break
-                if not claimed:
-                    await services.db(bound.end_unit, True)
-                    return None, None
-                if left:
-                    await services.db(bound.release_events, left)
-                if failed is not None:
-                    record, event, error = failed
-                    if await services.db(
-                        bound.note_failure, record.id, error, self.max_attempts, services.clock()
-                    ):
-                        poisoned = (record, event)
+                        await services.db(
+                            bound.enqueue,
+                            [encode_queued(q, record.id) for q in work.queued],
+                            services.clock(),
+                        )
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:
+                    await services.db(bound.end_savepoint, savepoint, False)
+                    self._log_failure(event, record)
+                    failed = (record, event, f"{type(exc).__name__}: {exc}")
+                    roles.clear()
+                    break
+                await services.db(bound.end_savepoint, savepoint, True)
+                left.remove(record.id)
+                handled += 1
+                if work.queued:
+                    queued = True
+                    roles.clear()  # what it did (/bind …) may have changed the roster
+                    break
+                if loop.time() - started >= BATCH_SECONDS:
+                    break
+            if not claimed:
                 await services.db(bound.end_unit, True)
-            except BaseException:
-                roles.clear()
-                # Shielded: a second cancellation must not leave the session open.
-                await asyncio.shield(services.db(bound.end_unit, False))
-                raise
-        if queued:
-            self.postman.wake()
-        return handled, poisoned
+                return None, None, False
+            if left:
+                await services.db(bound.release_events, left)
+            if failed is not None:
+                record, event, error = failed
+                if await services.db(
+                    bound.note_failure, record.id, error, self.max_attempts, services.clock()
+                ):
+                    poisoned = (record, event)
+            await services.db(bound.end_unit, True)
+        except BaseException:
+            await services.db(bound.end_unit, False)
+            raise
+        return handled, poisoned, queued
 
     def _log_failure(self, event: IncomingMessage, record: InboxRecord) -> None:
         """Log the exception being handled as this event's failed attempt (with its traceback)."""
@@ -564,11 +599,7 @@ class Dispatcher:
         elif event.kind is EventKind.MESSAGE and ctx.command is None and text.strip():
             # Not in a batch's analysis (a private message, an event retried alone): analysed on
             # the text thread too, so a long paste never holds up the event loop.
-            loop = asyncio.get_running_loop()
-            found = await loop.run_in_executor(
-                self._text_thread, analyse_texts, self.services.text, [text]
-            )
-            ctx.analysis_ = found[0]
+            ctx.analysis_ = (await self._analyse([text]))[0]
         await self.dispatch(ctx)
         if event.button is not None and not ctx.button_answered:
             ctx.answer_button()  # stop the client's spinner

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -73,10 +74,41 @@ class Services:
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-db")
     )
 
+    _on_db_thread: threading.local = field(default_factory=threading.local)
+    """``running`` is set on the database thread while ``on_db_thread`` work runs there."""
+    _db_loop: asyncio.AbstractEventLoop | None = None
+    """The database thread's own event loop (``on_db_thread``), made on first use."""
+
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a store call off the event loop; one worker thread keeps database work in order."""
+        """Run a store call off the event loop; one worker thread keeps database work in order.
+        Called from work already running on that thread (``on_db_thread``), it runs at once."""
+        if self.in_db_thread:
+            return fn(*args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    @property
+    def in_db_thread(self) -> bool:
+        """True in work that ``on_db_thread`` runs (its store calls need no hop)."""
+        return bool(getattr(self._on_db_thread, "running", False))
+
+    async def on_db_thread(self, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run the coroutine ``job()`` makes on the database thread, on an event loop of that
+        thread's own: each of its store calls is then a plain call, where a hop between threads per
+        call (about half a millisecond) used to cost more than the SQL. The dispatcher runs a batch of
+        events so; the main loop stays free meanwhile. Work so run must not touch the main loop's
+        asyncio objects (locks, events)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run_here, job)
+
+    def _run_here(self, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        if self._db_loop is None:
+            self._db_loop = asyncio.new_event_loop()
+        self._on_db_thread.running = True
+        try:
+            return self._db_loop.run_until_complete(job())
+        finally:
+            self._on_db_thread.running = False
 
     @functools.cached_property
     def worktime(self) -> WorkClock:
@@ -86,8 +118,11 @@ class Services:
         return WorkClock(self.settings.worktime, self.settings.bot.zone)
 
     def close(self) -> None:
-        """Stop the database worker thread."""
+        """Stop the database worker thread (and close its event loop)."""
         self._executor.shutdown(wait=True)
+        if self._db_loop is not None:
+            self._db_loop.close()
+            self._db_loop = None
 
 
 @dataclass(frozen=True, slots=True)

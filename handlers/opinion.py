@@ -48,16 +48,25 @@ async def watch(ctx: Context) -> None:
     lookback = timedelta(days=settings.baseline_days)
     at = stored.sent_at
     start = at - window
+    tally = await ctx.db(
+        ctx.store.topic_tally, key, window_start=start, lookback_start=start - lookback, until=at
+    )
+    if tally.warning_id is not None:
+        await ctx.db(
+            ctx.store.refresh_warning,
+            tally.warning_id,
+            count=tally.count,
+            window_start=start,
+            until=at,
+        )
+        return
+    baseline = tally.lookback * (window / lookback)
+    if tally.count < settings.min_count or tally.count <= settings.baseline_multiple * baseline:
+        return
+    # A burst: now the details the warning quotes (groups, first and latest message).
     counts = await ctx.db(
         ctx.store.topic_counts, key, window_start=start, lookback_start=start - lookback, until=at
     )
-    raised = await ctx.db(ctx.store.warning_since, key, start)
-    if raised is not None:
-        await ctx.db(ctx.store.refresh_warning, raised.id, counts)
-        return
-    baseline = counts.lookback * (window / lookback)
-    if counts.count < settings.min_count or counts.count <= settings.baseline_multiple * baseline:
-        return
     await ctx.db(
         ctx.store.raise_warning,
         counts,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, select, true
 
 from storage.base import StoreBase
 from storage.models import Group, Message, OpinionWarning, Person
@@ -44,6 +46,21 @@ class TopicCounts:
     of their first message."""
     first: TopicMessageInfo | None
     latest: TopicMessageInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicTally:
+    """A topic's message counts around a new message, and the warning already raised in the window:
+    all the early warning needs to know of most messages (``topic_counts`` has the details)."""
+
+    count: int
+    """Messages in the window."""
+    previous: int
+    """Messages in the window of the same length just before it."""
+    lookback: int
+    """Messages in the lookback before the window."""
+    warning_id: int | None
+    """The latest warning about the topic raised since the window's start, if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +146,26 @@ class WarningStore(StoreBase):
                 latest=quoted[-1] if quoted else None,
             )
 
+    def topic_tally(
+        self, key: str, *, window_start: datetime, lookback_start: datetime, until: datetime
+    ) -> TopicTally:
+        """``topic_counts``'s three counts and the warning raised since ``window_start``, in one
+        statement over the topic's index, no text read (the early warning asks at every message)."""
+        previous_start = window_start - (until - window_start)
+        with self._tx() as session:
+            row = session.execute(
+                _tally_statement(),
+                {
+                    "key": key,
+                    "window_start": window_start,
+                    "until": until,
+                    "previous_start": previous_start,
+                    "lookback_start": lookback_start,
+                    "earliest": min(previous_start, lookback_start),
+                },
+            ).one()
+            return TopicTally(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3])
+
     def warning_since(self, key: str, since: datetime) -> WarningInfo | None:
         """The warning about topic ``key`` raised at or after ``since``, if any."""
         with self._tx() as session:
@@ -166,14 +203,38 @@ class WarningStore(StoreBase):
             session.flush()
             return _warning_info(row)
 
-    def refresh_warning(self, warning_id: int, counts: TopicCounts) -> None:
-        """Bring a raised warning's count, groups and latest message up to date (no new warning)."""
-        assert counts.latest is not None
+    def refresh_warning(
+        self, warning_id: int, *, count: int, window_start: datetime, until: datetime
+    ) -> None:
+        """Bring a raised warning's count, groups and latest message (the window's, up to ``until``)
+        up to date (no new warning); the groups are counted in SQL, no text is read."""
         with self._tx() as session:
             row = session.get_one(OpinionWarning, warning_id)
-            row.count = max(row.count, counts.count)
-            row.groups = _titles(counts)
-            row.latest_message_id = counts.latest.id
+            burst = (
+                Message.topic_key == row.topic_key,
+                Message.from_official.is_(False),
+                Message.sent_at >= window_start,
+                Message.sent_at <= until,
+            )
+            title = func.coalesce(func.nullif(Group.title, ""), Group.platform_chat_id)
+            titles = session.scalars(
+                select(title)
+                .select_from(Message)
+                .join(Group, Group.id == Message.group_id)
+                .where(*burst)
+                .group_by(Group.id, title)
+                .order_by(func.min(Message.sent_at), func.min(Message.id))
+            ).all()
+            latest = session.scalar(
+                select(Message.id)
+                .where(*burst)
+                .order_by(Message.sent_at.desc(), Message.id.desc())
+                .limit(1)
+            )
+            row.count = max(row.count, count)
+            row.groups = "、".join(titles)
+            if latest is not None:
+                row.latest_message_id = latest
 
     def warning(self, warning_id: int, scope: ReportScope = EVERYTHING) -> WarningInfo | None:
         """Warning ``warning_id`` when its burst had a message in a group ``scope`` admits."""
@@ -234,6 +295,36 @@ class WarningStore(StoreBase):
                 .order_by(OpinionWarning.raised_at.desc(), OpinionWarning.id.desc())
             ).all()
             return [_warning_info(row) for row in found]
+
+
+@cache
+def _tally_statement() -> Select[Any]:
+    """``topic_tally``'s statement, built once (building it cost more than running it)."""
+    topic = and_(
+        Message.topic_key == bindparam("key"),
+        Message.from_official.is_(False),
+        Message.sent_at >= bindparam("earliest"),
+        Message.sent_at <= bindparam("until"),
+    )
+
+    def tally(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.sum(case((and_(*conditions), 1), else_=0))
+
+    window_start, previous_start = bindparam("window_start"), bindparam("previous_start")
+    raised = (
+        select(func.max(OpinionWarning.id))
+        .where(
+            OpinionWarning.topic_key == bindparam("key"),
+            OpinionWarning.raised_at >= window_start,
+        )
+        .scalar_subquery()
+    )
+    return select(
+        tally(Message.sent_at >= window_start),
+        tally(Message.sent_at >= previous_start, Message.sent_at < window_start),
+        tally(Message.sent_at >= bindparam("lookback_start"), Message.sent_at < window_start),
+        raised,
+    ).where(topic)
 
 
 def _in_scope(scope: ReportScope) -> ColumnElement[bool]:
