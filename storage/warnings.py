@@ -12,7 +12,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, select, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    true,
+)
 
 from storage.base import StoreBase
 from storage.models import Group, Message, OpinionWarning, Person
@@ -310,7 +320,8 @@ def _tally_statement() -> Select[Any]:
     def tally(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
         return func.sum(case((and_(*conditions), 1), else_=0))
 
-    window_start, previous_start = bindparam("window_start"), bindparam("previous_start")
+    window_start: BindParameter[datetime] = bindparam("window_start")
+    previous_start: BindParameter[datetime] = bindparam("previous_start")
     raised = (
         select(func.max(OpinionWarning.id))
         .where(
