@@ -12,7 +12,8 @@ The floor, in the same run: ``python -c "import bot.app"`` (the interpreter and 
 process start to exit). Runs alternate so both see the same load on a shared machine. Then one more start
 with stdin held open (so the process waits for input) gives its resident memory (VmRSS) once ready, and
 the time from start to the acknowledgement of a first question typed at once (which waits for the
-models and the template index still loading in the background), and the memory then.
+models and the template index still loading in the background), and the memory then; and the memory
+once ``--messages`` (10,000) residents' group messages from ../shared/data have been handled.
 
     .venv/bin/python benchmarks/startup.py [--repeat 5]
 """
@@ -20,11 +21,13 @@ models and the template index still loading in the background), and the memory t
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +49,8 @@ def _run_command() -> list[str]:
 
 
 QUESTION = "王阿姨: @政务助手 请问小区电梯坏了什么时候能修好？\n"
+SECOND_QUESTION = "王阿姨: @政务助手 请问社保卡在哪里补办？\n"
+DATA = REPO.parent / "shared" / "data" / "msgabench" / "intent.csv"
 
 
 def time_to_ready(
@@ -96,9 +101,23 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def group_talk(fd: int, count: int) -> None:
+    """Type ``count`` residents' group messages (the public data set, numbered so none repeats) at
+    the console, then a second question, from a thread of its own (the pipe is smaller than what is
+    typed, and what the bot prints meanwhile must be read)."""
+    with DATA.open(encoding="utf-8") as f:
+        rows = [" ".join(r["text"].split()) for r in csv.DictReader(f) if r["text"].strip()]
+    lines = "".join(f"居民{i % 200}: {rows[i % len(rows)]} {i}\n" for i in range(count))
+    typed = (lines + SECOND_QUESTION).encode()
+    threading.Thread(target=os.write, args=(fd, typed), daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--messages", type=int, default=10_000, help="group messages before memory is read again"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -117,6 +136,11 @@ def main() -> None:
             assert proc.stdout is not None
             answered = proc.stdout.readline() and time.perf_counter() - start
             rss_answered = rss_mb(proc.pid)
+            group_talk(write_fd, args.messages)
+            for line in proc.stdout:  # the second question's acknowledgement: all is handled
+                if "编号 Q2" in line:
+                    break
+            rss_after = rss_mb(proc.pid)
         finally:
             os.close(write_fd)
             os.close(read_fd)
@@ -147,6 +171,7 @@ def main() -> None:
         f"  first question answered, from process start  {answered:6.2f} s, "
         f"resident memory then {rss_answered:.0f} MB"
     )
+    print(f"  resident memory after {args.messages} group messages     {rss_after:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ BATCH_SECONDS = 0.2
 CONTENDED_PAUSE = (0.02, 0.32)
 """Seconds a worker waits, doubling, before it looks at the inbox again when every pending event it
 found belongs to chats other workers are handling (several workers on PostgreSQL)."""
+CLAIM_AHEAD = 50
+"""A batch claims the chats of this many events at a time (one statement for all of them)."""
 ANALYSIS_CHUNK = 50
 """Group messages whose intents are classified together (one matrix) while the store works."""
 ROLES_SECONDS = 5.0
@@ -394,7 +396,9 @@ class Dispatcher:
             chunk = [(i, t) for i, t in texts.chunk_of(event_id) if i not in texts.done]
             found = await self._analyse([t for _, t in chunk])
             texts.done.update({i: a for (i, _), a in zip(chunk, found, strict=True)})
-        return texts.done[event_id]
+        # Taken, not shared: an attempt rolled back must not leave its stored message on the
+        # analysis a second attempt gets.
+        return texts.done.pop(event_id)
 
     async def _analyse(self, texts: list[str]) -> list[Analysis]:
         """``analyse_texts`` off the event loop: at once on the database thread when a batch runs
@@ -441,18 +445,23 @@ class Dispatcher:
         poisoned: tuple[InboxRecord, IncomingMessage] | None = None
         bound = await services.db(services.store.begin_unit)
         try:
-            # A chat's events are claimed when the batch first reaches one of them, so a
-            # worker holds only the chats it gets to (several workers: ``claim_events``).
+            # The senders whose roles are not known yet, looked up together.
+            unknown = list({(e.platform, e.sender.user_id) for _, e in items} - roles.keys())
+            if unknown:
+                roles.update(await services.db(bound.officials_for_identities, unknown))
+            # A chat's events are claimed when the batch first reaches one of them, with the chats
+            # of the next CLAIM_AHEAD events, so a worker holds only the chats it is about to
+            # handle (several workers: ``claim_events``) and a claim serves many events.
             chats: dict[str, list[int]] = {}
             for record, _ in items:
                 chats.setdefault(record.chat_key, []).append(record.id)
             claimed: set[int] = set()
             left: list[int] = []
-            for record, event in items:
+            for at, (record, event) in enumerate(items):
                 if record.chat_key in chats:
-                    mine = await services.db(
-                        bound.claim_events, chats.pop(record.chat_key), services.clock()
-                    )
+                    ahead = {r.chat_key for r, _ in items[at : at + CLAIM_AHEAD]} & chats.keys()
+                    ids = [i for chat in ahead for i in chats.pop(chat)]
+                    mine = await services.db(bound.claim_events, ids, services.clock())
                     claimed |= mine
                     left += sorted(mine)
                 if record.id not in claimed:

@@ -51,17 +51,16 @@ class MessageStore(StoreBase):
     ) -> MessageInfo | None:
         """Store a message the bot saw; ``None`` when the same platform message is already stored."""
         with self._tx() as session:
-            person = rows.person(session, platform, sender_id, sender_name, sent_at)
-            group = (
-                rows.group(session, platform, chat_id, chat_title, sent_at) if is_group else None
+            person_id = rows.person_id(session, platform, sender_id, sender_name, sent_at)
+            group_id = (
+                rows.group_id(session, platform, chat_id, chat_title, sent_at) if is_group else None
             )
-            group_id = group.id if group else None
             values = {
                 "platform": platform,
                 "chat_id": chat_id,
                 "platform_message_id": platform_message_id,
                 "group_id": group_id,
-                "person_id": person.id,
+                "person_id": person_id,
                 "text": text,
                 "intent": intent,
                 "intent_confidence": intent_confidence,
@@ -82,7 +81,7 @@ class MessageStore(StoreBase):
             if new_id is None:
                 return None
             return MessageInfo(
-                new_id, platform, chat_id, platform_message_id, group_id, person.id,
+                new_id, platform, chat_id, platform_message_id, group_id, person_id,
                 text, intent, sent_at,
             )  # fmt: skip
 

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from storage import rows
@@ -151,6 +151,26 @@ class RosterStore(StoreBase):
                 )
             )
             return rows.official_info(session, official) if official else None
+
+    def officials_for_identities(
+        self, identities: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], OfficialInfo | None]:
+        """``official_for_identity`` of each ``(platform, user id)``, in one statement (a batch of
+        events learns its senders' roles at once); None for those not on the roster."""
+        found: dict[tuple[str, str], OfficialInfo | None] = dict.fromkeys(identities)
+        if not identities:
+            return found
+        with self._tx() as session:
+            for platform, user_id, official in session.execute(
+                select(Person.platform, Person.platform_user_id, Official)
+                .join(Official, Person.official_id == Official.id)
+                .where(
+                    tuple_(Person.platform, Person.platform_user_id).in_(list(identities)),
+                    Official.active.is_(True),
+                )
+            ).all():
+                found[(platform, user_id)] = rows.official_info(session, official)
+        return found
 
     def groups_of(self, official_id: int) -> list[GroupInfo]:
         """Groups the official answers for."""

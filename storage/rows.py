@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.base import GROUPS_MEMO, PERSONS_MEMO, StoreError, StoreErrorCode
+from storage.known_rows import known_rows
 from storage.models import Group, Official, Person, Question
 from storage.records import GroupInfo, OfficialInfo, QuestionInfo
 
@@ -56,6 +57,30 @@ def group(session: Session, platform: str, chat_id: str, title: str, at: datetim
         row.title = title
     known[(platform, chat_id)] = row
     return row
+
+
+def person_id(session: Session, platform: str, user_id: str, name: str, at: datetime) -> int:
+    """``person(…).id``, without a statement when this process found or made that person already
+    under that name (``storage.known_rows``)."""
+    known = known_rows(session).persons
+    hit = known.get((platform, user_id))
+    if hit is not None and (not name or hit[1] == name):
+        return hit[0]
+    row = person(session, platform, user_id, name, at)
+    known[(platform, user_id)] = (row.id, row.display_name)
+    return row.id
+
+
+def group_id(session: Session, platform: str, chat_id: str, title: str, at: datetime) -> int:
+    """``group(…).id``, without a statement when this process found or made that group already under
+    that title (``storage.known_rows``)."""
+    known = known_rows(session).groups
+    hit = known.get((platform, chat_id))
+    if hit is not None and (not title or hit[1] == title):
+        return hit[0]
+    row = group(session, platform, chat_id, title, at)
+    known[(platform, chat_id)] = (row.id, row.title)
+    return row.id
 
 
 def group_info(g: Group) -> GroupInfo:

@@ -1,0 +1,52 @@
+"""Ids of persons and groups this process has already found or made, kept across units of work.
+
+Storing a group message needs its sender's and group's ids; asking the database for them at every
+message cost two statements each time. This memo remembers ``(platform, user or chat id) → (id, name)``
+per engine. An entry may come from a row the current transaction made, so every rollback of a
+transaction or savepoint on the engine forgets everything (rows are never deleted otherwise): what is
+remembered was committed, or belongs to a transaction still open that has not rolled back.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
+
+Key = tuple[str, str]
+
+
+class KnownRows:
+    """The persons' and groups' ids (and names) one engine's sessions found or made."""
+
+    def __init__(self) -> None:
+        self.persons: dict[Key, tuple[int, str]] = {}
+        self.groups: dict[Key, tuple[int, str]] = {}
+
+    def forget(self, *_: Any) -> None:
+        """Forget everything (a rollback may have taken some of these rows with it)."""
+        self.persons.clear()
+        self.groups.clear()
+
+
+_by_engine: WeakKeyDictionary[Engine, KnownRows] = WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def known_rows(session: Session) -> KnownRows:
+    """The memo of the engine ``session`` works on, made (and hooked to its rollbacks) on first use."""
+    bind = session.get_bind()
+    engine: Engine = bind if isinstance(bind, Engine) else bind.engine
+    known = _by_engine.get(engine)
+    if known is None:
+        with _lock:
+            known = _by_engine.get(engine)
+            if known is None:
+                known = KnownRows()
+                event.listen(engine, "rollback", known.forget)
+                event.listen(engine, "rollback_savepoint", known.forget)
+                _by_engine[engine] = known
+    return known
