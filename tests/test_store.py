@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from handlers.assignment import choose_assignee
 from storage import InboxEntry, Store, StoreError, current_revision, make_engine, upgrade
@@ -415,3 +415,28 @@ def test_a_chat_another_worker_is_handling_is_left_to_it(store, db_url):
         assert claimed == set()  # e0 and e1 of its chat, pending again, come first
     else:
         assert claimed == {ids["e3"]}  # one worker, reading the oldest first, never asks this
+
+
+def test_a_sender_and_group_made_in_a_rolled_back_unit_are_made_again(store):
+    # The ids of persons and groups are remembered from message to message; a unit that rolled back
+    # took its new rows with it, and the next message must not point at them.
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        record(uow, "1", sender="newcomer", chat_id="g-new", chat_title="新群")
+        raise RuntimeError("the handler failed after storing the message")
+    bound = store.begin_unit()  # as the dispatcher's batch: a savepoint rolled back forgets them too
+    savepoint = bound.begin_savepoint()
+    record(bound, "2", sender="other", chat_id="g-other", chat_title="别的群")
+    bound.end_savepoint(savepoint, False)
+    bound.end_unit(True)
+    stored = record(store, "3", sender="newcomer", chat_id="g-new", chat_title="新群")
+    again = record(store, "4", sender="other", chat_id="g-other", chat_title="别的群")
+    with store.engine.connect() as connection:
+        senders = connection.execute(
+            text(
+                "select p.platform_user_id, g.platform_chat_id from messages m"
+                " join persons p on p.id = m.person_id join groups g on g.id = m.group_id"
+                " where m.id in (:a, :b) order by m.id"
+            ),
+            {"a": stored.id, "b": again.id},
+        ).all()
+    assert senders == [("newcomer", "g-new"), ("other", "g-other")]
