@@ -315,9 +315,12 @@ def parse_command(text: str, bot_username: str | None = None) -> Command | None:
     name = _WORD_TO_NAME.get(first.lower())
     if name is None:
         # "进度Q12" written without a space is common in chat.
+        lowered = text.lower()
         for word, candidate in _WORD_TO_NAME.items():
+            if not lowered.startswith(word):
+                continue
             tail = text[len(word) :]
-            if text.lower().startswith(word) and QUESTION_NUMBER.match(tail.split(" ")[0] or "-"):
+            if QUESTION_NUMBER.match(tail.split(" ")[0] or "-"):
                 name, rest = candidate, tail
                 break
         else:
