@@ -17,6 +17,11 @@ connection to this PostgreSQL takes — the ceiling of one worker's connection, 
 
     .venv/bin/python benchmarks/ingest.py [--messages 5000] [--database postgresql+psycopg://postgres@127.0.0.1/test]
     .venv/bin/python benchmarks/ingest.py --database postgresql+psycopg://… --workers 2 --groups 200
+    .venv/bin/python benchmarks/ingest.py --stored 1000000 [--database …]
+
+With ``--stored N`` it times the same messages on a store already holding 1,000 messages and on one
+holding N (bulk-loaded as ``benchmarks/summary.py`` does, a twentieth of them on the measured messages'
+topics), each fresh: what the hot path's queries cost as the store grows.
 """
 
 from __future__ import annotations
@@ -32,17 +37,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.dispatch import fresh_database, settings
+from benchmarks.summary import analyze, load
 from bot.app import build_app
 from bot.events import Chat, IncomingMessage, Received
 from bot.events import Person as Sender
 from bot.work import analyse_texts
+from storage import make_engine, upgrade
 from storage.models import Group, Message, Person
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "msgabench" / "intent.csv"
@@ -224,6 +231,56 @@ def statement_rate(url: str, seconds: float = 3.0) -> float:
     return 2 * done / elapsed
 
 
+def stored_before(url: str, count: int, keys: list[str]) -> float:
+    """Fill a fresh store with ``count`` synthetic messages (``benchmarks/summary.py``'s bulk load:
+    questions, ratings and engagements with them), a twentieth of them carrying the topic keys the
+    measured messages have, so the early warning counts real neighbours; returns the seconds it took."""
+    started = time.perf_counter()
+    engine = make_engine(url)
+    upgrade(engine)
+    load(engine, count, float("inf"))
+    with engine.begin() as connection:
+        for i, key in enumerate(keys):
+            connection.execute(
+                update(Message).where(Message.id % (20 * len(keys)) == i).values(topic_key=key)
+            )
+    analyze(engine)
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def topic_keys(url: str, lines: list[str]) -> list[str]:
+    """The distinct topic keys the measured messages will be stored with (group 0's, for local
+    topics), as the record observer makes them."""
+    app = build_app(settings(url))
+    found = {
+        analysis.topic.key("test:g0")
+        for analysis in analyse_texts(app.services.text, lines)
+        if analysis.topic is not None
+    }
+    app.close()
+    return sorted(found)
+
+
+def compare_stored(database: str | None, lines: list[str], stored: int) -> None:
+    """The ingest rate on a store holding 1,000 messages beside one holding ``stored``."""
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in (1000, stored):
+            with fresh_database(database, Path(tmp) / f"stored{count}.db") as url:
+                keys = topic_keys(url, lines)
+                seconds = stored_before(url, count, keys)
+                rates[count], _ = asyncio.run(minyi_rate(url, lines))
+                print(
+                    f"  loaded {count:>10,} messages in {seconds:6.1f} s; then {rates[count]:8.0f} msg/s"
+                )
+    engine = "PostgreSQL" if database else "SQLite file"
+    print(f"{len(lines)} ordinary group messages, {engine}, beside the messages already stored")
+    for count in (1000, stored):
+        print(f"  {f'rate with {count:,} stored':<42}{rates[count]:8.0f} msg/s")
+    print(f"  {'ratio':<42}{rates[stored] / rates[1000]:8.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -237,8 +294,16 @@ def main() -> None:
     parser.add_argument(
         "--groups", type=int, default=20, help="groups the messages are spread over (default 20)"
     )
+    parser.add_argument(
+        "--stored",
+        type=int,
+        help="compare the rate on a store already holding this many messages with one holding 1,000",
+    )
     args = parser.parse_args()
     lines = texts(args.messages)
+    if args.stored:
+        compare_stored(args.database, lines, args.stored)
+        return
     if args.workers > 1:
         if not args.database:
             parser.error("--workers needs --database (PostgreSQL): SQLite takes one worker")

@@ -423,7 +423,9 @@ def test_a_sender_and_group_made_in_a_rolled_back_unit_are_made_again(store):
     with pytest.raises(RuntimeError), store.unit_of_work() as uow:
         record(uow, "1", sender="newcomer", chat_id="g-new", chat_title="新群")
         raise RuntimeError("the handler failed after storing the message")
-    bound = store.begin_unit()  # as the dispatcher's batch: a savepoint rolled back forgets them too
+    bound = (
+        store.begin_unit()
+    )  # as the dispatcher's batch: a savepoint rolled back forgets them too
     savepoint = bound.begin_savepoint()
     record(bound, "2", sender="other", chat_id="g-other", chat_title="别的群")
     bound.end_savepoint(savepoint, False)
