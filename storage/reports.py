@@ -223,7 +223,8 @@ def summarise(
     A handful of aggregate queries, whatever the size of the period, each returning a few rows per
     table shown: the questions grouped by assignee, by group and by department; the answered ones'
     response times; the engagements grouped by official and by group (and kind); the messages grouped
-    by group — the period's whole hours from the hourly rollup unless ``rollup`` is False.
+    by group — the period's whole hours from the hourly rollup unless ``rollup`` is False (which also
+    finds each question's latest rating among its ratings instead of reading the one it carries).
     """
     officials: dict[str, Tally] = {}
     groups: dict[str, Tally] = {}
@@ -259,8 +260,12 @@ def summarise(
     in_period = (Question.created_at >= since, Question.created_at < until, scope.questions())
     # An answered question is credited to whoever answered it, a waiting one to its assignee.
     credited = func.coalesce(Question.answered_by_id, Question.assignee_id)
-    latest_score = (
-        select(Rating.score)
+    # The latest rating's score, as the question row carries it (migration 0012's trigger keeps it),
+    # or found among the question's ratings (what the kept one is checked against).
+    latest_score: Any = (
+        Question.latest_score
+        if rollup
+        else select(Rating.score)
         .where(Rating.question_id == Question.id)
         .order_by(Rating.id.desc())
         .limit(1)
@@ -558,7 +563,9 @@ class ReportStore(StoreBase):
         """Per official, group and department figures for questions asked and actions done in the
         period, counting only what ``scope`` admits, with the first ``overdue_limit`` overdue
         questions (all by default). ``rollup=False`` counts the messages one by one instead of by the
-        hourly rollup (the same figures, slower: what the rollup is checked against)."""
+        hourly rollup, and finds each question's latest rating among its ratings instead of reading
+        the one the question carries (the same figures, slower: what the rollups are checked
+        against)."""
         with self._tx() as session:
             return build_summary(session, since, until, now, scope, overdue_limit, rollup)
 
