@@ -433,15 +433,38 @@ def overdue_questions(
     """The questions still waiting past their promised time, soonest due first (the first ``limit``),
     and how many there are in all. One query: the first ones are chosen from the index alone, with
     their count, before the asker, group and assignee are joined (``rows.question_listing``) to those
-    few; read as plain rows (the ORM's loading would cost more than the query)."""
-    first = (
-        select(Question.id, func.count().over().label("total"))
-        .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
-        .where(scope.questions())
-        .order_by(Question.due_at, Question.id)
-        .limit(limit)
-        .subquery()
-    )
+    few; read as plain rows (the ORM's loading would cost more than the query). With no ``limit``
+    every overdue question is listed, its count a window function over them."""
+    waiting = (Question.state.in_(QuestionState.WAITING), Question.due_at < now, scope.questions())
+    first: Any
+    if limit is None:
+        first = select(Question.id, func.count().over().label("total")).where(*waiting).subquery()
+    else:
+        # Each waiting state's first ones come in order from its own stretch of the (state, due_at)
+        # index; the first of those are the first of all, so the overdue tickets (every one of them
+        # on a busy store) are counted, not sorted.
+        per_state = [
+            select(Question.id, Question.due_at)
+            .where(Question.state == state, Question.due_at < now, scope.questions())
+            .order_by(Question.due_at, Question.id)
+            .limit(limit)
+            .subquery()
+            for state in sorted(QuestionState.WAITING)
+        ]
+        firsts = union_all(*(select(p.c.id, p.c.due_at) for p in per_state)).subquery()
+        total = (
+            select(func.count())
+            .select_from(Question)
+            .where(*waiting)
+            .correlate(None)
+            .scalar_subquery()
+        )
+        first = (
+            select(firsts.c.id, total.label("total"))
+            .order_by(firsts.c.due_at, firsts.c.id)
+            .limit(limit)
+            .subquery()
+        )
     found: Any = session.connection().execute(
         rows.question_listing()
         .add_columns(first.c.total)
