@@ -337,18 +337,22 @@ def summarise(
         if session.get_bind().dialect.name == "postgresql"
         else None
     )
-    answered_rows = session.connection().execute(
-        select(
-            credited,
-            Question.group_id,
-            Question.department,
-            *(
-                [waited]
-                if waited is not None
-                else [Question.created_at, Question.first_response_at]
-            ),
-        ).where(*in_period, Question.first_response_at.is_not(None))
-    )
+    answered_rows = (
+        session.connection()
+        .execute(
+            select(
+                credited,
+                Question.group_id,
+                Question.department,
+                *(
+                    [waited]
+                    if waited is not None
+                    else [Question.created_at, Question.first_response_at]
+                ),
+            ).where(*in_period, Question.first_response_at.is_not(None))
+        )
+        .all()
+    )  # fetched at once: row by row, the driver's per-row calls cost more than the query
     # Gathered by each table's own key (a few hundred lists), not by their combinations (about one
     # per answered question), so that each tally is looked up once.
     times: dict[tuple[str, Any], list[float]] = {}
@@ -417,9 +421,9 @@ def summarise(
 
     question_texts = (
         list(
-            session.connection().scalars(
-                select(Question.text).where(*in_period).order_by(Question.id)
-            )
+            session.connection()
+            .scalars(select(Question.text).where(*in_period).order_by(Question.id))
+            .all()
         )
         if texts
         else []
