@@ -208,6 +208,53 @@ def _tally(table: dict[str, Tally], key: str, label: str, department: str = "") 
     return table[key]
 
 
+def _by_each_key(session: Session, scored: Any, now: datetime) -> list[tuple[Any, ...]]:
+    """The question figures of ``scored`` (the period's questions, with the credited official and the
+    latest score) grouped by official, by group and by department: rows of (which of the three, its
+    key as text, the counts), a few rows per table the summary shows, not one row per combination of
+    the three (about one per question) to add up here. PostgreSQL groups them all in one pass over
+    the questions (GROUPING SETS); SQLite has no grouping sets, so there the questions are read once
+    into a CTE, grouped once per key."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    rows_of = scored.subquery("scored") if postgresql else scored.cte("scored")
+    c = rows_of.c
+    counts = (
+        func.count(),
+        rows.count_where(c.first_response_at.is_not(None)),
+        # On time: the final answer met the deadline in force (a reopened ticket's is fresh).
+        rows.count_where(and_(c.answered_at <= c.due_at, c.state.not_in(QuestionState.WAITING))),
+        rows.count_where(c.state == QuestionState.RESOLVED),
+        rows.count_where(and_(c.state.in_(QuestionState.WAITING), c.due_at < now)),
+        *(rows.count_where(c.score == score) for score in RATING_SCORES),
+    )
+    keys = {"official": c.assignee_id, "group": c.group_id, "department": c.department}
+    if not postgresql:
+        return list(
+            session.connection().execute(
+                union_all(
+                    *(
+                        select(literal(by).label("by"), cast(key, String), *counts).group_by(key)
+                        for by, key in keys.items()
+                    )
+                )
+            )
+        )
+    columns = list(keys.values())
+    # GROUPING() has one bit per key, the first the highest, set for the keys a row is not grouped by.
+    width = len(columns)
+    grouped_by = {(1 << width) - 1 - (1 << (width - 1 - i)): i for i in range(width)}
+    found = session.connection().execute(
+        select(func.grouping(*columns), *columns, *counts).group_by(func.grouping_sets(*columns))
+    )
+    names = list(keys)
+    figures = []
+    for bits, *values in found:
+        i = grouped_by[bits]
+        key = values[i]
+        figures.append((names[i], None if key is None else str(key), *values[width:]))
+    return figures
+
+
 def summarise(
     session: Session,
     since: datetime,
@@ -271,52 +318,17 @@ def summarise(
         .limit(1)
         .scalar_subquery()
     )
-    scored = (
-        select(
-            credited.label("assignee_id"),
-            Question.group_id,
-            Question.department,
-            Question.state,
-            Question.due_at,
-            Question.first_response_at,
-            Question.answered_at,
-            latest_score.label("score"),
-        )
-        .where(*in_period)
-        .cte("scored")
-    )
-    counts = (
-        func.count(),
-        rows.count_where(scored.c.first_response_at.is_not(None)),
-        # On time: the final answer met the deadline in force (a reopened ticket's is fresh).
-        rows.count_where(
-            and_(
-                scored.c.answered_at <= scored.c.due_at,
-                scored.c.state.not_in(QuestionState.WAITING),
-            )
-        ),
-        rows.count_where(scored.c.state == QuestionState.RESOLVED),
-        rows.count_where(and_(scored.c.state.in_(QuestionState.WAITING), scored.c.due_at < now)),
-        *(rows.count_where(scored.c.score == score) for score in RATING_SCORES),
-    )
-    # One pass per table the summary shows (each a few rows), not one row per combination of
-    # official, group and department (about one per question) to add up here.
-    keys = {
-        "official": scored.c.assignee_id,
-        "group": scored.c.group_id,
-        "department": scored.c.department,
-    }
-    figures = session.connection().execute(
-        union_all(
-            *(
-                select(literal(by).label("by"), cast(key, String).label("key"), *counts).group_by(
-                    key
-                )
-                for by, key in keys.items()
-            )
-        )
-    )
-    for by, key, *numbers in figures:
+    scored = select(
+        credited.label("assignee_id"),
+        Question.group_id,
+        Question.department,
+        Question.state,
+        Question.due_at,
+        Question.first_response_at,
+        Question.answered_at,
+        latest_score.label("score"),
+    ).where(*in_period)
+    for by, key, *numbers in _by_each_key(session, scored, now):
         targets = credited_to(by, key)
         asked, answered, on_time, resolved, overdue, *scores = (int(c) for c in numbers)
         for t in targets:
