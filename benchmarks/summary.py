@@ -1,7 +1,7 @@
 """How long the supervisor summary (``/summary 7d``, ``minyi report --since 7d``) takes on a large store.
 
-Synthetic rows are bulk-loaded into the real schema (migrated by Alembic, so the rollup's trigger counts
-the messages as they go in): officials, groups, residents, messages spread over 30 days, questions (2% of
+Synthetic rows are bulk-loaded into the real schema (migrated by Alembic, so the rollups' triggers count
+the messages and keep each question's latest rating as they go in): officials, groups, residents, messages spread over 30 days, questions (2% of
 the messages) in every state, ratings and engagements. On SQLite (the default, a temporary file)
 1,000,000 messages are loaded; on PostgreSQL (``--database``) 10,000,000, by COPY. ``--messages`` sets
 another count and ``--load-seconds`` a budget (the script says how many fit and how long loading took).

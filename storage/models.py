@@ -275,6 +275,12 @@ class Question(Base):
     """When the official was asked to 回访 an answer nobody rated."""
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"), index=True)
     """同问: the ticket this question was linked to; its answer reaches this asker too."""
+    # Kept by a trigger on ratings (migration 0012), in the transaction that stores the rating; never
+    # written here, so left out of the INSERTs that do not set them (not sent as NULL).
+    latest_rating_id: Mapped[int | None] = mapped_column(Integer().evaluates_none())
+    """The question's latest rating (the highest id), which the summary's satisfaction rate counts."""
+    latest_score: Mapped[str | None] = mapped_column(CleanString(30).evaluates_none())
+    """That rating's score."""
 
 
 class QuestionTransition(Base):

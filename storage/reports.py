@@ -208,6 +208,53 @@ def _tally(table: dict[str, Tally], key: str, label: str, department: str = "") 
     return table[key]
 
 
+def _by_each_key(session: Session, scored: Any, now: datetime) -> list[tuple[Any, ...]]:
+    """The question figures of ``scored`` (the period's questions, with the credited official and the
+    latest score) grouped by official, by group and by department: rows of (which of the three, its
+    key as text, the counts), a few rows per table the summary shows, not one row per combination of
+    the three (about one per question) to add up here. PostgreSQL groups them all in one pass over
+    the questions (GROUPING SETS); SQLite has no grouping sets, so there the questions are read once
+    into a CTE, grouped once per key."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    rows_of = scored.subquery("scored") if postgresql else scored.cte("scored")
+    c = rows_of.c
+    counts = (
+        func.count(),
+        rows.count_where(c.first_response_at.is_not(None)),
+        # On time: the final answer met the deadline in force (a reopened ticket's is fresh).
+        rows.count_where(and_(c.answered_at <= c.due_at, c.state.not_in(QuestionState.WAITING))),
+        rows.count_where(c.state == QuestionState.RESOLVED),
+        rows.count_where(and_(c.state.in_(QuestionState.WAITING), c.due_at < now)),
+        *(rows.count_where(c.score == score) for score in RATING_SCORES),
+    )
+    keys = {"official": c.assignee_id, "group": c.group_id, "department": c.department}
+    if not postgresql:
+        return list(
+            session.connection().execute(
+                union_all(
+                    *(
+                        select(literal(by).label("by"), cast(key, String), *counts).group_by(key)
+                        for by, key in keys.items()
+                    )
+                )
+            )
+        )
+    columns = list(keys.values())
+    # GROUPING() has one bit per key, the first the highest, set for the keys a row is not grouped by.
+    width = len(columns)
+    grouped_by = {(1 << width) - 1 - (1 << (width - 1 - i)): i for i in range(width)}
+    found = session.connection().execute(
+        select(func.grouping(*columns), *columns, *counts).group_by(func.grouping_sets(*columns))
+    )
+    names = list(keys)
+    figures = []
+    for bits, *values in found:
+        i = grouped_by[bits]
+        key = values[i]
+        figures.append((names[i], None if key is None else str(key), *values[width:]))
+    return figures
+
+
 def summarise(
     session: Session,
     since: datetime,
@@ -223,7 +270,8 @@ def summarise(
     A handful of aggregate queries, whatever the size of the period, each returning a few rows per
     table shown: the questions grouped by assignee, by group and by department; the answered ones'
     response times; the engagements grouped by official and by group (and kind); the messages grouped
-    by group — the period's whole hours from the hourly rollup unless ``rollup`` is False.
+    by group — the period's whole hours from the hourly rollup unless ``rollup`` is False (which also
+    finds each question's latest rating among its ratings instead of reading the one it carries).
     """
     officials: dict[str, Tally] = {}
     groups: dict[str, Tally] = {}
@@ -259,59 +307,28 @@ def summarise(
     in_period = (Question.created_at >= since, Question.created_at < until, scope.questions())
     # An answered question is credited to whoever answered it, a waiting one to its assignee.
     credited = func.coalesce(Question.answered_by_id, Question.assignee_id)
-    latest_score = (
-        select(Rating.score)
+    # The latest rating's score, as the question row carries it (migration 0012's trigger keeps it),
+    # or found among the question's ratings (what the kept one is checked against).
+    latest_score: Any = (
+        Question.latest_score
+        if rollup
+        else select(Rating.score)
         .where(Rating.question_id == Question.id)
         .order_by(Rating.id.desc())
         .limit(1)
         .scalar_subquery()
     )
-    scored = (
-        select(
-            credited.label("assignee_id"),
-            Question.group_id,
-            Question.department,
-            Question.state,
-            Question.due_at,
-            Question.first_response_at,
-            Question.answered_at,
-            latest_score.label("score"),
-        )
-        .where(*in_period)
-        .cte("scored")
-    )
-    counts = (
-        func.count(),
-        rows.count_where(scored.c.first_response_at.is_not(None)),
-        # On time: the final answer met the deadline in force (a reopened ticket's is fresh).
-        rows.count_where(
-            and_(
-                scored.c.answered_at <= scored.c.due_at,
-                scored.c.state.not_in(QuestionState.WAITING),
-            )
-        ),
-        rows.count_where(scored.c.state == QuestionState.RESOLVED),
-        rows.count_where(and_(scored.c.state.in_(QuestionState.WAITING), scored.c.due_at < now)),
-        *(rows.count_where(scored.c.score == score) for score in RATING_SCORES),
-    )
-    # One pass per table the summary shows (each a few rows), not one row per combination of
-    # official, group and department (about one per question) to add up here.
-    keys = {
-        "official": scored.c.assignee_id,
-        "group": scored.c.group_id,
-        "department": scored.c.department,
-    }
-    figures = session.connection().execute(
-        union_all(
-            *(
-                select(literal(by).label("by"), cast(key, String).label("key"), *counts).group_by(
-                    key
-                )
-                for by, key in keys.items()
-            )
-        )
-    )
-    for by, key, *numbers in figures:
+    scored = select(
+        credited.label("assignee_id"),
+        Question.group_id,
+        Question.department,
+        Question.state,
+        Question.due_at,
+        Question.first_response_at,
+        Question.answered_at,
+        latest_score.label("score"),
+    ).where(*in_period)
+    for by, key, *numbers in _by_each_key(session, scored, now):
         targets = credited_to(by, key)
         asked, answered, on_time, resolved, overdue, *scores = (int(c) for c in numbers)
         for t in targets:
@@ -332,18 +349,22 @@ def summarise(
         if session.get_bind().dialect.name == "postgresql"
         else None
     )
-    answered_rows = session.connection().execute(
-        select(
-            credited,
-            Question.group_id,
-            Question.department,
-            *(
-                [waited]
-                if waited is not None
-                else [Question.created_at, Question.first_response_at]
-            ),
-        ).where(*in_period, Question.first_response_at.is_not(None))
-    )
+    answered_rows = (
+        session.connection()
+        .execute(
+            select(
+                credited,
+                Question.group_id,
+                Question.department,
+                *(
+                    [waited]
+                    if waited is not None
+                    else [Question.created_at, Question.first_response_at]
+                ),
+            ).where(*in_period, Question.first_response_at.is_not(None))
+        )
+        .all()
+    )  # fetched at once: row by row, the driver's per-row calls cost more than the query
     # Gathered by each table's own key (a few hundred lists), not by their combinations (about one
     # per answered question), so that each tally is looked up once.
     times: dict[tuple[str, Any], list[float]] = {}
@@ -412,9 +433,9 @@ def summarise(
 
     question_texts = (
         list(
-            session.connection().scalars(
-                select(Question.text).where(*in_period).order_by(Question.id)
-            )
+            session.connection()
+            .scalars(select(Question.text).where(*in_period).order_by(Question.id))
+            .all()
         )
         if texts
         else []
@@ -428,15 +449,38 @@ def overdue_questions(
     """The questions still waiting past their promised time, soonest due first (the first ``limit``),
     and how many there are in all. One query: the first ones are chosen from the index alone, with
     their count, before the asker, group and assignee are joined (``rows.question_listing``) to those
-    few; read as plain rows (the ORM's loading would cost more than the query)."""
-    first = (
-        select(Question.id, func.count().over().label("total"))
-        .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
-        .where(scope.questions())
-        .order_by(Question.due_at, Question.id)
-        .limit(limit)
-        .subquery()
-    )
+    few; read as plain rows (the ORM's loading would cost more than the query). With no ``limit``
+    every overdue question is listed, its count a window function over them."""
+    waiting = (Question.state.in_(QuestionState.WAITING), Question.due_at < now, scope.questions())
+    first: Any
+    if limit is None:
+        first = select(Question.id, func.count().over().label("total")).where(*waiting).subquery()
+    else:
+        # Each waiting state's first ones come in order from its own stretch of the (state, due_at)
+        # index; the first of those are the first of all, so the overdue tickets (every one of them
+        # on a busy store) are counted, not sorted.
+        per_state = [
+            select(Question.id, Question.due_at)
+            .where(Question.state == state, Question.due_at < now, scope.questions())
+            .order_by(Question.due_at, Question.id)
+            .limit(limit)
+            .subquery()
+            for state in sorted(QuestionState.WAITING)
+        ]
+        firsts = union_all(*(select(p.c.id, p.c.due_at) for p in per_state)).subquery()
+        total = (
+            select(func.count())
+            .select_from(Question)
+            .where(*waiting)
+            .correlate(None)
+            .scalar_subquery()
+        )
+        first = (
+            select(firsts.c.id, total.label("total"))
+            .order_by(firsts.c.due_at, firsts.c.id)
+            .limit(limit)
+            .subquery()
+        )
     found: Any = session.connection().execute(
         rows.question_listing()
         .add_columns(first.c.total)
@@ -558,7 +602,9 @@ class ReportStore(StoreBase):
         """Per official, group and department figures for questions asked and actions done in the
         period, counting only what ``scope`` admits, with the first ``overdue_limit`` overdue
         questions (all by default). ``rollup=False`` counts the messages one by one instead of by the
-        hourly rollup (the same figures, slower: what the rollup is checked against)."""
+        hourly rollup, and finds each question's latest rating among its ratings instead of reading
+        the one the question carries (the same figures, slower: what the rollups are checked
+        against)."""
         with self._tx() as session:
             return build_summary(session, since, until, now, scope, overdue_limit, rollup)
 

@@ -19,6 +19,7 @@ from handlers.summary import OVERDUE_LISTED, chat_summary, format_summary
 from storage import Store, make_engine, upgrade
 from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
 from storage.records import RATING_SCORES, EngagementKind, QuestionState, Summary, Tally
+from storage.reports import EVERYTHING, ReportScope
 
 T0 = datetime(2026, 11, 16, 0, 30, tzinfo=UTC)
 SINCE, UNTIL, NOW = T0, T0 + timedelta(days=7), T0 + timedelta(days=8)
@@ -273,3 +274,28 @@ def test_a_summary_names_the_first_overdue_questions_and_says_how_many(engine):
     )
     table = format_summary(summary, "table", ZoneInfo("Asia/Shanghai"), [])
     assert f"等共 {len(overdue)} 个" in table and f"Q{overdue[OVERDUE_LISTED]}（" not in table
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7])
+def test_the_first_overdue_questions_are_the_soonest_due_whatever_their_state(engine, limit):
+    """Tickets of every waiting state due at the same moment, the limit cutting through them: the
+    first named are the soonest due, the lower number first on a tie, in every scope."""
+    with Session(engine) as session, session.begin():
+        waiting = session.scalars(
+            select(Question).where(Question.state.in_(QuestionState.WAITING)).order_by(Question.id)
+        ).all()
+        assert {q.state for q in waiting[:12]} == QuestionState.WAITING
+        for q in waiting[:12]:
+            q.due_at = NOW - timedelta(days=30)
+        group_id = waiting[0].group_id
+    for scope in (EVERYTHING, ReportScope(group_ids=frozenset({group_id}))):
+        summary = Store(engine).summary(SINCE, UNTIL, NOW, scope, overdue_limit=limit)
+        with Session(engine) as session:
+            overdue = session.scalars(
+                select(Question.id)
+                .where(Question.state.in_(QuestionState.WAITING), Question.due_at < NOW)
+                .where(scope.questions())
+                .order_by(Question.due_at, Question.id)
+            ).all()
+        assert [q.id for q in summary.overdue] == overdue[:limit]
+        assert summary.overdue_total == len(overdue)
