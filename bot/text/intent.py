@@ -88,13 +88,6 @@ def seed_model() -> TextModel:
     return _seed_model
 
 
-def _cue_proba(scores: dict[str, float]) -> np.ndarray:
-    """Cue scores (``cue_scores``) as probabilities over ``ACTIONABLE`` (uniform when no cue is found)."""
-    z = CUE_SHARPNESS * np.asarray([scores[label] for label in ACTIONABLE])
-    e = np.exp(z - z.max())
-    return np.asarray(e / e.sum())
-
-
 class DefaultIntentClassifier:
     """Chatter rules and gate first, then cue words blended with the seed-example model."""
 
@@ -126,22 +119,42 @@ class DefaultIntentClassifier:
             proba = model.classifier.predict_proba(
                 model.vectorizer.rows([normalised[i] for i in rest])
             )
-            index = {label: j for j, label in enumerate(model.labels)}
-            for i, row in zip(rest, proba, strict=True):
-                out[i] = _blend(saturated(cues[i]), chats[i], row, index)
+            blended = _blend(
+                [saturated(cues[i]) for i in rest], [chats[i] for i in rest], proba, model.labels
+            )
+            for i, prediction in zip(rest, blended, strict=True):
+                out[i] = prediction
         return [p for p in out if p is not None]
 
 
 def _blend(
-    cues: dict[str, float], chat: float, proba: np.ndarray, index: dict[str, int]
-) -> Prediction:
-    """The seed model's probabilities for one text blended with its cue scores (``cue_scores``)."""
-    by_label = {label: float(proba[j]) for label, j in index.items()}
-    seed = np.asarray([by_label.get(label, 0.0) for label in ACTIONABLE])
-    if max(cues.values()) <= 0.0 and by_label.get("chatter", 0.0) > seed.max():
-        return Prediction("chatter", round(float(by_label["chatter"]), 4), False)
-    seed = seed / seed.sum()
-    mixed = CUE_WEIGHT * _cue_proba(cues) + (1.0 - CUE_WEIGHT) * seed
-    i = int(mixed.argmax())
-    conf = float(mixed[i]) * (1.0 - chat)
-    return Prediction(ACTIONABLE[i], round(conf, 4), conf >= MIN_CONFIDENCE)
+    cues: Sequence[dict[str, float]],
+    chats: Sequence[float],
+    proba: np.ndarray,
+    labels: Sequence[str],
+) -> list[Prediction]:
+    """The seed model's probabilities (``proba``, a row per text, columns ``labels``) blended with
+    each text's cue scores (``cue_scores``) and lowered by its chatter score: the whole batch in a
+    few array operations (per text they cost more than the model)."""
+    index = {label: j for j, label in enumerate(labels)}
+    zero = np.zeros(len(proba))
+    seed = np.stack([proba[:, index[k]] if k in index else zero for k in ACTIONABLE], axis=1)
+    chatter = proba[:, index["chatter"]] if "chatter" in index else zero
+    scores = np.asarray([[found[k] for k in ACTIONABLE] for found in cues], dtype=np.float64)
+    # No cue at all and the seed model sure of chatter beyond every actionable intent: chatter.
+    to_chatter = (scores.max(axis=1) <= 0.0) & (chatter > seed.max(axis=1))
+    seed = seed / seed.sum(axis=1, keepdims=True)
+    # Cue scores as probabilities over ``ACTIONABLE`` (uniform when no cue is found).
+    z = CUE_SHARPNESS * scores
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    mixed = CUE_WEIGHT * (e / e.sum(axis=1, keepdims=True)) + (1.0 - CUE_WEIGHT) * seed
+    best = mixed.argmax(axis=1)
+    conf = mixed[np.arange(len(best)), best] * (1.0 - np.asarray(chats, dtype=np.float64))
+    return [
+        Prediction("chatter", round(float(p), 4), False)
+        if chat
+        else Prediction(ACTIONABLE[i], round(float(c), 4), bool(c >= MIN_CONFIDENCE))
+        for chat, p, i, c in zip(
+            to_chatter.tolist(), chatter.tolist(), best.tolist(), conf.tolist(), strict=True
+        )
+    ]
