@@ -12,6 +12,8 @@ scipy matrix: the same vectors as ``transform``, about ten times faster on one m
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -105,6 +107,28 @@ def run_codes(texts: Sequence[str], n: int) -> list[np.ndarray]:
         return []
     counts = np.add.reduceat(keep.astype(np.int64), np.cumsum(lengths) - lengths)
     return np.split(codes[keep], np.cumsum(counts)[:-1])
+
+
+def text_run_codes(text: str) -> tuple[list[int], list[int]]:
+    """``run_codes([text], 1)`` and ``run_codes([text], 2)`` of one text, as lists, in plain Python:
+    for a single short text (a query) numpy's cost per call is more than the work."""
+    chars: list[int] = []
+    bigrams: list[int] = []
+    for run in _LETTER_RUN.findall(text):
+        codes = list(map(ord, run))
+        chars.extend(codes)
+        if len(codes) == 1:
+            bigrams.append(codes[0])  # a run of one character is a "bigram" of its own
+        else:  # (a << _BITS) | b for each pair, iterated in C
+            bigrams.extend(map(operator.or_, map(operator.lshift, codes, _SHIFTS), codes[1:]))
+    return chars, bigrams
+
+
+_SHIFTS = itertools.repeat(_BITS)
+
+
+_LETTER_RUN = re.compile(r"[0-9a-z\u3400-\u9fff]+")
+"""A run of the characters of ``_IN_RUN``."""
 
 
 @dataclass(frozen=True)
