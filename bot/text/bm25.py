@@ -123,7 +123,11 @@ class BM25Index:
 
 
 def gather(
-    indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, terms: np.ndarray, factor: np.ndarray
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    weights: np.ndarray,
+    terms: np.ndarray,
+    factor: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The postings of ``terms`` in a term–document matrix (CSR by term: ``indptr``, ``indices``,
     ``weights``): each posting's document and weight × its term's ``factor``.

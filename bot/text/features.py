@@ -109,6 +109,12 @@ def run_codes(texts: Sequence[str], n: int) -> list[np.ndarray]:
     return np.split(codes[keep], np.cumsum(counts)[:-1])
 
 
+def _longer(grams: list[int], points: list[int], n: int) -> list[int]:
+    """The n-grams of ``points`` from their (n-1)-grams ``grams``, numbered as ``_code`` numbers
+    them (iterated in C)."""
+    return list(map(operator.or_, map(operator.lshift, grams, _SHIFTS), points[n - 1 :]))
+
+
 def text_run_codes(text: str) -> tuple[list[int], list[int]]:
     """``run_codes([text], 1)`` and ``run_codes([text], 2)`` of one text, as lists, in plain Python:
     for a single short text (a query) numpy's cost per call is more than the work."""
@@ -119,8 +125,8 @@ def text_run_codes(text: str) -> tuple[list[int], list[int]]:
         chars.extend(codes)
         if len(codes) == 1:
             bigrams.append(codes[0])  # a run of one character is a "bigram" of its own
-        else:  # (a << _BITS) | b for each pair, iterated in C
-            bigrams.extend(map(operator.or_, map(operator.lshift, codes, _SHIFTS), codes[1:]))
+        else:
+            bigrams.extend(_longer(codes, codes, 2))
     return chars, bigrams
 
 
