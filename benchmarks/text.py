@@ -1,6 +1,8 @@
 """Benchmark bot.text: messages/s for normalise + segment + classify, ranking latency, training time.
 
-Training (``minyi train``: normalise, features, classifier) is timed on 10,000 labelled messages for the
+The dispatcher's analysis of group messages (``bot.work.analyse_texts``: intent, department and topic,
+50 at a time, bot.toml's departments) is timed beside them. Training (``minyi train``: normalise,
+features, classifier) is timed on 10,000 labelled messages for the
 intent and department models, beside the softmax regression that model format 1 trained, in the same run
 (msgabench/intent.csv only; skipped without the data). Classification is shown beside jieba's
 segmentation alone on as many messages, in the same run. Ranking is timed at 100, 1,000 and 10,000
@@ -30,13 +32,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.config import load_settings
 from bot.text import RankDoc, TemplateRanker, TextAnalyzer
 from bot.text.evaluation import map_intent_labels
 from bot.text.model import train
 from bot.text.normalise import normalise
 from bot.text.segment import tokens
+from bot.work import analyse_texts
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "msgabench"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "data" / "msgabench"
 TRAIN_ROWS = 10_000
 WARM_UP = ["热身", "今天包了饺子，谁家要尝尝", "请问小区电梯坏了什么时候能修好？"]
 """Texts through every branch of the intent classifier (rules, chatter gate, seed model)."""
@@ -92,10 +97,19 @@ def python_jieba() -> Any:
     return tokenizer
 
 
+def configured_analyzer() -> TextAnalyzer:
+    """The analyzer ``minyi run`` builds from the repository's bot.toml (its departments' keywords)."""
+    settings = load_settings(ROOT / "bot.toml")
+    return TextAnalyzer(departments={d.name: d.keywords for d in settings.departments})
+
+
 def bench_classify(messages: list[str], n: int = 2000) -> dict[str, float]:
     """Messages per second through normalise + tokens + intent (caches defeated by unique text), beside
-    the floor measured on the same texts in the same run: jieba's segmentation alone."""
-    analyzer = TextAnalyzer()
+    the floor measured on the same texts in the same run: jieba's segmentation alone.
+
+    Also the dispatcher's whole analysis of group messages (``bot.work.analyse_texts``: intent,
+    department and topic, 50 at a time) with the departments of bot.toml."""
+    analyzer = configured_analyzer()
     sample = [f"{m}{i}" for i, m in enumerate(messages[:n])]
     # Load what loads on first use (jieba's dictionary, the chatter gate, the seed model), as
     # ``MinyiApp.warm_up`` does before the bot reads: the floor below starts warm too.
@@ -118,10 +132,16 @@ def bench_classify(messages: list[str], n: int = 2000) -> dict[str, float]:
     for start in range(0, len(batch_sample), 50):
         analyzer.intents(batch_sample[start : start + 50])
     batch_seconds = time.perf_counter() - t0
+    analysed = [f"{m}{i}" for i, m in enumerate(messages[:n], start=3 * n)]
+    t0 = time.perf_counter()
+    for start in range(0, len(analysed), 50):
+        analyse_texts(analyzer, analysed[start : start + 50])
+    analyse_seconds = time.perf_counter() - t0
     return {
         "messages": len(sample),
         "messages_per_s": round(len(sample) / seconds, 1),
         "batched_intents_per_s": round(len(batch_sample) / batch_seconds, 1),
+        "analyse_texts_per_s": round(len(analysed) / analyse_seconds, 1),
         "jieba_alone_per_s": round(len(floor_sample) / floor_seconds, 1),
     }
 
@@ -245,6 +265,8 @@ def main() -> int:
     print(
         f"normalise + segment + classify: {classify['messages_per_s']} messages/s   "
         f"intents 50 at a time: {classify['batched_intents_per_s']} messages/s   "
+        f"analyse_texts (intent + department + topic) 50 at a time: "
+        f"{classify['analyse_texts_per_s']} messages/s   "
         f"floor, jieba segmentation alone: {classify['jieba_alone_per_s']} messages/s"
     )
     rank_rows = []

@@ -6,7 +6,8 @@ the columns of its terms — the same scores as ``rank_bm25.BM25Okapi`` (with it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,7 +24,7 @@ class BM25Index:
 
     def __init__(
         self,
-        docs: Sequence[Sequence[str]],
+        docs: Sequence[Sequence[Hashable]],
         *,
         k1: float = 1.5,
         b: float = 0.75,
@@ -34,7 +35,7 @@ class BM25Index:
             raise ValueError(f"unknown idf variant {idf!r} (lucene or okapi)")
         self.k1 = k1
         self.b = b
-        self.vocab: dict[str, int] = {}
+        self.vocab: dict[Hashable, int] = {}
         rows: list[int] = []
         cols: list[int] = []
         for d, doc in enumerate(docs):
@@ -72,72 +73,110 @@ class BM25Index:
         self._indices = doc_of.astype(np.int64)
         self._weights = weights
 
-    def scores(self, query: Iterable[str]) -> np.ndarray:
+    def scores(self, query: Iterable[Hashable]) -> np.ndarray:
         """BM25 score of every document for ``query`` (repeated query terms count repeatedly)."""
         return self.add_scores(np.zeros(self.n_docs, dtype=np.float64), query, 1.0)
 
     def add_scores(
-        self, out: np.ndarray, query: Iterable[str], weight: float, max_terms: int = 0
+        self, out: np.ndarray, query: Iterable[Hashable], weight: float, max_terms: int = 0
     ) -> np.ndarray:
         """Add ``weight`` × the BM25 scores of ``query`` to ``out`` (in place) and return ``out``.
 
         With ``max_terms`` > 0 only that many distinct terms with the highest IDF are scored (long
         queries: the commonest terms add little but have the longest postings).
         """
-        vocab = self.vocab
-        ids = [t for term in query if (t := vocab.get(term)) is not None]
-        return self.add_term_scores(out, np.asarray(ids, dtype=np.int64), weight, max_terms)
-
-    def add_term_scores(
-        self, out: np.ndarray, ids: np.ndarray, weight: float, max_terms: int = 0
-    ) -> np.ndarray:
-        """``add_scores`` for a query given as term numbers (``vocab`` values, repeats counting again).
-
-        The postings of the distinct query terms are gathered once and summed with one
-        ``np.bincount``, so the work is proportional to the postings read, not to the number of terms.
-        """
-        if not len(ids):
-            return out
-        terms, first, counts = np.unique(ids, return_index=True, return_counts=True)
-        order = np.argsort(first, kind="stable")  # the query's order, for ties below
-        terms, reps = terms[order], counts[order].astype(np.float64)
-        if 0 < max_terms < len(terms):
-            # the rarest terms; a stable sort keeps the query's order among equal IDFs
-            keep = np.argsort(-self.idf[terms], kind="stable")[:max_terms]
-            terms, reps = terms[keep], reps[keep]
-        # Gather every kept term's postings with array arithmetic instead of one slice per term
-        # (a long message has about a hundred terms per field; Python-level slicing dominated).
-        starts = self._indptr[terms]
-        lengths = self._indptr[terms + 1] - starts
-        before = np.cumsum(lengths) - lengths
-        positions = np.arange(int(lengths.sum())) + np.repeat(starts - before, lengths)
-        idx = self._indices[positions]
-        w = self._weights[positions]
-        if np.any(reps != 1.0):
-            w = w * np.repeat(reps * weight, lengths)
-        elif weight != 1.0:
-            w = w * weight
-        out += np.bincount(idx, weights=w, minlength=self.n_docs)
+        docs, weights = self.postings(query, weight, max_terms)
+        if len(docs):
+            out += np.bincount(docs, weights=weights, minlength=self.n_docs)
         return out
 
+    def postings(
+        self, query: Iterable[Hashable], weight: float, max_terms: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What ``add_scores`` adds, before it is summed per document: the document of every
+        posting of the query's terms, and ``weight`` × its BM25 weight × how often the query holds
+        the term. A ranker sums several indexes' postings in one ``np.bincount``.
 
-class CodeIndex(BM25Index):
-    """A BM25 index whose terms are numbers (character n-grams as ``features.run_codes`` numbers them),
-    looked up for a whole query at once by binary search instead of one dict look-up per term."""
+        The postings of the distinct query terms are gathered at once, so the work is proportional
+        to the postings read, not to the number of terms.
+        """
+        found = self.select(query, max_terms)
+        if not found:
+            return _NO_DOCS, _NO_WEIGHTS
+        terms = np.fromiter((t for t, _ in found), dtype=np.int64, count=len(found))
+        reps = np.fromiter((n for _, n in found), dtype=np.float64, count=len(found))
+        return gather(self._indptr, self._indices, self._weights, terms, reps * weight)
 
-    def __init__(self, docs: Sequence[Sequence[int]], **kwargs: float | str) -> None:
-        super().__init__(docs, **kwargs)  # type: ignore[arg-type]
-        keys = np.fromiter(self.vocab, dtype=np.int64, count=len(self.vocab))
-        order = np.argsort(keys)
-        self._keys = keys[order]
-        self._ids = np.fromiter(self.vocab.values(), dtype=np.int64, count=len(self.vocab))[order]
+    def select(self, query: Iterable[Hashable], max_terms: int = 0) -> list[tuple[int, int]]:
+        """The terms of ``query`` found in the index, as (term number, how often the query holds
+        it), in the query's order; with ``max_terms`` > 0 only that many with the highest IDF."""
+        vocab = self.vocab
+        # Counted first (in C), looked up once per distinct term; a Counter keeps the query's order
+        # (first occurrences), for ties below.
+        found = [(t, n) for term, n in Counter(query).items() if (t := vocab.get(term)) is not None]
+        if 0 < max_terms < len(found):
+            # the rarest terms; a stable sort keeps the query's order among equal IDFs
+            ids = np.fromiter((t for t, _ in found), dtype=np.int64, count=len(found))
+            keep = np.argsort(-self.idf[ids], kind="stable")[:max_terms]
+            found = [found[i] for i in keep.tolist()]
+        return found
 
-    def add_code_scores(
-        self, out: np.ndarray, codes: np.ndarray, weight: float, max_terms: int = 0
-    ) -> np.ndarray:
-        """``add_scores`` for a query given as n-gram numbers, in the query's order."""
-        if not len(self._keys) or not len(codes):
-            return out
-        at = np.minimum(np.searchsorted(self._keys, codes), len(self._keys) - 1)
-        found = self._keys[at] == codes
-        return self.add_term_scores(out, self._ids[at[found]], weight, max_terms)
+
+def gather(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    weights: np.ndarray,
+    terms: np.ndarray,
+    factor: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The postings of ``terms`` in a term–document matrix (CSR by term: ``indptr``, ``indices``,
+    ``weights``): each posting's document and weight × its term's ``factor``.
+
+    Array arithmetic instead of one slice per term: a long message has about a hundred terms per
+    field, and Python-level slicing dominated."""
+    starts = indptr[terms]
+    lengths = indptr[terms + 1] - starts
+    before = np.cumsum(lengths) - lengths
+    positions = np.arange(int(lengths.sum())) + np.repeat(starts - before, lengths)
+    return indices[positions], weights[positions] * np.repeat(factor, lengths)
+
+
+class FusedIndex:
+    """BM25 indexes of several fields of the same documents, scored together: the postings of a
+    query's terms in every field gathered at once and summed in one ``np.bincount`` (numpy's cost
+    per call, not the postings, is most of the time of a short query)."""
+
+    def __init__(self, fields: Sequence[BM25Index]) -> None:
+        self.n_docs = fields[0].n_docs
+        term_counts = [len(f._indptr) - 1 for f in fields]
+        self._term_offsets = np.cumsum([0, *term_counts[:-1]]).tolist()
+        posting_offsets = np.cumsum([0, *(len(f._indices) for f in fields)])
+        self._indptr = np.concatenate(
+            [f._indptr[:-1] + at for f, at in zip(fields, posting_offsets, strict=False)]
+            + [posting_offsets[-1:]]
+        )
+        self._indices = np.concatenate([f._indices for f in fields])
+        self._weights = np.concatenate([f._weights for f in fields])
+
+    def scores(self, selected: Sequence[tuple[Sequence[tuple[int, int]], float]]) -> np.ndarray:
+        """The sum over fields of weight × BM25 scores: ``selected`` holds, for each field in order,
+        its ``BM25Index.select`` of the query and the field's weight."""
+        terms: list[int] = []
+        factor: list[float] = []
+        for (found, weight), offset in zip(selected, self._term_offsets, strict=True):
+            terms.extend(t + offset for t, _ in found)
+            factor.extend(n * weight for _, n in found)
+        if not terms:
+            return np.zeros(self.n_docs)
+        docs, weights = gather(
+            self._indptr,
+            self._indices,
+            self._weights,
+            np.asarray(terms, dtype=np.int64),
+            np.asarray(factor, dtype=np.float64),
+        )
+        return np.bincount(docs, weights=weights, minlength=self.n_docs)
+
+
+_NO_DOCS = np.zeros(0, dtype=np.int64)
+_NO_WEIGHTS = np.zeros(0, dtype=np.float64)

@@ -7,7 +7,6 @@ A message that is chatter never opens a ticket nor alerts an official, so this d
 from __future__ import annotations
 
 import re
-import unicodedata
 
 # Whole-message small talk (after normalisation and stripping punctuation/emoji), written for this project.
 _PHRASES = frozenset(
@@ -159,9 +158,14 @@ _ACTION_CUES = re.compile(
 )
 
 
+_NOT_LETTER = re.compile(r"[\W_]+")
+"""What is neither a letter nor a digit: ``\\w`` is ``str.isalnum`` (Unicode categories L and N)
+plus ``_``."""
+
+
 def _letters(text: str) -> str:
     """Only the letters and digits of ``text`` (emoji, punctuation and spaces removed)."""
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LN")
+    return _NOT_LETTER.sub("", text)
 
 
 def chatter_score(normalised: str) -> float:
@@ -178,9 +182,9 @@ def chatter_score(normalised: str) -> float:
     if _ACTION_CUES.search(normalised):
         return 0.0
     n = len(core)
+    if n > 10:
+        return 0.0
     soft = sum(len(w) * core.count(w) for w in _SOFT_WORDS)
     if n <= 4:
         return 0.9 if soft else 0.6
-    if n <= 10:
-        return 0.8 if soft >= n / 3 else 0.35
-    return 0.0
+    return 0.8 if soft >= n / 3 else 0.35

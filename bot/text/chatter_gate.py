@@ -57,6 +57,10 @@ def gate_model_key() -> str:
 
 def without_courtesy(normalised: str) -> str:
     """``normalised`` without its greetings and thanks, or unchanged when nothing else is left."""
+    if "好" not in normalised and "谢" not in normalised:
+        return (
+            normalised.strip(_EDGES) or normalised
+        )  # what _COURTESY matches holds one or the other
     rest = _COURTESY.sub(" ", normalised).strip(_EDGES)
     return rest or normalised
 

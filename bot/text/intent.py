@@ -7,6 +7,7 @@ on ``chatter_examples.txt``) and the hand-written ``seed_examples.txt``.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,13 +89,6 @@ def seed_model() -> TextModel:
     return _seed_model
 
 
-def _cue_proba(scores: dict[str, float]) -> np.ndarray:
-    """Cue scores (``cue_scores``) as probabilities over ``ACTIONABLE`` (uniform when no cue is found)."""
-    z = CUE_SHARPNESS * np.asarray([scores[label] for label in ACTIONABLE])
-    e = np.exp(z - z.max())
-    return np.asarray(e / e.sum())
-
-
 class DefaultIntentClassifier:
     """Chatter rules and gate first, then cue words blended with the seed-example model."""
 
@@ -126,22 +120,43 @@ class DefaultIntentClassifier:
             proba = model.classifier.predict_proba(
                 model.vectorizer.rows([normalised[i] for i in rest])
             )
-            index = {label: j for j, label in enumerate(model.labels)}
-            for i, row in zip(rest, proba, strict=True):
-                out[i] = _blend(saturated(cues[i]), chats[i], row, index)
+            blended = _blend(
+                [saturated(cues[i]) for i in rest], [chats[i] for i in rest], proba, model.labels
+            )
+            for i, prediction in zip(rest, blended, strict=True):
+                out[i] = prediction
         return [p for p in out if p is not None]
 
 
 def _blend(
-    cues: dict[str, float], chat: float, proba: np.ndarray, index: dict[str, int]
-) -> Prediction:
-    """The seed model's probabilities for one text blended with its cue scores (``cue_scores``)."""
-    by_label = {label: float(proba[j]) for label, j in index.items()}
-    seed = np.asarray([by_label.get(label, 0.0) for label in ACTIONABLE])
-    if max(cues.values()) <= 0.0 and by_label.get("chatter", 0.0) > seed.max():
-        return Prediction("chatter", round(float(by_label["chatter"]), 4), False)
-    seed = seed / seed.sum()
-    mixed = CUE_WEIGHT * _cue_proba(cues) + (1.0 - CUE_WEIGHT) * seed
-    i = int(mixed.argmax())
-    conf = float(mixed[i]) * (1.0 - chat)
-    return Prediction(ACTIONABLE[i], round(conf, 4), conf >= MIN_CONFIDENCE)
+    cues: Sequence[dict[str, float]],
+    chats: Sequence[float],
+    proba: np.ndarray,
+    labels: Sequence[str],
+) -> list[Prediction]:
+    """The seed model's probabilities (``proba``, a row per text, columns ``labels``) blended with
+    each text's cue scores (``cue_scores``) and lowered by its chatter score. Three numbers a text, in
+    plain Python: numpy's fixed cost per call was more than the arithmetic, batch or not."""
+    index = {label: j for j, label in enumerate(labels)}
+    out = []
+    for found, chat, row in zip(cues, chats, proba.tolist(), strict=True):
+        seed = [row[index[k]] if k in index else 0.0 for k in ACTIONABLE]
+        p_chatter = row[index["chatter"]] if "chatter" in index else 0.0
+        scores = [found[k] for k in ACTIONABLE]
+        # No cue at all and the seed model sure of chatter beyond every actionable intent: chatter.
+        if max(scores) <= 0.0 and p_chatter > max(seed):
+            out.append(Prediction("chatter", round(p_chatter, 4), False))
+            continue
+        total = sum(seed)
+        # Cue scores as probabilities over ``ACTIONABLE`` (uniform when no cue is found).
+        top = max(scores) * CUE_SHARPNESS
+        e = [math.exp(CUE_SHARPNESS * v - top) for v in scores]
+        e_total = sum(e)
+        mixed = [
+            CUE_WEIGHT * (x / e_total) + (1.0 - CUE_WEIGHT) * (p / total)
+            for x, p in zip(e, seed, strict=True)
+        ]
+        best = mixed.index(max(mixed))
+        conf = mixed[best] * (1.0 - chat)
+        out.append(Prediction(ACTIONABLE[best], round(conf, 4), conf >= MIN_CONFIDENCE))
+    return out

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.text.bm25 import BM25Index, CodeIndex
-from bot.text.features import run_codes
+from bot.text.bm25 import BM25Index, FusedIndex
+from bot.text.features import run_codes, text_run_codes
 from bot.text.normalise import analysed_part, normalise
 from bot.text.results import RankDoc, Ranked
 from bot.text.segment import mask_question_words, normalised_tokens, segment, word_list
@@ -61,30 +61,28 @@ class TemplateRanker:
         # the residents' messages out of that cache.
         self._words = BM25Index([_words(segment(t)) for t in norm])
         masked = [mask_question_words(t) for t in norm]
-        self._bigrams = CodeIndex([c.tolist() for c in run_codes(masked, 2)])
-        self._chars = CodeIndex([c.tolist() for c in run_codes(masked, 1)])
+        self._bigrams = BM25Index([c.tolist() for c in run_codes(masked, 2)])
+        self._chars = BM25Index([c.tolist() for c in run_codes(masked, 1)])
+        self._fields = FusedIndex([self._words, self._bigrams, self._chars])
 
     def scores(self, query: str) -> np.ndarray:
         """Fused relevance score of every document for ``query`` (its first ``MAX_ANALYSED_CHARS``; no
         hints applied).
 
         The query's words are the ones classification segmented (``normalised_tokens`` remembers
-        them), not a second segmentation; its characters are numbered in one numpy pass.
+        them), not a second segmentation. The three fields are scored together (``FusedIndex``).
         """
         norm = normalise(analysed_part(query))
-        out = self._words.add_scores(
-            np.zeros(len(self.docs)), _words(normalised_tokens(norm)), WORD_WEIGHT, MAX_QUERY_TERMS
-        )
-        masked = [mask_question_words(norm)]
-        out = self._bigrams.add_code_scores(
-            out, run_codes(masked, 2)[0], BIGRAM_WEIGHT, MAX_QUERY_TERMS
-        )
-        if not out.any():
+        chars, bigrams = text_run_codes(mask_question_words(norm))
+        words = self._words.select(_words(normalised_tokens(norm)), MAX_QUERY_TERMS)
+        pairs = self._bigrams.select(bigrams, MAX_QUERY_TERMS)
+        if not words and not pairs:
             # Single characters alone (x, 7, 好) are no evidence of a topic: a message that shares no
             # word and no bigram with any template gets no suggestion at all.
-            return out
-        return self._chars.add_code_scores(
-            out, run_codes(masked, 1)[0], UNIGRAM_WEIGHT, MAX_QUERY_CHARS
+            return np.zeros(len(self.docs))
+        singles = self._chars.select(chars, MAX_QUERY_CHARS)
+        return self._fields.scores(
+            [(words, WORD_WEIGHT), (pairs, BIGRAM_WEIGHT), (singles, UNIGRAM_WEIGHT)]
         )
 
     def rank(

@@ -123,6 +123,15 @@ def _subject_patterns() -> list[tuple[Subject, re.Pattern[str]]]:
     return [(s, re.compile(s.pattern)) for s in SUBJECTS]
 
 
+@lru_cache(maxsize=1)
+def _any_subject() -> re.Pattern[str]:
+    """Any subject's pattern: one scan tells whether a text names a subject at all (most name none),
+    the patterns one by one then which comes first in ``SUBJECTS``. (The patterns are bare
+    alternatives of words, joined flat: the regex engine scans a flat alternation of literals ten
+    times faster than one of groups.)"""
+    return re.compile("|".join(s.pattern for s in SUBJECTS))
+
+
 _PLACE = re.compile(PLACE)
 
 
@@ -136,14 +145,15 @@ def topic_of(text: str) -> TopicRef | None:
     normalised = normalise(analysed_part(text))
     place_match = _PLACE.search(normalised)
     place = place_match.group() if place_match else ""
-    for subject, pattern in _subject_patterns():
-        if pattern.search(normalised):
-            return TopicRef(subject.label, place, subject.area_wide)
-    phrases = sorted(message_phrases(text), key=lambda p: (-len(p), p))
-    phrases = [p for p in phrases if not _PLACE.fullmatch(p)]
-    if not phrases:
+    if _any_subject().search(normalised):
+        for subject, pattern in _subject_patterns():
+            if pattern.search(normalised):
+                return TopicRef(subject.label, place, subject.area_wide)
+    ordered = sorted(message_phrases(text), key=lambda p: (-len(p), p))
+    best = next((p for p in ordered if not _PLACE.fullmatch(p)), None)
+    if best is None:
         return None
-    return TopicRef(phrases[0], place if place not in phrases[0] else "", True)
+    return TopicRef(best, place if place not in best else "", True)
 
 
 def topic_key(text: str, group: str) -> str | None:
