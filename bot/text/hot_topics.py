@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 
-from bot.text.normalise import analysed_part, normalise
+from bot.text.normalise import MEMO_SIZE, analysed_part, normalise
 from bot.text.segment import LINE_BREAK, tagged_lines, word_list
 
 _NUMERALS = "一二三四五六七八九十两"
@@ -88,7 +88,7 @@ def _runs(normalised: str) -> list[list[str]]:
     return runs
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=MEMO_SIZE)
 def message_phrases(text: str) -> frozenset[str]:
     """Every candidate topic phrase of one message: each run of topic words and its contiguous parts
     of up to ``MAX_RUN_WORDS`` words, two to ``MAX_PHRASE_CHARS`` characters long."""

@@ -12,6 +12,11 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+MEMO_SIZE = 1024
+"""How many recent texts each per-text memo of bot.text keeps (normalised text, words, topic, topic
+phrases). Enough for one message's classification, ranking and topic to share the work, and for a
+burst's repeats; more only grew the bot's memory by tens of MB over 10,000 messages."""
+
 _SPACE = re.compile(r"\s+")
 _lock = threading.Lock()
 _converter: Any = None
@@ -53,7 +58,7 @@ def _nfkc(text: str) -> str:
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=MEMO_SIZE)
 def normalise(text: str) -> str:
     """Return ``text`` in the canonical form used by segmentation, classification and ranking.
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
-from bot.text.normalise import normalise
+from bot.text.normalise import MEMO_SIZE, normalise
 
 _HERE = Path(__file__).resolve().parent
 _lock = threading.Lock()
@@ -104,7 +104,7 @@ class _Kept(dict[str, bool]):
         return kept
 
 
-MAX_KNOWN_TOKENS = 200_000
+MAX_KNOWN_TOKENS = 50_000
 """``_KEPT`` forgets every token when it reaches this many (numbers make the set unbounded)."""
 _KEPT = _Kept()
 
@@ -117,7 +117,7 @@ def segment(normalised: str) -> tuple[str, ...]:
     return tuple(itertools.compress(words, map(_KEPT.__getitem__, words)))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=MEMO_SIZE)
 def normalised_tokens(normalised: str) -> tuple[str, ...]:
     """``tokens`` of already-normalised text: segmented once, then remembered, so classification,
     ranking and the ``tokens`` a caller asks for share one segmentation of a message."""

@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from bot.text.hot_topics import PLACE, message_phrases
-from bot.text.normalise import analysed_part, normalise
+from bot.text.normalise import MEMO_SIZE, analysed_part, normalise
 from bot.text.results import Prediction
 
 
@@ -135,7 +135,7 @@ def _any_subject() -> re.Pattern[str]:
 _PLACE = re.compile(PLACE)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=MEMO_SIZE)
 def topic_of(text: str) -> TopicRef | None:
     """What ``text`` is about, or None when it names nothing a topic can be made of.
 
