@@ -48,6 +48,7 @@ from benchmarks.summary import analyze, load
 from bot.app import build_app
 from bot.events import Chat, IncomingMessage, Received
 from bot.events import Person as Sender
+from bot.text import TextAnalyzer
 from bot.work import analyse_texts
 from storage import make_engine, upgrade
 from storage.models import Group, Message, Person
@@ -249,16 +250,14 @@ def stored_before(url: str, count: int, keys: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def topic_keys(url: str, lines: list[str]) -> list[str]:
+def topic_keys(lines: list[str]) -> list[str]:
     """The distinct topic keys the measured messages will be stored with (group 0's, for local
     topics), as the record observer makes them."""
-    app = build_app(settings(url))
     found = {
         analysis.topic.key("test:g0")
-        for analysis in analyse_texts(app.services.text, lines)
+        for analysis in analyse_texts(TextAnalyzer(), lines)
         if analysis.topic is not None
     }
-    app.close()
     return sorted(found)
 
 
@@ -268,7 +267,7 @@ def compare_stored(database: str | None, lines: list[str], stored: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for count in (1000, stored):
             with fresh_database(database, Path(tmp) / f"stored{count}.db") as url:
-                keys = topic_keys(url, lines)
+                keys = topic_keys(lines)
                 seconds = stored_before(url, count, keys)
                 rates[count], _ = asyncio.run(minyi_rate(url, lines))
                 print(

@@ -140,17 +140,7 @@ class RosterStore(StoreBase):
 
     def official_for_identity(self, platform: str, user_id: str) -> OfficialInfo | None:
         """The roster entry owning this platform account, if any."""
-        with self._tx() as session:
-            official = session.scalar(
-                select(Official)
-                .join(Person, Person.official_id == Official.id)
-                .where(
-                    Person.platform == platform,
-                    Person.platform_user_id == user_id,
-                    Official.active.is_(True),
-                )
-            )
-            return rows.official_info(session, official) if official else None
+        return self.officials_for_identities([(platform, user_id)])[(platform, user_id)]
 
     def officials_for_identities(
         self, identities: Sequence[tuple[str, str]]

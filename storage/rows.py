@@ -6,6 +6,7 @@ Each takes the session of the method calling it, so it joins that method's trans
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -62,25 +63,38 @@ def group(session: Session, platform: str, chat_id: str, title: str, at: datetim
 def person_id(session: Session, platform: str, user_id: str, name: str, at: datetime) -> int:
     """``person(…).id``, without a statement when this process found or made that person already
     under that name (``storage.known_rows``)."""
-    known = known_rows(session).persons
-    hit = known.get((platform, user_id))
-    if hit is not None and (not name or hit[1] == name):
-        return hit[0]
-    row = person(session, platform, user_id, name, at)
-    known[(platform, user_id)] = (row.id, row.display_name)
-    return row.id
+
+    def find() -> tuple[int, str]:
+        row = person(session, platform, user_id, name, at)
+        return row.id, row.display_name
+
+    return _remembered_id(known_rows(session).persons, (platform, user_id), name, find)
 
 
 def group_id(session: Session, platform: str, chat_id: str, title: str, at: datetime) -> int:
     """``group(…).id``, without a statement when this process found or made that group already under
     that title (``storage.known_rows``)."""
-    known = known_rows(session).groups
-    hit = known.get((platform, chat_id))
-    if hit is not None and (not title or hit[1] == title):
+
+    def find() -> tuple[int, str]:
+        row = group(session, platform, chat_id, title, at)
+        return row.id, row.title
+
+    return _remembered_id(known_rows(session).groups, (platform, chat_id), title, find)
+
+
+def _remembered_id(
+    known: dict[tuple[str, str], tuple[int, str]],
+    key: tuple[str, str],
+    name: str,
+    find: Callable[[], tuple[int, str]],
+) -> int:
+    """The id ``known`` holds for ``key`` under ``name`` (an empty name matches any), else what
+    ``find`` gives, remembered."""
+    hit = known.get(key)
+    if hit is not None and (not name or hit[1] == name):
         return hit[0]
-    row = group(session, platform, chat_id, title, at)
-    known[(platform, chat_id)] = (row.id, row.title)
-    return row.id
+    known[key] = found = find()
+    return found[0]
 
 
 def group_info(g: Group) -> GroupInfo:

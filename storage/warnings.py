@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.orm import Session
 
 from storage.base import StoreBase
 from storage.models import Group, Message, OpinionWarning, Person
@@ -110,19 +111,8 @@ class WarningStore(StoreBase):
     ) -> TopicCounts:
         """Residents' messages of topic ``key``: in [window_start, until], in the window of the same
         length before it, and in [lookback_start, window_start)."""
-        previous_start = window_start - (until - window_start)
         with self._tx() as session:
-            topic = (Message.topic_key == key) & Message.from_official.is_(False)
-
-            def count(start: datetime, end: datetime, inclusive: bool) -> int:
-                upper = Message.sent_at <= end if inclusive else Message.sent_at < end
-                found = session.scalar(
-                    select(func.count())
-                    .select_from(Message)
-                    .where(topic, Message.sent_at >= start, upper)
-                )
-                return int(found or 0)
-
+            tally = self._tally(session, key, window_start, lookback_start, until)
             in_window = session.execute(
                 select(
                     Message.id,
@@ -135,7 +125,7 @@ class WarningStore(StoreBase):
                 )
                 .join(Group, Group.id == Message.group_id)
                 .join(Person, Person.id == Message.person_id)
-                .where(topic, Message.sent_at >= window_start, Message.sent_at <= until)
+                .where(*_burst(key, window_start, until))
                 .order_by(Message.sent_at, Message.id)
             ).all()
             groups: dict[tuple[str, str], tuple[str, int]] = {}
@@ -149,8 +139,8 @@ class WarningStore(StoreBase):
             return TopicCounts(
                 key=key,
                 count=len(in_window),
-                previous=count(previous_start, window_start, inclusive=False),
-                lookback=count(lookback_start, window_start, inclusive=False),
+                previous=tally.previous,
+                lookback=tally.lookback,
                 groups=tuple((p, c, t, n) for (p, c), (t, n) in groups.items()),
                 first=quoted[0] if quoted else None,
                 latest=quoted[-1] if quoted else None,
@@ -161,20 +151,30 @@ class WarningStore(StoreBase):
     ) -> TopicTally:
         """``topic_counts``'s three counts and the warning raised since ``window_start``, in one
         statement over the topic's index, no text read (the early warning asks at every message)."""
-        previous_start = window_start - (until - window_start)
         with self._tx() as session:
-            row = session.execute(
-                _tally_statement(),
-                {
-                    "key": key,
-                    "window_start": window_start,
-                    "until": until,
-                    "previous_start": previous_start,
-                    "lookback_start": lookback_start,
-                    "earliest": min(previous_start, lookback_start),
-                },
-            ).one()
-            return TopicTally(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3])
+            return self._tally(session, key, window_start, lookback_start, until)
+
+    @staticmethod
+    def _tally(
+        session: Session,
+        key: str,
+        window_start: datetime,
+        lookback_start: datetime,
+        until: datetime,
+    ) -> TopicTally:
+        previous_start = window_start - (until - window_start)
+        row = session.execute(
+            _tally_statement(),
+            {
+                "key": key,
+                "window_start": window_start,
+                "until": until,
+                "previous_start": previous_start,
+                "lookback_start": lookback_start,
+                "earliest": min(previous_start, lookback_start),
+            },
+        ).one()
+        return TopicTally(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3])
 
     def warning_since(self, key: str, since: datetime) -> WarningInfo | None:
         """The warning about topic ``key`` raised at or after ``since``, if any."""
@@ -220,19 +220,13 @@ class WarningStore(StoreBase):
         up to date (no new warning); the groups are counted in SQL, no text is read."""
         with self._tx() as session:
             row = session.get_one(OpinionWarning, warning_id)
-            burst = (
-                Message.topic_key == row.topic_key,
-                Message.from_official.is_(False),
-                Message.sent_at >= window_start,
-                Message.sent_at <= until,
-            )
-            title = func.coalesce(func.nullif(Group.title, ""), Group.platform_chat_id)
+            burst = _burst(row.topic_key, window_start, until)
             titles = session.scalars(
-                select(title)
+                select(_TITLE)
                 .select_from(Message)
                 .join(Group, Group.id == Message.group_id)
                 .where(*burst)
-                .group_by(Group.id, title)
+                .group_by(Group.id, _TITLE)
                 .order_by(func.min(Message.sent_at), func.min(Message.id))
             ).all()
             latest = session.scalar(
@@ -265,25 +259,19 @@ class WarningStore(StoreBase):
             latest = session.scalar(
                 select(Message.sent_at).where(Message.id == warning.latest_message_id)
             )
-            burst = (
-                Message.topic_key == warning.topic_key,
-                Message.from_official.is_(False),
-                Message.sent_at >= warning.window_start,
-                Message.sent_at <= (latest or warning.raised_at),
-            )
-            title = func.coalesce(func.nullif(Group.title, ""), Group.platform_chat_id)
+            burst = _burst(warning.topic_key, warning.window_start, latest or warning.raised_at)
             found = session.execute(
-                select(Message.id, title, Person.display_name, Message.text, Message.sent_at)
+                select(Message.id, _TITLE, Person.display_name, Message.text, Message.sent_at)
                 .join(Group, Group.id == Message.group_id)
                 .join(Person, Person.id == Message.person_id)
                 .where(*burst, scope.messages())
                 .order_by(Message.sent_at, Message.id)
             ).all()
             per_group = session.execute(
-                select(title, func.count(), func.min(Message.sent_at))
+                select(_TITLE, func.count(), func.min(Message.sent_at))
                 .join(Group, Group.id == Message.group_id)
                 .where(*burst)
-                .group_by(Group.id, title)
+                .group_by(Group.id, _TITLE)
                 .order_by(func.min(Message.sent_at))
             ).all()
             return WarningBurst(
@@ -305,6 +293,20 @@ class WarningStore(StoreBase):
                 .order_by(OpinionWarning.raised_at.desc(), OpinionWarning.id.desc())
             ).all()
             return [_warning_info(row) for row in found]
+
+
+_TITLE = func.coalesce(func.nullif(Group.title, ""), Group.platform_chat_id)
+"""A group's title, or its chat id when it has none."""
+
+
+def _burst(key: str, start: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Residents' messages of topic ``key`` sent in [start, until]."""
+    return (
+        Message.topic_key == key,
+        Message.from_official.is_(False),
+        Message.sent_at >= start,
+        Message.sent_at <= until,
+    )
 
 
 @cache
