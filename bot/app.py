@@ -182,7 +182,8 @@ class MinyiApp:
                 log.exception("closing %s failed", adapter.platform)
 
     def close(self) -> None:
-        """Release the database connections, the worker lease and the worker thread."""
+        """Release the database connections, the worker lease and the worker threads."""
+        self.dispatcher.close()
         self.services.close()
         if self.lease is not None:
             self.lease.release()

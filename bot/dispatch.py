@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from functools import partial
-from typing import ParamSpec, TypeVar
+from typing import NamedTuple, ParamSpec, TypeVar
 
 from bot import audit
 from bot.commands import is_status_request, parse_command, strip_mention
@@ -39,6 +39,7 @@ from bot.events import (
     handleable,
 )
 from bot.outbox import Postman, encode_queued
+from bot.reads import ReadAhead, ReadFirst, StoreRead
 from bot.routes import PRIVATE_NOTE, Route, RouteTable, chat_type, refusal
 from bot.work import (
     Analysis,
@@ -78,6 +79,8 @@ ROLES_SECONDS = 5.0
 """How long batches reuse what they learnt of senders' roles: a roster change in this process (/bind,
 anything that replies or runs in a unit of its own) forgets them at once, one made by another process
 (``minyi officials add``) is seen within this many seconds."""
+READ_POLL = 1.0
+"""Seconds a worker whose pending events all wait for reads looks at the inbox again at the latest."""
 APOLOGY = "抱歉，处理您的消息时出现问题，已记录，工作人员会尽快处理。"
 
 
@@ -95,6 +98,18 @@ class _BatchTexts:
         """The ``ANALYSIS_CHUNK`` texts from this event's on."""
         start = self.index[event_id]
         return self.texts[start : start + ANALYSIS_CHUNK]
+
+
+class _Batch(NamedTuple):
+    """What one attempt at a batch did."""
+
+    handled: int | None
+    """Events handled and committed (None: none of them could be claimed)."""
+    poisoned: tuple[InboxRecord, IncomingMessage] | None
+    queued: bool
+    """Whether a send was queued."""
+    waiting: bool
+    """Whether every event it could have handled waits for a read of its chat."""
 
 
 class NoSender(RuntimeError):
@@ -138,6 +153,18 @@ class Dispatcher:
         self._text_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-text")
         self._decoded: dict[int, IncomingMessage] = {}
         self._analysed: dict[int, Analysis] = {}
+        self._news = asyncio.Event()
+        """Set when an event is journaled or a read is done (what a worker whose events all wait
+        for reads waits for)."""
+        self.reads = ReadAhead(
+            services.store, concurrent=services.store.concurrent_reads, on_done=self._news.set
+        )
+        """Long reads (reports) run ahead of their events' units, off the database thread."""
+
+    def close(self) -> None:
+        """Stop the text and report threads, once what runs there is done."""
+        self._text_thread.shutdown(wait=True)
+        self.reads.close()
 
     # ------------------------------------------------------------------ adapters
 
@@ -197,6 +224,7 @@ class Dispatcher:
             await self.write(self.services.store.journal, entries, self.services.clock())
             self._journaled += 1
             self._inbox_wake.set()
+            self._news.set()
 
     async def handle(self, message: IncomingMessage) -> None:
         """Journal one event, handle everything pending, deliver the outbox — all before returning.
@@ -319,13 +347,20 @@ class Dispatcher:
         async with self._processing:
             while not self.winding_down:
                 journaled = self._journaled
+                self._news.clear()
                 pending = await self.patiently(
                     "the inbox",
                     lambda: self.services.db(self.services.store.pending_events, BATCH_EVENTS),
                 )
                 if not pending:
                     return handled
-                done = await self._process_batch(pending)
+                done, waiting = await self._process_batch(pending)
+                if waiting:
+                    # Every event left waits for a read (a report) of its chat: look again once one
+                    # is done or something new is journaled (the poll is only a safety net).
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._news.wait(), READ_POLL)
+                    continue
                 if done is None:
                     # Every chat of these events is another worker's now: look again shortly (the
                     # other worker may be about to release some of them).
@@ -340,10 +375,11 @@ class Dispatcher:
                     return handled
         return handled
 
-    async def _process_batch(self, records: Sequence[InboxRecord]) -> int | None:
+    async def _process_batch(self, records: Sequence[InboxRecord]) -> tuple[int | None, bool]:
         """Handle the first of ``records`` in one transaction (group commit), each event in a
         savepoint of its own; returns how many were handled (None: none of them was this worker's
-        to handle — their chats are other workers' now).
+        to handle — their chats are other workers' now), and whether every event not handled waits
+        for a read of its chat (``bot.reads``).
 
         The batch ends (and commits) at the first event that queued a send (so it goes out at once),
         after ``BATCH_SECONDS``, or at an event whose handler failed: its savepoint is rolled back and
@@ -355,6 +391,7 @@ class Dispatcher:
         # What earlier batches decoded and analysed of events still pending is kept, the rest let go.
         self._decoded = {i: e for i, e in self._decoded.items() if i in pending}
         self._analysed = {i: a for i, a in self._analysed.items() if i in pending}
+        self.reads.forget_all_but(pending)
         for record in records:
             event = self._decoded.get(record.id)
             if event is None:
@@ -364,7 +401,7 @@ class Dispatcher:
                     if items:
                         break  # in order: the events before it first
                     await self._process(record)  # kept as poison
-                    return 1
+                    return 1, False
                 self._decoded[record.id] = event
             items.append((record, event))
         texts = _BatchTexts(
@@ -375,15 +412,15 @@ class Dispatcher:
             ],
             self._analysed,
         )
-        handled, poisoned = await self.patiently(
+        handled, poisoned, waiting = await self.patiently(
             items[0][0].key, partial(self._batch_in_unit, items, texts)
         )
         if handled is None:
-            return None
+            return None, False
         if poisoned is not None:
             await self._apologise(*poisoned)
             handled += 1
-        return handled
+        return handled, waiting
 
     async def _analysis(self, texts: _BatchTexts, event_id: int) -> Analysis | None:
         """The analysis of the event's text (None: not a group message). Group messages are
@@ -414,34 +451,42 @@ class Dispatcher:
         self,
         items: Sequence[tuple[InboxRecord, IncomingMessage]],
         texts: _BatchTexts,
-    ) -> tuple[int | None, tuple[InboxRecord, IncomingMessage] | None]:
+    ) -> tuple[int | None, tuple[InboxRecord, IncomingMessage] | None, bool]:
         """One attempt at a batch: how many events were handled and committed (None: none could be
-        claimed), and the event that became poison in it, if any. The batch runs on the database
-        thread (``Services.on_db_thread``): its store calls are plain calls there."""
+        claimed), the event that became poison in it, if any, and whether the events not handled
+        all wait for reads. The batch runs on the database thread (``Services.on_db_thread``): its
+        store calls are plain calls there. The reads its events asked for start once it is done."""
         roles = self._known_roles(asyncio.get_running_loop().time())
+        asked: list[tuple[int, str, StoreRead]] = []
         async with self._write_lock:
             try:
-                handled, poisoned, queued = await self.services.on_db_thread(
-                    partial(self._batch_body, items, texts, roles)
+                batch = await self.services.on_db_thread(
+                    partial(self._batch_body, items, texts, roles, asked)
                 )
             except BaseException:
                 roles.clear()
                 raise
-        if queued:
+        for event_id, chat_key, read in asked:
+            self.reads.start(event_id, chat_key, read)
+        if batch.queued:
             self.postman.wake()
-        return handled, poisoned
+        return batch.handled, batch.poisoned, batch.waiting
 
     async def _batch_body(
         self,
         items: Sequence[tuple[InboxRecord, IncomingMessage]],
         texts: _BatchTexts,
         roles: dict[tuple[str, str], OfficialInfo | None],
-    ) -> tuple[int | None, tuple[InboxRecord, IncomingMessage] | None, bool]:
-        """``_batch_in_unit``'s work, on the database thread; also says whether a send was queued."""
+        asked: list[tuple[int, str, StoreRead]],
+    ) -> _Batch:
+        """``_batch_in_unit``'s work, on the database thread. An event that asks for a long read
+        first (``ReadFirst``) is rolled back and put in ``asked``; its chat's later events wait."""
         services = self.services
         loop = asyncio.get_running_loop()
         started = loop.time()
         handled, failed, queued = 0, None, False
+        waiting = 0
+        held: set[str] = set()
         poisoned: tuple[InboxRecord, IncomingMessage] | None = None
         bound = await services.db(services.store.begin_unit)
         try:
@@ -468,8 +513,11 @@ class Dispatcher:
                     continue  # handled, or being handled, by another worker
                 if self.winding_down:
                     break
+                if record.chat_key in held or self.reads.holds(record.chat_key):
+                    waiting += 1  # after its chat's read, in order
+                    continue
                 savepoint = await services.db(bound.begin_savepoint)
-                work = self._work(bound, record.id)
+                work = self._work(bound, record.id, self.reads)
                 try:
                     analysis = await self._analysis(texts, record.id)
                     await self._dispatch_event(work, event, analysis, roles)
@@ -481,6 +529,12 @@ class Dispatcher:
                         )
                 except StoreUnavailable:
                     raise
+                except ReadFirst as first:
+                    await services.db(bound.end_savepoint, savepoint, False)
+                    held.add(record.chat_key)
+                    asked.append((record.id, record.chat_key, first.read))
+                    waiting += 1
+                    continue
                 except Exception as exc:
                     await services.db(bound.end_savepoint, savepoint, False)
                     self._log_failure(event, record)
@@ -498,7 +552,7 @@ class Dispatcher:
                     break
             if not claimed:
                 await services.db(bound.end_unit, True)
-                return None, None, False
+                return _Batch(None, None, False, False)
             if left:
                 await services.db(bound.release_events, left)
             if failed is not None:
@@ -511,7 +565,7 @@ class Dispatcher:
         except BaseException:
             await services.db(bound.end_unit, False)
             raise
-        return handled, poisoned, queued
+        return _Batch(handled, poisoned, queued, handled == 0 and failed is None and waiting > 0)
 
     def _log_failure(self, event: IncomingMessage, record: InboxRecord) -> None:
         """Log the exception being handled as this event's failed attempt (with its traceback)."""
@@ -530,7 +584,7 @@ class Dispatcher:
             self._roles_since = now
         return self._roles
 
-    def _work(self, bound: Store, event_id: int | None) -> Work:
+    def _work(self, bound: Store, event_id: int | None, reads: ReadAhead | None = None) -> Work:
         return Work(
             self.services,
             bound,
@@ -538,6 +592,7 @@ class Dispatcher:
             buttons=self.has_buttons,
             event_id=event_id,
             routes=self.routes,
+            reads=reads,
         )
 
     async def _process(self, record: InboxRecord) -> None:

@@ -19,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from bot.commands import Command
 from bot.events import Button, ButtonPress, IncomingMessage, OutgoingMessage
+from bot.reads import ReadAhead, ReadFirst
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -186,8 +187,11 @@ class Work:
         buttons: Callable[[str], bool],
         event_id: int | None = None,
         routes: RouteTable | None = None,
+        reads: ReadAhead | None = None,
     ) -> None:
         self.services = services
+        self.reads = reads
+        """Where a batch's long reads run ahead of its units (None: ``read`` runs in this unit)."""
         self.routes = routes
         """The dispatcher's declared routes (what ``/help`` is made from)."""
         self.store = store
@@ -212,6 +216,25 @@ class Work:
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a call of ``self.store`` (or any blocking call) on the database thread."""
         return await self.services.db(fn, *args, **kwargs)
+
+    async def read(
+        self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A long read-only call, ``fn(store, *args)`` (a report). For an event of a batch it runs
+        before the event's unit, on the report thread with a connection of its own, so the other
+        chats go on meanwhile (``bot.reads``): the first attempt raises ``ReadFirst`` and the event is
+        handled again once the read is done. Elsewhere it runs in this unit like any store call."""
+        reads = self.reads
+        if reads is None or not reads.concurrent or self.event_id is None:
+            return await self.db(fn, self.store, *args, **kwargs)
+        done = reads.take(self.event_id)
+        if done is None:
+
+            def read(store: Store) -> T:
+                return fn(store, *args, **kwargs)
+
+            raise ReadFirst(read)
+        return cast(T, done.result())
 
     def has_buttons(self, platform: str) -> bool:
         """True when ``platform`` shows inline buttons (otherwise texts carry numbered choices)."""
@@ -357,6 +380,13 @@ class Context:
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store call on the database thread (within this event's unit of work)."""
         return await self.work.db(fn, *args, **kwargs)
+
+    async def read(
+        self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A long read-only call ``fn(store, *args)``, done without holding up the chats
+        (``Work.read``)."""
+        return await self.work.read(fn, *args, **kwargs)
 
     def analysis(self) -> Analysis:
         """Intent and department of this event's text, computed on first use."""

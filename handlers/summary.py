@@ -22,7 +22,7 @@ from bot.work import StaffContext
 from handlers.common import clip, duration
 from handlers.opinion_figures import opinion_lines
 from handlers.scope import jurisdiction
-from storage import Summary, Tally
+from storage import Store, Summary, Tally
 from storage.reports import ReportScope
 
 PERIOD_WORDS = {
@@ -213,6 +213,20 @@ def hot_topics(text: TextAnalyzer, summary: Summary, k: int = 5) -> list[tuple[s
     return text.topic_words([mask(t) for t in summary.question_texts], k=k)
 
 
+def read_summary(
+    store: Store,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    scope: ReportScope,
+    text: TextAnalyzer,
+) -> tuple[Summary, list[tuple[str, int]], list[str]]:
+    """What ``/summary`` shows, read-only: the summary naming the first overdue questions, its hot
+    topics and the public-opinion lines."""
+    found = store.summary(since, until, now, scope, overdue_limit=OVERDUE_LISTED)
+    return found, hot_topics(text, found), opinion_lines(store, since, until, scope)
+
+
 async def summary(ctx: StaffContext) -> None:
     """``summary`` (统计) — supervisors only (the route says so), within their jurisdiction."""
     assert ctx.command is not None
@@ -223,9 +237,9 @@ async def summary(ctx: StaffContext) -> None:
         ctx.reply(str(exc))
         return
     scope = ReportScope.of(jurisdiction(ctx.official))
-    found = await ctx.db(
-        ctx.store.summary, since, until, ctx.now, scope, overdue_limit=OVERDUE_LISTED
+    # A long read over the whole period: done before this event's unit, without holding up the
+    # other chats (``bot.reads``).
+    found, hot, opinion = await ctx.read(
+        read_summary, since, until, ctx.now, scope, ctx.services.text
     )
-    hot = hot_topics(ctx.services.text, found)
-    opinion = await ctx.db(opinion_lines, ctx.store, since, until, scope)
     ctx.reply("\n".join([chat_summary(found, label, hot), *opinion]), quote=False)

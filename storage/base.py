@@ -15,6 +15,7 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 PERSONS_MEMO = "minyi.persons"
 GROUPS_MEMO = "minyi.groups"
@@ -105,6 +106,12 @@ class StoreBase:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._bound = session
+
+    @property
+    def concurrent_reads(self) -> bool:
+        """True when another connection can read while a unit of work writes: not so for an
+        in-memory SQLite store, whose one connection everything shares."""
+        return not isinstance(self.engine.pool, StaticPool)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Self]:

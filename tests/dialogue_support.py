@@ -100,6 +100,21 @@ class Dialogue:
         return [p for p in self.bot.outbox if p.chat_id == chat_id]
 
 
+def memory_event(memory: Any, body: str, by: Any, chat: Any, message_id: str) -> Any:
+    """A message as the memory adapter would make it, not handled yet (to journal it directly, as
+    the platforms' adapters do, for the background worker)."""
+    from bot.events import IncomingMessage
+
+    return IncomingMessage(
+        platform=memory.platform,
+        chat=chat,
+        sender=by,
+        message_id=message_id,
+        text=body,
+        sent_at=memory._clock(),
+    )
+
+
 class Transcript:
     """``minyi run``'s console, in process: a replay clock, the console adapter and the timer tick (督办
     stages and scheduled jobs) run before each timestamped line, for ``officials`` (a console roster)

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from bot.events import IncomingMessage, Received
 from bot.routes import Observer, RouteTable, command
 from bot.work import EVERYONE, Role
+from dialogue_support import memory_event
 from storage import Store, StoreUnavailable
 
 pytestmark = pytest.mark.asyncio
@@ -137,20 +138,6 @@ async def test_events_journaled_before_a_crash_are_handled_by_the_next_process(
     assert [second.store.question(n) is not None for n in (1, 2, 3, 4)] == [True] * 3 + [False]
     await second.dispatcher.receive(events)  # redelivered by the platform: nothing happens twice
     assert await second.dispatcher.process_pending() == 0
-
-
-def memory_event(memory: Any, body: str, by: Any, chat: Any, message_id: str) -> Any:
-    """An incoming group message as the memory adapter would make it (not handled yet)."""
-    from bot.events import IncomingMessage
-
-    return IncomingMessage(
-        platform=memory.platform,
-        chat=chat,
-        sender=by,
-        message_id=message_id,
-        text=body,
-        sent_at=memory._clock(),
-    )
 
 
 async def test_a_send_interrupted_by_a_crash_is_never_repeated_and_the_official_is_told(chat):

@@ -1,0 +1,135 @@
+"""A slow report never holds up the chats: ``/summary`` reads ahead of its unit of work, on the report
+thread (``bot.reads``), while the other chats' messages are stored and answered; the supervisor's own
+chat keeps its order, and a failing read ends in one apology, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import handlers.summary as summary_handler
+from bot.adapters.memory import MemoryAdapter, Posted
+from bot.dispatch import APOLOGY
+from bot.events import Received
+from dialogue_support import memory_event
+from storage.models import Message
+from tests_support import rows
+
+pytestmark = pytest.mark.asyncio
+
+WAIT = 60.0
+"""Seconds a test waits for the background worker at most (it fails then, never hangs)."""
+
+
+class Gate:
+    """Holds every summary read until opened, and notes the threads the reads ran on."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.opened = threading.Event()
+        self.started = threading.Event()
+        self.threads: list[str] = []
+        self.fail = fail
+        self.real = summary_handler.read_summary
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        self.threads.append(threading.current_thread().name)
+        self.started.set()
+        if not self.opened.wait(WAIT):
+            raise TimeoutError("the test never opened the gate")
+        if self.fail:
+            raise RuntimeError("the report query failed")
+        return self.real(*args, **kwargs)
+
+
+class Journaling:
+    """The platforms' way in: events are journaled; the background worker handles them and the
+    postman delivers to this adapter, whose deliveries tests wait for."""
+
+    def __init__(self, chat: Any) -> None:
+        self.dispatcher = chat.app.dispatcher
+        self.bot: MemoryAdapter = chat.bot
+        self.posted = asyncio.Event()
+        self.bot.on_posted = lambda _posted: self.posted.set()  # type: ignore[method-assign]
+        self.count = 0
+
+    async def say(self, body: str, by: Any, chat: Any) -> None:
+        self.count += 1
+        event = memory_event(self.bot, body, by, chat, f"u{self.count}")
+        await self.dispatcher.receive([Received.of(event)])
+
+    async def until(self, found: Callable[[list[Posted]], bool]) -> list[Posted]:
+        """Wait until the bot has posted what ``found`` looks for; the posts so far."""
+
+        async def wait() -> None:
+            while not found(self.bot.outbox):
+                self.posted.clear()
+                await self.posted.wait()
+
+        await asyncio.wait_for(wait(), WAIT)
+        return list(self.bot.outbox)
+
+
+async def test_a_report_being_read_holds_up_no_other_chat(chat, monkeypatch):
+    gate = Gate()
+    monkeypatch.setattr(summary_handler, "read_summary", gate.read)
+    way_in = Journaling(chat)
+    worker = asyncio.create_task(chat.app.dispatcher.run(poll=0.05))
+    try:
+        await way_in.say("/summary 7d", chat.chen, chat.bot.private(chat.chen))
+        await way_in.say("统计 今天", chat.chen, chat.bot.private(chat.chen))
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, gate.started.wait, WAIT)
+        # While the report is read, a resident's question is stored, acknowledged and sent to the
+        # officials, and an ordinary message is recorded.
+        await way_in.say("今天小区停水了吗", chat.liu, chat.group)
+        await way_in.say("@政务助手 3号楼电梯坏了三天，什么时候修？", chat.wang, chat.group)
+        posted = await way_in.until(
+            lambda out: any("编号 Q1" in p.text for p in out if p.chat_id == "xingfuli")
+        )
+        assert not gate.opened.is_set()
+        assert not [p for p in posted if p.chat_id == "chenjing"]  # the report is still being read
+        stored = rows(chat.app.store, select(Message.text).order_by(Message.id))
+        assert [text for (text,) in stored][-2:] == [
+            "今天小区停水了吗",
+            "@政务助手 3号楼电梯坏了三天，什么时候修？",
+        ]
+        gate.opened.set()
+        posted = await way_in.until(
+            lambda out: len([p for p in out if p.chat_id == "chenjing"]) == 2
+        )
+        first, second = (p.text for p in posted if p.chat_id == "chenjing")
+        # The supervisor's chat keeps its order.
+        assert first.startswith("【履职统计·近7天】")
+        assert second.startswith("【履职统计·今天】")
+        assert set(gate.threads) == {"minyi-report_0"}
+    finally:
+        gate.opened.set()
+        await chat.app.dispatcher.drain(5)
+        await asyncio.wait_for(worker, WAIT)
+    assert await chat.app.dispatcher.drain(1)  # nothing left pending
+
+
+async def test_a_read_that_keeps_failing_ends_in_one_apology(chat, monkeypatch):
+    gate = Gate(fail=True)
+    gate.opened.set()
+    monkeypatch.setattr(summary_handler, "read_summary", gate.read)
+    way_in = Journaling(chat)
+    worker = asyncio.create_task(chat.app.dispatcher.run(poll=0.05))
+    try:
+        await way_in.say("/summary 7d", chat.chen, chat.bot.private(chat.chen))
+        await way_in.say("帮助", chat.chen, chat.bot.private(chat.chen))
+        posted = await way_in.until(
+            lambda out: len([p for p in out if p.chat_id == "chenjing"]) == 2
+        )
+        apology, help_text = (p.text for p in posted if p.chat_id == "chenjing")
+        assert apology == APOLOGY and "Traceback" not in apology
+        assert "/summary" in help_text  # the chat goes on after the poison event, in order
+        assert len(gate.threads) == chat.app.dispatcher.max_attempts
+    finally:
+        await chat.app.dispatcher.drain(5)
+        await asyncio.wait_for(worker, WAIT)
