@@ -39,7 +39,7 @@ from bot.events import (
     handleable,
 )
 from bot.outbox import Postman, encode_queued
-from bot.reads import ReadAhead, ReadFirst, StoreRead
+from bot.reads import ReadAhead, ReadFirst, ReadSource, StoreRead, UnitReads
 from bot.routes import PRIVATE_NOTE, Route, RouteTable, chat_type, refusal
 from bot.work import (
     Analysis,
@@ -246,14 +246,17 @@ class Dispatcher:
             return await self.services.db(fn, *args, **kwargs)
 
     @asynccontextmanager
-    async def unit(self, event_id: int | None = None) -> AsyncIterator[Work]:
+    async def unit(
+        self, event_id: int | None = None, reads: ReadSource | None = None
+    ) -> AsyncIterator[Work]:
         """One unit of work: a store bound to one transaction; the sends queued in it are written to
-        the outbox and everything commits when the block ends (rolled back if it raises)."""
+        the outbox and everything commits when the block ends (rolled back if it raises). ``reads``:
+        where ``Work.read`` finds reads done ahead (``in_unit``)."""
         services = self.services
         self._roles.clear()  # units of their own (commands, follow-ups, timers) may change the roster
         async with self._write_lock:
             bound = await services.db(services.store.begin_unit)
-            work = self._work(bound, event_id)
+            work = self._work(bound, event_id, reads)
             try:
                 yield work
                 if work.queued:
@@ -274,11 +277,23 @@ class Dispatcher:
     async def in_unit(
         self, what: str, job: Callable[[Work], Awaitable[None]], *, event_id: int | None = None
     ) -> None:
-        """Run ``job`` in a unit of work, again from scratch while the database is unavailable."""
+        """Run ``job`` in a unit of work, again from scratch while the database is unavailable. A
+        long read it asks for (``Work.read``) is done outside the unit, with the writer's turn let go
+        (the batches go on meanwhile), and the unit tried again (``bot.reads.UnitReads``)."""
+        reads = UnitReads(self.reads)
 
         async def attempt() -> None:
-            async with self.unit(event_id) as work:
-                await job(work)
+            # Tried again after a read, the unit happens at the same time (its reads' arguments,
+            # which find them, often hold the time).
+            moment = self.services.clock()
+            while True:
+                try:
+                    async with self.unit(event_id, reads) as work:
+                        work.moment = moment
+                        await job(work)
+                    return
+                except ReadFirst as first:
+                    await reads.run(first, what)
 
         await self.patiently(what, attempt)
 
@@ -584,7 +599,7 @@ class Dispatcher:
             self._roles_since = now
         return self._roles
 
-    def _work(self, bound: Store, event_id: int | None, reads: ReadAhead | None = None) -> Work:
+    def _work(self, bound: Store, event_id: int | None, reads: ReadSource | None = None) -> Work:
         return Work(
             self.services,
             bound,

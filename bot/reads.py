@@ -11,7 +11,8 @@ attempt rolled back (a database outage) reads again.
 
 Nothing is lost on a crash: until its unit commits, the event is still pending in the inbox and is
 handled (and read) again. An in-memory SQLite store has one connection for everything, so there the
-read runs inside the unit as any other store call (``concurrent`` is False).
+read runs inside the unit as any other store call (``concurrent`` is False). A stand-alone unit (a
+timer's) reads ahead too: ``UnitReads``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from storage import Store
@@ -29,14 +30,26 @@ log = logging.getLogger(__name__)
 
 StoreRead = Callable[["Store"], Any]
 """A read-only function of the store (the unbound store: it opens its own transaction)."""
+ReadKey = tuple[Any, ...]
+"""What a read is: its function and arguments (a stand-alone unit finds its reads' results by it)."""
 
 
 class ReadFirst(Exception):
-    """Raised by ``Work.read`` in a batch: the event's handler needs ``read`` done first."""
+    """Raised by ``Work.read``: the unit needs ``read`` done first (outside any unit of work)."""
 
-    def __init__(self, read: StoreRead) -> None:
-        super().__init__("this event needs a read done before its unit of work")
+    def __init__(self, read: StoreRead, key: ReadKey) -> None:
+        super().__init__("this unit of work needs a read done first")
         self.read = read
+        self.key = key
+
+
+class ReadSource(Protocol):
+    """Where ``Work.read`` finds reads done ahead of its unit."""
+
+    concurrent: bool
+
+    def take(self, event_id: int | None, key: ReadKey) -> Future[Any] | None:
+        """The finished read (its result or what it raised), if done: else None."""
 
 
 class ReadAhead:
@@ -66,8 +79,9 @@ class ReadAhead:
         """True while any read runs."""
         return bool(self._running)
 
-    def take(self, event_id: int | None) -> Future[Any] | None:
-        """The finished read of this event (its result, or what it raised), once."""
+    def take(self, event_id: int | None, key: ReadKey) -> Future[Any] | None:
+        """The finished read of this event (its result, or what it raised), once. (An event asks
+        for one read: ``key`` is not needed.)"""
         return None if event_id is None else self._results.pop(event_id, None)
 
     def start(self, event_id: int, chat_key: str, read: StoreRead) -> None:
@@ -75,26 +89,26 @@ class ReadAhead:
         if chat_key in self._running:
             return
         self._running[chat_key] = event_id
-        loop = asyncio.get_running_loop()
-        task = loop.run_in_executor(self._executor, read, self._store)
+        task = self._submit(read)
         self._tasks.add(task)
 
         def done(future: asyncio.Future[Any]) -> None:
             self._tasks.discard(future)
-            kept: Future[Any] = Future()
-            if future.cancelled():
-                kept.cancel()
-            elif (error := future.exception()) is not None:
-                log.warning("the read for event %s failed: %s", event_id, error)
-                kept.set_exception(error)
-            else:
-                kept.set_result(future.result())
             # The result first, then the chat is let go: a batch that sees the chat free finds it.
-            self._results[event_id] = kept
+            self._results[event_id] = _kept(future, f"event {event_id}")
             del self._running[chat_key]
             self._on_done()
 
         task.add_done_callback(done)
+
+    def _submit(self, read: StoreRead) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().run_in_executor(self._executor, read, self._store)
+
+    async def run(self, read: StoreRead, what: str) -> Future[Any]:
+        """Run ``read`` on the report thread and wait for it: its result, or what it raised."""
+        task = self._submit(read)
+        await asyncio.wait({task})
+        return _kept(task, what)
 
     def forget_all_but(self, pending: Iterable[int]) -> None:
         """Drop results of events no longer pending (handled by another worker meanwhile)."""
@@ -105,3 +119,39 @@ class ReadAhead:
     def close(self) -> None:
         """Stop the report thread once the reads under way are done."""
         self._executor.shutdown(wait=True)
+
+
+def _kept(future: asyncio.Future[Any], what: str) -> Future[Any]:
+    """A finished read's outcome, kept for the unit that asked for it."""
+    kept: Future[Any] = Future()
+    if future.cancelled():
+        kept.cancel()
+    elif (error := future.exception()) is not None:
+        log.warning("the read for %s failed: %s", what, error)
+        kept.set_exception(error)
+    else:
+        kept.set_result(future.result())
+    return kept
+
+
+class UnitReads:
+    """The reads a stand-alone unit (a timer's: the weekly brief) asked for, done ahead of it.
+
+    ``Dispatcher.in_unit`` catches ``ReadFirst``: the unit has rolled back and released the
+    writer's turn; the read runs on the report thread, and the unit is tried again from scratch, now
+    finding that read done (by its function and arguments: a retry that asks for something else, a
+    job another worker fired meanwhile, reads afresh). Each unit asking for ``n`` reads is so tried
+    ``n + 1`` times; what it does besides reading is short."""
+
+    def __init__(self, ahead: ReadAhead) -> None:
+        self._ahead = ahead
+        self.concurrent = ahead.concurrent
+        self._done: list[tuple[ReadKey, Future[Any]]] = []
+
+    def take(self, event_id: int | None, key: ReadKey) -> Future[Any] | None:
+        """The read done for ``key``, if any."""
+        return next((found for done, found in self._done if done == key), None)
+
+    async def run(self, first: ReadFirst, what: str) -> None:
+        """Do the read the unit asked for."""
+        self._done.append((first.key, await self._ahead.run(first.read, what)))

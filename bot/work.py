@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from bot.commands import Command
 from bot.events import Button, ButtonPress, IncomingMessage, OutgoingMessage
-from bot.reads import ReadAhead, ReadFirst
+from bot.reads import ReadFirst, ReadSource
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -187,11 +187,11 @@ class Work:
         buttons: Callable[[str], bool],
         event_id: int | None = None,
         routes: RouteTable | None = None,
-        reads: ReadAhead | None = None,
+        reads: ReadSource | None = None,
     ) -> None:
         self.services = services
         self.reads = reads
-        """Where a batch's long reads run ahead of its units (None: ``read`` runs in this unit)."""
+        """Where this unit finds its long reads done ahead of it (None: ``read`` runs in it)."""
         self.routes = routes
         """The dispatcher's declared routes (what ``/help`` is made from)."""
         self.store = store
@@ -202,11 +202,13 @@ class Work:
         """Platforms with a connected adapter."""
         self._buttons = buttons
         self.queued: list[Queued] = []
+        self.moment: datetime | None = None
+        """The unit's time when pinned (a unit tried again after its reads: ``in_unit``)."""
 
     @property
     def now(self) -> datetime:
-        """The services' clock (UTC)."""
-        return self.services.clock()
+        """The services' clock (UTC), or the time the unit is pinned to."""
+        return self.moment or self.services.clock()
 
     @property
     def settings(self) -> Settings:
@@ -220,20 +222,21 @@ class Work:
     async def read(
         self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """A long read-only call, ``fn(store, *args)`` (a report). For an event of a batch it runs
-        before the event's unit, on the report thread with a connection of its own, so the other
-        chats go on meanwhile (``bot.reads``): the first attempt raises ``ReadFirst`` and the event is
-        handled again once the read is done. Elsewhere it runs in this unit like any store call."""
+        """A long read-only call, ``fn(store, *args)`` (a report). It runs before this unit, on the
+        report thread with a connection of its own, so the chats go on meanwhile (``bot.reads``): the
+        first attempt raises ``ReadFirst`` and the unit is tried again once the read is done. Without
+        a ``reads`` source (or on an in-memory SQLite store) it runs in this unit like any store call."""
         reads = self.reads
-        if reads is None or not reads.concurrent or self.event_id is None:
+        if reads is None or not reads.concurrent:
             return await self.db(fn, self.store, *args, **kwargs)
-        done = reads.take(self.event_id)
+        key = (fn, args, tuple(sorted(kwargs.items())))
+        done = reads.take(self.event_id, key)
         if done is None:
 
             def read(store: Store) -> T:
                 return fn(store, *args, **kwargs)
 
-            raise ReadFirst(read)
+            raise ReadFirst(read, key)
         return cast(T, done.result())
 
     def has_buttons(self, platform: str) -> bool:
