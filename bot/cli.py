@@ -337,6 +337,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Print the engagement summary for a period, or write it as an Excel or CSV file (``--out``)."""
     from handlers.opinion_figures import opinion_lines
     from handlers.summary import (
+        HOT_PHRASES,
         OVERDUE_LISTED,
         PeriodError,
         format_summary,
@@ -355,13 +356,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         scope = _report_scope(args, app.store)
         # A file has every overdue question; the text on a terminal names the first ones.
         whole = args.format == "xlsx" or bool(args.out)
-        summary = app.store.summary(
-            since, until, now, scope, overdue_limit=None if whole else OVERDUE_LISTED
-        )
         if whole:
-            _write_report(args, summary, settings, now)
+            _write_report(args, app.store.summary(since, until, now, scope), settings, now)
             return 0
-        hot = hot_topics(app.services.text, summary)
+        summary = app.store.summary(
+            since, until, now, scope, overdue_limit=OVERDUE_LISTED, phrase_support=HOT_PHRASES
+        )
+        hot = hot_topics(summary)
         sys.stdout.write(format_summary(summary, args.format, settings.bot.zone, hot))
         if args.format != "csv":  # CSV stays one table
             bullet = "- " if args.format == "markdown" else ""
