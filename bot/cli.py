@@ -240,7 +240,6 @@ def _start_console_web(app):
         app.services.clock,
         web.host,
         web.port,
-        app.services.text.topic_words,
     )
     print(f"minyi: 督查工作台 http://{web.host}:{web.port}/", file=sys.stderr, flush=True)
     return server, asyncio.create_task(server.serve(), name="minyi-web")
@@ -588,9 +587,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     port = args.port or settings.web.port
     _check_address(host, port)
     try:
-        server = console_server(
-            app.store, settings, app.services.clock, host, port, app.services.text.topic_words
-        )
+        server = console_server(app.store, settings, app.services.clock, host, port)
         print(f"minyi: 督查工作台 http://{host}:{port}/", file=sys.stderr, flush=True)
         asyncio.run(server.serve())
     except KeyboardInterrupt:
@@ -619,7 +616,7 @@ def cmd_brief(args: argparse.Namespace) -> int:
                 week = parse_week(args.week, now, settings.bot.zone)
             except WeekError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
-            found = build_brief(app.store, week, now, app.services.text.topic_words)
+            found = build_brief(app.store, week, now)
             bar.advance(note=f"网情动态 {week.label}: rendering")
             html = render_brief(template_environment(), found, settings.bot.zone)
             bar.advance(

@@ -445,19 +445,60 @@ def asked_in(
 
 
 def phrase_counts(
-    session: Session, since: datetime, until: datetime, scope: ReportScope, support: int
+    session: Session,
+    since: datetime,
+    until: datetime,
+    scope: ReportScope,
+    phrase_support: PhraseSupport,
+    questions: int | None = None,
 ) -> dict[str, int]:
-    """Each hot-topic phrase of the questions the summary counts (``asked_in``) that at least
-    ``support`` of them mention, with how many do: one GROUP BY over their stored phrases, found
-    through the period's questions and each one's phrases by the key."""
+    """Each hot-topic phrase of the questions the summary counts (``asked_in``; ``questions`` of them,
+    counted here when not given) that ``phrase_support(questions)`` of them mention at least, with how
+    many do: one GROUP BY over their stored phrases, each question's found by the key."""
+    condition = asked_in(since, until, scope)
+    if questions is None:
+        questions = session.connection().scalar(select(func.count()).where(*condition)) or 0
+    if not questions:
+        return {}
     found = session.connection().execute(
         select(QuestionPhrase.phrase, func.count())
         .join(Question, Question.id == QuestionPhrase.question_id)
-        .where(*asked_in(since, until, scope))
+        .where(*condition)
         .group_by(QuestionPhrase.phrase)
-        .having(func.count() >= support)
+        .having(func.count() >= phrase_support(questions))
     )
     return {phrase: n for phrase, n in found}
+
+
+def tickets_mentioning(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    scope: ReportScope,
+    phrases: Sequence[str],
+    limit: int,
+) -> dict[str, list[int]]:
+    """The numbers of the newest ``limit`` questions of ``asked_in`` that mention each of ``phrases``
+    (newest first): one statement, numbered per phrase by a window function."""
+    if not phrases:
+        return {}
+    newest = func.row_number().over(
+        partition_by=QuestionPhrase.phrase, order_by=QuestionPhrase.question_id.desc()
+    )
+    ranked = (
+        select(QuestionPhrase.phrase, QuestionPhrase.question_id, newest.label("n"))
+        .join(Question, Question.id == QuestionPhrase.question_id)
+        .where(*asked_in(since, until, scope), QuestionPhrase.phrase.in_(phrases))
+        .subquery()
+    )
+    found: dict[str, list[int]] = {p: [] for p in phrases}
+    for phrase, question_id in session.connection().execute(
+        select(ranked.c.phrase, ranked.c.question_id)
+        .where(ranked.c.n <= limit)
+        .order_by(ranked.c.phrase, ranked.c.n)
+    ):
+        found[phrase].append(question_id)
+    return found
 
 
 def overdue_questions(
@@ -525,9 +566,7 @@ def build_summary(
     phrases = (
         None
         if phrase_support is None
-        else phrase_counts(session, since, until, scope, phrase_support(total.questions))
-        if total.questions
-        else {}
+        else phrase_counts(session, since, until, scope, phrase_support, total.questions)
     )
     suggestions = (
         session.connection()
@@ -635,6 +674,28 @@ class ReportStore(StoreBase):
             return build_summary(
                 session, since, until, now, scope, overdue_limit, rollup, phrase_support
             )
+
+    def phrase_counts(
+        self, since: datetime, until: datetime, scope: ReportScope, phrase_support: PhraseSupport
+    ) -> dict[str, int]:
+        """The hot-topic phrases of the questions asked in the period within ``scope`` that
+        ``phrase_support`` of them mention at least, with how many mention each (what a summary
+        carries as ``phrase_counts``, without the summary)."""
+        with self._tx() as session:
+            return phrase_counts(session, since, until, scope, phrase_support)
+
+    def tickets_mentioning(
+        self,
+        since: datetime,
+        until: datetime,
+        scope: ReportScope,
+        phrases: Sequence[str],
+        limit: int,
+    ) -> dict[str, list[int]]:
+        """The numbers of the newest ``limit`` questions asked in the period within ``scope`` that
+        mention each of ``phrases`` (their stored hot-topic phrases), newest first."""
+        with self._tx() as session:
+            return tickets_mentioning(session, since, until, scope, phrases, limit)
 
     def overview(
         self,

@@ -3,7 +3,8 @@ list as ``hot_phrases`` over the masked texts of the same questions, on both eng
 
 Residents' real messages (../shared/data) are asked as questions spread over groups, departments and
 days; every scope and period gives the list ``hot_phrases`` gives for the questions it admits (found
-here in Python), with at least twenty questions (a phrase needs two mentions) and fewer. A supervisor's
+here in Python), with at least twenty questions (a phrase needs two mentions) and fewer; the web
+console's topics name the newest tickets that mention each. A supervisor's
 jurisdiction counts only its questions (also tests/test_jurisdiction.py); personal data in a question
 becomes no phrase; migration 0013 finds the phrases of questions stored before it.
 """
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from bot.text.hot_topics import MIN_BATCH_FOR_REPEATS, hot_phrases, question_phrases
 from bot.text.privacy import mask
+from bot.web import brief
 from handlers.summary import HOT_PHRASES, hot_topics
 from storage import Jurisdiction, Store, make_engine, upgrade
 from storage.database import MIGRATIONS
@@ -86,16 +88,36 @@ def engine(db_url):
     engine.dispose()
 
 
-def expected(engine, since, until, admits) -> list[tuple[str, int]]:
-    """``hot_phrases`` over the masked texts of the questions asked in the period that ``admits``
-    (a test on the row, in Python), as the summary's hot topics were found before they were stored."""
+def admitted(engine, since, until, admits) -> list[tuple[int, str]]:
+    """(number, text) of the questions asked in the period that ``admits`` (a test on the row, in
+    Python), oldest first."""
     with Session(engine) as session:
-        texts = [
-            mask(q.text)
+        return [
+            (q.id, q.text)
             for q in session.scalars(select(Question).order_by(Question.id))
             if since <= q.created_at < until and admits(session, q)
         ]
-    return hot_phrases(texts, K)
+
+
+def expected(engine, since, until, admits, k: int = K) -> list[tuple[str, int]]:
+    """``hot_phrases`` over the masked texts of the questions asked in the period that ``admits``,
+    as the summary's hot topics were found before they were stored."""
+    return hot_phrases([mask(text) for _, text in admitted(engine, since, until, admits)], k)
+
+
+def expected_brief(engine, since, until, admits) -> list[brief.HotTopic]:
+    """The web console's hot topics: the same ranking, each with the newest tickets mentioning it."""
+    questions = admitted(engine, since, until, admits)[::-1]
+    return [
+        brief.HotTopic(
+            word,
+            n,
+            [f"Q{i}" for i, text in questions if word in question_phrases(text)][
+                : brief.TICKETS_PER_TOPIC
+            ],
+        )
+        for word, n in expected(engine, since, until, admits, brief.TOPICS)
+    ]
 
 
 def test_hot_topics_from_the_store_are_hot_phrases_of_the_texts(engine, data_dir):
@@ -130,6 +152,9 @@ def test_hot_topics_from_the_store_are_hot_phrases_of_the_texts(engine, data_dir
             want = expected(engine, since, until, admits)
             assert hot_topics(summary, K) == want, (name, since, until)
             assert want, (name, since, until)  # a list worth comparing
+            assert brief.hot_topics(store, since, until, scope) == expected_brief(
+                engine, since, until, admits
+            ), (name, since, until)
             sizes.add(summary.total.questions >= MIN_BATCH_FOR_REPEATS)
     assert sizes == {True, False}  # both rules of support met
 
