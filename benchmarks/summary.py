@@ -2,19 +2,25 @@
 
 Synthetic rows are bulk-loaded into the real schema (migrated by Alembic, so the rollups' triggers count
 the messages and keep each question's latest rating as they go in): officials, groups, residents, messages spread over 30 days, questions (2% of
-the messages) in every state, ratings and engagements. On SQLite (the default, a temporary file)
+the messages) in every state, each with its hot-topic phrases (``question_phrases`` of its text, as the
+ask handler stores them; the texts name a building and one of a few problems), ratings and engagements. On SQLite (the default, a temporary file)
 1,000,000 messages are loaded; on PostgreSQL (``--database``) 10,000,000, by COPY. ``--messages`` sets
 another count and ``--load-seconds`` a budget (the script says how many fit and how long loading took).
 After loading, SQLite gets the sampled ANALYZE that ``storage.upgrade`` runs at every start, PostgreSQL a
 VACUUM ANALYZE (what autovacuum does after a bulk load). ``--keep`` keeps the store and ``--loaded URL``
 measures it again without loading (``benchmarks/web.py --loaded`` takes it too).
 
-Then ``Store.summary`` for the last 7 days, as ``/summary`` and ``minyi report`` ask for it (naming the
-first ``OVERDUE_LISTED`` overdue questions), is timed beside the floor, measured in the same run: the
-same figures from hand-written SQL through the bare DB-API cursor (no ORM, no statement building, no
-tallies, every message of the period counted by one GROUP BY). Both run ``--repeat`` times, interleaved;
-the best and the median are printed, with minyi's statement count and a check that both found the same
-figures (totals, messages per group, engagements, the overdue questions named and their count).
+Then the summary of the last 7 days, as ``/summary`` and ``minyi report`` ask for it (naming the first
+``OVERDUE_LISTED`` overdue questions), is timed twice beside its floor, measured in the same run:
+``Store.summary`` alone (the figures), and the whole of what ``/summary`` does (``Store.summary`` with
+the hot-topic phrases counted, then ``hot_topics``). The floor is the same figures from hand-written SQL
+through the bare DB-API cursor (no ORM, no statement building, no tallies, every message of the period
+counted by one GROUP BY), and for the second the phrases counted by one GROUP BY too. Each runs
+``--repeat`` times, interleaved; the best and the median are printed, with minyi's statement count and a
+check that both found the same figures (totals, messages per group, engagements, the overdue questions
+named and their count, the phrases counted). Once, for reference, the hot topics are also found as they
+were before the phrases were stored: every question text of the period read and ``hot_phrases`` run over
+them (which must give the same list).
 
     .venv/bin/python benchmarks/summary.py [--messages 1000000] [--repeat 5] [--keep]
     .venv/bin/python benchmarks/summary.py --database postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -40,9 +46,25 @@ from sqlalchemy import Connection, Engine, event, insert
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.schemas import create_schema, drop_schema
-from handlers.summary import OVERDUE_LISTED
+from bot.text.hot_topics import (
+    hot_phrases,
+    message_phrases,
+    phrase_support,
+    question_phrases,
+)
+from bot.text.privacy import mask
+from handlers.summary import HOT_PHRASES, OVERDUE_LISTED, hot_topics
 from storage import Store, make_engine, upgrade
-from storage.models import Engagement, Group, Message, Official, Person, Question, Rating
+from storage.models import (
+    Engagement,
+    Group,
+    Message,
+    Official,
+    Person,
+    Question,
+    QuestionPhrase,
+    Rating,
+)
 from storage.records import RATING_SCORES, EngagementKind, QuestionState, Summary
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -52,6 +74,23 @@ CHUNK = 20_000
 INTENTS = ("chatter",) * 6 + ("question", "question", "suggestion", "complaint")
 DEPARTMENTS = ("住房和城乡建设局", "交通运输局", "教育局", "卫生健康委", "")
 STATES = sorted(QuestionState.ALL)
+BUILDINGS = 40
+PROBLEMS = (
+    "电梯坏了",
+    "停水了",
+    "的路灯不亮",
+    "门口垃圾没人清理",
+    "楼下烧烤店油烟太大",
+    "广场舞音响太吵",
+    "停车位被占",
+    "快递柜坏了",
+    "楼顶漏水",
+    "停电了",
+    "消防通道堵了",
+    "绿化带被占",
+)
+"""What the synthetic questions are about: ``N号楼`` and one of these, so that both the problems and
+each building's problems are hot topics."""
 
 FLOOR_SQL = {
     # Credited to whoever answered, else the assignee; on time when the final answer met the deadline
@@ -103,28 +142,34 @@ FLOOR_SQL = {
         WHERE m.sent_at >= ? AND m.sent_at < ? AND m.intent = 'suggestion'
           AND m.intent_confident AND NOT m.from_official
         ORDER BY m.sent_at DESC LIMIT 20""",
-    "texts": "SELECT text FROM questions WHERE created_at >= ? AND created_at < ? ORDER BY id",
     "roster": "SELECT id, name, role, department FROM officials WHERE active ORDER BY id",
     "titles": "SELECT id, title, platform_chat_id FROM groups",
 }
+FLOOR_PHRASES = """
+    SELECT p.phrase, count(*) FROM question_phrases p JOIN questions q ON q.id = p.question_id
+    WHERE q.created_at >= ? AND q.created_at < ? GROUP BY p.phrase HAVING count(*) >= ?"""
+"""The hot-topic phrases at least the support of the period's questions mention (``phrase_support``)."""
 
 
 def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
 
 
-def insert_messages(connection: Connection, message_rows: list[dict[str, Any]]) -> None:
-    """Insert the messages: on PostgreSQL by COPY (10,000,000 rows load in minutes, not an hour),
-    elsewhere by multi-row INSERTs. Either way the rollup's trigger counts them (once per statement on
-    PostgreSQL, COPY included)."""
-    if connection.dialect.name != "postgresql":
-        for part in _chunks(message_rows):
-            connection.execute(insert(Message), part)
+def bulk_insert(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows of ``table`` (a model): on PostgreSQL by COPY (10,000,000 messages load in
+    minutes, not an hour), elsewhere by multi-row INSERTs. Either way the messages' rollup trigger
+    counts them (once per statement on PostgreSQL, COPY included)."""
+    if not rows:
         return
-    columns = list(message_rows[0])
+    if connection.dialect.name != "postgresql":
+        for part in _chunks(rows):
+            connection.execute(insert(table), part)
+        return
+    columns = list(rows[0])
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY messages ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in message_rows:
+    name = table.__tablename__
+    with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
             copy.write_row([row[c] for c in columns])
 
 
@@ -212,7 +257,8 @@ def load(engine: Engine, messages: int, budget: float) -> tuple[int, int, float]
                         "message_id": None,
                         "group_id": group + 1,
                         "asker_id": rnd.randrange(RESIDENTS) + 1,
-                        "text": f"第{i}条问题 电梯坏了 什么时候修",
+                        "text": f"{rnd.randrange(1, BUILDINGS + 1)}号楼{rnd.choice(PROBLEMS)}，"
+                        f"什么时候解决？（第{i}条）",
                         "department": rnd.choice(DEPARTMENTS),
                         "department_confident": True,
                         "assignee_id": rnd.randrange(OFFICIALS) + 1,
@@ -244,11 +290,18 @@ def load(engine: Engine, messages: int, budget: float) -> tuple[int, int, float]
                     }
                 )
         with engine.begin() as c:
-            insert_messages(c, message_rows)
+            bulk_insert(c, Message, message_rows)
             first_id = c.execute(
                 sqlalchemy.text("SELECT coalesce(max(id), 0) FROM questions")
             ).scalar_one()
             c.execute(insert(Question), question_rows)
+            # What the ask handler stores with each question (ids follow on: one loader, no gaps).
+            phrase_rows = [
+                {"question_id": first_id + 1 + j, "phrase": phrase}
+                for j, q in enumerate(question_rows)
+                for phrase in question_phrases(q["text"])
+            ]
+            bulk_insert(c, QuestionPhrase, phrase_rows)
             rating_rows = [
                 {
                     "question_id": first_id + 1 + j,
@@ -277,8 +330,11 @@ def analyze(engine: Engine) -> None:
             c.exec_driver_sql("VACUUM ANALYZE")
 
 
-def floor(engine: Engine, since: datetime, until: datetime, now: datetime) -> dict[str, Any]:
-    """The summary's figures from hand-written SQL on the bare DB-API cursor."""
+def floor(
+    engine: Engine, since: datetime, until: datetime, now: datetime, phrases: bool = False
+) -> dict[str, Any]:
+    """The summary's figures from hand-written SQL on the bare DB-API cursor; with ``phrases``, also
+    the hot-topic phrases counted (the support from the questions the first query counted)."""
 
     def param(dt: datetime) -> Any:
         if engine.dialect.name == "sqlite":
@@ -297,15 +353,34 @@ def floor(engine: Engine, since: datetime, until: datetime, now: datetime) -> di
     try:
         cursor = raw.cursor()
         found = {}
-        for name, sql in FLOOR_SQL.items():
+
+        def run(name: str, sql: str, values: tuple[Any, ...]) -> None:
             if engine.dialect.name != "sqlite":
                 sql = sql.replace("?", "%s")
-            cursor.execute(sql, args.get(name, window))
+            cursor.execute(sql, values)
             found[name] = cursor.fetchall()
+
+        for name, sql in FLOOR_SQL.items():
+            run(name, sql, args.get(name, window))
+        if phrases:
+            support = phrase_support(sum(row[3] for row in found["questions"]))
+            run("phrases", FLOOR_PHRASES, (*window, support))
         raw.commit()
         return found
     finally:
         raw.close()
+
+
+def texts_way(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, int]]:
+    """The hot topics as they were found before the phrases were stored: every question text of the
+    period read, masked and cut (``hot_phrases``)."""
+    with engine.connect() as c:
+        texts = c.execute(
+            sqlalchemy.select(Question.text)
+            .where(Question.created_at >= since, Question.created_at < until)
+            .order_by(Question.id)
+        ).scalars()
+        return hot_phrases([mask(t) for t in texts])
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
@@ -336,7 +411,58 @@ def same_figures(summary: Summary, found: dict[str, Any]) -> list[str]:
         "overdue in all": (summary.overdue_total, found["overdue_total"][0][0]),
         "response times": (len(total.response_seconds), len(found["response_times"])),
     }
+    if "phrases" in found:
+        checks["phrases counted"] = (summary.phrase_counts, dict(found["phrases"]))
     return [name for name, (mine, floor) in checks.items() if mine != floor]
+
+
+def compare(
+    engine: Engine,
+    label: str,
+    minyi: Callable[[], Summary],
+    floor_of: Callable[[], Any],
+    repeat: int,
+) -> list[str]:
+    """Time ``minyi`` beside its floor, ``repeat`` times each, interleaved (so both see the same load
+    on a shared machine); print the best and median of each, minyi's statement count and whether both
+    found the same figures. Returns what differs."""
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    minyi()  # warm: statement cache, pages
+    event.remove(engine, "before_cursor_execute", count)
+    floor_of()
+    minyi_times: list[float] = []
+    floor_times: list[float] = []
+    found: Any = None
+    mine: Summary | None = None
+    for _ in range(repeat):
+        t, mine = timed(minyi, 1)
+        minyi_times += t
+        t, found = timed(floor_of, 1)
+        floor_times += t
+    assert mine is not None and found is not None
+    differ = same_figures(mine, found)
+    print(
+        f"  {label}: {mine.total.messages:,} messages, {mine.total.questions:,} questions in the "
+        f"period; {mine.overdue_total:,} overdue in all; the same figures as the floor: "
+        + (f"no, {', '.join(differ)} differ" if differ else "yes")
+    )
+    print(
+        f"    minyi                 best {min(minyi_times):.3f} s  median "
+        f"{statistics.median(minyi_times):.3f} s  ({statements} SQL statements)"
+    )
+    print(
+        f"    floor raw SQL, DB-API best {min(floor_times):.3f} s  median "
+        f"{statistics.median(floor_times):.3f} s  ({len(found)} SQL statements)"
+    )
+    ratio = statistics.median(minyi_times) / statistics.median(floor_times)
+    print(f"    ratio (median)        {ratio:.2f}x")
+    return differ
 
 
 def main() -> None:
@@ -380,50 +506,41 @@ def main() -> None:
 
         since, until = NOW - timedelta(days=args.days), NOW
         store = Store(engine)
-        statements = 0
 
-        def count(*_: Any) -> None:
-            nonlocal statements
-            statements += 1
-
-        def summary() -> Summary:
+        def figures() -> Summary:
             return store.summary(since, until, NOW, overdue_limit=OVERDUE_LISTED)
 
-        event.listen(engine, "before_cursor_execute", count)
-        summary()  # warm: statement cache, pages
-        event.remove(engine, "before_cursor_execute", count)
-        floor(engine, since, until, NOW)
-        # Interleaved, so both see the same load on a shared machine.
-        minyi_times, floor_times = [], []
-        found: Any = None
-        mine: Summary | None = None
-        for _ in range(args.repeat):
-            t, mine = timed(summary, 1)
-            minyi_times += t
-            t, found = timed(lambda: floor(engine, since, until, NOW), 1)
-            floor_times += t
-        assert mine is not None and found is not None
-        differ = same_figures(mine, found)
-        print(
-            f"  in the period: {mine.total.messages:,} messages, {mine.total.questions:,} "
-            f"questions; {mine.overdue_total:,} overdue in all; the same figures as the floor: "
-            + (f"no, {', '.join(differ)} differ" if differ else "yes")
+        def with_hot_topics() -> Summary:
+            found = store.summary(
+                since, until, NOW, overdue_limit=OVERDUE_LISTED, phrase_support=HOT_PHRASES
+            )
+            hot_topics(found)
+            return found
+
+        differ = compare(
+            engine, "Store.summary", figures, lambda: floor(engine, since, until, NOW), args.repeat
         )
-        print(
-            f"  minyi Store.summary     best {min(minyi_times):.3f} s  median "
-            f"{statistics.median(minyi_times):.3f} s  ({statements} SQL statements)"
+        differ += compare(
+            engine,
+            "/summary, hot topics",
+            with_hot_topics,
+            lambda: floor(engine, since, until, NOW, phrases=True),
+            args.repeat,
         )
-        print(
-            f"  floor raw SQL, DB-API   best {min(floor_times):.3f} s  median "
-            f"{statistics.median(floor_times):.3f} s  ({len(FLOOR_SQL)} SQL statements)"
-        )
-        print(
-            f"  ratio (median)          {statistics.median(minyi_times) / statistics.median(floor_times):.2f}x"
-        )
+        message_phrases.cache_clear()  # loading cut the texts: each is cut afresh, as it was
+        t = time.perf_counter()
+        before = texts_way(engine, since, until)
+        seconds = time.perf_counter() - t
+        same = before == hot_topics(with_hot_topics())
+        print(f"  hot topics the way before (every text read, hot_phrases): {seconds:.3f} s once; "
+              f"the same list: {'yes' if same else 'no'}")  # fmt: skip
+        print(f"  hot topics: {'、'.join(f'{w}({n})' for w, n in before)}")
+        if not same:
+            differ.append("hot topics")
         if args.keep:
             print(f"  kept: --loaded '{url}'")
         if differ:
-            sys.exit("minyi and the floor disagree")
+            sys.exit(f"minyi and the floor disagree: {', '.join(differ)}")
     finally:
         engine.dispose()
         if not args.keep and not args.loaded:

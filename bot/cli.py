@@ -240,7 +240,6 @@ def _start_console_web(app):
         app.services.clock,
         web.host,
         web.port,
-        app.services.text.topic_words,
     )
     print(f"minyi: 督查工作台 http://{web.host}:{web.port}/", file=sys.stderr, flush=True)
     return server, asyncio.create_task(server.serve(), name="minyi-web")
@@ -337,6 +336,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Print the engagement summary for a period, or write it as an Excel or CSV file (``--out``)."""
     from handlers.opinion_figures import opinion_lines
     from handlers.summary import (
+        HOT_PHRASES,
         OVERDUE_LISTED,
         PeriodError,
         format_summary,
@@ -355,13 +355,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         scope = _report_scope(args, app.store)
         # A file has every overdue question; the text on a terminal names the first ones.
         whole = args.format == "xlsx" or bool(args.out)
-        summary = app.store.summary(
-            since, until, now, scope, overdue_limit=None if whole else OVERDUE_LISTED
-        )
         if whole:
-            _write_report(args, summary, settings, now)
+            _write_report(args, app.store.summary(since, until, now, scope), settings, now)
             return 0
-        hot = hot_topics(app.services.text, summary)
+        summary = app.store.summary(
+            since, until, now, scope, overdue_limit=OVERDUE_LISTED, phrase_support=HOT_PHRASES
+        )
+        hot = hot_topics(summary)
         sys.stdout.write(format_summary(summary, args.format, settings.bot.zone, hot))
         if args.format != "csv":  # CSV stays one table
             bullet = "- " if args.format == "markdown" else ""
@@ -587,9 +587,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     port = args.port or settings.web.port
     _check_address(host, port)
     try:
-        server = console_server(
-            app.store, settings, app.services.clock, host, port, app.services.text.topic_words
-        )
+        server = console_server(app.store, settings, app.services.clock, host, port)
         print(f"minyi: 督查工作台 http://{host}:{port}/", file=sys.stderr, flush=True)
         asyncio.run(server.serve())
     except KeyboardInterrupt:
@@ -618,7 +616,7 @@ def cmd_brief(args: argparse.Namespace) -> int:
                 week = parse_week(args.week, now, settings.bot.zone)
             except WeekError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
-            found = build_brief(app.store, week, now, app.services.text.topic_words)
+            found = build_brief(app.store, week, now)
             bar.advance(note=f"网情动态 {week.label}: rendering")
             html = render_brief(template_environment(), found, settings.bot.zone)
             bar.advance(

@@ -94,7 +94,7 @@ async def replay(lines: list[str], database_url: str, out: TextIO) -> None:
     from bot.adapters.console import ConsoleAdapter
     from bot.app import build_app
     from handlers.overdue import OverdueReminder
-    from handlers.summary import format_summary, hot_topics
+    from handlers.summary import HOT_PHRASES, format_summary, hot_topics
 
     zone = ZoneInfo(DEMO_ZONE)
     clock = SimulatedClock(datetime(2026, 11, 16, 8, 0, tzinfo=zone))
@@ -125,8 +125,8 @@ async def replay(lines: list[str], database_url: str, out: TextIO) -> None:
                 print(f"{local:%m-%d %H:%M} {line}", file=out, flush=True)
                 await console.feed([line])
         since = clock.now - timedelta(days=7)
-        summary = app.store.summary(since, clock.now, clock.now)
-        hot = hot_topics(app.services.text, summary)
+        summary = app.store.summary(since, clock.now, clock.now, phrase_support=HOT_PHRASES)
+        hot = hot_topics(summary)
         print("\n—— 督查汇总（minyi report --since 7d）——", file=out)
         out.write(format_summary(summary, "table", zone, hot))
     finally:

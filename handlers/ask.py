@@ -13,6 +13,7 @@ from typing import Any
 from bot.events import EventKind
 from bot.outbox import Delivered, effect
 from bot.text import Prediction
+from bot.text.hot_topics import question_phrases
 from bot.text.privacy import mask
 from bot.work import Context, FollowUp, StaffContext, Work
 from handlers import deadlines, same_question, scope
@@ -78,6 +79,7 @@ async def open_ticket(
         created_at=now,
         due_at=ctx.services.worktime.deadline(now, limit),
         assignee_id=assignee_id,
+        phrases=question_phrases(text),
     )
     question = await deadlines.plan(ctx, question.id, start=now, limit=limit)
     handler = (

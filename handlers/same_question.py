@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.commands import parse_question_number
 from bot.outbox import Delivered, Delivery, effect
+from bot.text.hot_topics import question_phrases
 from bot.work import Context, FollowUp, StaffContext, Work
 from handlers import scope
 from handlers.common import clip, rating_buttons, signature, tell_official, to_asker, work_of
@@ -69,6 +70,7 @@ async def join_open_ticket(ctx: Context) -> bool:
         created_at=ctx.now,
         due_at=ticket.due_at,
         assignee_id=ticket.assignee_id,
+        phrases=question_phrases(ctx.text),
     )
     await ctx.db(ctx.store.link_question, question.id, ticket.id)
     askers = await askers_of(ctx, ticket)

@@ -163,7 +163,7 @@ async def _brief(work: Work, job: JobInfo) -> None:
             readers.setdefault(official.id, official)
     for official in readers.values():
         scope = ReportScope.of(jurisdiction(official))
-        text = await work.read(brief_text, work.services.text, week, work.now, scope)
+        text = await work.read(brief_text, week, work.now, scope)
         tell_official(work, official, text, prefer="")
 
 

@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.text import TextAnalyzer
+from bot.text.hot_topics import phrase_support, rank_phrases
 from bot.text.privacy import mask
 from bot.work import StaffContext
 from handlers.common import clip, duration
@@ -207,10 +207,17 @@ def _overdue_list(summary: Summary, named: list[str]) -> str:
     return "、".join(named) + (f" 等共 {summary.overdue_total} 个" if more > 0 else "") or "无"
 
 
-def hot_topics(text: TextAnalyzer, summary: Summary, k: int = 5) -> list[tuple[str, int]]:
-    """The period's most frequent topic words, from the questions with personal data masked (an
-    e-mail address must not lend its name to the topics)."""
-    return text.topic_words([mask(t) for t in summary.question_texts], k=k)
+HOT_PHRASES = phrase_support
+"""What ``Store.summary`` takes as ``phrase_support`` for a summary that shows hot topics."""
+
+
+def hot_topics(summary: Summary, k: int = 5) -> list[tuple[str, int]]:
+    """The period's ``k`` hot topics, from the phrases its questions mention (``Summary.phrase_counts``:
+    stored with each question from its text with personal data masked, so an e-mail address does not
+    lend its name to the topics). The summary must have been made with ``phrase_support=HOT_PHRASES``."""
+    if summary.phrase_counts is None:
+        raise ValueError("a summary made without phrase_support has no hot topics")
+    return rank_phrases(summary.phrase_counts, k)
 
 
 def read_summary(
@@ -219,12 +226,13 @@ def read_summary(
     until: datetime,
     now: datetime,
     scope: ReportScope,
-    text: TextAnalyzer,
 ) -> tuple[Summary, list[tuple[str, int]], list[str]]:
     """What ``/summary`` shows, read-only: the summary naming the first overdue questions, its hot
     topics and the public-opinion lines."""
-    found = store.summary(since, until, now, scope, overdue_limit=OVERDUE_LISTED)
-    return found, hot_topics(text, found), opinion_lines(store, since, until, scope)
+    found = store.summary(
+        since, until, now, scope, overdue_limit=OVERDUE_LISTED, phrase_support=HOT_PHRASES
+    )
+    return found, hot_topics(found), opinion_lines(store, since, until, scope)
 
 
 async def summary(ctx: StaffContext) -> None:
@@ -239,7 +247,5 @@ async def summary(ctx: StaffContext) -> None:
     scope = ReportScope.of(jurisdiction(ctx.official))
     # A long read over the whole period: done before this event's unit, without holding up the
     # other chats (``bot.reads``).
-    found, hot, opinion = await ctx.read(
-        read_summary, since, until, ctx.now, scope, ctx.services.text
-    )
+    found, hot, opinion = await ctx.read(read_summary, since, until, ctx.now, scope)
     ctx.reply("\n".join([chat_summary(found, label, hot), *opinion]), quote=False)

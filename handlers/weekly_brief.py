@@ -8,25 +8,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.text import TextAnalyzer
 from bot.text.privacy import mask
 from bot.when import Week
 from handlers.opinion_figures import opinion_lines
-from handlers.summary import hot_topics, percent
+from handlers.summary import HOT_PHRASES, hot_topics, percent
 from storage import Store
 from storage.reports import ReportScope
 
 
-def brief_text(
-    store: Store, text: TextAnalyzer, week: Week, now: datetime, scope: ReportScope
-) -> str:
+def brief_text(store: Store, week: Week, now: datetime, scope: ReportScope) -> str:
     """The brief of ``week`` within ``scope``. Reads the store directly: call it off the event loop."""
-    summary = store.summary(week.since, week.until, now, scope)
+    summary = store.summary(week.since, week.until, now, scope, phrase_support=HOT_PHRASES)
     previous = store.summary(week.since - timedelta(days=7), week.since, now, scope).total
     complaints, _ = store.raised(week.since, week.until, "complaint", scope, limit=0)
     suggestions, _ = store.raised(week.since, week.until, "suggestion", scope, limit=0)
     t = summary.total
-    hot = hot_topics(text, summary)
+    hot = hot_topics(summary)
     lines = [
         f"【网情动态】{week.label}",
         f"居民提问 {t.questions} 个（上周 {previous.questions} 个，较上周 "

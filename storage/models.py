@@ -52,6 +52,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+PHRASE_CHARS = 40
+"""Room for a hot-topic phrase (``bot.text.hot_topics`` makes none longer than ten characters)."""
+
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -295,6 +298,21 @@ class QuestionTransition(Base):
     at: Mapped[datetime]
     actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     note: Mapped[str] = mapped_column(CleanText, default="")
+
+
+class QuestionPhrase(Base):
+    """One candidate hot-topic phrase of a question, stored when the question is opened (the bot's
+    ``bot.text.hot_topics.question_phrases`` of its text: storage cannot segment text), so that the
+    summary counts the period's questions per phrase in SQL instead of reading and cutting every text.
+
+    Clustered by question on SQLite (no rowid), like the primary key's index on PostgreSQL: the summary
+    finds each question of its period's phrases there."""
+
+    __tablename__ = "question_phrases"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy reads a plain dict
+
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), primary_key=True)
+    phrase: Mapped[str] = mapped_column(CleanString(PHRASE_CHARS), primary_key=True)
 
 
 class TicketStep(Base):

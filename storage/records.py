@@ -266,12 +266,15 @@ class Summary:
     departments: list[Tally]
     total: Tally
     overdue: list[QuestionInfo]
-    question_texts: list[str]
     suggestions: list[tuple[str, str, str]] = field(default_factory=list)
     """(group title, resident name, text) of the suggestions residents made in the period, newest first."""
     overdue_total: int = 0
     """How many questions are overdue in all; ``overdue`` lists the soonest due of them (all, unless
     the summary was asked for fewer)."""
+    phrase_counts: dict[str, int] | None = None
+    """The hot-topic phrases at least the asked-for number of the period's questions mention, with how
+    many mention each (``bot.text.hot_topics.rank_phrases`` picks the hot topics from them); None when
+    the summary was not asked for them."""
 
 
 @dataclass(frozen=True, slots=True)

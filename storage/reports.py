@@ -7,7 +7,7 @@ Questions count in the period they were asked; actions count in the period they 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -38,6 +38,7 @@ from storage.models import (
     Official,
     Person,
     Question,
+    QuestionPhrase,
     Rating,
     TicketStep,
 )
@@ -54,6 +55,10 @@ from storage.records import (
 UNASSIGNED = "未分配"
 UNCLASSIFIED = "未分类"
 SUGGESTIONS_SHOWN = 20
+
+PhraseSupport = Callable[[int], int]
+"""How many of a period's questions must mention a hot-topic phrase, given how many questions there
+are: the bot's rule (``bot.text.hot_topics.phrase_support``; storage cannot import it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +197,7 @@ class DayFigures:
 
 @dataclass(frozen=True, slots=True)
 class Overview:
-    """What the console's overview shows: the summary (without the question texts, which it does not
+    """What the console's overview shows: the summary (without hot-topic phrases, which it does not
     show), a trend by day, the waiting tickets by age."""
 
     summary: Summary
@@ -262,10 +267,8 @@ def summarise(
     now: datetime,
     scope: ReportScope = EVERYTHING,
     rollup: bool = True,
-    texts: bool = True,
-) -> tuple[dict[str, Tally], dict[str, Tally], dict[str, Tally], Tally, list[str]]:
-    """Tallies by official, group and department, the total, and the period's question texts (none
-    unless ``texts``: one row per question, fetched only for those who show them).
+) -> tuple[dict[str, Tally], dict[str, Tally], dict[str, Tally], Tally]:
+    """Tallies by official, group and department, and the total.
 
     A handful of aggregate queries, whatever the size of the period, each returning a few rows per
     table shown: the questions grouped by assignee, by group and by department; the answered ones'
@@ -304,7 +307,7 @@ def summarise(
         # Every question has a department (maybe none): these rows add up to the total.
         return [total, _tally(departments, key or UNCLASSIFIED, key or UNCLASSIFIED)]
 
-    in_period = (Question.created_at >= since, Question.created_at < until, scope.questions())
+    in_period = asked_in(since, until, scope)
     # An answered question is credited to whoever answered it, a waiting one to its assignee.
     credited = func.coalesce(Question.answered_by_id, Question.assignee_id)
     # The latest rating's score, as the question row carries it (migration 0012's trigger keeps it),
@@ -431,16 +434,71 @@ def summarise(
             t.suggestions += suggestions
             t.complaints += complaints
 
-    question_texts = (
-        list(
-            session.connection()
-            .scalars(select(Question.text).where(*in_period).order_by(Question.id))
-            .all()
-        )
-        if texts
-        else []
+    return officials, groups, departments, total
+
+
+def asked_in(
+    since: datetime, until: datetime, scope: ReportScope
+) -> tuple[ColumnElement[bool], ...]:
+    """The conditions on ``Question`` rows a summary counts: asked in the period, within ``scope``."""
+    return (Question.created_at >= since, Question.created_at < until, scope.questions())
+
+
+def phrase_counts(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    scope: ReportScope,
+    phrase_support: PhraseSupport,
+    questions: int | None = None,
+) -> dict[str, int]:
+    """Each hot-topic phrase of the questions the summary counts (``asked_in``; ``questions`` of them,
+    counted here when not given) that ``phrase_support(questions)`` of them mention at least, with how
+    many do: one GROUP BY over their stored phrases, each question's found by the key."""
+    condition = asked_in(since, until, scope)
+    if questions is None:
+        questions = session.connection().scalar(select(func.count()).where(*condition)) or 0
+    if not questions:
+        return {}
+    found = session.connection().execute(
+        select(QuestionPhrase.phrase, func.count())
+        .join(Question, Question.id == QuestionPhrase.question_id)
+        .where(*condition)
+        .group_by(QuestionPhrase.phrase)
+        .having(func.count() >= phrase_support(questions))
     )
-    return officials, groups, departments, total, question_texts
+    return {phrase: n for phrase, n in found}
+
+
+def tickets_mentioning(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    scope: ReportScope,
+    phrases: Sequence[str],
+    limit: int,
+) -> dict[str, list[int]]:
+    """The numbers of the newest ``limit`` questions of ``asked_in`` that mention each of ``phrases``
+    (newest first): one statement, numbered per phrase by a window function."""
+    if not phrases:
+        return {}
+    newest = func.row_number().over(
+        partition_by=QuestionPhrase.phrase, order_by=QuestionPhrase.question_id.desc()
+    )
+    ranked = (
+        select(QuestionPhrase.phrase, QuestionPhrase.question_id, newest.label("n"))
+        .join(Question, Question.id == QuestionPhrase.question_id)
+        .where(*asked_in(since, until, scope), QuestionPhrase.phrase.in_(phrases))
+        .subquery()
+    )
+    found: dict[str, list[int]] = {p: [] for p in phrases}
+    for phrase, question_id in session.connection().execute(
+        select(ranked.c.phrase, ranked.c.question_id)
+        .where(ranked.c.n <= limit)
+        .order_by(ranked.c.phrase, ranked.c.n)
+    ):
+        found[phrase].append(question_id)
+    return found
 
 
 def overdue_questions(
@@ -499,12 +557,16 @@ def build_summary(
     scope: ReportScope = EVERYTHING,
     overdue_limit: int | None = None,
     rollup: bool = True,
-    texts: bool = True,
+    phrase_support: PhraseSupport | None = None,
 ) -> Summary:
     """Assemble a ``Summary`` from the tallies, the overdue questions (the first ``overdue_limit``)
-    and the latest suggestions (the question texts only if ``texts``)."""
-    officials, groups, departments, total, question_texts = summarise(
-        session, since, until, now, scope, rollup, texts
+    and the latest suggestions; with ``phrase_support``, the hot-topic phrases that many of the
+    period's questions mention at least (``phrase_counts``)."""
+    officials, groups, departments, total = summarise(session, since, until, now, scope, rollup)
+    phrases = (
+        None
+        if phrase_support is None
+        else phrase_counts(session, since, until, scope, phrase_support, total.questions)
     )
     suggestions = (
         session.connection()
@@ -529,7 +591,7 @@ def build_summary(
         departments=sorted(departments.values(), key=lambda t: (t.label == UNCLASSIFIED, t.label)),
         total=total,
         overdue=overdue,
-        question_texts=question_texts,
+        phrase_counts=phrases,
         suggestions=[(title, name, text) for title, name, text in suggestions],
         overdue_total=overdue_total,
     )
@@ -598,15 +660,42 @@ class ReportStore(StoreBase):
         *,
         overdue_limit: int | None = None,
         rollup: bool = True,
+        phrase_support: PhraseSupport | None = None,
     ) -> Summary:
         """Per official, group and department figures for questions asked and actions done in the
         period, counting only what ``scope`` admits, with the first ``overdue_limit`` overdue
         questions (all by default). ``rollup=False`` counts the messages one by one instead of by the
         hourly rollup, and finds each question's latest rating among its ratings instead of reading
         the one the question carries (the same figures, slower: what the rollups are checked
-        against)."""
+        against). With ``phrase_support`` (the bot's ``bot.text.hot_topics.phrase_support``), the
+        summary carries the phrases of its hot topics that many questions mention
+        (``Summary.phrase_counts``)."""
         with self._tx() as session:
-            return build_summary(session, since, until, now, scope, overdue_limit, rollup)
+            return build_summary(
+                session, since, until, now, scope, overdue_limit, rollup, phrase_support
+            )
+
+    def phrase_counts(
+        self, since: datetime, until: datetime, scope: ReportScope, phrase_support: PhraseSupport
+    ) -> dict[str, int]:
+        """The hot-topic phrases of the questions asked in the period within ``scope`` that
+        ``phrase_support`` of them mention at least, with how many mention each (what a summary
+        carries as ``phrase_counts``, without the summary)."""
+        with self._tx() as session:
+            return phrase_counts(session, since, until, scope, phrase_support)
+
+    def tickets_mentioning(
+        self,
+        since: datetime,
+        until: datetime,
+        scope: ReportScope,
+        phrases: Sequence[str],
+        limit: int,
+    ) -> dict[str, list[int]]:
+        """The numbers of the newest ``limit`` questions asked in the period within ``scope`` that
+        mention each of ``phrases`` (their stored hot-topic phrases), newest first."""
+        with self._tx() as session:
+            return tickets_mentioning(session, since, until, scope, phrases, limit)
 
     def overview(
         self,
@@ -618,14 +707,12 @@ class ReportStore(StoreBase):
         overdue_limit: int | None = None,
         age_limits: Sequence[timedelta] = (),
     ) -> Overview:
-        """The summary (with the first ``overdue_limit`` overdue tickets, without the question texts),
+        """The summary (with the first ``overdue_limit`` overdue tickets, without hot-topic phrases),
         the trend by local day and the waiting tickets counted by the ascending ``age_limits``, in one
         transaction."""
         with self._tx() as session:
             return Overview(
-                summary=build_summary(
-                    session, since, until, now, scope, overdue_limit, texts=False
-                ),
+                summary=build_summary(session, since, until, now, scope, overdue_limit),
                 trend=daily_trend(session, since, until, zone, scope),
                 waiting_by_age=waiting_by_age(session, now, scope, age_limits),
             )

@@ -3,10 +3,11 @@ transferring, closing — with the answers, ratings and overdue reminders that g
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from storage import rows
@@ -20,6 +21,7 @@ from storage.models import (
     Official,
     Person,
     Question,
+    QuestionPhrase,
     QuestionTransition,
     Rating,
 )
@@ -121,8 +123,11 @@ class TicketStore(StoreBase):
         created_at: datetime,
         due_at: datetime,
         assignee_id: int | None,
+        phrases: Collection[str],
     ) -> QuestionInfo:
-        """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet)."""
+        """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet), with
+        the candidate hot-topic ``phrases`` of its text (``bot.text.hot_topics.question_phrases``),
+        which the summary counts."""
         with self._tx() as session:
             person = rows.person(session, platform, asker_id, asker_name, created_at)
             group = (
@@ -158,6 +163,11 @@ class TicketStore(StoreBase):
                     at=created_at, actor_person_id=person.id, note="",
                 )
             )  # fmt: skip
+            if phrases:
+                session.execute(
+                    insert(QuestionPhrase),
+                    [{"question_id": question.id, "phrase": p} for p in sorted(phrases)],
+                )
             return rows.question_info(session, question)
 
     def attach_ack(self, question_id: int, platform_message_id: str) -> None:

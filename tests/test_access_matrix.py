@@ -216,6 +216,7 @@ class Walk:
             created_at=now,
             due_at=now.replace(year=now.year + 1),
             assignee_id=self.assignee.id,
+            phrases=(),
         )
         if answered:
             store.answer_question(

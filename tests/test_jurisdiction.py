@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.text.hot_topics import hot_phrases
 from handlers.overdue import OverdueReminder
+from handlers.summary import HOT_PHRASES, hot_topics
 from storage import Jurisdiction
 from storage.reports import ReportScope
 
@@ -125,9 +127,25 @@ async def test_the_store_scopes_a_summary_by_groups_and_department(town):
     since = now.replace(year=now.year - 1)
     chen = store.official_for_identity("test", "chenjing")
     zhou = store.official_for_identity("test", "zhouba")
-    scoped = store.summary(since, now, now, ReportScope.of(Jurisdiction(chen.id, chen.department)))
+    scoped = store.summary(
+        since,
+        now,
+        now,
+        ReportScope.of(Jurisdiction(chen.id, chen.department)),
+        phrase_support=HOT_PHRASES,
+    )
     assert [g.label for g in scoped.groups] == ["幸福里小区"]
-    assert scoped.total.questions == 1 and scoped.question_texts == ["3号楼电梯坏了，物业不管"]
+    assert scoped.total.questions == 1
+    # The hot topics are those of her one question: not 漏水 (创业路) nor 公交站台 (阳光花园).
+    assert hot_topics(scoped, k=10) == hot_phrases(["3号楼电梯坏了，物业不管"], k=10)
+    assert hot_topics(scoped, k=10) == [("3号楼电梯", 1), ("物业", 1)]
+    everything = store.summary(since, now, now, phrase_support=HOT_PHRASES)
+    assert dict(hot_topics(everything, k=10)) == {
+        "物业": 2,
+        "3号楼电梯": 1,
+        "公交站台": 1,
+        "漏水": 1,
+    }
     by_department = store.summary(
         since, now, now, ReportScope.of(Jurisdiction(zhou.id, zhou.department))
     )

@@ -10,7 +10,7 @@ import pytest
 
 from bot.routes import PRIVATE_NOTE
 from handlers.overdue import OverdueReminder
-from handlers.summary import format_summary, hot_topics
+from handlers.summary import HOT_PHRASES, format_summary, hot_topics
 from handlers.unmask import AUDITED_NOTE
 
 pytestmark = pytest.mark.asyncio
@@ -80,8 +80,8 @@ async def test_summary(chat):
 async def test_report(chat, fmt):
     await question_and_suggestion(chat)
     store, now = chat.app.store, chat.clock.now
-    found = store.summary(now.replace(day=now.day - 1), now, now)
-    hot = hot_topics(chat.app.services.text, found)
+    found = store.summary(now.replace(day=now.day - 1), now, now, phrase_support=HOT_PHRASES)
+    hot = hot_topics(found)
     report = format_summary(found, fmt, chat.app.settings.bot.zone, hot)
     no_raw_data(report, fmt)
     if fmt != "csv":  # csv holds figures only

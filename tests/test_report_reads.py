@@ -1,6 +1,7 @@
 """A slow report never holds up the chats: ``/summary`` reads ahead of its unit of work, on the report
 thread (``bot.reads``), while the other chats' messages are stored and answered; the supervisor's own
-chat keeps its order, and a failing read ends in one apology, never a traceback."""
+chat keeps its order, and a failing read ends in one apology, never a traceback. The weekly brief, a
+timer's unit, reads ahead the same way."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+import handlers.scheduler as scheduler_module
 import handlers.summary as summary_handler
 from bot.adapters.memory import MemoryAdapter, Posted
 from bot.dispatch import APOLOGY
 from bot.events import Received
 from dialogue_support import memory_event
+from handlers.scheduler import Scheduler
 from storage.models import Message
 from tests_support import rows
 
@@ -131,5 +134,37 @@ async def test_a_read_that_keeps_failing_ends_in_one_apology(chat, monkeypatch):
         assert "/summary" in help_text  # the chat goes on after the poison event, in order
         assert len(gate.threads) == chat.app.dispatcher.max_attempts
     finally:
+        await chat.app.dispatcher.drain(5)
+        await asyncio.wait_for(worker, WAIT)
+
+
+async def test_a_scheduled_brief_being_read_holds_up_no_chat(dialogue, clock, monkeypatch):
+    chat = dialogue(schedule={"brief": "周一 09:00"})
+    gate = Gate()
+    gate.real = scheduler_module.brief_text
+    monkeypatch.setattr(scheduler_module, "brief_text", gate.read)
+    scheduler = Scheduler(chat.app.dispatcher)
+    await scheduler.plan()  # Monday 08:30: the brief falls due at 09:00
+    clock.advance(minutes=35)
+    way_in = Journaling(chat)
+    worker = asyncio.create_task(chat.app.dispatcher.run(poll=0.05))
+    firing = asyncio.create_task(scheduler.run_once())
+    try:
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, gate.started.wait, WAIT)
+        await way_in.say("@政务助手 3号楼电梯坏了三天，什么时候修？", chat.wang, chat.group)
+        posted = await way_in.until(
+            lambda out: any("编号 Q1" in p.text for p in out if p.chat_id == "xingfuli")
+        )
+        assert not [p for p in posted if p.text.startswith("【网情动态】")]
+        assert gate.threads == ["minyi-report_0"]
+        gate.opened.set()
+        [fired] = await asyncio.wait_for(firing, WAIT)
+        assert fired.kind == "brief"
+        briefs = [p for p in chat.bot.outbox if p.text.startswith("【网情动态】")]
+        assert [p.chat_id for p in briefs] == ["chenjing"]  # once, to the supervisor
+        assert gate.threads == ["minyi-report_0"] * len(briefs)  # each read once
+    finally:
+        gate.opened.set()
         await chat.app.dispatcher.drain(5)
         await asyncio.wait_for(worker, WAIT)

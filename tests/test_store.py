@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
+from bot.text.hot_topics import question_phrases
 from handlers.assignment import choose_assignee
 from storage import InboxEntry, Store, StoreError, current_revision, make_engine, upgrade
 from storage import StoreErrorCode as Code
@@ -66,6 +67,7 @@ def ask(store, message_id="1", text="电梯坏了", department="住房和城乡�
         department=department, department_confident=bool(department),
         created_at=at, due_at=at + timedelta(hours=24),
         assignee_id=choose_assignee(store.assignment_candidates("test", "g1"), department),
+        phrases=question_phrases(text),
     )  # fmt: skip
 
 

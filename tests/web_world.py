@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.text.hot_topics import question_phrases
 from bot.web.auth import hash_password
 from storage import Store
 
@@ -100,6 +101,7 @@ def build_world(store: Store) -> World:
             created_at=when,
             due_at=when + timedelta(hours=24),
             assignee_id=assignee,
+            phrases=question_phrases(text),
         ).id
 
     say("xfl", "刘先生", "大家早上好", at(16, 8, 50))

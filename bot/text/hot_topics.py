@@ -7,16 +7,22 @@ words of ``topic_phrases.txt``, which jieba does not keep whole (停水, 广场�
 community message uses (小区, 楼下, 业主: ``topic_stopwords.txt``) and question words never count. A phrase's count is the number of
 messages that mention it, and a shorter phrase gives way to a longer one that covers most of its
 mentions, so 电梯 is not listed beside 3号楼电梯 for the same five messages.
+
+The counting and the ranking are apart so that a store can count: a question's phrases
+(``question_phrases``) are stored when it is asked, the store counts the period's (at least
+``phrase_support`` mentions each), and ``rank_phrases`` applies the rest of the rules to those counts.
+``hot_phrases`` is the same over texts in memory.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from bot.text.normalise import MEMO_SIZE, analysed_part, normalise
+from bot.text.privacy import mask
 from bot.text.segment import LINE_BREAK, tagged_lines, word_list
 
 _NUMERALS = "一二三四五六七八九十两"
@@ -102,21 +108,45 @@ def message_phrases(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def hot_phrases(texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
-    """The ``k`` phrases mentioned by the most messages of ``texts``, with how many mention each.
+def question_phrases(text: str) -> frozenset[str]:
+    """The phrases a question counts for in 热点话题: those of its text with residents' personal data
+    masked (``bot.text.privacy``), so an e-mail address or a phone number never becomes a topic."""
+    return message_phrases(mask(text))
+
+
+def phrase_support(messages: int) -> int:
+    """How many of ``messages`` messages must mention a phrase for it to be a hot topic.
 
     From ``MIN_BATCH_FOR_REPEATS`` messages on, a phrase needs two mentions: in a day's traffic one
     resident's wording is not a hot topic; in a handful of messages (a quiet week's few questions) each
     one's subject is worth naming.
     """
+    return 2 if messages >= MIN_BATCH_FOR_REPEATS else 1
+
+
+def rank_phrases(frequent: Mapping[str, int], k: int = 5) -> list[tuple[str, int]]:
+    """The ``k`` most mentioned of ``frequent`` (each phrase with at least ``phrase_support`` mentions:
+    how many messages mention it), a phrase dropped where a longer one containing it has
+    ``DOMINANT_SHARE`` of its mentions; most mentions first, then the longer phrase, then by text."""
+    dominated: set[str] = set()
+    for longer, m in frequent.items():
+        # Every phrase inside ``longer`` is one of its substrings: at most MAX_PHRASE_CHARS² of them,
+        # where comparing every pair of phrases would cost the square of their number.
+        for i in range(len(longer)):
+            for j in range(i + 1, len(longer) + 1):
+                part = longer[i:j]
+                n = frequent.get(part) if part != longer else None
+                if n is not None and m >= DOMINANT_SHARE * n:
+                    dominated.add(part)
+    kept = [(p, n) for p, n in frequent.items() if p not in dominated]
+    kept.sort(key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))
+    return kept[: max(k, 0)]
+
+
+def hot_phrases(texts: Iterable[str], k: int = 5) -> list[tuple[str, int]]:
+    """The ``k`` phrases mentioned by the most messages of ``texts``, with how many mention each
+    (``phrase_support`` mentions at least; ``rank_phrases``'s rules)."""
     per_message = [message_phrases(t) for t in texts]
     counts: Counter[str] = Counter(p for phrases in per_message for p in phrases)
-    support = 2 if len(per_message) >= MIN_BATCH_FOR_REPEATS else 1
-    frequent = {p: n for p, n in counts.items() if n >= support}
-    kept = {
-        p: n
-        for p, n in frequent.items()
-        if not any(p != q and p in q and m >= DOMINANT_SHARE * n for q, m in frequent.items())
-    }
-    ranked = sorted(kept.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))
-    return ranked[: max(k, 0)]
+    support = phrase_support(len(per_message))
+    return rank_phrases({p: n for p, n in counts.items() if n >= support}, k)

@@ -9,7 +9,7 @@ session's CSRF token. The console only reads the store; store calls run off the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,11 +49,6 @@ SESSION_HOURS = 8
 TREND_COLOURS = (("提问", "#c0392b"), ("已答复", "#2471a3"), ("已办结", "#229954"))
 
 
-def no_topics(texts: Sequence[str], k: int) -> list[tuple[str, int]]:
-    """No topic words (a console built without the text models)."""
-    return []
-
-
 @dataclass(frozen=True, slots=True)
 class ConsoleConfig:
     """What the console needs besides the store."""
@@ -64,8 +59,6 @@ class ConsoleConfig:
     title: str = "民意 · 督查工作台"
     public: bool = False
     """Serve the residents' page ``/public`` (``[web] public``)."""
-    topics: brief.Topics = no_topics
-    """The hot-topic words of a list of texts (the bot's ``TextAnalyzer.topic_words``)."""
     opinion_window: timedelta = timedelta(minutes=30)
     """The 舆情预警 window (``[opinion] window_minutes``): a warning's trend is measured over it."""
 
@@ -392,10 +385,8 @@ class Console:
             self.store,
             period.since,
             period.until,
-            self.config.clock(),
             self.config.zone,
             scope,
-            self.config.topics,
             self.config.opinion_window,
         )
         return view, {**context, "period": period}
@@ -503,7 +494,6 @@ class Console:
             self.store,
             week,
             now,
-            self.config.topics,
             access.viewer_scope(viewer),
         )
         if request.url.path.endswith(".pdf"):

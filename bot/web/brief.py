@@ -5,7 +5,6 @@ prints it to PDF."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,18 +13,16 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment
 from markupsafe import Markup
 
-from bot.text.privacy import mask
+from bot.text.hot_topics import phrase_support, rank_phrases
 from bot.when import Week, WeekError, parse_week
-from storage import QuestionInfo, Store, Summary, Tally
+from storage import Store, Summary, Tally
 from storage.opinion import RaisedMessage
 from storage.reports import EVERYTHING, ReportScope
-from storage.ticket_search import TicketQuery
 
 __all__ = ["Brief", "HotTopic", "Week", "WeekError", "build_brief", "parse_week", "render_brief"]
 
 TOPICS = 8
 TICKETS_PER_TOPIC = 12
-Topics = Callable[[Sequence[str], int], list[tuple[str, int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,30 +47,27 @@ class Brief:
     made_at: datetime
 
 
-def hot_topics(questions: Sequence[QuestionInfo], topics: Topics) -> list[HotTopic]:
-    """The week's most used words in questions, each with the tickets that used it."""
-    texts = [mask(q.text) for q in questions]
-    found = []
-    for word, count in topics(texts, TOPICS):
-        numbers = [q.number for q, text in zip(questions, texts, strict=True) if word in text]
-        found.append(HotTopic(word, count, numbers[:TICKETS_PER_TOPIC]))
-    return found
+def hot_topics(
+    store: Store, since: datetime, until: datetime, scope: ReportScope
+) -> list[HotTopic]:
+    """The period's hot topics within ``scope`` (the summary's: counted from the phrases stored with
+    the questions, ranked by ``rank_phrases``), each with the newest tickets that mention it."""
+    ranked = rank_phrases(store.phrase_counts(since, until, scope, phrase_support), TOPICS)
+    tickets = store.tickets_mentioning(
+        since, until, scope, [word for word, _ in ranked], TICKETS_PER_TOPIC
+    )
+    return [HotTopic(word, n, [f"Q{number}" for number in tickets[word]]) for word, n in ranked]
 
 
-def build_brief(
-    store: Store, week: Week, now: datetime, topics: Topics, scope: ReportScope = EVERYTHING
-) -> Brief:
+def build_brief(store: Store, week: Week, now: datetime, scope: ReportScope = EVERYTHING) -> Brief:
     """Gather the brief for ``week`` within ``scope``."""
     summary = store.summary(week.since, week.until, now, scope)
     previous = store.summary(week.since - timedelta(days=7), week.since, now, scope).total
-    questions = store.search_tickets(
-        TicketQuery(since=week.since, until=week.until, scope=scope), now, limit=100_000
-    ).tickets
     return Brief(
         week=week,
         summary=summary,
         previous=previous,
-        topics=hot_topics(questions, topics),
+        topics=hot_topics(store, week.since, week.until, scope),
         complaints=store.raised(week.since, week.until, "complaint", scope),
         suggestions=store.raised(week.since, week.until, "suggestion", scope),
         made_at=now,

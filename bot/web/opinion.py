@@ -16,7 +16,6 @@ from bot.web.tables import Column, Table
 from storage import Store
 from storage.opinion import RaisedMessage
 from storage.reports import ReportScope
-from storage.ticket_search import TicketQuery
 
 SPIKE_FACTOR = 2.0
 SPIKE_MINIMUM = 3
@@ -64,18 +63,13 @@ def build_opinion(
     store: Store,
     since: datetime,
     until: datetime,
-    now: datetime,
     zone: ZoneInfo,
     scope: ReportScope,
-    topics: brief.Topics,
     window: timedelta,
 ) -> OpinionView:
     """Everything the opinion page shows, within ``scope``; ``window``: the warnings' window."""
     by_day = store.raised_by_day(since, until, zone, scope)
-    questions = store.search_tickets(
-        TicketQuery(since=since, until=until, scope=scope), now, limit=100_000
-    ).tickets
-    hot = brief.hot_topics(questions, topics)
+    hot = brief.hot_topics(store, since, until, scope)
     _, complaints = store.raised(since, until, "complaint", scope, LISTED)
     _, suggestions = store.raised(since, until, "suggestion", scope, LISTED)
     trend = topic_trend.topic_trend(

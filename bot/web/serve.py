@@ -17,16 +17,13 @@ import uvicorn
 
 from bot.config import Settings
 from bot.web import auth
-from bot.web.app import ConsoleConfig, create_app, no_topics
-from bot.web.brief import Topics
+from bot.web.app import ConsoleConfig, create_app
 from storage import Store
 
 log = logging.getLogger(__name__)
 
 
-def console_config(
-    settings: Settings, clock: Callable[[], datetime], topics: Topics = no_topics
-) -> ConsoleConfig:
+def console_config(settings: Settings, clock: Callable[[], datetime]) -> ConsoleConfig:
     """The console's configuration from the settings and the environment."""
     secret = os.environ.get(settings.web.secret_env, "")
     if not secret:
@@ -39,7 +36,6 @@ def console_config(
         secret=secret,
         clock=clock,
         public=settings.web.public,
-        topics=topics,
         opinion_window=timedelta(minutes=settings.opinion.window_minutes),
     )
 
@@ -50,10 +46,9 @@ def console_server(
     clock: Callable[[], datetime],
     host: str,
     port: int,
-    topics: Topics = no_topics,
 ) -> uvicorn.Server:
     """A uvicorn server for the console, not yet started (``await server.serve()``)."""
-    app = create_app(store, console_config(settings, clock, topics))
+    app = create_app(store, console_config(settings, clock))
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )
