@@ -47,6 +47,8 @@ class ReadSource(Protocol):
     """Where ``Work.read`` finds reads done ahead of its unit."""
 
     concurrent: bool
+    many: bool
+    """Whether a unit may ask for several reads (an event of a batch asks for one)."""
 
     def take(self, event_id: int | None, key: ReadKey) -> Future[Any] | None:
         """The finished read (its result or what it raised), if done: else None."""
@@ -62,6 +64,7 @@ class ReadAhead:
         """``on_done`` is called (on the event loop) whenever a read is done."""
         self._store = store
         self._on_done = on_done
+        self.many = False
         self.concurrent = concurrent
         """False for an in-memory SQLite store (one connection): reads then run in the unit."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-report")
@@ -145,6 +148,7 @@ class UnitReads:
 
     def __init__(self, ahead: ReadAhead) -> None:
         self._ahead = ahead
+        self.many = True
         self.concurrent = ahead.concurrent
         self._done: list[tuple[ReadKey, Future[Any]]] = []
 

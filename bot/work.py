@@ -203,6 +203,7 @@ class Work:
         self._buttons = buttons
         self.queued: list[Queued] = []
         self.moment: datetime | None = None
+        self._read = False
         """The unit's time when pinned (a unit tried again after its reads: ``in_unit``)."""
 
     @property
@@ -229,6 +230,9 @@ class Work:
         reads = self.reads
         if reads is None or not reads.concurrent:
             return await self.db(fn, self.store, *args, **kwargs)
+        if self._read and not reads.many:
+            raise RuntimeError("an event of a batch may ask for one read (bot.reads)")
+        self._read = True
         key = (fn, args, tuple(sorted(kwargs.items())))
         done = reads.take(self.event_id, key)
         if done is None:
