@@ -383,10 +383,6 @@ class Dispatcher:
         if poisoned is not None:
             await self._apologise(*poisoned)
             handled += 1
-        for record, _ in items[:handled]:
-            # Done with: only events still pending are kept, so nothing is held once all is handled.
-            self._decoded.pop(record.id, None)
-            self._analysed.pop(record.id, None)
         return handled
 
     async def _analysis(self, texts: _BatchTexts, event_id: int) -> Analysis | None:
