@@ -265,14 +265,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_USAGE) from None
     # The text models and the template index load while the platforms start and the first lines are
     # read; an event that needs them sooner waits for that one load (jieba and the ranker lock).
-    threading.Thread(target=_warm_up, args=(app,), name="minyi-warm-up", daemon=True).start()
+    warm = threading.Thread(target=_warm_up, args=(app,), name="minyi-warm-up", daemon=True)
+    warm.start()
+    interrupted = False
     try:
         return asyncio.run(_run_console(app, sys.stdin, sys.stdout))
     except PlatformUnavailable as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     except KeyboardInterrupt:
+        interrupted = True
         return 0
     finally:
+        # A run that ends before the models are loaded (no input, a short file) lets the warm-up
+        # finish (seconds): models it trained are then cached for the next start, which loads them
+        # instead of training again (and importing scipy to do it). Ctrl-C does not wait.
+        if not interrupted:
+            warm.join()
         app.close()
 
 

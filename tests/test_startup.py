@@ -1,5 +1,6 @@
-"""Start-up: ``minyi run`` says what it loaded, and a database already at the newest schema is not
-migrated again (Alembic is not even imported), while one a revision behind still is."""
+"""Start-up: ``minyi run`` says what it loaded, a start with cached text models does not import scipy, and
+a database already at the newest schema is not migrated again (Alembic is not even imported), while one
+a revision behind still is."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from alembic import command
 from sqlalchemy import inspect
 
+from bot.text import TextAnalyzer
 from storage import current_revision, make_engine, upgrade
 from storage.database import alembic_config, schema_heads
 from tests_support import REPO
@@ -21,7 +23,11 @@ def test_the_ready_line_says_what_was_loaded(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "MINYI_DATABASE__URL": f"sqlite:///{tmp_path / 'm.db'}"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "MINYI_DATABASE__URL": f"sqlite:///{tmp_path / 'm.db'}",
+            "MINYI_CACHE_DIR": str(tmp_path / "cache"),
+        },
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -29,6 +35,9 @@ def test_the_ready_line_says_what_was_loaded(tmp_path):
     assert "database sqlite" in ready
     assert "templates" in ready and "officials" in ready
     assert "seed intent model, bm25 ranker" in ready
+    # No input: the run ended at once, yet the models it trained are cached for the next start.
+    cached = sorted(p.name.split("-")[0] for p in (tmp_path / "cache").glob("*.npz"))
+    assert cached == ["chatter", "seed"], cached
 
 
 def test_a_database_behind_the_scripts_is_migrated_and_one_at_their_head_is_left(db_url):
@@ -64,3 +73,21 @@ def test_a_start_at_the_newest_schema_does_not_import_alembic(tmp_path):
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_start_with_cached_models_classifies_and_ranks_without_scipy() -> None:
+    """Training needs scipy; a start whose models are cached does not import it (it was a large part
+    of ``minyi run``'s resident memory)."""
+    sample = "请问小区电梯坏了什么时候能修好？"
+    TextAnalyzer().intents([sample])  # trains and caches the models (MINYI_CACHE_DIR) if need be
+    probe = (
+        "import sys; from bot.app import build_ranker; from bot.templating import TemplateLibrary; "
+        "from bot.text import TextAnalyzer; t = TextAnalyzer(); "
+        f"i = t.intents([{sample!r}, '谢谢大家']); t.department({sample!r}); t.topic_words([{sample!r}]); "
+        f"r = build_ranker(t, TemplateLibrary.load()).rank({sample!r}, k=3); "
+        "print(i[0].label, len(r), 'scipy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert out.stdout.split() == ["question", "3", "False"], out.stderr

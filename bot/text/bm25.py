@@ -1,7 +1,11 @@
-"""Okapi BM25 over a sparse term–document matrix (scipy CSC), built once and queried in microseconds.
+"""Okapi BM25 over a sparse term–document matrix (CSR by term, as plain numpy arrays), built once and
+queried in microseconds.
 
 Per-term BM25 weights are precomputed for every (term, document) pair, so scoring a query is just adding
 the columns of its terms — the same scores as ``rank_bm25.BM25Okapi`` (with its IDF floor), far faster.
+The matrix is built with numpy alone: scipy.sparse, imported for it, was a large part of ``minyi run``'s
+resident memory (``benchmarks/startup.py`` prints it), and nothing else of scipy is needed once the
+models are trained.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 
 class BM25Index:
@@ -36,25 +39,27 @@ class BM25Index:
         self.k1 = k1
         self.b = b
         self.vocab: dict[Hashable, int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
+        # One posting per distinct (term, document), documents in order: a stable sort by term then
+        # keeps each term's documents ascending, the canonical CSR layout.
+        terms: list[int] = []
+        doc_of_posting: list[int] = []
+        counts: list[int] = []
         for d, doc in enumerate(docs):
-            for term in doc:
-                t = self.vocab.setdefault(term, len(self.vocab))
-                rows.append(t)
-                cols.append(d)
+            for term, n in Counter(doc).items():
+                terms.append(self.vocab.setdefault(term, len(self.vocab)))
+                doc_of_posting.append(d)
+                counts.append(n)
         self.n_docs = len(docs)
         n_terms = len(self.vocab)
-        ones = np.ones(len(rows), dtype=np.float64)
-        tf = sp.csc_matrix(
-            (ones, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
-            shape=(n_terms, self.n_docs),
-        )
-        tf.sum_duplicates()
-        tf = tf.tocsr()  # rows = terms: each term's postings are contiguous
+        term_array = np.asarray(terms, dtype=np.int64)
+        order = np.argsort(term_array, kind="stable")
+        indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term_array, minlength=n_terms), out=indptr[1:])
+        doc_of = np.asarray(doc_of_posting, dtype=np.int64)[order]
+        data = np.asarray(counts, dtype=np.float64)[order]
         doc_len = np.asarray([len(doc) for doc in docs], dtype=np.float64)
         avgdl = float(doc_len.mean()) if self.n_docs and doc_len.sum() else 1.0
-        df = np.diff(tf.indptr).astype(np.float64)
+        df = np.diff(indptr).astype(np.float64)
         ratio = (self.n_docs - df + 0.5) / (df + 0.5)
         if idf == "lucene":
             idf_values = np.log1p(ratio)
@@ -65,12 +70,10 @@ class BM25Index:
                 idf_values = np.where(idf_values < 0, floor, idf_values)
         self.idf = idf_values
         norm = k1 * (1.0 - b + b * doc_len / avgdl)
-        data = tf.data
-        doc_of = tf.indices
-        term_of = np.repeat(np.arange(n_terms), np.diff(tf.indptr))
+        term_of = np.repeat(np.arange(n_terms), np.diff(indptr))
         weights = idf_values[term_of] * data * (k1 + 1.0) / (data + norm[doc_of])
-        self._indptr = tf.indptr
-        self._indices = doc_of.astype(np.int64)
+        self._indptr = indptr
+        self._indices = doc_of
         self._weights = weights
 
     def scores(self, query: Iterable[Hashable]) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Turn normalised texts into sparse TF-IDF vectors of character n-grams and jieba words.
 
 The vocabulary and IDF weights are learnt by ``fit`` and stored with a trained model, so the same text
-always maps to the same vector. Only the standard library, numpy and scipy are used.
+always maps to the same vector. Only the standard library, numpy and scipy are used (scipy only by
+``transform``, for training: classifying does not import it).
 
 Training builds feature strings (``analyse``); classifying does not: ``Vectorizer.rows`` turns a batch of
 texts into code points with one numpy call, numbers every character n-gram (three 21-bit code points in
@@ -18,12 +19,15 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from bot.text.code_table import CodeTable
 from bot.text.segment import normalised_tokens
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 _RUN = re.compile(r"[0-9a-z\u3400-\u9fff]+|[?!]")
 _BITS = 21
@@ -158,6 +162,8 @@ class Rows:
 
     def tocsr(self) -> sp.csr_matrix:
         """The same rows as a scipy matrix."""
+        import scipy.sparse as sp
+
         return sp.csr_matrix(
             (self.values, self.columns, self.indptr), shape=(len(self.indptr) - 1, self.width)
         )
@@ -246,6 +252,8 @@ class Vectorizer:
 
     def transform_features(self, feature_lists: Iterable[Sequence[str]]) -> sp.csr_matrix:
         """``transform`` from feature lists made by ``features``."""
+        import scipy.sparse as sp  # training only: classifying uses ``rows``
+
         indptr = [0]
         indices: list[int] = []
         data: list[float] = []

@@ -8,15 +8,18 @@ Written with numpy and scipy only; 10,000 messages with ~10^5 features train in 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from bot.text.features import Rows
 
-# scipy.optimize and scipy.linalg are imported inside the training code: loading a trained model (every
-# start of ``minyi run``) needs neither, and importing them costs about half a second.
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+# scipy (its sparse matrices, optimize and linalg) is imported inside the training code: a trained model
+# (every start of ``minyi run``) classifies ``Rows`` without it, and importing scipy costs time and
+# resident memory.
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -227,6 +230,8 @@ class LinearSVM(_LinearClassifier):
         # docs/ACCURACY.md are measured with it; summation order alone moves them by a few thousandths).
         # x·W runs on the CSC form (a view of xᵀ in CSR): it walks W row by row instead of jumping
         # between rows for every stored entry, about 2.5 times faster with 200,000 features.
+        import scipy.sparse as sp
+
         xt32 = sp.csr_matrix(x, dtype=np.float32).T.tocsr()
         xc32 = xt32.T
         c = self.c

@@ -15,14 +15,17 @@ import json
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from bot.text.chatter import chatter_score
 from bot.text.features import Vectorizer
 from bot.text.linear import LinearSVM, LogisticRegression
 from bot.text.results import Prediction
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 FORMAT = "minyi-text-model/2"
 OLD_FORMATS = ("minyi-text-model/1",)
