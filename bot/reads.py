@@ -120,8 +120,9 @@ class ReadAhead:
             del self._results[event_id]
 
     def close(self) -> None:
-        """Stop the report thread once the reads under way are done."""
-        self._executor.shutdown(wait=True)
+        """Stop the report thread once the read under way is done; reads not started are dropped
+        (their events are still pending: the next start reads again)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _kept(future: asyncio.Future[Any], what: str) -> Future[Any]:
