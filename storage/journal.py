@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select, text, update
+from sqlalchemy import bindparam, exists, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -35,6 +35,7 @@ _CLAIM = (
     .values(state="done", done_at=bindparam("at"))
     .returning(_INBOX.c.id)
 )
+_ENQUEUE = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
 _MARK_SENDING = (
     update(_OUTBOX)
     .where(
@@ -297,17 +298,18 @@ class JournalStore(StoreBase):
 
     def enqueue(self, entries: Sequence[OutboxEntry], at: datetime) -> list[int]:
         """Queue sends; their ids, in order."""
+        if not entries:
+            return []
         with self._tx() as session:
             rows = [
-                OutboxMessage(
-                    event_id=e.event_id, platform=e.platform, chat_id=e.chat_id, kind=e.kind,
-                    payload=e.payload, follow_up=e.follow_up, state="pending", created_at=at,
-                )
+                {
+                    "event_id": e.event_id, "platform": e.platform, "chat_id": e.chat_id,
+                    "kind": e.kind, "payload": e.payload, "follow_up": e.follow_up,
+                    "state": "pending", "created_at": at,
+                }
                 for e in entries
             ]  # fmt: skip
-            session.add_all(rows)
-            session.flush()
-            return [r.id for r in rows]
+            return list(session.scalars(_ENQUEUE, rows).all())
 
     def outbox_due(self, limit: int = 200) -> list[OutboxRecord]:
         """Sends waiting to go out (``pending``) or interrupted (``sending``), oldest first."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage import rows
@@ -121,12 +121,21 @@ class TicketStore(StoreBase):
         created_at: datetime,
         due_at: datetime,
         assignee_id: int | None,
+        remind_at: datetime | None = None,
+        second_level_at: datetime | None = None,
+        limit_label: str = "",
     ) -> QuestionInfo:
-        """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet)."""
+        """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet),
+        due at ``due_at``; ``remind_at``, ``second_level_at`` and ``limit_label`` as
+        ``plan_deadline`` sets them (a ticket opened with its 督办 stages planned)."""
         with self._tx() as session:
-            person = rows.person(session, platform, asker_id, asker_name, created_at)
-            group = (
-                rows.group(session, platform, chat_id, chat_title, created_at) if is_group else None
+            # Ids and names this process knows already (``storage.known_rows``): the message's unit
+            # recorded the asker and the group a moment ago.
+            asker, asker_name = rows.person_ref(session, platform, asker_id, asker_name, created_at)
+            group_id, group_title = (
+                rows.group_ref(session, platform, chat_id, chat_title, created_at)
+                if is_group
+                else (None, "")
             )
             message_id = session.scalar(
                 select(Message.id).where(
@@ -140,8 +149,8 @@ class TicketStore(StoreBase):
                 chat_id=chat_id,
                 platform_message_id=platform_message_id,
                 message_id=message_id,
-                group_id=group.id if group else None,
-                asker_id=person.id,
+                group_id=group_id,
+                asker_id=asker,
                 text=text,
                 department=department,
                 department_confident=department_confident,
@@ -149,21 +158,40 @@ class TicketStore(StoreBase):
                 state=QuestionState.OPEN,
                 created_at=created_at,
                 due_at=due_at,
+                remind_at=remind_at,
+                second_level_at=second_level_at,
+                limit_label=limit_label,
             )
             session.add(question)
             session.flush()
             session.add(
                 QuestionTransition(
                     question_id=question.id, from_state=None, to_state=QuestionState.OPEN,
-                    at=created_at, actor_person_id=person.id, note="",
+                    at=created_at, actor_person_id=asker, note="",
                 )
             )  # fmt: skip
-            return rows.question_info(session, question)
+            assignee = (
+                session.scalar(select(Official.name).where(Official.id == assignee_id))
+                if assignee_id is not None
+                else None
+            )
+            return rows.question_record(
+                question,
+                asker_user_id=asker_id,
+                asker_name=asker_name,
+                group_title=group_title,
+                assignee_name=assignee or "",
+            )
 
     def attach_ack(self, question_id: int, platform_message_id: str) -> None:
         """Remember the bot's acknowledgement message of a question."""
         with self._tx() as session:
-            session.get_one(Question, question_id).ack_platform_message_id = platform_message_id
+            # One UPDATE, not a SELECT of the row and a flush (an acknowledgement's follow-up).
+            session.execute(
+                update(Question.__table__)
+                .where(Question.__table__.c.id == question_id)
+                .values(ack_platform_message_id=platform_message_id)
+            )
 
     def question(self, question_id: int) -> QuestionInfo | None:
         """The question numbered ``question_id``."""
