@@ -250,9 +250,8 @@ class Dispatcher:
         """One unit of work: a store bound to one transaction; the sends queued in it are written to
         the outbox and everything commits when the block ends (rolled back if it raises)."""
         self._roles.clear()  # units of their own (commands, follow-ups, timers) may change the roster
-        async with self._write_lock:
-            async with self._transaction(event_id) as work:
-                yield work
+        async with self._write_lock, self._transaction(event_id) as work:
+            yield work
         if work.queued:
             self.postman.wake()
 

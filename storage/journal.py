@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,13 +21,12 @@ from storage.base import StoreBase
 from storage.models import InboxEvent, OutboxMessage
 from storage.workers import CHAT_NAMESPACE
 
-
 # The outbox and inbox statements every question runs, built once: Core statements on the tables
 # (never the ORM's bulk UPDATE, whose session synchronisation and per-call statement building cost
 # several times the SQL), with the values bound per call. No method holding them keeps ORM rows of
 # those tables in its session, so there is nothing to synchronise.
-_INBOX = InboxEvent.__table__
-_OUTBOX = OutboxMessage.__table__
+_INBOX = cast(Table, InboxEvent.__table__)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
 _OLDER = _OUTBOX.alias("older")
 _CLAIM = (
     update(_INBOX)
@@ -314,7 +313,10 @@ class JournalStore(StoreBase):
     def outbox_due(self, limit: int = 200) -> list[OutboxRecord]:
         """Sends waiting to go out (``pending``) or interrupted (``sending``), oldest first."""
         with self._tx() as session:
-            return [OutboxRecord(*row) for row in session.execute(_OUTBOX_DUE, {"limit": limit})]
+            return [
+                OutboxRecord(**row._mapping)
+                for row in session.execute(_OUTBOX_DUE, {"limit": limit})
+            ]
 
     def mark_sending(self, outbox_id: int, worker: int | None = None) -> bool:
         """Claim a pending send for ``worker`` just before the platform call; False if somebody else

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, insert, select
+from sqlalchemy import ColumnElement, Table, and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from storage import rows
@@ -57,7 +57,7 @@ _ORDER = {
 }  # fmt: skip
 
 
-_ADD_STEP = insert(TicketStep.__table__)
+_ADD_STEP = insert(cast(Table, TicketStep.__table__))
 """``add_step``'s statement (a step of every question: acknowledged, suggested)."""
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from storage.base import StoreBase
 from storage.models import Suggestion, Template
@@ -41,7 +42,7 @@ class SuggestionStore(StoreBase):
         with self._tx() as session:
             # One Core INSERT of all the rows (the ORM inserted them one statement each).
             session.execute(
-                insert(Suggestion.__table__),
+                insert(cast(Table, Suggestion.__table__)),
                 [
                     {"official_id": official_id, "question_id": question_id, "rank": i,
                      "template_id": t, "at": at}

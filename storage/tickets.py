@@ -4,9 +4,9 @@ transferring, closing — with the answers, ratings and overdue reminders that g
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage import rows
@@ -32,9 +32,9 @@ from storage.records import (
     QuestionState,
 )
 
-
-_OPEN_QUESTION = insert(Question.__table__).returning(Question.__table__.c.id)
-_OPEN_TRANSITION = insert(QuestionTransition.__table__)
+_QUESTIONS = cast(Table, Question.__table__)
+_OPEN_QUESTION = insert(_QUESTIONS).returning(_QUESTIONS.c.id)
+_OPEN_TRANSITION = insert(cast(Table, QuestionTransition.__table__))
 
 
 class TicketStore(StoreBase):
@@ -183,8 +183,8 @@ class TicketStore(StoreBase):
         with self._tx() as session:
             # One UPDATE, not a SELECT of the row and a flush (an acknowledgement's follow-up).
             session.execute(
-                update(Question.__table__)
-                .where(Question.__table__.c.id == question_id)
+                update(_QUESTIONS)
+                .where(_QUESTIONS.c.id == question_id)
                 .values(ack_platform_message_id=platform_message_id)
             )
 
