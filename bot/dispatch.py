@@ -252,27 +252,35 @@ class Dispatcher:
         """One unit of work: a store bound to one transaction; the sends queued in it are written to
         the outbox and everything commits when the block ends (rolled back if it raises). ``reads``:
         where ``Work.read`` finds reads done ahead (``in_unit``)."""
-        services = self.services
         self._roles.clear()  # units of their own (commands, follow-ups, timers) may change the roster
-        async with self._write_lock:
-            bound = await services.db(services.store.begin_unit)
-            work = self._work(bound, event_id, reads)
-            try:
-                yield work
-                if work.queued:
-                    await services.db(
-                        bound.enqueue,
-                        [encode_queued(q, event_id) for q in work.queued],
-                        services.clock(),
-                    )
-                await services.db(bound.end_unit, True)
-            except BaseException:
-                # Shielded: a second cancellation must not leave the session open (an open
-                # transaction would keep its locks until the process ends).
-                await asyncio.shield(services.db(bound.end_unit, False))
-                raise
+        async with self._write_lock, self._transaction(event_id, reads) as work:
+            yield work
         if work.queued:
             self.postman.wake()
+
+    @asynccontextmanager
+    async def _transaction(
+        self, event_id: int | None, reads: ReadSource | None = None
+    ) -> AsyncIterator[Work]:
+        """A unit's transaction, the write lock already held: its store calls hop to the database
+        thread, or are plain calls when the unit runs there (``in_unit_on_db_thread``)."""
+        services = self.services
+        bound = await services.db(services.store.begin_unit)
+        work = self._work(bound, event_id, reads)
+        try:
+            yield work
+            if work.queued:
+                await services.db(
+                    bound.enqueue,
+                    [encode_queued(q, event_id) for q in work.queued],
+                    services.clock(),
+                )
+            await services.db(bound.end_unit, True)
+        except BaseException:
+            # Shielded: a second cancellation must not leave the session open (an open
+            # transaction would keep its locks until the process ends).
+            await asyncio.shield(services.db(bound.end_unit, False))
+            raise
 
     async def in_unit(
         self, what: str, job: Callable[[Work], Awaitable[None]], *, event_id: int | None = None
@@ -294,6 +302,28 @@ class Dispatcher:
                     return
                 except ReadFirst as first:
                     await reads.run(first, what)
+
+        await self.patiently(what, attempt)
+
+    async def in_unit_on_db_thread(
+        self, what: str, job: Callable[[Work], Awaitable[None]], *, event_id: int | None = None
+    ) -> None:
+        """``in_unit`` for a job that only calls the store and queues sends (a send's outcome and
+        follow-up): the whole unit runs on the database thread (``Services.on_db_thread``), one hop
+        instead of one per store call, like a batch. ``job`` must not touch the main loop's asyncio
+        objects."""
+
+        async def here() -> bool:
+            async with self._transaction(event_id) as work:
+                await job(work)
+            return bool(work.queued)
+
+        async def attempt() -> None:
+            self._roles.clear()  # as ``unit``: a follow-up may change the roster
+            async with self._write_lock:
+                queued = await self.services.on_db_thread(here)
+            if queued:
+                self.postman.wake()
 
         await self.patiently(what, attempt)
 

@@ -330,4 +330,8 @@ class Postman:
             if run is not None and follow_up is not None:
                 await run(work, delivered, follow_up.args)
 
-        await self.dispatcher.in_unit(f"outbox message {row.id}", settle, event_id=row.event_id)
+        # The outcome and follow-up only call the store and queue sends: one hop to the database
+        # thread for the whole unit, not one per store call (the acknowledgement's next send waits).
+        await self.dispatcher.in_unit_on_db_thread(
+            f"outbox message {row.id}", settle, event_id=row.event_id
+        )

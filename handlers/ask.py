@@ -64,6 +64,8 @@ async def open_ticket(
         # A group nobody serves: the question's department takes it.
         members = await ctx.db(ctx.store.department_members, label)
         assignee_id = choose_department_assignee(members)
+    # The deadline and its 督办 stages go in with the ticket (one INSERT, not an UPDATE after it).
+    planned = deadlines.stages(ctx, start=now, limit=limit)
     question = await ctx.db(
         ctx.store.open_question,
         platform=msg.platform,
@@ -77,11 +79,10 @@ async def open_ticket(
         department=label,
         department_confident=department.confident,
         created_at=now,
-        due_at=ctx.services.worktime.deadline(now, limit),
         assignee_id=assignee_id,
         phrases=question_phrases(text),
+        **planned._asdict(),
     )
-    question = await deadlines.plan(ctx, question.id, start=now, limit=limit)
     handler = (
         f"由{question.assignee_name}负责办理"
         if question.assignee_name

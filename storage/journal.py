@@ -11,15 +11,78 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, func, select, text, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.base import StoreBase
 from storage.models import InboxEvent, OutboxMessage
 from storage.workers import CHAT_NAMESPACE
+
+# The outbox and inbox statements every question runs, built once: Core statements on the tables
+# (never the ORM's bulk UPDATE, whose session synchronisation and per-call statement building cost
+# several times the SQL), with the values bound per call. No method holding them keeps ORM rows of
+# those tables in its session, so there is nothing to synchronise.
+_INBOX = cast(Table, InboxEvent.__table__)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_OLDER = _OUTBOX.alias("older")
+_CLAIM = (
+    update(_INBOX)
+    .where(_INBOX.c.id.in_(bindparam("ids", expanding=True)), _INBOX.c.state == "pending")
+    .values(state="done", done_at=bindparam("at"))
+    .returning(_INBOX.c.id)
+)
+_ENQUEUE = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+_MARK_SENDING = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == bindparam("outbox_id"),
+        _OUTBOX.c.state == "pending",
+        ~exists().where(
+            _OLDER.c.platform == _OUTBOX.c.platform,
+            _OLDER.c.chat_id == _OUTBOX.c.chat_id,
+            _OLDER.c.state.in_(("pending", "sending")),
+            _OLDER.c.id < _OUTBOX.c.id,
+        ),
+    )
+    .values(state="sending", claimed_by=bindparam("worker"))
+)
+_SETTLE = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == bindparam("outbox_id"),
+        _OUTBOX.c.state == "sending",
+        _OUTBOX.c.claimed_by.is_not_distinct_from(bindparam("owner")),
+    )
+    .values(
+        state=bindparam("outcome"),
+        sent_at=bindparam("at"),
+        platform_message_id=bindparam("message_id"),
+        error=bindparam("reason"),
+    )
+)
+_OUTBOX_DUE = (
+    select(
+        _OUTBOX.c.id, _OUTBOX.c.event_id, _OUTBOX.c.platform, _OUTBOX.c.chat_id, _OUTBOX.c.kind,
+        _OUTBOX.c.payload, _OUTBOX.c.follow_up, _OUTBOX.c.state, _OUTBOX.c.platform_message_id,
+        _OUTBOX.c.claimed_by,
+    )
+    .where(_OUTBOX.c.state.in_(("pending", "sending")))
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("limit"))
+)  # fmt: skip
+_PENDING = (
+    select(
+        _INBOX.c.id, _INBOX.c.platform, _INBOX.c.event_key, _INBOX.c.chat_key, _INBOX.c.payload,
+        _INBOX.c.attempts,
+    )
+    .where(_INBOX.c.state == "pending", _INBOX.c.id > bindparam("after"))
+    .order_by(_INBOX.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,16 +198,7 @@ class JournalStore(StoreBase):
         """Events still to handle, oldest first. On PostgreSQL the events another worker is claiming
         right now are skipped (``SKIP LOCKED``): this worker looks past them for other chats'."""
         with self._tx() as session:
-            rows = session.execute(
-                select(
-                    InboxEvent.id, InboxEvent.platform, InboxEvent.event_key,
-                    InboxEvent.chat_key, InboxEvent.payload, InboxEvent.attempts,
-                )
-                .where(InboxEvent.state == "pending", InboxEvent.id > after)
-                .order_by(InboxEvent.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()  # fmt: skip
+            rows = session.execute(_PENDING, {"after": after, "limit": limit}).all()
             return [InboxRecord(i, p, k, c, payload or "", a) for i, p, k, c, payload, a in rows]
 
     def pending_event_for(self, platform: str, key: str) -> InboxRecord | None:
@@ -187,12 +241,7 @@ class JournalStore(StoreBase):
             return set()
         with self._tx() as session:
             ids = list(event_ids)
-            claim = (
-                update(InboxEvent)
-                .where(InboxEvent.id.in_(ids), InboxEvent.state == "pending")
-                .values(state="done", done_at=at)
-                .returning(InboxEvent.id)
-            )
+            claim = _CLAIM
             if session.get_bind().dialect.name == "postgresql":
                 # One statement: the batch's chats, each kept if its lock could be taken (a volatile
                 # condition is never pushed into the subquery, so each chat is tried once).
@@ -207,17 +256,17 @@ class JournalStore(StoreBase):
                     return set()
                 # A new statement, so a fresh view: whatever the chat's previous holder committed
                 # (handled or released) is seen now that this unit holds the chat.
-                older = InboxEvent.__table__.alias("older")
+                older = _INBOX.alias("older")
                 claim = claim.where(
-                    InboxEvent.chat_key.in_(locked),
+                    _INBOX.c.chat_key.in_(locked),
                     ~exists().where(
-                        older.c.chat_key == InboxEvent.chat_key,
+                        older.c.chat_key == _INBOX.c.chat_key,
                         older.c.state == "pending",
-                        older.c.id < InboxEvent.id,
+                        older.c.id < _INBOX.c.id,
                         older.c.id.not_in(ids),
                     ),
                 )
-            return set(session.scalars(claim).all())
+            return set(session.scalars(claim, {"ids": ids, "at": at}).all())
 
     def release_events(self, event_ids: Sequence[int]) -> None:
         """Put claimed events back to pending (a batch ended before handling them)."""
@@ -248,49 +297,33 @@ class JournalStore(StoreBase):
 
     def enqueue(self, entries: Sequence[OutboxEntry], at: datetime) -> list[int]:
         """Queue sends; their ids, in order."""
+        if not entries:
+            return []
         with self._tx() as session:
             rows = [
-                OutboxMessage(
-                    event_id=e.event_id, platform=e.platform, chat_id=e.chat_id, kind=e.kind,
-                    payload=e.payload, follow_up=e.follow_up, state="pending", created_at=at,
-                )
+                {
+                    "event_id": e.event_id, "platform": e.platform, "chat_id": e.chat_id,
+                    "kind": e.kind, "payload": e.payload, "follow_up": e.follow_up,
+                    "state": "pending", "created_at": at,
+                }
                 for e in entries
             ]  # fmt: skip
-            session.add_all(rows)
-            session.flush()
-            return [r.id for r in rows]
+            return list(session.scalars(_ENQUEUE, rows).all())
 
     def outbox_due(self, limit: int = 200) -> list[OutboxRecord]:
         """Sends waiting to go out (``pending``) or interrupted (``sending``), oldest first."""
         with self._tx() as session:
-            rows = session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.state.in_(("pending", "sending")))
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-            ).all()
-            return [_outbox_record(r) for r in rows]
+            return [
+                OutboxRecord(**row._mapping)
+                for row in session.execute(_OUTBOX_DUE, {"limit": limit})
+            ]
 
     def mark_sending(self, outbox_id: int, worker: int | None = None) -> bool:
         """Claim a pending send for ``worker`` just before the platform call; False if somebody else
         did, or an older send of its chat is still pending or being sent (each chat's order holds
         whichever worker sends)."""
-        older = OutboxMessage.__table__.alias("older")
         with self._tx() as session:
-            result = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == outbox_id,
-                    OutboxMessage.state == "pending",
-                    ~exists().where(
-                        older.c.platform == OutboxMessage.platform,
-                        older.c.chat_id == OutboxMessage.chat_id,
-                        older.c.state.in_(("pending", "sending")),
-                        older.c.id < OutboxMessage.id,
-                    ),
-                )
-                .values(state="sending", claimed_by=worker)
-            )
+            result = session.execute(_MARK_SENDING, {"outbox_id": outbox_id, "worker": worker})
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def settle(
@@ -308,18 +341,15 @@ class JournalStore(StoreBase):
         that worker's ``sending`` send: another worker settled it first (it took that one for dead)."""
         with self._tx() as session:
             result = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == outbox_id,
-                    OutboxMessage.state == "sending",
-                    OutboxMessage.claimed_by.is_not_distinct_from(claimed_by),
-                )
-                .values(
-                    state=state,
-                    sent_at=at,
-                    platform_message_id=platform_message_id,
-                    error=error[:2000],
-                )
+                _SETTLE,
+                {
+                    "outbox_id": outbox_id,
+                    "owner": claimed_by,
+                    "outcome": state,
+                    "at": at,
+                    "message_id": platform_message_id,
+                    "reason": error[:2000],
+                },
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 

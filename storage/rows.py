@@ -63,38 +63,66 @@ def group(session: Session, platform: str, chat_id: str, title: str, at: datetim
 def person_id(session: Session, platform: str, user_id: str, name: str, at: datetime) -> int:
     """``person(…).id``, without a statement when this process found or made that person already
     under that name (``storage.known_rows``)."""
+    return _known_person(session, platform, user_id, name, at)[0]
 
-    def find() -> tuple[int, str]:
-        row = person(session, platform, user_id, name, at)
-        return row.id, row.display_name
 
-    return _remembered_id(known_rows(session).persons, (platform, user_id), name, find)
+def person_ref(
+    session: Session, platform: str, user_id: str, name: str, at: datetime
+) -> tuple[int, str]:
+    """``person_id`` and the person's name: ``name`` itself when given (it is stored now), else the
+    stored one, read from the row."""
+    found = _known_person(session, platform, user_id, name, at)[0]
+    return found, name or session.get_one(Person, found).display_name
 
 
 def group_id(session: Session, platform: str, chat_id: str, title: str, at: datetime) -> int:
     """``group(…).id``, without a statement when this process found or made that group already under
     that title (``storage.known_rows``)."""
+    return _known_group(session, platform, chat_id, title, at)[0]
 
+
+def group_ref(
+    session: Session, platform: str, chat_id: str, title: str, at: datetime
+) -> tuple[int, str]:
+    """``group_id`` and the group's title: ``title`` itself when given (it is stored now), else the
+    stored one, read from the row."""
+    found = _known_group(session, platform, chat_id, title, at)[0]
+    return found, title or session.get_one(Group, found).title
+
+
+def _known_person(
+    session: Session, platform: str, user_id: str, name: str, at: datetime
+) -> tuple[int, str]:
+    def find() -> tuple[int, str]:
+        row = person(session, platform, user_id, name, at)
+        return row.id, row.display_name
+
+    return _remembered(known_rows(session).persons, (platform, user_id), name, find)
+
+
+def _known_group(
+    session: Session, platform: str, chat_id: str, title: str, at: datetime
+) -> tuple[int, str]:
     def find() -> tuple[int, str]:
         row = group(session, platform, chat_id, title, at)
         return row.id, row.title
 
-    return _remembered_id(known_rows(session).groups, (platform, chat_id), title, find)
+    return _remembered(known_rows(session).groups, (platform, chat_id), title, find)
 
 
-def _remembered_id(
+def _remembered(
     known: dict[tuple[str, str], tuple[int, str]],
     key: tuple[str, str],
     name: str,
     find: Callable[[], tuple[int, str]],
-) -> int:
-    """The id ``known`` holds for ``key`` under ``name`` (an empty name matches any), else what
-    ``find`` gives, remembered."""
+) -> tuple[int, str]:
+    """The (id, name) ``known`` holds for ``key`` under ``name`` (an empty name matches any), else
+    what ``find`` gives, remembered."""
     hit = known.get(key)
     if hit is not None and (not name or hit[1] == name):
-        return hit[0]
+        return hit
     known[key] = found = find()
-    return found[0]
+    return found
 
 
 def group_info(g: Group) -> GroupInfo:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 
 from storage.base import StoreBase
 from storage.models import Suggestion, Template
@@ -36,13 +37,18 @@ class SuggestionStore(StoreBase):
         self, official_id: int, question_id: int, template_ids: Sequence[str], at: datetime
     ) -> None:
         """Remember the ranked templates shown to an official, so they can pick one by number."""
+        if not template_ids:
+            return
         with self._tx() as session:
-            session.add_all(
-                Suggestion(
-                    official_id=official_id, question_id=question_id, rank=i, template_id=t, at=at
-                )
-                for i, t in enumerate(template_ids, start=1)
-            )
+            # One Core INSERT of all the rows (the ORM inserted them one statement each).
+            session.execute(
+                insert(cast(Table, Suggestion.__table__)),
+                [
+                    {"official_id": official_id, "question_id": question_id, "rank": i,
+                     "template_id": t, "at": at}
+                    for i, t in enumerate(template_ids, start=1)
+                ],
+            )  # fmt: skip
 
     def pending_suggestions(
         self, official_id: int, question_id: int | None = None

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage import rows
@@ -33,6 +33,11 @@ from storage.records import (
     QuestionInfo,
     QuestionState,
 )
+
+_QUESTIONS = cast(Table, Question.__table__)
+_OPEN_QUESTION = insert(_QUESTIONS).returning(_QUESTIONS.c.id)
+_OPEN_TRANSITION = insert(cast(Table, QuestionTransition.__table__))
+_ADD_PHRASES = insert(cast(Table, QuestionPhrase.__table__))
 
 
 class TicketStore(StoreBase):
@@ -124,14 +129,23 @@ class TicketStore(StoreBase):
         due_at: datetime,
         assignee_id: int | None,
         phrases: Collection[str],
+        remind_at: datetime | None = None,
+        second_level_at: datetime | None = None,
+        limit_label: str = "",
     ) -> QuestionInfo:
-        """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet), with
-        the candidate hot-topic ``phrases`` of its text (``bot.text.hot_topics.question_phrases``),
-        which the summary counts."""
+        """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet),
+        due at ``due_at``; ``remind_at``, ``second_level_at`` and ``limit_label`` as
+        ``plan_deadline`` sets them (a ticket opened with its 督办 stages planned); with the
+        candidate hot-topic ``phrases`` of its text (``bot.text.hot_topics.question_phrases``), which
+        the summary counts."""
         with self._tx() as session:
-            person = rows.person(session, platform, asker_id, asker_name, created_at)
-            group = (
-                rows.group(session, platform, chat_id, chat_title, created_at) if is_group else None
+            # Ids and names this process knows already (``storage.known_rows``): the message's unit
+            # recorded the asker and the group a moment ago.
+            asker, asker_name = rows.person_ref(session, platform, asker_id, asker_name, created_at)
+            group_id, group_title = (
+                rows.group_ref(session, platform, chat_id, chat_title, created_at)
+                if is_group
+                else (None, "")
             )
             message_id = session.scalar(
                 select(Message.id).where(
@@ -140,40 +154,50 @@ class TicketStore(StoreBase):
                     Message.platform_message_id == platform_message_id,
                 )
             )
-            question = Question(
-                platform=platform,
-                chat_id=chat_id,
-                platform_message_id=platform_message_id,
-                message_id=message_id,
-                group_id=group.id if group else None,
-                asker_id=person.id,
-                text=text,
-                department=department,
-                department_confident=department_confident,
-                assignee_id=assignee_id,
-                state=QuestionState.OPEN,
-                created_at=created_at,
-                due_at=due_at,
-            )
-            session.add(question)
-            session.flush()
-            session.add(
-                QuestionTransition(
-                    question_id=question.id, from_state=None, to_state=QuestionState.OPEN,
-                    at=created_at, actor_person_id=person.id, note="",
-                )
+            values: dict[str, Any] = {
+                "platform": platform, "chat_id": chat_id,
+                "platform_message_id": platform_message_id, "message_id": message_id,
+                "group_id": group_id, "asker_id": asker, "text": text, "department": department,
+                "department_confident": department_confident, "assignee_id": assignee_id,
+                "state": QuestionState.OPEN, "created_at": created_at, "due_at": due_at,
+                "remind_at": remind_at, "second_level_at": second_level_at,
+                "limit_label": limit_label, "extension_reason": "",
+            }  # fmt: skip
+            # Core INSERTs built once: the ORM's flush of a new question cost several times the SQL.
+            question = Question(id=session.scalar(_OPEN_QUESTION, values), **values)
+            session.execute(
+                _OPEN_TRANSITION,
+                {"question_id": question.id, "from_state": None, "to_state": QuestionState.OPEN,
+                 "at": created_at, "actor_person_id": asker, "note": ""},
             )  # fmt: skip
             if phrases:
                 session.execute(
-                    insert(QuestionPhrase),
+                    _ADD_PHRASES,
                     [{"question_id": question.id, "phrase": p} for p in sorted(phrases)],
                 )
-            return rows.question_info(session, question)
+            assignee = (
+                session.scalar(select(Official.name).where(Official.id == assignee_id))
+                if assignee_id is not None
+                else None
+            )
+            # ``question`` is not in the session (a row as inserted, for the record only).
+            return rows.question_record(
+                question,
+                asker_user_id=asker_id,
+                asker_name=asker_name,
+                group_title=group_title,
+                assignee_name=assignee or "",
+            )
 
     def attach_ack(self, question_id: int, platform_message_id: str) -> None:
         """Remember the bot's acknowledgement message of a question."""
         with self._tx() as session:
-            session.get_one(Question, question_id).ack_platform_message_id = platform_message_id
+            # One UPDATE, not a SELECT of the row and a flush (an acknowledgement's follow-up).
+            session.execute(
+                update(_QUESTIONS)
+                .where(_QUESTIONS.c.id == question_id)
+                .values(ack_platform_message_id=platform_message_id)
+            )
 
     def question(self, question_id: int) -> QuestionInfo | None:
         """The question numbered ``question_id``."""
