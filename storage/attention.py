@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 
 from storage.base import StoreBase
 from storage.models import Group, Message, Person, Question
@@ -85,7 +85,8 @@ class AttentionStore(StoreBase):
                     func.count(),
                     func.coalesce(func.sum(case((ticketed, 1), else_=0)), 0),
                 ).where(
-                    Message.needs_attention.is_(True),
+                    # ``= true`` (not ``IS``): the form the partial index's condition takes.
+                    Message.needs_attention == true(),
                     Message.sent_at >= since,
                     Message.sent_at <= until,
                     scope.messages(),

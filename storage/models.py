@@ -227,6 +227,8 @@ class Question(Base):
         Index("ix_questions_chat_message", "platform", "chat_id", "platform_message_id"),
         Index("ix_questions_assignee_state", "assignee_id", "state"),
         Index("ix_questions_created", "created_at"),
+        # Whether a message became a ticket (the summaries' unaddressed count: migration 0014).
+        Index("ix_questions_message", "message_id"),
         Index("ix_questions_ack_message", "ack_platform_message_id"),
         # The 督办 timer's stages 1 and 3 (migration 0005); stage 2 uses ix_questions_state_due.
         Index("ix_questions_state_remind", "state", "remind_at"),
@@ -579,6 +581,13 @@ Index(
     Message.group_id,
     Message.needs_attention,
     Message.attention_alerted_at,
+)
+# The period's messages that need attention, by time (the summaries count them: migration 0014).
+Index(
+    "ix_messages_needs_attention_at",
+    Message.sent_at,
+    postgresql_where=text("needs_attention"),
+    sqlite_where=text("needs_attention = 1"),
 )
 
 

@@ -444,3 +444,27 @@ def test_a_sender_and_group_made_in_a_rolled_back_unit_are_made_again(store):
             {"a": stored.id, "b": again.id},
         ).all()
     assert senders == [("newcomer", "g-new"), ("other", "g-other")]
+
+
+def test_the_unaddressed_count_finds_its_messages_by_the_attention_index(tmp_path):
+    """The summaries count the period's complaints nobody @-mentioned: the plan must find them by
+    the partial index of migration 0014, not by reading every message of the period."""
+    from sqlalchemy import event
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    upgrade(engine)
+    seen: list[tuple[str, object]] = []
+
+    def keep(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    assert Store(engine).unaddressed_count(now - timedelta(days=7), now) == (0, 0)
+    event.remove(engine, "before_cursor_execute", keep)
+    [(statement, parameters)] = [(s, p) for s, p in seen if "needs_attention" in s]
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+    assert any("ix_messages_needs_attention_at" in str(row) for row in plan), plan
+    assert not any("SCAN questions" in str(row) for row in plan), plan  # ix_questions_message
+    engine.dispose()
