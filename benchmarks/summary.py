@@ -15,7 +15,9 @@ Then the summary of the last 7 days, as ``/summary`` and ``minyi report`` ask fo
 ``Store.summary`` alone (the figures), and the whole of what ``/summary`` does (``Store.summary`` with
 the hot-topic phrases counted, then ``hot_topics``). The floor is the same figures from hand-written SQL
 through the bare DB-API cursor (no ORM, no statement building, no tallies, every message of the period
-counted by one GROUP BY), and for the second the phrases counted by one GROUP BY too. Each runs
+counted by one GROUP BY), and for the second the phrases counted by one GROUP BY too. Then all that
+``/summary`` reads (``handlers.summary.read_summary``: the summary, its hot topics and the
+public-opinion lines, such as the unaddressed complaints), without a floor. Each runs
 ``--repeat`` times, interleaved; the best and the median are printed, with minyi's statement count and a
 check that both found the same figures (totals, messages per group, engagements, the overdue questions
 named and their count, the phrases counted). Once, for reference, the hot topics are also found as they
@@ -53,7 +55,7 @@ from bot.text.hot_topics import (
     question_phrases,
 )
 from bot.text.privacy import mask
-from handlers.summary import HOT_PHRASES, OVERDUE_LISTED, hot_topics
+from handlers.summary import HOT_PHRASES, OVERDUE_LISTED, hot_topics, read_summary
 from storage import Store, make_engine, upgrade
 from storage.models import (
     Engagement,
@@ -66,6 +68,7 @@ from storage.models import (
     Rating,
 )
 from storage.records import RATING_SCORES, EngagementKind, QuestionState, Summary
+from storage.reports import EVERYTHING
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 HISTORY_DAYS = 30
@@ -299,7 +302,7 @@ def load(engine: Engine, messages: int, budget: float) -> tuple[int, int, float]
             phrase_rows = [
                 {"question_id": first_id + 1 + j, "phrase": phrase}
                 for j, q in enumerate(question_rows)
-                for phrase in question_phrases(q["text"])
+                for phrase in question_phrases(str(q["text"]))
             ]
             bulk_insert(c, QuestionPhrase, phrase_rows)
             rating_rows = [
@@ -537,6 +540,11 @@ def main() -> None:
         print(f"  hot topics: {'、'.join(f'{w}({n})' for w, n in before)}")
         if not same:
             differ.append("hot topics")
+        # All that /summary reads: the summary, its hot topics and the public-opinion lines
+        # (warnings, 同问, unaddressed complaints, the suggestions registry).
+        whole, _ = timed(lambda: read_summary(store, since, until, NOW, EVERYTHING), args.repeat)
+        print(f"  all /summary reads (handlers.summary.read_summary, with the opinion lines): best "
+              f"{min(whole):.3f} s  median {statistics.median(whole):.3f} s")  # fmt: skip
         if args.keep:
             print(f"  kept: --loaded '{url}'")
         if differ:
