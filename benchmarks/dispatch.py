@@ -56,7 +56,8 @@ def fresh_database(url: str | None, sqlite_file: Path) -> Iterator[str]:
         drop_schema(url, schema)
 
 
-def settings(url: str) -> Settings:
+def settings(url: str, *more_officials: dict[str, Any]) -> Settings:
+    """One official, 张伟, for the group ``test:g``, and ``more_officials`` (roster entries)."""
     return Settings.model_validate(
         {
             "database": {"url": url},
@@ -67,7 +68,8 @@ def settings(url: str) -> Settings:
                     "department": "住房和城乡建设局",
                     "identities": ["test:zw"],
                     "groups": ["test:g"],
-                }
+                },
+                *more_officials,
             ],
         }
     )

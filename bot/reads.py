@@ -71,16 +71,10 @@ class ReadAhead:
         self._running: dict[str, int] = {}
         """Chat → the event whose read runs (the chat's events wait for it)."""
         self._results: dict[int, Future[Any]] = {}
-        self._tasks: set[asyncio.Future[Any]] = set()
 
     def holds(self, chat_key: str) -> bool:
         """True while a read for an event of this chat runs: its events wait, in order."""
         return chat_key in self._running
-
-    @property
-    def busy(self) -> bool:
-        """True while any read runs."""
-        return bool(self._running)
 
     def take(self, event_id: int | None, key: ReadKey) -> Future[Any] | None:
         """The finished read of this event (its result, or what it raised), once. (An event asks
@@ -92,17 +86,14 @@ class ReadAhead:
         if chat_key in self._running:
             return
         self._running[chat_key] = event_id
-        task = self._submit(read)
-        self._tasks.add(task)
 
         def done(future: asyncio.Future[Any]) -> None:
-            self._tasks.discard(future)
             # The result first, then the chat is let go: a batch that sees the chat free finds it.
             self._results[event_id] = _kept(future, f"event {event_id}")
             del self._running[chat_key]
             self._on_done()
 
-        task.add_done_callback(done)
+        self._submit(read).add_done_callback(done)
 
     def _submit(self, read: StoreRead) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().run_in_executor(self._executor, read, self._store)

@@ -50,15 +50,33 @@ class Gate:
 
 
 class Journaling:
-    """The platforms' way in: events are journaled; the background worker handles them and the
-    postman delivers to this adapter, whose deliveries tests wait for."""
+    """The platforms' way in: events are journaled; the background worker (running while the
+    ``async with`` block does) handles them and the postman delivers to this adapter, whose
+    deliveries tests wait for. On leaving, the gate is opened and the worker drained."""
 
-    def __init__(self, chat: Any) -> None:
+    def __init__(self, chat: Any, gate: Gate) -> None:
         self.dispatcher = chat.app.dispatcher
         self.bot: MemoryAdapter = chat.bot
+        self.gate = gate
         self.posted = asyncio.Event()
         self.bot.on_posted = lambda _posted: self.posted.set()  # type: ignore[method-assign]
         self.count = 0
+        self.worker: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Journaling:
+        self.worker = asyncio.create_task(self.dispatcher.run(poll=0.05))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.gate.opened.set()
+        await self.dispatcher.drain(5)
+        assert self.worker is not None
+        await asyncio.wait_for(self.worker, WAIT)
+
+    async def read_started(self) -> None:
+        """Wait until a read has reached the gate."""
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, self.gate.started.wait, WAIT)
 
     async def say(self, body: str, by: Any, chat: Any) -> None:
         self.count += 1
@@ -76,24 +94,32 @@ class Journaling:
         await asyncio.wait_for(wait(), WAIT)
         return list(self.bot.outbox)
 
+    async def until_acknowledged(self) -> list[Posted]:
+        """Wait for the acknowledgement of the group's first question (Q1)."""
+        return await self.until(
+            lambda out: any("编号 Q1" in p.text for p in out if p.chat_id == "xingfuli")
+        )
+
+    async def to_supervisor(self, count: int) -> list[str]:
+        """Wait until the supervisor (陈静) has ``count`` messages; their texts."""
+        posted = await self.until(
+            lambda out: len([p for p in out if p.chat_id == "chenjing"]) == count
+        )
+        return [p.text for p in posted if p.chat_id == "chenjing"]
+
 
 async def test_a_report_being_read_holds_up_no_other_chat(chat, monkeypatch):
     gate = Gate()
     monkeypatch.setattr(summary_handler, "read_summary", gate.read)
-    way_in = Journaling(chat)
-    worker = asyncio.create_task(chat.app.dispatcher.run(poll=0.05))
-    try:
+    async with Journaling(chat, gate) as way_in:
         await way_in.say("/summary 7d", chat.chen, chat.bot.private(chat.chen))
         await way_in.say("统计 今天", chat.chen, chat.bot.private(chat.chen))
-        loop = asyncio.get_running_loop()
-        assert await loop.run_in_executor(None, gate.started.wait, WAIT)
+        await way_in.read_started()
         # While the report is read, a resident's question is stored, acknowledged and sent to the
         # officials, and an ordinary message is recorded.
         await way_in.say("今天小区停水了吗", chat.liu, chat.group)
         await way_in.say("@政务助手 3号楼电梯坏了三天，什么时候修？", chat.wang, chat.group)
-        posted = await way_in.until(
-            lambda out: any("编号 Q1" in p.text for p in out if p.chat_id == "xingfuli")
-        )
+        posted = await way_in.until_acknowledged()
         assert not gate.opened.is_set()
         assert not [p for p in posted if p.chat_id == "chenjing"]  # the report is still being read
         stored = rows(chat.app.store, select(Message.text).order_by(Message.id))
@@ -102,18 +128,11 @@ async def test_a_report_being_read_holds_up_no_other_chat(chat, monkeypatch):
             "@政务助手 3号楼电梯坏了三天，什么时候修？",
         ]
         gate.opened.set()
-        posted = await way_in.until(
-            lambda out: len([p for p in out if p.chat_id == "chenjing"]) == 2
-        )
-        first, second = (p.text for p in posted if p.chat_id == "chenjing")
+        first, second = await way_in.to_supervisor(2)
         # The supervisor's chat keeps its order.
         assert first.startswith("【履职统计·近7天】")
         assert second.startswith("【履职统计·今天】")
         assert set(gate.threads) == {"minyi-report_0"}
-    finally:
-        gate.opened.set()
-        await chat.app.dispatcher.drain(5)
-        await asyncio.wait_for(worker, WAIT)
     assert await chat.app.dispatcher.drain(1)  # nothing left pending
 
 
@@ -121,21 +140,13 @@ async def test_a_read_that_keeps_failing_ends_in_one_apology(chat, monkeypatch):
     gate = Gate(fail=True)
     gate.opened.set()
     monkeypatch.setattr(summary_handler, "read_summary", gate.read)
-    way_in = Journaling(chat)
-    worker = asyncio.create_task(chat.app.dispatcher.run(poll=0.05))
-    try:
+    async with Journaling(chat, gate) as way_in:
         await way_in.say("/summary 7d", chat.chen, chat.bot.private(chat.chen))
         await way_in.say("帮助", chat.chen, chat.bot.private(chat.chen))
-        posted = await way_in.until(
-            lambda out: len([p for p in out if p.chat_id == "chenjing"]) == 2
-        )
-        apology, help_text = (p.text for p in posted if p.chat_id == "chenjing")
+        apology, help_text = await way_in.to_supervisor(2)
         assert apology == APOLOGY and "Traceback" not in apology
         assert "/summary" in help_text  # the chat goes on after the poison event, in order
         assert len(gate.threads) == chat.app.dispatcher.max_attempts
-    finally:
-        await chat.app.dispatcher.drain(5)
-        await asyncio.wait_for(worker, WAIT)
 
 
 async def test_a_scheduled_brief_being_read_holds_up_no_chat(dialogue, clock, monkeypatch):
@@ -146,16 +157,11 @@ async def test_a_scheduled_brief_being_read_holds_up_no_chat(dialogue, clock, mo
     scheduler = Scheduler(chat.app.dispatcher)
     await scheduler.plan()  # Monday 08:30: the brief falls due at 09:00
     clock.advance(minutes=35)
-    way_in = Journaling(chat)
-    worker = asyncio.create_task(chat.app.dispatcher.run(poll=0.05))
-    firing = asyncio.create_task(scheduler.run_once())
-    try:
-        loop = asyncio.get_running_loop()
-        assert await loop.run_in_executor(None, gate.started.wait, WAIT)
+    async with Journaling(chat, gate) as way_in:
+        firing = asyncio.create_task(scheduler.run_once())
+        await way_in.read_started()
         await way_in.say("@政务助手 3号楼电梯坏了三天，什么时候修？", chat.wang, chat.group)
-        posted = await way_in.until(
-            lambda out: any("编号 Q1" in p.text for p in out if p.chat_id == "xingfuli")
-        )
+        posted = await way_in.until_acknowledged()
         assert not [p for p in posted if p.text.startswith("【网情动态】")]
         assert gate.threads == ["minyi-report_0"]
         gate.opened.set()
@@ -164,7 +170,3 @@ async def test_a_scheduled_brief_being_read_holds_up_no_chat(dialogue, clock, mo
         briefs = [p for p in chat.bot.outbox if p.text.startswith("【网情动态】")]
         assert [p.chat_id for p in briefs] == ["chenjing"]  # once, to the supervisor
         assert gate.threads == ["minyi-report_0"] * len(briefs)  # each read once
-    finally:
-        gate.opened.set()
-        await chat.app.dispatcher.drain(5)
-        await asyncio.wait_for(worker, WAIT)

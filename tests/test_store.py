@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from bot.text.hot_topics import question_phrases
 from handlers.assignment import choose_assignee
@@ -449,8 +449,6 @@ def test_a_sender_and_group_made_in_a_rolled_back_unit_are_made_again(store):
 def test_the_unaddressed_count_finds_its_messages_by_the_attention_index(tmp_path):
     """The summaries count the period's complaints nobody @-mentioned: the plan must find them by
     the partial index of migration 0014, not by reading every message of the period."""
-    from sqlalchemy import event
-
     engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
     upgrade(engine)
     seen: list[tuple[str, object]] = []
