@@ -39,7 +39,7 @@ from bot.events import (
     handleable,
 )
 from bot.outbox import Postman, encode_queued
-from bot.reads import ReadAhead, ReadFirst, ReadSource, StoreRead, UnitReads
+from bot.reads import ReadAhead, ReadFirst, ReadKey, ReadSource, StoreRead, UnitReads
 from bot.routes import PRIVATE_NOTE, Route, RouteTable, chat_type, refusal
 from bot.work import (
     Analysis,
@@ -110,6 +110,25 @@ class _Batch(NamedTuple):
     """Whether a send was queued."""
     waiting: bool
     """Whether every event it could have handled waits for a read of its chat."""
+
+
+class _TryCarefully(Exception):
+    """An optimistic batch (no savepoint per event) met an event that failed or asked for a read:
+    it is rolled back whole and run again, each event in a savepoint."""
+
+
+class _NotYet:
+    """The reads an optimistic attempt sees: none is taken there (the attempt may yet be rolled
+    back, and a read's result is taken once), so an event that needs one raises ``ReadFirst`` and
+    the batch runs carefully."""
+
+    def __init__(self, ahead: ReadAhead) -> None:
+        self.concurrent = ahead.concurrent
+        self.many = ahead.many
+
+    def take(self, event_id: int | None, key: ReadKey) -> None:
+        """Nothing, ever."""
+        return None
 
 
 class NoSender(RuntimeError):
@@ -503,11 +522,21 @@ class Dispatcher:
         store calls are plain calls there. The reads its events asked for start once it is done."""
         roles = self._known_roles(asyncio.get_running_loop().time())
         asked: list[tuple[int, str, StoreRead]] = []
+        # Optimistic first: no savepoint per event (two statements each, a third of a group
+        # message's store time). Should an event fail or ask for a read, the whole attempt is rolled
+        # back and the batch run again with a savepoint per event, as it always ran before. A batch
+        # that starts with an event that failed before is careful from the start.
+        careful = any(record.attempts for record, _ in items)
         async with self._write_lock:
             try:
-                batch = await self.services.on_db_thread(
-                    partial(self._batch_body, items, texts, roles, asked)
-                )
+                try:
+                    batch = await self.services.on_db_thread(
+                        partial(self._batch_body, items, texts, roles, asked, careful)
+                    )
+                except _TryCarefully:
+                    batch = await self.services.on_db_thread(
+                        partial(self._batch_body, items, texts, roles, asked, True)
+                    )
             except BaseException:
                 roles.clear()
                 raise
@@ -523,9 +552,12 @@ class Dispatcher:
         texts: _BatchTexts,
         roles: dict[tuple[str, str], OfficialInfo | None],
         asked: list[tuple[int, str, StoreRead]],
+        careful: bool,
     ) -> _Batch:
-        """``_batch_in_unit``'s work, on the database thread. An event that asks for a long read
-        first (``ReadFirst``) is rolled back and put in ``asked``; its chat's later events wait."""
+        """``_batch_in_unit``'s work, on the database thread. ``careful``: each event in a savepoint
+        of its own; an event that asks for a long read first (``ReadFirst``) is rolled back and put in
+        ``asked``, its chat's later events wait. Not careful: no savepoints, and an event that fails
+        or asks for a read raises ``_TryCarefully`` (the whole unit is rolled back)."""
         services = self.services
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -561,8 +593,8 @@ class Dispatcher:
                 if record.chat_key in held or self.reads.holds(record.chat_key):
                     waiting += 1  # after its chat's read, in order
                     continue
-                savepoint = await services.db(bound.begin_savepoint)
-                work = self._work(bound, record.id, self.reads)
+                savepoint = await services.db(bound.begin_savepoint) if careful else None
+                work = self._work(bound, record.id, self.reads if careful else _NotYet(self.reads))
                 try:
                     analysis = await self._analysis(texts, record.id)
                     await self._dispatch_event(work, event, analysis, roles)
@@ -575,18 +607,23 @@ class Dispatcher:
                 except StoreUnavailable:
                     raise
                 except ReadFirst as first:
+                    if savepoint is None:
+                        raise _TryCarefully from first
                     await services.db(bound.end_savepoint, savepoint, False)
                     held.add(record.chat_key)
                     asked.append((record.id, record.chat_key, first.read))
                     waiting += 1
                     continue
                 except Exception as exc:
+                    if savepoint is None:
+                        raise _TryCarefully from exc
                     await services.db(bound.end_savepoint, savepoint, False)
                     self._log_failure(event, record)
                     failed = (record, event, f"{type(exc).__name__}: {exc}")
                     roles.clear()
                     break
-                await services.db(bound.end_savepoint, savepoint, True)
+                if savepoint is not None:
+                    await services.db(bound.end_savepoint, savepoint, True)
                 left.remove(record.id)
                 handled += 1
                 if work.queued:

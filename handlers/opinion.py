@@ -52,12 +52,14 @@ async def watch(ctx: Context) -> None:
         ctx.store.topic_tally, key, window_start=start, lookback_start=start - lookback, until=at
     )
     if tally.warning_id is not None:
+        msg = ctx.message
         await ctx.db(
             ctx.store.refresh_warning,
             tally.warning_id,
             count=tally.count,
-            window_start=start,
-            until=at,
+            message_id=stored.id,
+            sent_at=at,
+            group_title=msg.chat.title or msg.chat.chat_id,
         )
         return
     baseline = tally.lookback * (window / lookback)

@@ -42,11 +42,10 @@ def is_unaddressed_complaint(ctx: Context) -> bool:
 async def watch(ctx: Context) -> None:
     """Mark the message; show the group's accumulated ones unless they were shown lately."""
     stored = ctx.analysis_.stored if ctx.analysis_ is not None else None
-    if stored is None:
+    if stored is None or stored.group_id is None:
         return
-    await ctx.db(ctx.store.mark_needs_attention, stored.id)
     msg = ctx.message
-    last = await ctx.db(ctx.store.last_attention_alert, msg.platform, msg.chat.chat_id)
+    last = await ctx.db(ctx.store.mark_needs_attention, stored.id, stored.group_id)
     if last is not None and ctx.now - last < timedelta(
         minutes=ctx.settings.opinion.unaddressed_minutes
     ):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import case, func, select, true
+from sqlalchemy import Table, bindparam, case, func, select, true, update
 
 from storage.base import StoreBase
 from storage.models import Group, Message, Person, Question
@@ -24,29 +25,32 @@ class UnaddressedMessage:
     sent_at: datetime
 
 
+_MESSAGES = cast(Table, Message.__table__)
+# The two statements every unaddressed complaint runs, built once (building them cost more than
+# running them); the group's latest alert is read from ix_messages_attention's last entry.
+_MARK = (
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id")).values(needs_attention=True)
+)
+_LAST_ALERT = select(func.max(_MESSAGES.c.attention_alerted_at)).where(
+    _MESSAGES.c.group_id == bindparam("group_id"), _MESSAGES.c.needs_attention.is_(True)
+)
+
+
 class AttentionStore(StoreBase):
     """Messages that need an official's attention though they addressed no one."""
 
-    def mark_needs_attention(self, message_id: int) -> None:
-        """Mark a stored message as a complaint or request for help nobody @-mentioned."""
+    def mark_needs_attention(self, message_id: int, group_id: int) -> datetime | None:
+        """Mark a stored message of the group ``group_id`` as a complaint or request for help nobody
+        @-mentioned; returns when the group's officials were last shown its unaddressed messages."""
         with self._tx() as session:
-            session.get_one(Message, message_id).needs_attention = True
+            session.execute(_MARK, {"message_id": message_id})
+            return session.scalar(_LAST_ALERT, {"group_id": group_id})
 
     def _group_id(self, platform: str, chat_id: str) -> int | None:
         with self._tx() as session:
             return session.scalar(
                 select(Group.id).where(
                     Group.platform == platform, Group.platform_chat_id == chat_id
-                )
-            )
-
-    def last_attention_alert(self, platform: str, chat_id: str) -> datetime | None:
-        """When the group's officials were last shown its unaddressed messages."""
-        group_id = self._group_id(platform, chat_id)
-        with self._tx() as session:
-            return session.scalar(
-                select(func.max(Message.attention_alerted_at)).where(
-                    Message.group_id == group_id, Message.needs_attention.is_(True)
                 )
             )
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, func, insert, select, text, update
+from sqlalchemy import Insert, Table, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -83,6 +84,19 @@ _PENDING = (
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )  # fmt: skip
+
+
+@cache
+def _journal_statement(dialect: str) -> Insert:
+    """INSERT of one received event that does nothing for a redelivery (same platform and key),
+    built once per dialect and run on the connection (the ORM's statement set-up cost more than the
+    SQL, and every message a platform delivers is journaled)."""
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert_(_INBOX)
+        .on_conflict_do_nothing(index_elements=["platform", "event_key"])
+        .returning(_INBOX.c.id)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +182,11 @@ class JournalStore(StoreBase):
         if not entries:
             return 0
         with self._tx() as session:
-            dialect = session.get_bind().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            rows = [
-                {
+            connection = session.connection()
+            statement = _journal_statement(connection.dialect.name)
+            new = 0
+            for e in entries:  # one by one keeps the ids in the order received
+                row = {
                     "platform": e.platform,
                     "event_key": e.key[:200],
                     "chat_key": e.chat_key[:200],
@@ -182,16 +197,7 @@ class JournalStore(StoreBase):
                     "error": e.error,
                     "received_at": at,
                 }
-                for e in entries
-            ]
-            statement = (
-                insert(InboxEvent)
-                .on_conflict_do_nothing(index_elements=["platform", "event_key"])
-                .returning(InboxEvent.id)
-            )
-            new = 0
-            for row in rows:  # one by one keeps the ids in the order received
-                new += len(session.execute(statement, row).all())
+                new += connection.execute(statement, row).scalar() is not None
             return new
 
     def pending_events(self, limit: int = 100, after: int = 0) -> list[InboxRecord]:

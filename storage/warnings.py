@@ -10,18 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Select,
+    Table,
     and_,
     bindparam,
     case,
     func,
     select,
     true,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -163,17 +165,22 @@ class WarningStore(StoreBase):
         until: datetime,
     ) -> TopicTally:
         previous_start = window_start - (until - window_start)
-        row = session.execute(
-            _tally_statement(),
-            {
-                "key": key,
-                "window_start": window_start,
-                "until": until,
-                "previous_start": previous_start,
-                "lookback_start": lookback_start,
-                "earliest": min(previous_start, lookback_start),
-            },
-        ).one()
+        # On the connection, not the session: a Core statement needs none of the ORM's result set-up.
+        row = (
+            session.connection()
+            .execute(
+                _tally_statement(),
+                {
+                    "key": key,
+                    "window_start": window_start,
+                    "until": until,
+                    "previous_start": previous_start,
+                    "lookback_start": lookback_start,
+                    "earliest": min(previous_start, lookback_start),
+                },
+            )
+            .one()
+        )
         return TopicTally(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3])
 
     def warning_since(self, key: str, since: datetime) -> WarningInfo | None:
@@ -214,31 +221,40 @@ class WarningStore(StoreBase):
             return _warning_info(row)
 
     def refresh_warning(
-        self, warning_id: int, *, count: int, window_start: datetime, until: datetime
+        self,
+        warning_id: int,
+        *,
+        count: int,
+        message_id: int,
+        sent_at: datetime,
+        group_title: str,
     ) -> None:
-        """Bring a raised warning's count, groups and latest message (the window's, up to ``until``)
-        up to date (no new warning); the groups are counted in SQL, no text is read."""
+        """Bring a raised warning up to date with a new message of its topic (no new warning): its
+        count (the largest window count seen), its latest message (this one, unless an earlier one
+        was sent later) and the groups of its burst — counted again in SQL only when the message's
+        group (``group_title``) is not among them yet. Runs at every message of a topic while its
+        warning lasts, which is when messages come fastest: two Core statements built once."""
         with self._tx() as session:
-            row = session.get_one(OpinionWarning, warning_id)
-            burst = _burst(row.topic_key, window_start, until)
-            titles = session.scalars(
-                select(_TITLE)
-                .select_from(Message)
-                .join(Group, Group.id == Message.group_id)
-                .where(*burst)
-                .group_by(Group.id, _TITLE)
-                .order_by(func.min(Message.sent_at), func.min(Message.id))
-            ).all()
-            latest = session.scalar(
-                select(Message.id)
-                .where(*burst)
-                .order_by(Message.sent_at.desc(), Message.id.desc())
-                .limit(1)
+            connection = session.connection()
+            groups, key, window_start, latest_id, latest_at = connection.execute(
+                _WARNING_NOW, {"warning_id": warning_id}
+            ).one()
+            if latest_at is None or sent_at >= latest_at:
+                latest_id = message_id
+            if group_title not in groups.split("、"):
+                titles = session.scalars(
+                    select(_TITLE)
+                    .select_from(Message)
+                    .join(Group, Group.id == Message.group_id)
+                    .where(*_burst(key, window_start, max(sent_at, latest_at or sent_at)))
+                    .group_by(Group.id, _TITLE)
+                    .order_by(func.min(Message.sent_at), func.min(Message.id))
+                ).all()
+                groups = "、".join(titles)
+            connection.execute(
+                _REFRESH,
+                {"warning_id": warning_id, "count": count, "latest": latest_id, "groups": groups},
             )
-            row.count = max(row.count, count)
-            row.groups = "、".join(titles)
-            if latest is not None:
-                row.latest_message_id = latest
 
     def warning(self, warning_id: int, scope: ReportScope = EVERYTHING) -> WarningInfo | None:
         """Warning ``warning_id`` when its burst had a message in a group ``scope`` admits."""
@@ -297,6 +313,32 @@ class WarningStore(StoreBase):
 
 _TITLE = func.coalesce(func.nullif(Group.title, ""), Group.platform_chat_id)
 """A group's title, or its chat id when it has none."""
+
+_WARNINGS = cast(Table, OpinionWarning.__table__)
+_LATEST = cast(Table, Message.__table__).alias("latest")
+_WARNING_NOW = (
+    select(
+        _WARNINGS.c.groups,
+        _WARNINGS.c.topic_key,
+        _WARNINGS.c.window_start,
+        _WARNINGS.c.latest_message_id,
+        _LATEST.c.sent_at,
+    )
+    .outerjoin(_LATEST, _LATEST.c.id == _WARNINGS.c.latest_message_id)
+    .where(_WARNINGS.c.id == bindparam("warning_id"))
+)
+_REFRESH = (
+    update(_WARNINGS)
+    .where(_WARNINGS.c.id == bindparam("warning_id"))
+    .values(
+        count=case(
+            (_WARNINGS.c.count < bindparam("count"), bindparam("count")),
+            else_=_WARNINGS.c.count,
+        ),
+        latest_message_id=bindparam("latest"),
+        groups=bindparam("groups"),
+    )
+)
 
 
 def _burst(key: str, start: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
