@@ -372,6 +372,21 @@ class MessageHour(Base):
     complaints: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class TopicHour(Base):
+    """How many residents' messages a topic had in one UTC hour: the early warning's baseline (the
+    topic's usual rate over ``[opinion] baseline_days``) for whole hours without reading every message
+    (storage/warnings.py). Kept by a trigger in the unit of work that stores the message; the hours
+    before migration 0015 were filled from the messages then."""
+
+    __tablename__ = "topic_hours"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - rows in key order (migration 0015)
+
+    topic_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    """The start of the UTC hour."""
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Rating(Base):
     """A resident's 满意 / 基本满意 / 不满意 for an answered question."""
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    or_,
     select,
     true,
     update,
@@ -28,7 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from storage.base import StoreBase
-from storage.models import Group, Message, OpinionWarning, Person
+from storage.message_hours import HOUR, hour_of
+from storage.models import Group, Message, OpinionWarning, Person, TopicHour
 from storage.reports import EVERYTHING, ReportScope
 
 
@@ -165,6 +167,11 @@ class WarningStore(StoreBase):
         until: datetime,
     ) -> TopicTally:
         previous_start = window_start - (until - window_start)
+        # The lookback's whole hours come from the rollup, its ragged ends (less than an hour each)
+        # from the messages; a lookback within one hour is read from the messages alone.
+        first_hour, last_hour = _next_hour(lookback_start), hour_of(window_start)
+        if first_hour >= last_hour:
+            first_hour = last_hour = window_start
         # On the connection, not the session: a Core statement needs none of the ORM's result set-up.
         row = (
             session.connection()
@@ -176,12 +183,14 @@ class WarningStore(StoreBase):
                     "until": until,
                     "previous_start": previous_start,
                     "lookback_start": lookback_start,
-                    "earliest": min(previous_start, lookback_start),
+                    "first_hour": first_hour,
+                    "last_hour": last_hour,
                 },
             )
             .one()
         )
-        return TopicTally(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3])
+        lookback = int(row[2] or 0) + int(row[3] or 0)
+        return TopicTally(int(row[0] or 0), int(row[1] or 0), lookback, row[4])
 
     def warning_since(self, key: str, since: datetime) -> WarningInfo | None:
         """The warning about topic ``key`` raised at or after ``since``, if any."""
@@ -351,21 +360,55 @@ def _burst(key: str, start: datetime, until: datetime) -> tuple[ColumnElement[bo
     )
 
 
+def _next_hour(at: datetime) -> datetime:
+    """The start of the first UTC hour that begins at or after ``at``."""
+    start = hour_of(at)
+    return start if start == at else start + HOUR
+
+
 @cache
 def _tally_statement() -> Select[Any]:
-    """``topic_tally``'s statement, built once (building it cost more than running it)."""
-    topic = and_(
-        Message.topic_key == bindparam("key"),
-        Message.from_official.is_(False),
-        Message.sent_at >= bindparam("earliest"),
-        Message.sent_at <= bindparam("until"),
-    )
+    """``topic_tally``'s statement, built once (building it cost more than running it): the window
+    and the one before it counted from the topic's index; the lookback from ``topic_hours``' whole
+    hours and the messages of its two ragged ends. What it reads is bounded by the topic's traffic
+    in two windows and two hours, however long the lookback and however big the store."""
+    resident = and_(Message.topic_key == bindparam("key"), Message.from_official.is_(False))
 
     def tally(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
         return func.sum(case((and_(*conditions), 1), else_=0))
 
     window_start: BindParameter[datetime] = bindparam("window_start")
     previous_start: BindParameter[datetime] = bindparam("previous_start")
+    first_hour: BindParameter[datetime] = bindparam("first_hour")
+    last_hour: BindParameter[datetime] = bindparam("last_hour")
+    windows = (
+        select(
+            tally(Message.sent_at >= window_start),
+            tally(Message.sent_at < window_start),
+        )
+        .where(resident, Message.sent_at >= previous_start, Message.sent_at <= bindparam("until"))
+        .subquery()
+    )
+    ends = (
+        select(func.count())
+        .where(
+            resident,
+            or_(
+                and_(Message.sent_at >= bindparam("lookback_start"), Message.sent_at < first_hour),
+                and_(Message.sent_at >= last_hour, Message.sent_at < window_start),
+            ),
+        )
+        .scalar_subquery()
+    )
+    hours = (
+        select(func.sum(TopicHour.messages))
+        .where(
+            TopicHour.topic_key == bindparam("key"),
+            TopicHour.hour >= first_hour,
+            TopicHour.hour < last_hour,
+        )
+        .scalar_subquery()
+    )
     raised = (
         select(func.max(OpinionWarning.id))
         .where(
@@ -374,12 +417,7 @@ def _tally_statement() -> Select[Any]:
         )
         .scalar_subquery()
     )
-    return select(
-        tally(Message.sent_at >= window_start),
-        tally(Message.sent_at >= previous_start, Message.sent_at < window_start),
-        tally(Message.sent_at >= bindparam("lookback_start"), Message.sent_at < window_start),
-        raised,
-    ).where(topic)
+    return select(*windows.c, ends, hours, raised)
 
 
 def _in_scope(scope: ReportScope) -> ColumnElement[bool]:
