@@ -117,6 +117,20 @@ class _TryCarefully(Exception):
     it is rolled back whole and run again, each event in a savepoint."""
 
 
+def _plain_talk(event: IncomingMessage) -> bool:
+    """A group message that is neither a command nor @-mentions the bot: most of what a group says,
+    what the optimistic batch runs without a savepoint. (A guess that errs only costs time: such an
+    event that fails or needs a read sends the batch round again, carefully.)"""
+    return (
+        event.kind is EventKind.MESSAGE
+        and event.chat.is_group
+        and not event.mentions_bot
+        and "@" not in event.text  # a mention, maybe of the bot by an alias
+        and "＠" not in event.text
+        and not event.text.lstrip().startswith(("/", "／"))
+    )
+
+
 class _NotYet:
     """The reads an optimistic attempt sees: none is taken there (the attempt may yet be rolled
     back, and a read's result is taken once), so an event that needs one raises ``ReadFirst`` and
@@ -522,10 +536,10 @@ class Dispatcher:
         store calls are plain calls there. The reads its events asked for start once it is done."""
         roles = self._known_roles(asyncio.get_running_loop().time())
         asked: list[tuple[int, str, StoreRead]] = []
-        # Optimistic first: no savepoint per event (two statements each, a third of a group
-        # message's store time). Should an event fail or ask for a read, the whole attempt is rolled
-        # back and the batch run again with a savepoint per event, as it always ran before. A batch
-        # that starts with an event that failed before is careful from the start.
+        # Optimistic first: no savepoint for plain group talk (two statements each, a third of a
+        # group message's store time). Should such an event fail or ask for a read, the whole attempt
+        # is rolled back and the batch run again with a savepoint per event, as it always ran before.
+        # A batch that starts with an event that failed before is careful from the start.
         careful = any(record.attempts for record, _ in items)
         async with self._write_lock:
             try:
@@ -556,8 +570,9 @@ class Dispatcher:
     ) -> _Batch:
         """``_batch_in_unit``'s work, on the database thread. ``careful``: each event in a savepoint
         of its own; an event that asks for a long read first (``ReadFirst``) is rolled back and put in
-        ``asked``, its chat's later events wait. Not careful: no savepoints, and an event that fails
-        or asks for a read raises ``_TryCarefully`` (the whole unit is rolled back)."""
+        ``asked``, its chat's later events wait. Not careful: plain group talk (``_plain_talk``) has
+        no savepoint, and such an event that fails or asks for a read raises ``_TryCarefully`` (the
+        whole unit is rolled back)."""
         services = self.services
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -593,8 +608,11 @@ class Dispatcher:
                 if record.chat_key in held or self.reads.holds(record.chat_key):
                     waiting += 1  # after its chat's read, in order
                     continue
-                savepoint = await services.db(bound.begin_savepoint) if careful else None
-                work = self._work(bound, record.id, self.reads if careful else _NotYet(self.reads))
+                # Optimistic, only plain group talk goes without a savepoint: commands (a report
+                # that reads first, say) keep theirs, so they never send the batch round again.
+                plain = not careful and _plain_talk(event)
+                savepoint = None if plain else await services.db(bound.begin_savepoint)
+                work = self._work(bound, record.id, _NotYet(self.reads) if plain else self.reads)
                 try:
                     analysis = await self._analysis(texts, record.id)
                     await self._dispatch_event(work, event, analysis, roles)

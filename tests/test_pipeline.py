@@ -56,9 +56,39 @@ async def test_a_handler_failing_twice_is_retried_and_nothing_is_done_twice(chat
     assert len([p for p in posted if "已收到您的问题" in p.text]) == 1
     assert rows(chat.app, "select count(*) from questions")[0][0] == 1
     assert rows(chat.app, "select count(*) from messages")[0][0] == 1
-    # The first failure ended the batch's optimistic attempt (no savepoint per event), rolled back
-    # whole; the batch ran again with savepoints and that second failure is the one counted.
-    assert rows(chat.app, "select state, attempts from inbox") == [("done", 1)]
+    assert rows(chat.app, "select state, attempts from inbox") == [("done", 2)]
+
+
+async def test_group_talk_failing_in_a_batch_is_retried_and_the_rest_stored_once(chat):
+    """Plain group talk runs in an optimistic batch (no savepoint per event). One message's handler
+    fails twice: the batch is rolled back whole and run again carefully, the messages before it
+    commit once, the failing one is stored once when it succeeds, the rest once after it."""
+    failures = {"left": 2}
+
+    async def flaky(ctx):
+        if ctx.message.text == "停水了 3" and failures["left"]:
+            failures["left"] -= 1
+            await ctx.db(ctx.store.departments)
+            raise RuntimeError("transient")
+
+    with_observer(chat, "flaky", flaky)
+    dispatcher = chat.app.dispatcher
+    talk = [
+        Received.of(memory_event(chat.bot, f"停水了 {n}", chat.wang, chat.group, f"t{n}"))
+        for n in range(1, 7)
+    ]
+    await dispatcher.receive(talk)
+    assert await dispatcher.process_pending() == 6
+    stored = rows(chat.app, "select text from messages order by id")
+    assert [t for (t,) in stored] == [f"停水了 {n}" for n in range(1, 7)]
+    assert failures["left"] == 0
+    # The optimistic attempt's failure rolled back everything it did and was not counted; the
+    # careful attempt's was, once.
+    attempts = rows(chat.app, "select event_key, state, attempts from inbox order by id")
+    assert [(state, n) for _, state, n in attempts] == [("done", 0)] * 2 + [("done", 1)] + [
+        ("done", 0)
+    ] * 3
+    assert [p for p in chat.bot.outbox if APOLOGY in p.text] == []
 
 
 async def test_an_event_that_keeps_failing_becomes_poison_and_the_next_is_answered(chat, caplog):
