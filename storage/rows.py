@@ -9,15 +9,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, insert, literal, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from storage.base import GROUPS_MEMO, PERSONS_MEMO, StoreError, StoreErrorCode
+from storage.base import GROUPS_MEMO, PERSONS_MEMO, StoreError, StoreErrorCode, core
 from storage.known_rows import known_rows
 from storage.models import Group, Official, Person, Question
-from storage.records import GroupInfo, OfficialInfo, QuestionInfo
+from storage.records import GroupInfo, OfficialInfo, QuestionInfo, QuestionState
+
+_PERSONS = cast(Table, Person.__table__)
+_FIND_PERSON = select(_PERSONS.c.id, _PERSONS.c.display_name).where(
+    _PERSONS.c.platform == bindparam("platform"),
+    _PERSONS.c.platform_user_id == bindparam("user_id"),
+)
+_ADD_PERSON = insert(_PERSONS).returning(_PERSONS.c.id)
 
 
 def person(session: Session, platform: str, user_id: str, name: str, at: datetime) -> Person:
@@ -94,8 +101,23 @@ def _known_person(
     session: Session, platform: str, user_id: str, name: str, at: datetime
 ) -> tuple[int, str]:
     def find() -> tuple[int, str]:
-        row = person(session, platform, user_id, name, at)
-        return row.id, row.display_name
+        if (platform, user_id) not in session.info.get(PERSONS_MEMO, {}):
+            # Core statements built once (a new resident at every question, often): found under
+            # that name, or made. A rename goes through the ORM row (``person``), which this
+            # session may hold already and must see renamed.
+            connection = core(session)
+            found = connection.execute(_FIND_PERSON, {"platform": platform, "user_id": user_id})
+            row = found.first()
+            if row is None:
+                new = {
+                    "platform": platform, "platform_user_id": user_id, "display_name": name,
+                    "official_id": None, "first_seen_at": at,
+                }  # fmt: skip
+                return connection.scalar(_ADD_PERSON, new), name
+            if not name or row.display_name == name:
+                return row.id, row.display_name
+        orm = person(session, platform, user_id, name, at)
+        return orm.id, orm.display_name
 
     return _remembered(known_rows(session).persons, (platform, user_id), name, find)
 
@@ -232,3 +254,10 @@ def question_listing() -> Any:
 def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """SUM of 1 for the rows ``condition`` holds for: several counts in one pass of a GROUP BY."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def waiting(state: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    """``state`` is one of ``QuestionState.WAITING``, for a statement built once: the states are
+    bound as plain values (a list given to ``in_`` is an expanding parameter, rendered again at
+    every execution)."""
+    return state.in_([literal(s) for s in sorted(QuestionState.WAITING)])

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from storage.base import StoreBase
+from storage.base import StoreBase, core
 from storage.models import Group, Message, OpinionWarning, Person
 from storage.reports import EVERYTHING, ReportScope
 
@@ -163,17 +163,21 @@ class WarningStore(StoreBase):
         until: datetime,
     ) -> TopicTally:
         previous_start = window_start - (until - window_start)
-        row = session.execute(
-            _tally_statement(),
-            {
-                "key": key,
-                "window_start": window_start,
-                "until": until,
-                "previous_start": previous_start,
-                "lookback_start": lookback_start,
-                "earliest": min(previous_start, lookback_start),
-            },
-        ).one()
+        row = (
+            core(session)
+            .execute(
+                _tally_statement(),
+                {
+                    "key": key,
+                    "window_start": window_start,
+                    "until": until,
+                    "previous_start": previous_start,
+                    "lookback_start": lookback_start,
+                    "earliest": min(previous_start, lookback_start),
+                },
+            )
+            .one()
+        )
         return TopicTally(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3])
 
     def warning_since(self, key: str, since: datetime) -> WarningInfo | None:
