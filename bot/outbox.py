@@ -344,35 +344,39 @@ class Postman:
     async def _settle_event(
         self, event_id: int | None, done: Sequence[Outcome]
     ) -> list[BaseException | None]:
-        """``_settle_all`` for the sends of one event: in one unit of work; should a follow-up fail
-        there, that unit is rolled back and each send is recorded in a unit of its own, as if it had
-        finished alone (only the failing one's outcome waits for the next delivery round)."""
+        """``_settle_all`` for the sends of one event, in one unit of work. Should a follow-up fail
+        there, the unit is rolled back, that send's outcome is left unrecorded (its exception is
+        raised, as if it had been recorded alone) and the others are recorded each in a unit of its
+        own."""
         steps = [self._settle_step(*outcome) for outcome in done]
+        results: list[BaseException | None] = [None] * len(steps)
         if len(steps) > 1:
+            running = [0]
 
             async def together(work: Work) -> None:
-                for step in steps:
+                for at, step in enumerate(steps):
+                    running[0] = at
                     await step(work)
 
             what = ", ".join(f"outbox message {row.id}" for row, _, _ in done)
             try:
                 await self.dispatcher.in_unit_on_db_thread(what, together, event_id=event_id)
-                return [None] * len(steps)
+                return results
             except StoreUnavailable as exc:
                 return [exc] * len(steps)  # the database stayed away longer than its patience
-            except Exception:
-                pass  # one of them failed: each alone, below
-        results: list[BaseException | None] = []
-        for (row, _, _), step in zip(done, steps, strict=True):
+            except Exception as exc:
+                results[running[0]] = exc  # the others: each alone, below
+        for at, ((row, _, _), step) in enumerate(zip(done, steps, strict=True)):
+            if results[at] is not None:
+                continue
             try:
                 # The outcome and follow-up only call the store and queue sends: one hop to the
                 # database thread for the whole unit, not one per store call.
                 await self.dispatcher.in_unit_on_db_thread(
                     f"outbox message {row.id}", step, event_id=event_id
                 )
-                results.append(None)
             except Exception as exc:
-                results.append(exc)
+                results[at] = exc
         return results
 
     @staticmethod

@@ -251,9 +251,10 @@ async def test_background_worker_handles_what_adapters_journal(chat):
 async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
     chat, monkeypatch, caplog
 ):
-    """A question's acknowledgement (group) and alert (private) go out side by side. When one chat's
-    claim meets a database outage, the other chat's send in flight finishes and is recorded before
-    the failure is raised: the next delivery round must not find it "sending" and call it uncertain."""
+    """A question's acknowledgement (group) and alert (private) go out side by side. When a claim
+    meets a database outage, any other chat's send in flight finishes and is recorded before the
+    failure is raised (the claims of one round share a transaction, so here neither was claimed):
+    the next delivery round must not find a send "sending" and call it uncertain."""
     real_mark_sending = Store.mark_sending
     outage = {"left": 1}
 
@@ -289,3 +290,44 @@ async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
     states = sorted(state for (state,) in rows(chat.app, "select state from outbox"))
     assert states == ["sent", "sent"]
     assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
+
+
+async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(chat, caplog):
+    """The acknowledgement and the alert finish together and their outcomes are recorded together.
+    When the acknowledgement's follow-up fails, the alert is still recorded as sent (its suggestions
+    can be picked by number), and the acknowledgement is treated as any send whose outcome was not
+    recorded: uncertain, never posted twice."""
+    from bot import outbox
+
+    real = outbox.EFFECTS["ask.acknowledged"]
+    failures = {"left": 1}
+
+    async def failing(work: Any, delivered: Any, args: Any) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("follow-up failed")
+        await real(work, delivered, args)
+
+    outbox.EFFECTS["ask.acknowledged"] = failing
+    try:
+        dispatcher = chat.app.dispatcher
+        question = IncomingMessage(
+            platform="test",
+            chat=chat.group,
+            sender=chat.wang,
+            message_id="q-follow-up-fails",
+            text="@政务助手 3号楼电梯坏了，什么时候修？",
+            sent_at=chat.clock.now,
+        )
+        await dispatcher.receive([Received.of(question)])
+        await dispatcher.process_pending()
+        with pytest.raises(RuntimeError, match="follow-up failed"):
+            await dispatcher.postman.flush()
+        await dispatcher.postman.flush()
+    finally:
+        outbox.EFFECTS["ask.acknowledged"] = real
+    by_chat = dict(rows(chat.app, "select chat_id, state from outbox"))
+    assert by_chat == {chat.group.chat_id: "uncertain", "zhangwei": "sent"}
+    assert rows(chat.app, "select count(*) from suggestions")[0][0] > 0
+    assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
+    assert len([p for p in chat.bot.outbox if "【新问题" in p.text]) == 1
