@@ -31,6 +31,23 @@ def rows(app: Any, sql: str) -> list[Any]:
         return list(connection.execute(text(sql)))
 
 
+async def handled_question(chat: Any, message_id: str) -> Any:
+    """Journal and handle a resident's question in the group, its sends left in the outbox; the
+    dispatcher."""
+    dispatcher = chat.app.dispatcher
+    question = IncomingMessage(
+        platform="test",
+        chat=chat.group,
+        sender=chat.wang,
+        message_id=message_id,
+        text="@政务助手 3号楼电梯坏了，什么时候修？",
+        sent_at=chat.clock.now,
+    )
+    await dispatcher.receive([Received.of(question)])
+    await dispatcher.process_pending()
+    return dispatcher
+
+
 def with_observer(chat: Any, name: str, run: Any, applies: Any = lambda ctx: True) -> None:
     """Put an observer in front of the app's own (a fault injected into every unit of work)."""
     table = chat.app.dispatcher.routes
@@ -272,17 +289,7 @@ async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
 
     monkeypatch.setattr(Store, "mark_sending", mark_sending)
     monkeypatch.setattr(chat.bot, "send", slow_send)
-    dispatcher = chat.app.dispatcher
-    question = IncomingMessage(
-        platform="test",
-        chat=chat.group,
-        sender=chat.wang,
-        message_id="q-side-by-side",
-        text="@政务助手 3号楼电梯坏了，什么时候修？",
-        sent_at=chat.clock.now,
-    )
-    await dispatcher.receive([Received.of(question)])
-    await dispatcher.process_pending()
+    dispatcher = await handled_question(chat, "q-side-by-side")
     with pytest.raises(StoreUnavailable):
         await dispatcher.postman.flush()
     await dispatcher.postman.flush()  # the database is back
@@ -310,17 +317,7 @@ async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(ch
 
     outbox.EFFECTS["ask.acknowledged"] = failing
     try:
-        dispatcher = chat.app.dispatcher
-        question = IncomingMessage(
-            platform="test",
-            chat=chat.group,
-            sender=chat.wang,
-            message_id="q-follow-up-fails",
-            text="@政务助手 3号楼电梯坏了，什么时候修？",
-            sent_at=chat.clock.now,
-        )
-        await dispatcher.receive([Received.of(question)])
-        await dispatcher.process_pending()
+        dispatcher = await handled_question(chat, "q-follow-up-fails")
         with pytest.raises(RuntimeError, match="follow-up failed"):
             await dispatcher.postman.flush()
         await dispatcher.postman.flush()
