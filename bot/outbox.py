@@ -20,11 +20,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from bot.coalesce import Coalescer
 from bot.events import (
     Button,
     ButtonPress,
@@ -155,6 +156,11 @@ def _what(row: OutboxRecord) -> str:
 OUTBOX_PAGE = 200
 """Sends read from the outbox at a time."""
 
+Outcome = tuple[OutboxRecord, Delivered, str]
+"""A send whose fate is known: its row, how it went, and the error to record."""
+Step = Callable[[Work], Awaitable[None]]
+"""One send's part of the unit of work that records outcomes."""
+
 
 class Postman:
     """Delivers the outbox: chats side by side, each chat's messages in the order queued."""
@@ -176,6 +182,10 @@ class Postman:
         self.live_workers: Callable[[], set[int]] = lambda: set()
         """The ids of the workers alive now (asked only when another worker's send is found
         ``sending``); on the database thread."""
+        self._claim: Coalescer[int, bool] = Coalescer(self._claim_all)
+        """``mark_sending`` for the chats delivered side by side, claimed in one transaction."""
+        self._settled: Coalescer[Outcome, None] = Coalescer(self._settle_all)
+        """``_settle`` for the sends that finished side by side, recorded in one unit per event."""
 
     def wake(self) -> None:
         """Something was queued: deliver it soon (``run``)."""
@@ -250,7 +260,6 @@ class Postman:
         """Deliver one row; False when it is not this worker's to send now (another worker claimed
         it, or an older send of its chat is still another worker's)."""
         dispatcher = self.dispatcher
-        store = dispatcher.services.store
         owner = row.claimed_by
         if row.state == "sending" and owner not in (None, self.worker) and owner in live:
             return False  # a live worker is sending it
@@ -267,7 +276,7 @@ class Postman:
             self._claimed_unsent.discard(row.id)
         else:
             try:
-                if not await dispatcher.write(store.mark_sending, row.id, self.worker):
+                if not await self._claim(row.id):
                     return False
             except StoreUnavailable:
                 self._claimed_unsent.add(row.id)
@@ -294,6 +303,12 @@ class Postman:
         await self._settle(row, Delivered(outcome, sent, chat_id), error)
         return True
 
+    async def _claim_all(self, outbox_ids: Sequence[int]) -> list[bool]:
+        """Claim the sends (``_claim``) in one write: whether each is this worker's to send now."""
+        store = self.dispatcher.services.store
+        claimed = await self.dispatcher.write(store.mark_sending_all, outbox_ids, self.worker)
+        return [i in claimed for i in outbox_ids]
+
     async def _answer_button(self, row: OutboxRecord) -> None:
         body = json.loads(row.payload)
         press = ButtonPress(*body["press"])
@@ -306,7 +321,67 @@ class Postman:
         await self._settle(row, Delivered(outcome, None, row.chat_id), "")
 
     async def _settle(self, row: OutboxRecord, delivered: Delivered, error: str) -> None:
-        """Record the outcome and run the follow-up, in one transaction (waiting out an outage)."""
+        """Record the outcome and run the follow-up, in one transaction (waiting out an outage) with
+        the outcomes of the sends that finished beside it (``_settle_all``)."""
+        await self._settled((row, delivered, error))
+
+    async def _settle_all(self, done: Sequence[Outcome]) -> list[BaseException | None]:
+        """Record outcomes and run their follow-ups: one unit of work for the sends of each event (a
+        follow-up's sends belong to the event of the send it follows). What each one came to: None,
+        or the exception raised for it."""
+        results: list[BaseException | None] = [None] * len(done)
+        by_event: dict[int | None, list[int]] = {}
+        for index, (row, _, _) in enumerate(done):
+            by_event.setdefault(row.event_id, []).append(index)
+        for event_id, indexes in by_event.items():
+            rows = [done[i] for i in indexes]
+            for index, result in zip(
+                indexes, await self._settle_event(event_id, rows), strict=True
+            ):
+                results[index] = result
+        return results
+
+    async def _settle_event(
+        self, event_id: int | None, done: Sequence[Outcome]
+    ) -> list[BaseException | None]:
+        """``_settle_all`` for the sends of one event, in one unit of work. Should a follow-up fail
+        there, the unit is rolled back, that send's outcome is left unrecorded (its exception is
+        raised, as if it had been recorded alone) and the others are recorded each in a unit of its
+        own."""
+        steps = [self._settle_step(*outcome) for outcome in done]
+        results: list[BaseException | None] = [None] * len(steps)
+        if len(steps) > 1:
+            running = [0]
+
+            async def together(work: Work) -> None:
+                for at, step in enumerate(steps):
+                    running[0] = at
+                    await step(work)
+
+            what = ", ".join(f"outbox message {row.id}" for row, _, _ in done)
+            try:
+                await self.dispatcher.in_unit_on_db_thread(what, together, event_id=event_id)
+                return results
+            except StoreUnavailable as exc:
+                return [exc] * len(steps)  # the database stayed away longer than its patience
+            except Exception as exc:
+                results[running[0]] = exc  # the others: each alone, below
+        for at, ((row, _, _), step) in enumerate(zip(done, steps, strict=True)):
+            if results[at] is not None:
+                continue
+            try:
+                # The outcome and follow-up only call the store and queue sends: one hop to the
+                # database thread for the whole unit, not one per store call.
+                await self.dispatcher.in_unit_on_db_thread(
+                    f"outbox message {row.id}", step, event_id=event_id
+                )
+            except Exception as exc:
+                results[at] = exc
+        return results
+
+    @staticmethod
+    def _settle_step(row: OutboxRecord, delivered: Delivered, error: str) -> Step:
+        """Recording one send's outcome and running its follow-up, in a unit of work."""
         follow_up = FollowUp.decode(row.follow_up)
         run = EFFECTS.get(follow_up.name) if follow_up else None
         if follow_up is not None and run is None:
@@ -330,8 +405,4 @@ class Postman:
             if run is not None and follow_up is not None:
                 await run(work, delivered, follow_up.args)
 
-        # The outcome and follow-up only call the store and queue sends: one hop to the database
-        # thread for the whole unit, not one per store call (the acknowledgement's next send waits).
-        await self.dispatcher.in_unit_on_db_thread(
-            f"outbox message {row.id}", settle, event_id=row.event_id
-        )
+        return settle

@@ -75,6 +75,10 @@ class WorkClock:
         )
         self._holidays = {d for y in config.calendar.values() for d in y.holidays}
         self._workdays = {d for y in config.calendar.values() for d in y.workdays}
+        self._known_days: dict[date, bool] = {}
+        """``is_workday`` of the days asked already: the library checks every date against the range
+        of its whole table (about 0.1 ms), and a ticket's deadline asks for the same days many times.
+        One entry per calendar day ever asked about: a few hundred a year."""
 
     # ------------------------------------------------------------------ days
 
@@ -90,6 +94,12 @@ class WorkClock:
 
     def is_workday(self, day: date) -> bool:
         """True on a working day (bot.toml first, then the library, else Monday to Friday)."""
+        known = self._known_days.get(day)
+        if known is None:
+            known = self._known_days[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: date) -> bool:
         if day in self._holidays:
             return False
         if day in self._workdays:

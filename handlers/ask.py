@@ -64,6 +64,9 @@ async def open_ticket(
         # A group nobody serves: the question's department takes it.
         members = await ctx.db(ctx.store.department_members, label)
         assignee_id = choose_department_assignee(members)
+    # The assignee's record (the alert's address) is read first: its name goes in the ticket's
+    # record without a second lookup.
+    assignee = await ctx.db(ctx.store.official, assignee_id) if assignee_id is not None else None
     # The deadline and its 督办 stages go in with the ticket (one INSERT, not an UPDATE after it).
     planned = deadlines.stages(ctx, start=now, limit=limit)
     question = await ctx.db(
@@ -81,6 +84,7 @@ async def open_ticket(
         created_at=now,
         assignee_id=assignee_id,
         phrases=question_phrases(text),
+        assignee_name=assignee.name if assignee is not None else None,
         **planned._asdict(),
     )
     handler = (
@@ -102,7 +106,6 @@ async def open_ticket(
     if question.assignee_id is None:
         await queue_for_supervisors(ctx, question)
         return question
-    assignee = await ctx.db(ctx.store.official, question.assignee_id)
     if assignee is not None:
         offer_suggestions(ctx, question, assignee, prefer=msg.platform)
     return question

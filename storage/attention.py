@@ -9,7 +9,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, case, func, select, true, update
 
-from storage.base import StoreBase
+from storage.base import StoreBase, core
 from storage.models import Group, Message, Person, Question
 from storage.reports import EVERYTHING, ReportScope
 
@@ -43,8 +43,9 @@ class AttentionStore(StoreBase):
         """Mark a stored message of the group ``group_id`` as a complaint or request for help nobody
         @-mentioned; returns when the group's officials were last shown its unaddressed messages."""
         with self._tx() as session:
-            session.execute(_MARK, {"message_id": message_id})
-            return session.scalar(_LAST_ALERT, {"group_id": group_id})
+            connection = core(session)
+            connection.execute(_MARK, {"message_id": message_id})
+            return connection.scalar(_LAST_ALERT, {"group_id": group_id})
 
     def _group_id(self, platform: str, chat_id: str) -> int | None:
         with self._tx() as session:

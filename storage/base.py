@@ -12,7 +12,7 @@ from contextlib import contextmanager, suppress
 from enum import StrEnum
 from typing import Self
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -208,3 +208,13 @@ class StoreBase:
             if error is exc:
                 raise
             raise error from exc
+
+
+def core(session: Session) -> Connection:
+    """The connection of ``session``'s transaction, to run a Core statement built once on: about half
+    the cost of ``session.execute`` for a short statement (no ORM execution path). What the session
+    changed and has not flushed yet is flushed first, as an ORM statement's autoflush would, so the
+    statement sees it (a flush with nothing to do costs nothing)."""
+    if session.autoflush:
+        session.flush()
+    return session.connection()

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 
 from storage import rows
-from storage.base import StoreBase
+from storage.base import StoreBase, core
 from storage.models import Message, Question
-from storage.records import QuestionInfo, QuestionState
+from storage.records import QuestionInfo
 from storage.reports import EVERYTHING, ReportScope
 
 
@@ -31,32 +33,11 @@ class DuplicateStore(StoreBase):
         if not chats:
             return None
         with self._tx() as session:
-            rank = case(
-                *[
-                    (and_(Question.platform == platform, Question.chat_id == chat_id), n)
-                    for n, (platform, chat_id) in enumerate(chats)
-                ],
-                else_=len(chats),
-            )
-            q = session.scalar(
-                select(Question)
-                .join(Message, Message.id == Question.message_id)
-                .where(
-                    or_(
-                        *[
-                            and_(Question.platform == platform, Question.chat_id == chat_id)
-                            for platform, chat_id in chats
-                        ]
-                    ),
-                    Question.state.in_(QuestionState.WAITING),
-                    Question.duplicate_of_id.is_(None),
-                    Question.created_at >= since,
-                    Message.topic_key == topic_key,
-                )
-                .order_by(rank, Question.id)
-                .limit(1)
-            )
-            return rows.question_info(session, q) if q else None
+            values: dict[str, Any] = {"topic_key": topic_key, "since": since}
+            for n, (platform, chat_id) in enumerate(chats):
+                values[f"platform_{n}"], values[f"chat_{n}"] = platform, chat_id
+            found = core(session).execute(_on_topic(len(chats)), values).first()
+            return QuestionInfo(*found) if found else None
 
     def link_question(self, question_id: int, ticket_id: int) -> QuestionInfo:
         """Link ``question_id`` to ``ticket_id`` (or to the ticket that one is linked to); the
@@ -116,3 +97,30 @@ class DuplicateStore(StoreBase):
                 )
             )
             return int(found or 0)
+
+
+@cache
+def _on_topic(chats: int) -> Any:
+    """``open_ticket_on_topic``'s statement for that many chats (``platform_N``, ``chat_N`` bound,
+    the asker's own first), built once per count: every question asks it, and building it cost more
+    than running it. Rows are ``QuestionInfo`` fields (``rows.question_listing``)."""
+    chat = [
+        and_(
+            Question.platform == bindparam(f"platform_{n}"),
+            Question.chat_id == bindparam(f"chat_{n}"),
+        )
+        for n in range(chats)
+    ]
+    return (
+        rows.question_listing()
+        .join(Message, Message.id == Question.message_id)
+        .where(
+            or_(*chat),
+            rows.waiting(Question.state),
+            Question.duplicate_of_id.is_(None),
+            Question.created_at >= bindparam("since"),
+            Message.topic_key == bindparam("topic_key"),
+        )
+        .order_by(case(*[(c, n) for n, c in enumerate(chat)], else_=chats), Question.id)
+        .limit(1)
+    )

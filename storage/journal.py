@@ -18,7 +18,7 @@ from sqlalchemy import Insert, Table, bindparam, exists, func, insert, select, t
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from storage.base import StoreBase
+from storage.base import StoreBase, core
 from storage.models import InboxEvent, OutboxMessage
 from storage.workers import CHAT_NAMESPACE
 
@@ -35,7 +35,7 @@ _CLAIM = (
     .values(state="done", done_at=bindparam("at"))
     .returning(_INBOX.c.id)
 )
-_ENQUEUE = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+_ENQUEUE = insert(_OUTBOX).returning(_OUTBOX.c.id)
 _MARK_SENDING = (
     update(_OUTBOX)
     .where(
@@ -88,12 +88,11 @@ _PENDING = (
 
 @cache
 def _journal_statement(dialect: str) -> Insert:
-    """INSERT of one received event that does nothing for a redelivery (same platform and key),
-    built once per dialect and run on the connection (the ORM's statement set-up cost more than the
-    SQL, and every message a platform delivers is journaled)."""
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    """INSERT of one received event that does nothing for a redelivery (its platform and key are
+    journaled already), built once per dialect."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return (
-        insert_(_INBOX)
+        insert(_INBOX)
         .on_conflict_do_nothing(index_elements=["platform", "event_key"])
         .returning(_INBOX.c.id)
     )
@@ -182,11 +181,10 @@ class JournalStore(StoreBase):
         if not entries:
             return 0
         with self._tx() as session:
-            connection = session.connection()
+            connection = core(session)
             statement = _journal_statement(connection.dialect.name)
-            new = 0
-            for e in entries:  # one by one keeps the ids in the order received
-                row = {
+            rows = [
+                {
                     "platform": e.platform,
                     "event_key": e.key[:200],
                     "chat_key": e.chat_key[:200],
@@ -197,14 +195,18 @@ class JournalStore(StoreBase):
                     "error": e.error,
                     "received_at": at,
                 }
-                new += connection.execute(statement, row).scalar() is not None
+                for e in entries
+            ]
+            new = 0
+            for row in rows:  # one by one keeps the ids in the order received
+                new += len(connection.execute(statement, row).all())
             return new
 
     def pending_events(self, limit: int = 100, after: int = 0) -> list[InboxRecord]:
         """Events still to handle, oldest first. On PostgreSQL the events another worker is claiming
         right now are skipped (``SKIP LOCKED``): this worker looks past them for other chats'."""
         with self._tx() as session:
-            rows = session.execute(_PENDING, {"after": after, "limit": limit}).all()
+            rows = core(session).execute(_PENDING, {"after": after, "limit": limit}).all()
             return [InboxRecord(i, p, k, c, payload or "", a) for i, p, k, c, payload, a in rows]
 
     def pending_event_for(self, platform: str, key: str) -> InboxRecord | None:
@@ -272,7 +274,7 @@ class JournalStore(StoreBase):
                         older.c.id.not_in(ids),
                     ),
                 )
-            return set(session.scalars(claim, {"ids": ids, "at": at}).all())
+            return set(core(session).scalars(claim, {"ids": ids, "at": at}).all())
 
     def release_events(self, event_ids: Sequence[int]) -> None:
         """Put claimed events back to pending (a batch ended before handling them)."""
@@ -314,14 +316,17 @@ class JournalStore(StoreBase):
                 }
                 for e in entries
             ]  # fmt: skip
-            return list(session.scalars(_ENQUEUE, rows).all())
+            # One by one, as the journal does: the ids in order without SQLAlchemy's machinery for
+            # a many-row INSERT … RETURNING (which cost more than the two or three rows' SQL).
+            connection = core(session)
+            return [connection.scalar(_ENQUEUE, row) for row in rows]
 
     def outbox_due(self, limit: int = 200) -> list[OutboxRecord]:
         """Sends waiting to go out (``pending``) or interrupted (``sending``), oldest first."""
         with self._tx() as session:
             return [
                 OutboxRecord(**row._mapping)
-                for row in session.execute(_OUTBOX_DUE, {"limit": limit})
+                for row in core(session).execute(_OUTBOX_DUE, {"limit": limit})
             ]
 
     def mark_sending(self, outbox_id: int, worker: int | None = None) -> bool:
@@ -329,8 +334,17 @@ class JournalStore(StoreBase):
         did, or an older send of its chat is still pending or being sent (each chat's order holds
         whichever worker sends)."""
         with self._tx() as session:
-            result = session.execute(_MARK_SENDING, {"outbox_id": outbox_id, "worker": worker})
+            result = core(session).execute(
+                _MARK_SENDING, {"outbox_id": outbox_id, "worker": worker}
+            )
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def mark_sending_all(self, outbox_ids: Sequence[int], worker: int | None = None) -> set[int]:
+        """``mark_sending`` of each send, in one transaction (the first sends of several chats, about
+        to go out side by side, claimed with one commit); the ids claimed."""
+        with self._tx() as session:
+            bound = self if self._bound is not None else type(self)(self.engine, session=session)
+            return {i for i in outbox_ids if bound.mark_sending(i, worker)}
 
     def settle(
         self,
@@ -346,7 +360,7 @@ class JournalStore(StoreBase):
         (``claimed_by`` stays: who tried to send it). False (nothing changed) when it is no longer
         that worker's ``sending`` send: another worker settled it first (it took that one for dead)."""
         with self._tx() as session:
-            result = session.execute(
+            result = core(session).execute(
                 _SETTLE,
                 {
                     "outbox_id": outbox_id,

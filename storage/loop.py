@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from storage import rows
-from storage.base import StoreBase
+from storage.base import StoreBase, core
 from storage.models import (
     Engagement,
     Official,
@@ -93,7 +93,7 @@ class LoopStore(StoreBase):
         """Record a step of a ticket that changes no state (reminded, extension asked, visited …)."""
         with self._tx() as session:
             # A Core INSERT built once: no ORM object to flush for a row nothing reads back.
-            session.execute(
+            core(session).execute(
                 _ADD_STEP,
                 {"question_id": question_id, "kind": kind, "at": at, "official_id": official_id,
                  "note": note},

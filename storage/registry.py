@@ -12,7 +12,7 @@ from typing import cast
 from sqlalchemy import ColumnElement, Select, Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from storage.base import StoreBase
+from storage.base import StoreBase, core
 from storage.models import (
     Group,
     Message,
@@ -118,10 +118,11 @@ class RegistryStore(StoreBase):
         entry = {"message_id": message_id, "status": SuggestionStatus.RECEIVED, "note": "",
                  "adopted_by_id": None, "created_at": at, "updated_at": at}  # fmt: skip
         with self._tx() as session:
-            entry_id = int(session.scalar(_ENTER, entry))
+            connection = core(session)
+            entry_id = int(connection.scalar(_ENTER, entry))
             change = {"suggestion_id": entry_id, "status": SuggestionStatus.RECEIVED, "note": "",
                       "official_id": None, "at": at}  # fmt: skip
-            session.execute(_ENTER_CHANGE, change)
+            connection.execute(_ENTER_CHANGE, change)
             return entry_id
 
     def register_suggestion(

@@ -7,14 +7,56 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import Connection, Table, bindparam, delete, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from storage import rows
-from storage.base import StoreBase, StoreError, StoreErrorCode
+from storage.base import StoreBase, StoreError, StoreErrorCode, core
 from storage.models import Department, Group, GroupAssignment, InviteCode, Official, Person
 from storage.records import GroupInfo, OfficialInfo, OfficialSpec
+
+# The roster reads every event or question makes (a sender's role, a ticket's assignee): Core
+# statements built once, the official's fields in ``OfficialInfo``'s order.
+_OFFICIALS = cast(Table, Official.__table__)
+_PERSONS = cast(Table, Person.__table__)
+_OFFICIAL_FIELDS = (
+    _OFFICIALS.c.id, _OFFICIALS.c.name, _OFFICIALS.c.department, _OFFICIALS.c.role,
+    _OFFICIALS.c.jurisdiction,
+)  # fmt: skip
+_OFFICIAL = select(*_OFFICIAL_FIELDS).where(_OFFICIALS.c.id == bindparam("official_id"))
+_BY_IDENTITY = (
+    select(_PERSONS.c.platform, _PERSONS.c.platform_user_id, *_OFFICIAL_FIELDS)
+    .join(_OFFICIALS, _PERSONS.c.official_id == _OFFICIALS.c.id)
+    .where(
+        tuple_(_PERSONS.c.platform, _PERSONS.c.platform_user_id).in_(
+            bindparam("identities", expanding=True)
+        ),
+        _OFFICIALS.c.active.is_(true()),
+    )
+)
+_IDENTITIES = (
+    select(_PERSONS.c.official_id, _PERSONS.c.platform, _PERSONS.c.platform_user_id)
+    .where(_PERSONS.c.official_id.in_(bindparam("official_ids", expanding=True)))
+    .order_by(_PERSONS.c.id)
+)
+
+
+def _with_identities(connection: Connection, found: Sequence[Any]) -> dict[int, OfficialInfo]:
+    """Officials' rows (``_OFFICIAL_FIELDS``) as records with their platform accounts, looked up for
+    all of them in one statement."""
+    if not found:
+        return {}
+    identities: dict[int, list[tuple[str, str]]] = {row[0]: [] for row in found}
+    for official_id, platform, user_id in connection.execute(
+        _IDENTITIES, {"official_ids": list(identities)}
+    ):
+        identities[official_id].append((platform, user_id))
+    return {
+        oid: OfficialInfo(oid, name, department, role, jurisdiction, tuple(identities[oid]))
+        for oid, name, department, role, jurisdiction in found
+    }
 
 
 class RosterStore(StoreBase):
@@ -135,8 +177,9 @@ class RosterStore(StoreBase):
     def official(self, official_id: int) -> OfficialInfo | None:
         """The official with this id, if any."""
         with self._tx() as session:
-            official = session.get(Official, official_id)
-            return rows.official_info(session, official) if official else None
+            connection = core(session)
+            row = connection.execute(_OFFICIAL, {"official_id": official_id}).first()
+            return _with_identities(connection, [row])[official_id] if row else None
 
     def official_for_identity(self, platform: str, user_id: str) -> OfficialInfo | None:
         """The roster entry owning this platform account, if any."""
@@ -146,20 +189,17 @@ class RosterStore(StoreBase):
         self, identities: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], OfficialInfo | None]:
         """``official_for_identity`` of each ``(platform, user id)``, in one statement (a batch of
-        events learns its senders' roles at once); None for those not on the roster."""
+        events learns its senders' roles at once; a second finds the officials' accounts); None for
+        those not on the roster."""
         found: dict[tuple[str, str], OfficialInfo | None] = dict.fromkeys(identities)
         if not identities:
             return found
         with self._tx() as session:
-            for platform, user_id, official in session.execute(
-                select(Person.platform, Person.platform_user_id, Official)
-                .join(Official, Person.official_id == Official.id)
-                .where(
-                    tuple_(Person.platform, Person.platform_user_id).in_(list(identities)),
-                    Official.active.is_(True),
-                )
-            ).all():
-                found[(platform, user_id)] = rows.official_info(session, official)
+            connection = core(session)
+            matched = connection.execute(_BY_IDENTITY, {"identities": list(identities)}).all()
+            officials = _with_identities(connection, [row[2:] for row in matched])
+            for row in matched:
+                found[(row[0], row[1])] = officials[row[2]]
         return found
 
     def groups_of(self, official_id: int) -> list[GroupInfo]:

@@ -9,15 +9,53 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, insert, literal, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from storage.base import GROUPS_MEMO, PERSONS_MEMO, StoreError, StoreErrorCode
+from storage.base import GROUPS_MEMO, PERSONS_MEMO, StoreError, StoreErrorCode, core
 from storage.known_rows import known_rows
 from storage.models import Group, Official, Person, Question
-from storage.records import GroupInfo, OfficialInfo, QuestionInfo
+from storage.records import GroupInfo, OfficialInfo, QuestionInfo, QuestionState
+
+
+class _Lookup:
+    """Core statements built once that find, make or rename a person (or a group) by its platform
+    key, for the ids ``storage.known_rows`` does not know yet: a new resident or group at a question,
+    often, where the ORM's SELECT, flush and UPDATE cost several times the SQL."""
+
+    def __init__(self, model: type[Person] | type[Group], key: str, name: str) -> None:
+        table = cast(Table, model.__table__)
+        self.model = model
+        self.find = select(table.c.id, table.c[name]).where(
+            table.c.platform == bindparam("platform"), table.c[key] == bindparam("key")
+        )
+        self.add = insert(table).returning(table.c.id)
+        self.rename = (
+            update(table).where(table.c.id == bindparam("row_id")).values({name: bindparam("name")})
+        )
+
+    def __call__(
+        self, session: Session, platform: str, key: str, name: str, new: dict[str, Any]
+    ) -> tuple[int, str] | None:
+        """(id, name) of the row found (renamed to a non-empty ``name``) or made from ``new``; None
+        when the row is to be renamed and this session holds it as an ORM object: the ORM renames
+        it then, so that the object is not left with the old name."""
+        connection = core(session)
+        row = connection.execute(self.find, {"platform": platform, "key": key}).first()
+        if row is None:
+            return connection.scalar(self.add, new), name
+        if not name or row[1] == name:
+            return row[0], row[1]
+        if session.identity_key(self.model, row[0]) in session.identity_map:
+            return None
+        connection.execute(self.rename, {"row_id": row[0], "name": name})
+        return row[0], name
+
+
+_PERSON = _Lookup(Person, "platform_user_id", "display_name")
+_GROUP = _Lookup(Group, "platform_chat_id", "title")
 
 
 def person(session: Session, platform: str, user_id: str, name: str, at: datetime) -> Person:
@@ -94,8 +132,15 @@ def _known_person(
     session: Session, platform: str, user_id: str, name: str, at: datetime
 ) -> tuple[int, str]:
     def find() -> tuple[int, str]:
-        row = person(session, platform, user_id, name, at)
-        return row.id, row.display_name
+        new = {
+            "platform": platform, "platform_user_id": user_id, "display_name": name,
+            "official_id": None, "first_seen_at": at,
+        }  # fmt: skip
+        found = _PERSON(session, platform, user_id, name, new)
+        if found is None:
+            row = person(session, platform, user_id, name, at)
+            found = row.id, row.display_name
+        return found
 
     return _remembered(known_rows(session).persons, (platform, user_id), name, find)
 
@@ -104,8 +149,12 @@ def _known_group(
     session: Session, platform: str, chat_id: str, title: str, at: datetime
 ) -> tuple[int, str]:
     def find() -> tuple[int, str]:
-        row = group(session, platform, chat_id, title, at)
-        return row.id, row.title
+        new = {"platform": platform, "platform_chat_id": chat_id, "title": title, "created_at": at}
+        found = _GROUP(session, platform, chat_id, title, new)
+        if found is None:
+            row = group(session, platform, chat_id, title, at)
+            found = row.id, row.title
+        return found
 
     return _remembered(known_rows(session).groups, (platform, chat_id), title, find)
 
@@ -232,3 +281,10 @@ def question_listing() -> Any:
 def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """SUM of 1 for the rows ``condition`` holds for: several counts in one pass of a GROUP BY."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def waiting(state: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    """``state`` is one of ``QuestionState.WAITING``, for a statement built once: the states are
+    bound as plain values (a list given to ``in_`` is an expanding parameter, rendered again at
+    every execution)."""
+    return state.in_([literal(s) for s in sorted(QuestionState.WAITING)])

@@ -9,9 +9,11 @@ from typing import cast
 
 from sqlalchemy import Table, insert, select
 
-from storage.base import StoreBase
+from storage.base import StoreBase, core
 from storage.models import Suggestion, Template
 from storage.records import PendingSuggestions
+
+_RECORD_SUGGESTIONS = insert(cast(Table, Suggestion.__table__))
 
 
 class SuggestionStore(StoreBase):
@@ -41,8 +43,8 @@ class SuggestionStore(StoreBase):
             return
         with self._tx() as session:
             # One Core INSERT of all the rows (the ORM inserted them one statement each).
-            session.execute(
-                insert(cast(Table, Suggestion.__table__)),
+            core(session).execute(
+                _RECORD_SUGGESTIONS,
                 [
                     {"official_id": official_id, "question_id": question_id, "rank": i,
                      "template_id": t, "at": at}

@@ -4,14 +4,15 @@ transferring, closing — with the answers, ratings and overdue reminders that g
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from storage import rows
-from storage.base import StoreBase, StoreError, StoreErrorCode
+from storage.base import StoreBase, StoreError, StoreErrorCode, core
 from storage.models import (
     Department,
     Engagement,
@@ -35,9 +36,58 @@ from storage.records import (
 )
 
 _QUESTIONS = cast(Table, Question.__table__)
+_OFFICIALS = cast(Table, Official.__table__)
+_GROUPS = cast(Table, Group.__table__)
+_ASSIGNMENTS = cast(Table, GroupAssignment.__table__)
+_MESSAGES = cast(Table, Message.__table__)
 _OPEN_QUESTION = insert(_QUESTIONS).returning(_QUESTIONS.c.id)
 _OPEN_TRANSITION = insert(cast(Table, QuestionTransition.__table__))
 _ADD_PHRASES = insert(cast(Table, QuestionPhrase.__table__))
+_MESSAGE_ID = select(_MESSAGES.c.id).where(
+    _MESSAGES.c.platform == bindparam("platform"),
+    _MESSAGES.c.chat_id == bindparam("chat_id"),
+    _MESSAGES.c.platform_message_id == bindparam("platform_message_id"),
+)
+_OFFICIAL_NAME = select(_OFFICIALS.c.name).where(_OFFICIALS.c.id == bindparam("official_id"))
+_ATTACH_ACK = (
+    update(_QUESTIONS)
+    .where(_QUESTIONS.c.id == bindparam("question_id"))
+    .values(ack_platform_message_id=bindparam("ack"))
+)
+_RECORD_FIELDS = tuple(f.name for f in fields(QuestionInfo))
+
+
+def _candidates_where(*conditions: Any) -> Select[Any]:
+    """Active officials (id, department, role) meeting ``conditions``, in roster order, each with how
+    many questions wait for them (a correlated count over ix_questions_assignee_state): one
+    statement, built once."""
+    waiting = (
+        select(func.count())
+        .where(
+            _QUESTIONS.c.assignee_id == _OFFICIALS.c.id,
+            rows.waiting(_QUESTIONS.c.state),
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(_OFFICIALS.c.id, _OFFICIALS.c.department, _OFFICIALS.c.role, waiting)
+        .where(_OFFICIALS.c.active.is_(true()), *conditions)
+        .order_by(_OFFICIALS.c.id)
+    )
+
+
+# The statements of ``assignment_candidates`` (every question asks it) and ``department_members``.
+_GROUP_CANDIDATES = _candidates_where(
+    _OFFICIALS.c.id.in_(
+        select(_ASSIGNMENTS.c.official_id)
+        .join(_GROUPS, _GROUPS.c.id == _ASSIGNMENTS.c.group_id)
+        .where(
+            _GROUPS.c.platform == bindparam("platform"),
+            _GROUPS.c.platform_chat_id == bindparam("chat_id"),
+        )
+    )
+)
+_DEPARTMENT_CANDIDATES = _candidates_where(_OFFICIALS.c.department == bindparam("department"))
 
 
 class TicketStore(StoreBase):
@@ -73,42 +123,16 @@ class TicketStore(StoreBase):
     def assignment_candidates(self, platform: str, chat_id: str) -> list[AssignmentCandidate]:
         """The active officials assigned to the group ``platform:chat_id``, in roster order."""
         with self._tx() as session:
-            return self._candidates(
-                session,
-                select(Official.id, Official.department, Official.role)
-                .join(GroupAssignment, GroupAssignment.official_id == Official.id)
-                .join(Group, Group.id == GroupAssignment.group_id)
-                .where(Group.platform == platform, Group.platform_chat_id == chat_id),
+            found = core(session).execute(
+                _GROUP_CANDIDATES, {"platform": platform, "chat_id": chat_id}
             )
+            return [AssignmentCandidate(*row) for row in found]
 
     def department_members(self, department: str) -> list[AssignmentCandidate]:
         """The active officials of ``department``, in roster order."""
         with self._tx() as session:
-            return self._candidates(
-                session,
-                select(Official.id, Official.department, Official.role).where(
-                    Official.department == department
-                ),
-            )
-
-    @staticmethod
-    def _candidates(session: Session, officials: Any) -> list[AssignmentCandidate]:
-        # ``officials`` selects (id, department, role); Any because SQLAlchemy 2.0 and 2.1 spell the
-        # generic Select differently.
-        found = session.execute(officials.where(Official.active.is_(True)).order_by(Official.id))
-        people = [(oid, department, role) for oid, department, role in found]
-        waiting = dict(
-            session.execute(
-                select(Question.assignee_id, func.count())
-                .where(Question.assignee_id.in_([oid for oid, _, _ in people]))
-                .where(Question.state.in_(QuestionState.WAITING))
-                .group_by(Question.assignee_id)
-            ).all()
-        )
-        return [
-            AssignmentCandidate(oid, department, role, waiting.get(oid, 0))
-            for oid, department, role in people
-        ]
+            found = core(session).execute(_DEPARTMENT_CANDIDATES, {"department": department})
+            return [AssignmentCandidate(*row) for row in found]
 
     # ---------------------------------------------------------------- questions
 
@@ -132,12 +156,14 @@ class TicketStore(StoreBase):
         remind_at: datetime | None = None,
         second_level_at: datetime | None = None,
         limit_label: str = "",
+        assignee_name: str | None = None,
     ) -> QuestionInfo:
         """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet),
         due at ``due_at``; ``remind_at``, ``second_level_at`` and ``limit_label`` as
         ``plan_deadline`` sets them (a ticket opened with its 督办 stages planned); with the
         candidate hot-topic ``phrases`` of its text (``bot.text.hot_topics.question_phrases``), which
-        the summary counts."""
+        the summary counts. ``assignee_name``: the assignee's name when the caller has it already
+        (else it is looked up)."""
         with self._tx() as session:
             # Ids and names this process knows already (``storage.known_rows``): the message's unit
             # recorded the asker and the group a moment ago.
@@ -147,13 +173,12 @@ class TicketStore(StoreBase):
                 if is_group
                 else (None, "")
             )
-            message_id = session.scalar(
-                select(Message.id).where(
-                    Message.platform == platform,
-                    Message.chat_id == chat_id,
-                    Message.platform_message_id == platform_message_id,
-                )
-            )
+            connection = core(session)
+            message_id = connection.scalar(
+                _MESSAGE_ID,
+                {"platform": platform, "chat_id": chat_id,
+                 "platform_message_id": platform_message_id},
+            )  # fmt: skip
             values: dict[str, Any] = {
                 "platform": platform, "chat_id": chat_id,
                 "platform_message_id": platform_message_id, "message_id": message_id,
@@ -164,39 +189,36 @@ class TicketStore(StoreBase):
                 "limit_label": limit_label, "extension_reason": "",
             }  # fmt: skip
             # Core INSERTs built once: the ORM's flush of a new question cost several times the SQL.
-            question = Question(id=session.scalar(_OPEN_QUESTION, values), **values)
-            session.execute(
+            question_id = connection.scalar(_OPEN_QUESTION, values)
+            connection.execute(
                 _OPEN_TRANSITION,
-                {"question_id": question.id, "from_state": None, "to_state": QuestionState.OPEN,
+                {"question_id": question_id, "from_state": None, "to_state": QuestionState.OPEN,
                  "at": created_at, "actor_person_id": asker, "note": ""},
             )  # fmt: skip
             if phrases:
-                session.execute(
+                connection.execute(
                     _ADD_PHRASES,
-                    [{"question_id": question.id, "phrase": p} for p in sorted(phrases)],
+                    [{"question_id": question_id, "phrase": p} for p in sorted(phrases)],
                 )
             assignee = (
-                session.scalar(select(Official.name).where(Official.id == assignee_id))
-                if assignee_id is not None
-                else None
+                connection.scalar(_OFFICIAL_NAME, {"official_id": assignee_id})
+                if assignee_id is not None and assignee_name is None
+                else assignee_name
             )
-            # ``question`` is not in the session (a row as inserted, for the record only).
-            return rows.question_record(
-                question,
-                asker_user_id=asker_id,
-                asker_name=asker_name,
-                group_title=group_title,
-                assignee_name=assignee or "",
-            )
+            # The record of the row as inserted (what it does not set is None), with no ORM object.
+            known: dict[str, Any] = {
+                **values, "id": question_id, "asker_user_id": asker_id, "asker_name": asker_name,
+                "group_title": group_title, "assignee_name": assignee or "",
+            }  # fmt: skip
+            record: dict[str, Any] = {name: known.get(name) for name in _RECORD_FIELDS}
+            return QuestionInfo(**record)
 
     def attach_ack(self, question_id: int, platform_message_id: str) -> None:
         """Remember the bot's acknowledgement message of a question."""
         with self._tx() as session:
             # One UPDATE, not a SELECT of the row and a flush (an acknowledgement's follow-up).
-            session.execute(
-                update(_QUESTIONS)
-                .where(_QUESTIONS.c.id == question_id)
-                .values(ack_platform_message_id=platform_message_id)
+            core(session).execute(
+                _ATTACH_ACK, {"question_id": question_id, "ack": platform_message_id}
             )
 
     def question(self, question_id: int) -> QuestionInfo | None:

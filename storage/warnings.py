@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from storage.base import StoreBase
+from storage.base import StoreBase, core
 from storage.message_hours import HOUR, hour_of
 from storage.models import Group, Message, OpinionWarning, Person, TopicHour
 from storage.reports import EVERYTHING, ReportScope
@@ -172,9 +172,10 @@ class WarningStore(StoreBase):
         first_hour, last_hour = _next_hour(lookback_start), hour_of(window_start)
         if first_hour >= last_hour:
             first_hour = last_hour = window_start
-        # On the connection, not the session: a Core statement needs none of the ORM's result set-up.
+        # On the connection (``core``), not the session: a Core statement needs none of the ORM's
+        # result set-up.
         row = (
-            session.connection()
+            core(session)
             .execute(
                 _tally_statement(),
                 {
@@ -244,7 +245,7 @@ class WarningStore(StoreBase):
         group (``group_title``) is not among them yet. Runs at every message of a topic while its
         warning lasts, which is when messages come fastest: two Core statements built once."""
         with self._tx() as session:
-            connection = session.connection()
+            connection = core(session)
             groups, key, window_start, latest_id, latest_at = connection.execute(
                 _WARNING_NOW, {"warning_id": warning_id}
             ).one()

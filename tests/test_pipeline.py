@@ -31,6 +31,23 @@ def rows(app: Any, sql: str) -> list[Any]:
         return list(connection.execute(text(sql)))
 
 
+async def handled_question(chat: Any, message_id: str) -> Any:
+    """Journal and handle a resident's question in the group, its sends left in the outbox; the
+    dispatcher."""
+    dispatcher = chat.app.dispatcher
+    question = IncomingMessage(
+        platform="test",
+        chat=chat.group,
+        sender=chat.wang,
+        message_id=message_id,
+        text="@政务助手 3号楼电梯坏了，什么时候修？",
+        sent_at=chat.clock.now,
+    )
+    await dispatcher.receive([Received.of(question)])
+    await dispatcher.process_pending()
+    return dispatcher
+
+
 def with_observer(chat: Any, name: str, run: Any, applies: Any = lambda ctx: True) -> None:
     """Put an observer in front of the app's own (a fault injected into every unit of work)."""
     table = chat.app.dispatcher.routes
@@ -283,9 +300,10 @@ async def test_background_worker_handles_what_adapters_journal(chat):
 async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
     chat, monkeypatch, caplog
 ):
-    """A question's acknowledgement (group) and alert (private) go out side by side. When one chat's
-    claim meets a database outage, the other chat's send in flight finishes and is recorded before
-    the failure is raised: the next delivery round must not find it "sending" and call it uncertain."""
+    """A question's acknowledgement (group) and alert (private) go out side by side. When a claim
+    meets a database outage, any other chat's send in flight finishes and is recorded before the
+    failure is raised (the claims of one round share a transaction, so here neither was claimed):
+    the next delivery round must not find a send "sending" and call it uncertain."""
     real_mark_sending = Store.mark_sending
     outage = {"left": 1}
 
@@ -303,17 +321,7 @@ async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
 
     monkeypatch.setattr(Store, "mark_sending", mark_sending)
     monkeypatch.setattr(chat.bot, "send", slow_send)
-    dispatcher = chat.app.dispatcher
-    question = IncomingMessage(
-        platform="test",
-        chat=chat.group,
-        sender=chat.wang,
-        message_id="q-side-by-side",
-        text="@政务助手 3号楼电梯坏了，什么时候修？",
-        sent_at=chat.clock.now,
-    )
-    await dispatcher.receive([Received.of(question)])
-    await dispatcher.process_pending()
+    dispatcher = await handled_question(chat, "q-side-by-side")
     with pytest.raises(StoreUnavailable):
         await dispatcher.postman.flush()
     await dispatcher.postman.flush()  # the database is back
@@ -321,3 +329,34 @@ async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
     states = sorted(state for (state,) in rows(chat.app, "select state from outbox"))
     assert states == ["sent", "sent"]
     assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
+
+
+async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(chat, caplog):
+    """The acknowledgement and the alert finish together and their outcomes are recorded together.
+    When the acknowledgement's follow-up fails, the alert is still recorded as sent (its suggestions
+    can be picked by number), and the acknowledgement is treated as any send whose outcome was not
+    recorded: uncertain, never posted twice."""
+    from bot import outbox
+
+    real = outbox.EFFECTS["ask.acknowledged"]
+    failures = {"left": 1}
+
+    async def failing(work: Any, delivered: Any, args: Any) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("follow-up failed")
+        await real(work, delivered, args)
+
+    outbox.EFFECTS["ask.acknowledged"] = failing
+    try:
+        dispatcher = await handled_question(chat, "q-follow-up-fails")
+        with pytest.raises(RuntimeError, match="follow-up failed"):
+            await dispatcher.postman.flush()
+        await dispatcher.postman.flush()
+    finally:
+        outbox.EFFECTS["ask.acknowledged"] = real
+    by_chat = dict(rows(chat.app, "select chat_id, state from outbox"))
+    assert by_chat == {chat.group.chat_id: "uncertain", "zhangwei": "sent"}
+    assert rows(chat.app, "select count(*) from suggestions")[0][0] > 0
+    assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
+    assert len([p for p in chat.bot.outbox if "【新问题" in p.text]) == 1
