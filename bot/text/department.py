@@ -26,7 +26,9 @@ class KeywordDepartmentClassifier:
             for name, kws in self.departments.items()
             if kws
         }
-        keywords = sorted({w for kws in self.departments.values() for w in kws}, key=len, reverse=True)
+        keywords = sorted(
+            {w for kws in self.departments.values() for w in kws}, key=len, reverse=True
+        )
         # The longest keyword starting at each position of a text (a lookahead finds overlapping
         # ones; the first character tested first lets the engine skip the other positions fast).
         firsts = re.escape("".join(sorted({w[0] for w in keywords})))
@@ -35,7 +37,9 @@ class KeywordDepartmentClassifier:
         # A keyword found there means every keyword that is a prefix of it is there too: the
         # departments of either have a keyword in the text.
         self._owners = {
-            word: {name for name, kws in self.departments.items() for k in kws if word.startswith(k)}
+            word: {
+                name for name, kws in self.departments.items() for k in kws if word.startswith(k)
+            }
             for word in keywords
         }
 
