@@ -151,12 +151,12 @@ class BM25Index:
             keys = np.fromiter(self.vocab.keys(), dtype=np.int64, count=len(self.vocab))
             order = np.argsort(keys)
             self._codes, self._code_terms = keys[order], order  # vocab numbers terms in order
+        if not len(self._codes):
+            return _NO_DOCS, _NO_DOCS
         distinct, first, counts = np.unique(codes, return_index=True, return_counts=True)
         by_first = np.argsort(first)  # the query's order; no two codes start at one place
         distinct, counts = distinct[by_first], counts[by_first]
-        at = np.minimum(np.searchsorted(self._codes, distinct), max(len(self._codes) - 1, 0))
-        if not len(self._codes):
-            return _NO_DOCS, _NO_DOCS
+        at = np.minimum(np.searchsorted(self._codes, distinct), len(self._codes) - 1)
         found = self._codes[at] == distinct
         return self._code_terms[at[found]], counts[found]
 
