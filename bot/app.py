@@ -100,12 +100,8 @@ class MinyiApp:
         """Build what the text services build lazily (the seed intent model, jieba's dictionary, the
         template index) now, so the first resident who asks does not wait for it. Cheap after the
         first call; ``minyi run`` calls it on a thread of its own once it is ready to read."""
-        text = self.services.text
-        sample = "请问小区电梯坏了什么时候能修好？"
-        text.intent(sample)
-        text.department(sample)
-        text.topic_words([sample])  # jieba's part-of-speech tagger, for 热点话题
-        self.services.ranker.rank(sample, k=1)
+        self.services.text.warm_up()
+        self.services.ranker.rank("请问小区电梯坏了什么时候能修好？", k=1)
 
     def loaded(self) -> str:
         """What this app runs with, in a few words, for the ready line on stderr."""

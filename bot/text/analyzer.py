@@ -12,8 +12,11 @@ from bot.text.intent import DefaultIntentClassifier
 from bot.text.model import TextModel
 from bot.text.normalise import analysed_part, normalise
 from bot.text.results import Prediction
-from bot.text.segment import tokens
+from bot.text.segment import load_tagger, tokens
 from bot.text.topics import TopicRef, topic_of
+
+WARM_UP = ("热身", "今天包了饺子，谁家要尝尝", "请问小区电梯坏了什么时候能修好？")
+"""Texts through every branch of the default intent classifier (rules, chatter gate, seed model)."""
 
 
 class Classifier(Protocol):
@@ -52,6 +55,15 @@ class TextAnalyzer:
             self._intent = _load(intent_model, "intent")
         if department_model:
             self._department = _load(department_model, "department")
+
+    def warm_up(self) -> None:
+        """Load what classification, topics and topic words load on first use (jieba's dictionary
+        and part-of-speech data, the chatter gate, the seed model, OpenCC), so that no message
+        waits for it."""
+        self.intents(WARM_UP)
+        self.department(WARM_UP[-1])
+        load_tagger()
+        self.topic_words(WARM_UP)
 
     def normalise(self, text: str) -> str:
         """Traditional→Simplified, full-width→half-width, lower-case latin, folded white space."""

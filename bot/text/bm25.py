@@ -75,6 +75,9 @@ class BM25Index:
         self._indptr = indptr
         self._indices = doc_of
         self._weights = weights
+        self._codes: np.ndarray | None = None
+        """The vocabulary's terms sorted, when they are numbers (``_lookup_codes``, on first use)."""
+        self._code_terms = _NO_DOCS
 
     def scores(self, query: Iterable[Hashable]) -> np.ndarray:
         """BM25 score of every document for ``query`` (repeated query terms count repeatedly)."""
@@ -103,26 +106,59 @@ class BM25Index:
         The postings of the distinct query terms are gathered at once, so the work is proportional
         to the postings read, not to the number of terms.
         """
-        found = self.select(query, max_terms)
-        if not found:
+        terms, counts = self.selected(query, max_terms)
+        if not len(terms):
             return _NO_DOCS, _NO_WEIGHTS
-        terms = np.fromiter((t for t, _ in found), dtype=np.int64, count=len(found))
-        reps = np.fromiter((n for _, n in found), dtype=np.float64, count=len(found))
-        return gather(self._indptr, self._indices, self._weights, terms, reps * weight)
+        return gather(self._indptr, self._indices, self._weights, terms, counts * weight)
 
     def select(self, query: Iterable[Hashable], max_terms: int = 0) -> list[tuple[int, int]]:
         """The terms of ``query`` found in the index, as (term number, how often the query holds
         it), in the query's order; with ``max_terms`` > 0 only that many with the highest IDF."""
-        vocab = self.vocab
-        # Counted first (in C), looked up once per distinct term; a Counter keeps the query's order
-        # (first occurrences), for ties below.
-        found = [(t, n) for term, n in Counter(query).items() if (t := vocab.get(term)) is not None]
-        if 0 < max_terms < len(found):
+        terms, counts = self.selected(query, max_terms)
+        return list(zip(terms.tolist(), counts.tolist(), strict=True))
+
+    def selected(
+        self, query: Iterable[Hashable] | np.ndarray, max_terms: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``select`` as two arrays: the term numbers and how often the query holds each.
+
+        A long query of numbers (``np.ndarray``: n-gram codes, an index built from numbers) is
+        counted and looked up by numpy, where a Counter and a look-up per term cost a long
+        message's ranking most of its time; other queries term by term."""
+        if isinstance(query, np.ndarray) and len(query) > LONG_QUERY:
+            terms, counts = self._lookup_codes(query)
+        else:
+            vocab = self.vocab
+            # Counted first (in C), looked up once per distinct term; a Counter keeps the query's
+            # order (first occurrences), for ties below.
+            if isinstance(query, np.ndarray):
+                query = query.tolist()
+            found = [
+                (t, n) for term, n in Counter(query).items() if (t := vocab.get(term)) is not None
+            ]
+            terms = np.fromiter((t for t, _ in found), dtype=np.int64, count=len(found))
+            counts = np.fromiter((n for _, n in found), dtype=np.int64, count=len(found))
+        if 0 < max_terms < len(terms):
             # the rarest terms; a stable sort keeps the query's order among equal IDFs
-            ids = np.fromiter((t for t, _ in found), dtype=np.int64, count=len(found))
-            keep = np.argsort(-self.idf[ids], kind="stable")[:max_terms]
-            found = [found[i] for i in keep.tolist()]
-        return found
+            keep = np.argsort(-self.idf[terms], kind="stable")[:max_terms]
+            terms, counts = terms[keep], counts[keep]
+        return terms, counts
+
+    def _lookup_codes(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct ``codes`` in the index, in the order they first occur, as term numbers, and
+        how often each occurs: what ``selected`` finds with a Counter, by numpy."""
+        if self._codes is None:
+            keys = np.fromiter(self.vocab.keys(), dtype=np.int64, count=len(self.vocab))
+            order = np.argsort(keys)
+            self._codes, self._code_terms = keys[order], order  # vocab numbers terms in order
+        if not len(self._codes):
+            return _NO_DOCS, _NO_DOCS
+        distinct, first, counts = np.unique(codes, return_index=True, return_counts=True)
+        by_first = np.argsort(first)  # the query's order; no two codes start at one place
+        distinct, counts = distinct[by_first], counts[by_first]
+        at = np.minimum(np.searchsorted(self._codes, distinct), len(self._codes) - 1)
+        found = self._codes[at] == distinct
+        return self._code_terms[at[found]], counts[found]
 
 
 def gather(
@@ -161,25 +197,24 @@ class FusedIndex:
         self._indices = np.concatenate([f._indices for f in fields])
         self._weights = np.concatenate([f._weights for f in fields])
 
-    def scores(self, selected: Sequence[tuple[Sequence[tuple[int, int]], float]]) -> np.ndarray:
+    def scores(self, selected: Sequence[tuple[np.ndarray, np.ndarray, float]]) -> np.ndarray:
         """The sum over fields of weight × BM25 scores: ``selected`` holds, for each field in order,
-        its ``BM25Index.select`` of the query and the field's weight."""
-        terms: list[int] = []
-        factor: list[float] = []
-        for (found, weight), offset in zip(selected, self._term_offsets, strict=True):
-            terms.extend(t + offset for t, _ in found)
-            factor.extend(n * weight for _, n in found)
-        if not terms:
-            return np.zeros(self.n_docs)
-        docs, weights = gather(
-            self._indptr,
-            self._indices,
-            self._weights,
-            np.asarray(terms, dtype=np.int64),
-            np.asarray(factor, dtype=np.float64),
+        its ``BM25Index.selected`` of the query (terms, counts) and the field's weight."""
+        terms = np.concatenate(
+            [
+                found + offset
+                for (found, _, _), offset in zip(selected, self._term_offsets, strict=True)
+            ]
         )
+        if not len(terms):
+            return np.zeros(self.n_docs)
+        factor = np.concatenate([counts * weight for _, counts, weight in selected])
+        docs, weights = gather(self._indptr, self._indices, self._weights, terms, factor)
         return np.bincount(docs, weights=weights, minlength=self.n_docs)
 
 
+LONG_QUERY = 64
+"""From this many terms on, a query of numbers is counted by numpy (``BM25Index.selected``); below,
+numpy's cost per call is more than a Counter's."""
 _NO_DOCS = np.zeros(0, dtype=np.int64)
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)

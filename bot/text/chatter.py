@@ -168,12 +168,22 @@ def _letters(text: str) -> str:
     return _NOT_LETTER.sub("", text)
 
 
+MAX_SHORT = 10
+"""A message of more letters than this is not small talk by these rules (0.0)."""
+_LONG = re.compile(rf"(?:[\W_]*+[^\W_]){{{max(MAX_SHORT, *map(len, _PHRASES)) + 1}}}")
+"""Matches at the start of a text with more letters than ``MAX_SHORT`` or any stock phrase has: such a
+text scores 0.0 whatever it says, and the match stops there, where removing every other character
+(``_letters``) went through the whole text."""
+
+
 def chatter_score(normalised: str) -> float:
     """How sure we are (0..1) that already-normalised ``normalised`` is small talk.
 
     1.0 for empty/emoji-only messages and stock phrases (收到, 好的, 谢谢, 哈哈 …); high for very short messages
     made of soft words; 0.0 as soon as the text carries a question, request or problem cue.
     """
+    if _LONG.match(normalised):
+        return 0.0
     core = _letters(normalised)
     if not core:
         return 1.0
@@ -182,7 +192,7 @@ def chatter_score(normalised: str) -> float:
     if _ACTION_CUES.search(normalised):
         return 0.0
     n = len(core)
-    if n > 10:
+    if n > MAX_SHORT:
         return 0.0
     soft = sum(len(w) * core.count(w) for w in _SOFT_WORDS)
     if n <= 4:

@@ -26,15 +26,34 @@ class KeywordDepartmentClassifier:
             for name, kws in self.departments.items()
             if kws
         }
-        # Any keyword of any department: one scan rules out a text that names none (most texts).
-        self._any = re.compile("|".join(p.pattern for p in self._patterns.values()) or "(?!)")
+        keywords = sorted(
+            {w for kws in self.departments.values() for w in kws}, key=len, reverse=True
+        )
+        # The longest keyword starting at each position of a text (a lookahead finds overlapping
+        # ones; the first character tested first lets the engine skip the other positions fast).
+        firsts = re.escape("".join(sorted({w[0] for w in keywords})))
+        alternatives = "|".join(map(re.escape, keywords))
+        self._starts = re.compile(f"(?=[{firsts}])(?=({alternatives}))" if keywords else "(?!)")
+        # A keyword found there means every keyword that is a prefix of it is there too: the
+        # departments of either have a keyword in the text.
+        self._owners = {
+            word: {
+                name for name, kws in self.departments.items() for k in kws if word.startswith(k)
+            }
+            for word in keywords
+        }
 
     def predict(self, normalised: str) -> Prediction:
         """Best department for already-normalised text, or ``""`` when no keyword matches."""
         scores: dict[str, float] = {}
-        if not self._any.search(normalised):
+        # One scan finds the departments with a keyword in the text (few, most often none); only
+        # their patterns, which find something exactly then, scan it again.
+        named = set().union(*map(self._owners.__getitem__, set(self._starts.findall(normalised))))
+        if not named:
             return Prediction("", 0.0, False)
         for name, pattern in self._patterns.items():
+            if name not in named:
+                continue
             found = set(pattern.findall(normalised))
             if found:
                 scores[name] = sum(1.0 + 0.25 * (len(w) - 1) for w in found)

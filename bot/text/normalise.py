@@ -6,7 +6,6 @@ latin letters and digits, and stray white space all look the same to the classif
 
 from __future__ import annotations
 
-import re
 import threading
 import unicodedata
 from functools import lru_cache
@@ -17,7 +16,6 @@ MEMO_SIZE = 1024
 phrases). Enough for one message's classification, ranking and topic to share the work, and for a
 burst's repeats; more only grew the bot's memory by tens of MB over 10,000 messages."""
 
-_SPACE = re.compile(r"\s+")
 _lock = threading.Lock()
 _converter: Any = None
 
@@ -70,7 +68,8 @@ def normalise(text: str) -> str:
         return ""
     text = _nfkc(text)
     text = to_simplified(text).lower()
-    return _SPACE.sub(" ", text).strip()
+    # str.split() splits at what ``\s`` matches; a message has few spaces, so few pieces
+    return " ".join(text.split())
 
 
 MAX_ANALYSED_CHARS = 2000

@@ -36,6 +36,8 @@ longest postings and add next to nothing, and scoring them doubled the ranking t
 On the same pseudo-queries 8 ranked as well as 48."""
 MAX_QUERY_TERMS = 48
 """Distinct terms per field scored for a query (the rarest); longer messages keep their rarest terms."""
+MAX_ARGMAX_K = 8
+"""Up to this many suggestions, ``top_k`` finds each with a pass of ``argmax``."""
 HINT_BOOST = 0.15
 """Relative score boost for a document whose intent/department matches the hint."""
 
@@ -45,6 +47,18 @@ def _words(tokens: Sequence[str]) -> list[str]:
     not what about."""
     asking = word_list("question_words.txt")
     return [t for t in tokens if t not in asking]
+
+
+LONG_TEXT = 100
+"""From this many characters on, a query's n-grams are numbered by numpy (``run_codes``); below, in
+plain Python (``text_run_codes``), where numpy's cost per call is more than the work."""
+
+
+def _query_codes(masked: str) -> tuple[list[int] | np.ndarray, list[int] | np.ndarray]:
+    """The numbered characters and bigrams of a query's ``masked`` text (the same numbers either way)."""
+    if len(masked) < LONG_TEXT:
+        return text_run_codes(masked)
+    return run_codes([masked], 1)[0], run_codes([masked], 2)[0]
 
 
 class TemplateRanker:
@@ -73,16 +87,20 @@ class TemplateRanker:
         them), not a second segmentation. The three fields are scored together (``FusedIndex``).
         """
         norm = normalise(analysed_part(query))
-        chars, bigrams = text_run_codes(mask_question_words(norm))
-        words = self._words.select(_words(normalised_tokens(norm)), MAX_QUERY_TERMS)
-        pairs = self._bigrams.select(bigrams, MAX_QUERY_TERMS)
-        if not words and not pairs:
+        chars, bigrams = _query_codes(mask_question_words(norm))
+        words, word_counts = self._words.selected(_words(normalised_tokens(norm)), MAX_QUERY_TERMS)
+        pairs, pair_counts = self._bigrams.selected(bigrams, MAX_QUERY_TERMS)
+        if not len(words) and not len(pairs):
             # Single characters alone (x, 7, 好) are no evidence of a topic: a message that shares no
             # word and no bigram with any template gets no suggestion at all.
             return np.zeros(len(self.docs))
-        singles = self._chars.select(chars, MAX_QUERY_CHARS)
+        singles, single_counts = self._chars.selected(chars, MAX_QUERY_CHARS)
         return self._fields.scores(
-            [(words, WORD_WEIGHT), (pairs, BIGRAM_WEIGHT), (singles, UNIGRAM_WEIGHT)]
+            [
+                (words, word_counts, WORD_WEIGHT),
+                (pairs, pair_counts, BIGRAM_WEIGHT),
+                (singles, single_counts, UNIGRAM_WEIGHT),
+            ]
         )
 
     def rank(
@@ -97,8 +115,6 @@ class TemplateRanker:
         if not query or not query.strip() or not self.docs or k <= 0:
             return []
         scores = self.scores(query)
-        if not np.any(scores > 0):
-            return []
         if intent or department:
             boost = np.ones_like(scores)
             if intent:
@@ -106,7 +122,28 @@ class TemplateRanker:
             if department:
                 boost += HINT_BOOST * (self._departments == department)
             scores = scores * boost
-        k = min(k, len(self.docs))
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [Ranked(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [Ranked(self._ids[i], score) for i, score in top_k(scores, k)]
+
+
+def top_k(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` documents with the highest positive ``scores``, best first, as (index, score); of
+    equal scores the first document first.
+
+    A few passes of ``argmax`` for the few suggestions a reply shows (numpy's partition of 10,000
+    scores cost more than their sum); a stable sort for more."""
+    if k > MAX_ARGMAX_K:
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [
+            (i, s) for i, s in zip(order.tolist(), scores[order].tolist(), strict=True) if s > 0
+        ]
+    out: list[tuple[int, float]] = []
+    for _ in range(min(k, len(scores))):
+        i = int(scores.argmax())  # the first of equal scores
+        best = float(scores[i])
+        if best <= 0:
+            break
+        out.append((i, best))
+        scores[i] = -np.inf  # the next pass finds the next best
+    for i, best in out:  # the caller's array as it was
+        scores[i] = best
+    return out

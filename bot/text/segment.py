@@ -62,6 +62,18 @@ def tagged_lines(normalised_lines: Sequence[str]) -> list[tuple[str, str]]:
     return _rjieba().tag(LINE_BREAK.join(normalised_lines), hmm=False)
 
 
+RARE_CHARACTER = "䴖"
+"""A character outside jieba's dictionary and its Han range: the first such character jieba tags
+loads its part-of-speech data (tens of milliseconds, once per process)."""
+
+
+def load_tagger() -> None:
+    """Load all the part-of-speech tagger loads on first use (``tagged_lines``): the dictionary, and
+    the data it reads only when it first tags a character outside it (``RARE_CHARACTER``; some
+    9 MB), which would otherwise hold up the first message that holds one."""
+    tagged_lines([f"预热{RARE_CHARACTER}"])
+
+
 @lru_cache(maxsize=8)
 def word_list(filename: str) -> frozenset[str]:
     """The words of a list shipped beside this module: one a line, ``#`` lines are comments."""

@@ -149,7 +149,8 @@ def topic_of(text: str) -> TopicRef | None:
         for subject, pattern in _subject_patterns():
             if pattern.search(normalised):
                 return TopicRef(subject.label, place, subject.area_wide)
-    ordered = sorted(message_phrases(text), key=lambda p: (-len(p), p))
+    # longest first, phrases of one length in text order (Python's sort is stable, reversed too)
+    ordered = sorted(sorted(message_phrases(text)), key=len, reverse=True)
     best = next((p for p in ordered if not _PLACE.fullmatch(p)), None)
     if best is None:
         return None

@@ -92,6 +92,17 @@ def test_department_keywords(analyzer: TextAnalyzer) -> None:
     assert unknown.label == "" and not unknown.confident
 
 
+def test_a_keyword_inside_a_longer_one_counts_for_its_own_department_too() -> None:
+    analyzer = TextAnalyzer(
+        departments={"环卫": ["垃圾"], "分类办": ["垃圾分类"], "公安": ["噪音"]}
+    )
+    found = analyzer.department("垃圾分类做得不好")
+    # 垃圾 (1.25) and 垃圾分类 (1.75) both count: 分类办 wins with 1.75 / (1.75 + 1.25 + 0.5)
+    assert found == Prediction("分类办", 0.5, True)
+    assert analyzer.department("门口的垃圾没人收").label == "环卫"
+    assert analyzer.department("今天天气不错").label == ""
+
+
 def test_topic_words(analyzer: TextAnalyzer) -> None:
     words = analyzer.topic_words(["小区停水了", "小区又停水", "停电了"], k=2)
     assert words == [("停水", 2), ("停电", 1)]  # 小区 is in every community message: no topic
@@ -119,6 +130,23 @@ def test_ranker_best_first_and_hints(analyzer: TextAnalyzer) -> None:
     hinted = {r.id: r.score for r in ranker.rank("线路 流程", k=3, department="交通局")}
     assert hinted["bus"] > plain["bus"] and hinted["noise"] == plain["noise"]
     assert {r.id for r in ranker.rank("公交 噪音", k=3, intent="question")} >= {"bus", "noise"}
+
+
+def test_equal_templates_are_suggested_in_their_order(analyzer: TextAnalyzer) -> None:
+    docs = [
+        RankDoc(str(i), "停水通知：小区停水检修" if i % 3 else "公交线路调整") for i in range(9)
+    ]
+    ranker = TemplateRanker(analyzer, docs)
+    assert [r.id for r in ranker.rank("小区停水", k=4)] == ["1", "2", "4", "5"]
+    assert [r.id for r in ranker.rank("小区停水", k=20)] == ["1", "2", "4", "5", "7", "8"]
+
+
+def test_a_long_query_selects_the_terms_a_short_one_would() -> None:
+    docs = [[7, 8, 9], [9, 10], [11, 7, 7], [12]]
+    index = BM25Index(docs)
+    query = [13, 9, 7, 9, 12, 14, 7] * 20  # long enough to be counted by numpy
+    assert index.select(np.asarray(query)) == index.select(query) == [(2, 40), (0, 40), (5, 20)]
+    assert index.select(np.asarray(query), max_terms=1) == index.select(query, max_terms=1)
 
 
 def test_single_characters_refine_but_never_start_a_match(analyzer: TextAnalyzer) -> None:
