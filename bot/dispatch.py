@@ -548,6 +548,7 @@ class Dispatcher:
                         partial(self._batch_body, items, texts, roles, asked, careful)
                     )
                 except _TryCarefully:
+                    asked.clear()  # what the attempt rolled back asks again
                     batch = await self.services.on_db_thread(
                         partial(self._batch_body, items, texts, roles, asked, True)
                     )
