@@ -38,6 +38,12 @@ def hour_of(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def next_hour(at: datetime) -> datetime:
+    """The start of the first UTC hour that begins at or after ``at``."""
+    start = hour_of(at)
+    return start if start == at else start + HOUR
+
+
 def _from_messages(start: datetime, end: datetime, scope: ReportScope) -> Any:
     """The three counts per group straight from the messages sent in [start, end)."""
     counted = and_(Message.intent_confident.is_(True), Message.from_official.is_(False))
@@ -62,7 +68,7 @@ def message_tallies(
     """(group id, messages, suggestions, complaints) for the messages sent in [since, until) that
     ``scope`` admits: one statement, reading the period's whole hours from ``message_hours`` and the
     rest from the messages. ``rollup=False`` reads every message (what the rollup must agree with)."""
-    first = hour_of(since) + (HOUR if hour_of(since) < since else timedelta(0))
+    first = next_hour(since)
     last = hour_of(until)
     if not rollup or first >= last:
         found = session.connection().execute(_from_messages(since, until, scope))

@@ -101,36 +101,15 @@ def group(session: Session, platform: str, chat_id: str, title: str, at: datetim
 def person_id(session: Session, platform: str, user_id: str, name: str, at: datetime) -> int:
     """``person(…).id``, without a statement when this process found or made that person already
     under that name (``storage.known_rows``)."""
-    return _known_person(session, platform, user_id, name, at)[0]
+    return person_ref(session, platform, user_id, name, at)[0]
 
 
 def person_ref(
     session: Session, platform: str, user_id: str, name: str, at: datetime
 ) -> tuple[int, str]:
-    """``person_id`` and the person's name: ``name`` itself when given (it is stored now), else the
-    stored one, read from the row."""
-    found = _known_person(session, platform, user_id, name, at)[0]
-    return found, name or session.get_one(Person, found).display_name
+    """``person_id`` and the person's name as stored: ``name`` itself when given (it is stored now),
+    else the stored one."""
 
-
-def group_id(session: Session, platform: str, chat_id: str, title: str, at: datetime) -> int:
-    """``group(…).id``, without a statement when this process found or made that group already under
-    that title (``storage.known_rows``)."""
-    return _known_group(session, platform, chat_id, title, at)[0]
-
-
-def group_ref(
-    session: Session, platform: str, chat_id: str, title: str, at: datetime
-) -> tuple[int, str]:
-    """``group_id`` and the group's title: ``title`` itself when given (it is stored now), else the
-    stored one, read from the row."""
-    found = _known_group(session, platform, chat_id, title, at)[0]
-    return found, title or session.get_one(Group, found).title
-
-
-def _known_person(
-    session: Session, platform: str, user_id: str, name: str, at: datetime
-) -> tuple[int, str]:
     def find() -> tuple[int, str]:
         new = {
             "platform": platform, "platform_user_id": user_id, "display_name": name,
@@ -145,9 +124,18 @@ def _known_person(
     return _remembered(known_rows(session).persons, (platform, user_id), name, find)
 
 
-def _known_group(
+def group_id(session: Session, platform: str, chat_id: str, title: str, at: datetime) -> int:
+    """``group(…).id``, without a statement when this process found or made that group already under
+    that title (``storage.known_rows``)."""
+    return group_ref(session, platform, chat_id, title, at)[0]
+
+
+def group_ref(
     session: Session, platform: str, chat_id: str, title: str, at: datetime
 ) -> tuple[int, str]:
+    """``group_id`` and the group's title as stored: ``title`` itself when given (it is stored now),
+    else the stored one."""
+
     def find() -> tuple[int, str]:
         new = {"platform": platform, "platform_chat_id": chat_id, "title": title, "created_at": at}
         found = _GROUP(session, platform, chat_id, title, new)

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from storage.base import StoreBase, core
-from storage.message_hours import HOUR, hour_of
+from storage.message_hours import hour_of, next_hour
 from storage.models import Group, Message, OpinionWarning, Person, TopicHour
 from storage.reports import EVERYTHING, ReportScope
 
@@ -169,7 +169,7 @@ class WarningStore(StoreBase):
         previous_start = window_start - (until - window_start)
         # The lookback's whole hours come from the rollup, its ragged ends (less than an hour each)
         # from the messages; a lookback within one hour is read from the messages alone.
-        first_hour, last_hour = _next_hour(lookback_start), hour_of(window_start)
+        first_hour, last_hour = next_hour(lookback_start), hour_of(window_start)
         if first_hour >= last_hour:
             first_hour = last_hour = window_start
         # On the connection (``core``), not the session: a Core statement needs none of the ORM's
@@ -359,12 +359,6 @@ def _burst(key: str, start: datetime, until: datetime) -> tuple[ColumnElement[bo
         Message.sent_at >= start,
         Message.sent_at <= until,
     )
-
-
-def _next_hour(at: datetime) -> datetime:
-    """The start of the first UTC hour that begins at or after ``at``."""
-    start = hour_of(at)
-    return start if start == at else start + HOUR
 
 
 @cache
