@@ -5,7 +5,13 @@ Questions go through the in-memory adapter, the real dispatcher, handlers, text 
 dispatcher with an empty route table on the same database (journal, unit of work and role lookup only).
 Prints per-question p50/p99 latency, throughput, and the time spent in each store call.
 
-    python benchmarks/dispatch.py [--questions 300] [--database postgresql+psycopg://postgres@127.0.0.1/test]
+Then a burst, as a storm brings one: ``--burst`` questions (default 500) journaled at once, as the
+adapters journal a page of updates, from as many residents of ``BURST_GROUPS`` groups, handled by the running bot
+(``Dispatcher.run``, the postman beside it) until every resident has an acknowledgement: questions per
+second (all of them over the time to the last acknowledgement) and each acknowledgement's latency from
+the journal, beside the empty chain's burst on the same database.
+
+    python benchmarks/dispatch.py [--questions 300] [--burst 500] [--database postgresql+psycopg://postgres@127.0.0.1/test]
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,7 @@ from bot import work as dispatch
 from bot.adapters.memory import MemoryAdapter
 from bot.app import build_app
 from bot.config import Settings
+from bot.events import IncomingMessage, Received
 from bot.routes import RouteTable
 
 STORE_TIME: dict[str, list[float]] = collections.defaultdict(list)
@@ -56,8 +64,14 @@ def fresh_database(url: str | None, sqlite_file: Path) -> Iterator[str]:
         drop_schema(url, schema)
 
 
+BURST_GROUPS = 100
+"""The groups a burst's questions come from (a storm reaches a city's groups, not one): Telegram
+would let one group have only 20 of the bot's messages a minute."""
+
+
 def settings(url: str, *more_officials: dict[str, Any]) -> Settings:
-    """One official, 张伟, for the group ``test:g``, and ``more_officials`` (roster entries)."""
+    """One official, 张伟, for the group ``test:g`` and the burst's groups ``test:g0`` …, and
+    ``more_officials`` (roster entries)."""
     return Settings.model_validate(
         {
             "database": {"url": url},
@@ -67,7 +81,7 @@ def settings(url: str, *more_officials: dict[str, Any]) -> Settings:
                     "name": "张伟",
                     "department": "住房和城乡建设局",
                     "identities": ["test:zw"],
-                    "groups": ["test:g"],
+                    "groups": ["test:g", *(f"test:g{n}" for n in range(BURST_GROUPS))],
                 },
                 *more_officials,
             ],
@@ -100,6 +114,66 @@ async def measure(url: str, n: int, floor: bool) -> list[float]:
     return latencies
 
 
+async def measure_burst(url: str, n: int, floor: bool) -> tuple[list[float], float]:
+    """``n`` questions journaled at once; (each resident's acknowledgement latency from the journal
+    commit, seconds until the last). The floor's empty chain sends nothing: its latency is the time
+    until its event is handled."""
+    app = build_app(settings(url))
+    if floor:
+        app.dispatcher.routes = RouteTable((), ())
+    bot = MemoryAdapter(app.dispatcher.handle)
+    dispatcher = app.dispatcher
+    dispatcher.connect(bot)
+    groups = [bot.group(f"幸福里{n}区", f"g{n}") for n in range(BURST_GROUPS)]
+    app.warm_up()
+    tag = "burst-floor" if floor else "burst"
+    # One question first, untimed: statements compiled and the group known, as in a running bot.
+    await bot.say("@政务助手 热身，电梯什么时候修？", by=bot.person("热身", "w"), chat=groups[0])
+    residents = [bot.person(f"居民{i}", f"b{i}") for i in range(n)]
+    events = [
+        IncomingMessage(
+            platform=bot.platform,
+            chat=groups[i % BURST_GROUPS],
+            sender=resident,
+            message_id=f"{tag}-{i}",
+            text=f"@政务助手 {i % 30 + 1}号楼电梯坏了，什么时候修？",
+            sent_at=datetime.now(UTC),
+        )
+        for i, resident in enumerate(residents)
+    ]
+    waiting = {e.message_id for e in events}
+    acked: dict[str, float] = {}
+    done = asyncio.Event()
+
+    def on_posted(posted: Any) -> None:
+        # A resident's acknowledgement (a new ticket's, or a 同问's) answers their message.
+        replied = posted.message.reply_to_message_id
+        if replied in waiting:
+            waiting.discard(replied)
+            acked[replied] = time.perf_counter()
+            if not waiting:
+                done.set()
+
+    bot.on_posted = on_posted  # type: ignore[method-assign]
+    runner = asyncio.create_task(dispatcher.run(poll=0.05))
+    await dispatcher.receive([Received.of(e) for e in events])
+    started = time.perf_counter()
+    if floor:
+        while await dispatcher.process_pending():
+            pass
+        elapsed = time.perf_counter() - started
+        latencies = [elapsed] * n
+    else:
+        await asyncio.wait_for(done.wait(), 600)
+        elapsed = max(acked.values()) - started
+        latencies = [at - started for at in acked.values()]
+    await dispatcher.drain(5)
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    app.close()
+    return latencies, elapsed
+
+
 def report(name: str, latencies: list[float]) -> None:
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
@@ -114,6 +188,9 @@ def report(name: str, latencies: list[float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument(
+        "--burst", type=int, default=500, help="questions journaled at once (0: none)"
+    )
     parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
     args = parser.parse_args()
     dispatch.Services.db = _timed_db  # type: ignore[method-assign]
@@ -122,11 +199,26 @@ def main() -> None:
             floor = asyncio.run(measure(floor_url, args.questions, floor=True))
         with fresh_database(args.database, Path(tmp) / "minyi.db") as full_url:
             full = asyncio.run(measure(full_url, args.questions, floor=False))
+        calls = dict(STORE_TIME)
+        dispatch.Services.db = _original_db  # type: ignore[method-assign]
+        bursts = []
+        if args.burst:
+            for floor_run in (True, False):
+                name = "floor" if floor_run else "minyi"
+                with fresh_database(args.database, Path(tmp) / f"burst-{name}.db") as url:
+                    bursts.append((name, *asyncio.run(measure_burst(url, args.burst, floor_run))))
     print(f"{args.questions} questions, database {'given' if args.database else 'SQLite file'}")
     report("floor", floor)
     report("minyi", full)
-    print("store calls per question (minyi):")
-    for name, times in sorted(STORE_TIME.items(), key=lambda kv: -sum(kv[1])):
+    for name, latencies, elapsed in bursts:
+        ordered = sorted(latencies)
+        print(
+            f"{name:6s} burst of {len(ordered)}: {len(ordered) / elapsed:6.1f} questions/s "
+            f"({elapsed:.2f} s); acknowledgement p50 {statistics.median(ordered) * 1000:7.1f} ms "
+            f"p99 {ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000:7.1f} ms"
+        )
+    print("store calls per question (minyi, one at a time):")
+    for name, times in sorted(calls.items(), key=lambda kv: -sum(kv[1])):
         print(
             f"  {name:24s} {len(times) / args.questions:4.1f} x {statistics.mean(times) * 1000:6.2f} ms"
         )

@@ -68,11 +68,17 @@ BATCH_EVENTS = 200
 """At most this many pending events are handled in one transaction (group commit)."""
 BATCH_SECONDS = 0.2
 """A batch commits once it has run this long, so the chats' answers never wait behind a long burst."""
+SEND_GRACE = 0.01
+"""Seconds a batch goes on after one of its events queued a send, with the events after it that may
+send too (not plain group talk): a burst's questions share a commit and the postman's round, while
+the first send waits at most this long plus one event for the commit that lets it out. A lone
+question, or one before plain talk, ends its batch at once."""
 CONTENDED_PAUSE = (0.02, 0.32)
 """Seconds a worker waits, doubling, before it looks at the inbox again when every pending event it
 found belongs to chats other workers are handling (several workers on PostgreSQL)."""
 CLAIM_AHEAD = 50
-"""A batch claims the chats of this many events at a time (one statement for all of them)."""
+"""A batch claims at most this many events at a time (one statement for all of them), fewer when
+one of them may send (``_batch_body``)."""
 ANALYSIS_CHUNK = 50
 """Group messages whose intents are classified together (one matrix) while the store works."""
 ROLES_SECONDS = 5.0
@@ -360,6 +366,35 @@ class Dispatcher:
 
         await self.patiently(what, attempt)
 
+    async def in_units_on_db_thread(
+        self, units: Sequence[tuple[int | None, Callable[[Work], Awaitable[None]]]]
+    ) -> list[Exception | None]:
+        """Several ``in_unit_on_db_thread`` units (``(event_id, job)``), each its own transaction,
+        one after another in one turn of the writer and one hop: the outcomes of a delivery round's
+        sends wait for one batch of the inbox, not one each. What each unit came to: None, or the
+        exception that rolled it back (tried once: the caller tries again, patiently)."""
+
+        async def here() -> tuple[list[Exception | None], bool]:
+            results: list[Exception | None] = []
+            queued = False
+            for event_id, job in units:
+                try:
+                    async with self._transaction(event_id) as work:
+                        await job(work)
+                except Exception as exc:
+                    results.append(exc)
+                    continue
+                results.append(None)
+                queued = queued or bool(work.queued)
+            return results, queued
+
+        self._roles.clear()  # as ``unit``: a follow-up may change the roster
+        async with self._write_lock:
+            results, queued = await self.services.on_db_thread(here)
+        if queued:
+            self.postman.wake()
+        return results
+
     async def patiently(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """Await ``attempt()`` again, with growing pauses, while the database is unavailable — for up
         to ``store_patience`` seconds, then the ``StoreUnavailable`` is raised."""
@@ -459,8 +494,9 @@ class Dispatcher:
         to handle — their chats are other workers' now), and whether every event not handled waits
         for a read of its chat (``bot.reads``).
 
-        The batch ends (and commits) at the first event that queued a send (so it goes out at once),
-        after ``BATCH_SECONDS``, or at an event whose handler failed: its savepoint is rolled back and
+        Once an event queued a send, the batch ends (and commits) before the next plain group
+        message or ``SEND_GRACE`` after that send (so it goes out soon); it also ends after
+        ``BATCH_SECONDS``, or at an event whose handler failed: its savepoint is rolled back and
         the failure counted, the batch before it commits, and the event is tried again first in the
         next batch — after ``max_attempts`` failures it is kept as poison and the person hears one
         apology."""
@@ -577,29 +613,34 @@ class Dispatcher:
         services = self.services
         loop = asyncio.get_running_loop()
         started = loop.time()
-        handled, failed, queued = 0, None, False
+        handled, failed, queued, first_send = 0, None, False, 0.0
         waiting = 0
         held: set[str] = set()
         poisoned: tuple[InboxRecord, IncomingMessage] | None = None
         bound = await services.db(services.store.begin_unit)
         try:
-            # The senders whose roles are not known yet, looked up together.
-            unknown = list({(e.platform, e.sender.user_id) for _, e in items} - roles.keys())
-            if unknown:
-                roles.update(await services.db(bound.officials_for_identities, unknown))
-            # A chat's events are claimed when the batch first reaches one of them, with the chats
-            # of the next CLAIM_AHEAD events, so a worker holds only the chats it is about to
-            # handle (several workers: ``claim_events``) and a claim serves many events.
-            chats: dict[str, list[int]] = {}
-            for record, _ in items:
-                chats.setdefault(record.chat_key, []).append(record.id)
+            # Events are claimed when the batch reaches them, the next CLAIM_AHEAD at a time (one
+            # statement serves many), so a worker holds only the chats it is about to handle
+            # (several workers: ``claim_events``). A claim reaches through plain talk to the first
+            # event that may send, where the batch is likely to end: what it claimed beyond that
+            # would be released again (in a burst of questions, 49 events claimed and released
+            # for each one handled).
             claimed: set[int] = set()
             left: list[int] = []
+            reached = 0
             for at, (record, event) in enumerate(items):
-                if record.chat_key in chats:
-                    ahead = {r.chat_key for r, _ in items[at : at + CLAIM_AHEAD]} & chats.keys()
-                    ids = [i for chat in ahead for i in chats.pop(chat)]
+                if at == reached:
+                    window = items[at : at + CLAIM_AHEAD]
+                    reached = at + next(
+                        (n + 1 for n, (_, e) in enumerate(window) if not _plain_talk(e)),
+                        len(window),
+                    )
+                    ids = [r.id for r, _ in items[at:reached]]
                     mine = await services.db(bound.claim_events, ids, services.clock())
+                    # The senders whose roles are not known yet, looked up together.
+                    senders = {(e.platform, e.sender.user_id) for _, e in items[at:reached]}
+                    if unknown := list(senders - roles.keys()):
+                        roles.update(await services.db(bound.officials_for_identities, unknown))
                     claimed |= mine
                     left += sorted(mine)
                 if record.id not in claimed:
@@ -646,8 +687,13 @@ class Dispatcher:
                 left.remove(record.id)
                 handled += 1
                 if work.queued:
-                    queued = True
                     roles.clear()  # what it did (/bind …) may have changed the roster
+                    if not queued:
+                        queued, first_send = True, loop.time()
+                if queued and (
+                    loop.time() - first_send >= SEND_GRACE
+                    or (at + 1 < len(items) and _plain_talk(items[at + 1][1]))
+                ):
                     break
                 if loop.time() - started >= BATCH_SECONDS:
                     break

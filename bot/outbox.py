@@ -154,7 +154,7 @@ def _what(row: OutboxRecord) -> str:
 
 
 OUTBOX_PAGE = 200
-"""Sends read from the outbox at a time."""
+"""Chats whose next send is read from the outbox at a time."""
 
 Outcome = tuple[OutboxRecord, Delivered, str]
 """A send whose fate is known: its row, how it went, and the error to record."""
@@ -215,26 +215,25 @@ class Postman:
                 )
                 if not rows:
                     return done
-                chats: dict[tuple[str, str], list[OutboxRecord]] = {}
-                for row in rows:
-                    chats.setdefault((row.platform, row.chat_id), []).append(row)
                 live = await self._live(rows)
+                # Each chat's next send, side by side (the next round reads each chat's next one).
                 # Every chat finishes before a failure is raised: a chat still sending when the next
                 # flush reads the outbox would find its own claims "sending" and take them for a
                 # crash's (uncertain), though they were being posted.
                 results = await asyncio.gather(
-                    *(self._deliver_chat(batch, live) for batch in chats.values()),
-                    return_exceptions=True,
+                    *(self._deliver(row, live) for row in rows), return_exceptions=True
                 )
                 failures = [r for r in results if isinstance(r, BaseException)]
                 if failures:
                     raise failures[0]
-                delivered = sum(r for r in results if isinstance(r, int))
+                delivered = sum(1 for r in results if r is True)
                 done += delivered
-                if not delivered and woken == self._woken and not self._claimed_unsent:
+                if woken != self._woken or self._claimed_unsent:
+                    continue  # something was queued meanwhile, or a claim is to be tried again
+                if not delivered:
                     return done  # what is left is other workers' to send (or waits for theirs)
-                if len(rows) < OUTBOX_PAGE and woken == self._woken and not self._claimed_unsent:
-                    return done  # nothing was queued meanwhile: the outbox is empty
+                if len(rows) < OUTBOX_PAGE and not any(r.queued_after for r in rows):
+                    return done  # no chat has another send waiting: the outbox is empty
         return done
 
     async def _live(self, rows: list[OutboxRecord]) -> set[int]:
@@ -245,16 +244,6 @@ class Postman:
         return await self.dispatcher.patiently(
             "the workers", lambda: services.db(self.live_workers)
         )
-
-    async def _deliver_chat(self, rows: list[OutboxRecord], live: set[int]) -> int:
-        delivered = 0
-        for row in rows:
-            if self.dispatcher.winding_down:
-                break
-            if not await self._deliver(row, live):
-                break  # another worker holds this chat's turn: its later sends wait
-            delivered += 1
-        return delivered
 
     async def _deliver(self, row: OutboxRecord, live: set[int]) -> bool:
         """Deliver one row; False when it is not this worker's to send now (another worker claimed
@@ -327,45 +316,67 @@ class Postman:
 
     async def _settle_all(self, done: Sequence[Outcome]) -> list[BaseException | None]:
         """Record outcomes and run their follow-ups: one unit of work for the sends of each event (a
-        follow-up's sends belong to the event of the send it follows). What each one came to: None,
-        or the exception raised for it."""
+        follow-up's sends belong to the event of the send it follows), all the units in one turn of
+        the writer (in a burst, a turn each would wait behind a batch of the inbox each). What each
+        send came to: None, or the exception raised for it."""
         results: list[BaseException | None] = [None] * len(done)
         by_event: dict[int | None, list[int]] = {}
         for index, (row, _, _) in enumerate(done):
             by_event.setdefault(row.event_id, []).append(index)
-        for event_id, indexes in by_event.items():
-            rows = [done[i] for i in indexes]
-            for index, result in zip(
-                indexes, await self._settle_event(event_id, rows), strict=True
-            ):
+        units = [
+            (event_id, indexes, [self._settle_step(*done[i]) for i in indexes], [0])
+            for event_id, indexes in by_event.items()
+        ]
+        tried = await self.dispatcher.in_units_on_db_thread(
+            [(event_id, self._together(steps, running)) for event_id, _, steps, running in units]
+        )
+        for (event_id, indexes, steps, running), failure in zip(units, tried, strict=True):
+            if failure is None:
+                continue
+            outcomes = await self._settle_event(
+                event_id, [done[i] for i in indexes], steps, failure, running[0]
+            )
+            for index, result in zip(indexes, outcomes, strict=True):
                 results[index] = result
         return results
 
+    @staticmethod
+    def _together(steps: Sequence[Step], running: list[int]) -> Step:
+        """One unit's job that takes ``steps`` in order (``running[0]``: the step under way)."""
+
+        async def together(work: Work) -> None:
+            for at, step in enumerate(steps):
+                running[0] = at
+                await step(work)
+
+        return together
+
     async def _settle_event(
-        self, event_id: int | None, done: Sequence[Outcome]
+        self,
+        event_id: int | None,
+        done: Sequence[Outcome],
+        steps: Sequence[Step],
+        failure: Exception,
+        failed_at: int,
     ) -> list[BaseException | None]:
-        """``_settle_all`` for the sends of one event, in one unit of work. Should a follow-up fail
-        there, the unit is rolled back, that send's outcome is left unrecorded (its exception is
-        raised, as if it had been recorded alone) and the others are recorded each in a unit of its
-        own."""
-        steps = [self._settle_step(*outcome) for outcome in done]
+        """The sends of one event whose unit ``failure`` rolled back (step ``failed_at`` under way).
+        After an outage the unit is tried again, waiting it out. Should a follow-up have failed, that
+        send's outcome is left unrecorded (its exception is raised, as if it had been recorded
+        alone) and the others are recorded each in a unit of its own."""
         results: list[BaseException | None] = [None] * len(steps)
-        if len(steps) > 1:
+        if isinstance(failure, StoreUnavailable):
             running = [0]
-
-            async def together(work: Work) -> None:
-                for at, step in enumerate(steps):
-                    running[0] = at
-                    await step(work)
-
             what = ", ".join(f"outbox message {row.id}" for row, _, _ in done)
             try:
-                await self.dispatcher.in_unit_on_db_thread(what, together, event_id=event_id)
+                await self.dispatcher.in_unit_on_db_thread(
+                    what, self._together(steps, running), event_id=event_id
+                )
                 return results
             except StoreUnavailable as exc:
                 return [exc] * len(steps)  # the database stayed away longer than its patience
             except Exception as exc:
-                results[running[0]] = exc  # the others: each alone, below
+                failure, failed_at = exc, running[0]
+        results[failed_at] = failure
         for at, ((row, _, _), step) in enumerate(zip(done, steps, strict=True)):
             if results[at] is not None:
                 continue

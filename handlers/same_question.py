@@ -71,8 +71,8 @@ async def join_open_ticket(ctx: Context) -> bool:
         due_at=ticket.due_at,
         assignee_id=ticket.assignee_id,
         phrases=question_phrases(ctx.text),
+        duplicate_of_id=ticket.id,  # a ticket linked to none, and the new question has no followers
     )
-    await ctx.db(ctx.store.link_question, question.id, ticket.id)
     askers = await askers_of(ctx, ticket)
     elsewhere = (ticket.platform, ticket.chat_id) != (msg.platform, msg.chat.chat_id)
     # A nearby group's ticket is named with its group: the resident has not seen that number here.
@@ -99,7 +99,7 @@ async def join_open_ticket(ctx: Context) -> bool:
 async def askers_of(at: Context | Work, ticket: QuestionInfo) -> int:
     """How many residents asked a ticket's question: its own asker and every linked one."""
     work = work_of(at)
-    return 1 + len(await work.db(work.store.linked_questions, ticket.id))
+    return 1 + await work.db(work.store.linked_count, ticket.id)
 
 
 async def tell_handlers(

@@ -80,6 +80,17 @@ class DuplicateStore(StoreBase):
             ).all()
             return [rows.question_info(session, q) for q in found]
 
+    def linked_count(self, ticket_id: int) -> int:
+        """How many questions are linked to ``ticket_id``: one count over the index, however many
+        residents asked (a storm's ticket gathers hundreds, and every new asker is told the number)."""
+        with self._tx() as session:
+            found = session.scalar(
+                select(func.count())
+                .select_from(Question)
+                .where(Question.duplicate_of_id == ticket_id)
+            )
+            return int(found or 0)
+
     def same_question_count(
         self, since: datetime, until: datetime, scope: ReportScope = EVERYTHING
     ) -> int:

@@ -29,6 +29,7 @@ from storage.workers import CHAT_NAMESPACE
 _INBOX = cast(Table, InboxEvent.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _OLDER = _OUTBOX.alias("older")
+_YOUNGER = _OUTBOX.alias("younger")
 _CLAIM = (
     update(_INBOX)
     .where(_INBOX.c.id.in_(bindparam("ids", expanding=True)), _INBOX.c.state == "pending")
@@ -69,8 +70,26 @@ _OUTBOX_DUE = (
         _OUTBOX.c.id, _OUTBOX.c.event_id, _OUTBOX.c.platform, _OUTBOX.c.chat_id, _OUTBOX.c.kind,
         _OUTBOX.c.payload, _OUTBOX.c.follow_up, _OUTBOX.c.state, _OUTBOX.c.platform_message_id,
         _OUTBOX.c.claimed_by,
+        exists()
+        .where(
+            _YOUNGER.c.platform == _OUTBOX.c.platform,
+            _YOUNGER.c.chat_id == _OUTBOX.c.chat_id,
+            _YOUNGER.c.state == "pending",
+            _YOUNGER.c.id > _OUTBOX.c.id,
+        )
+        .label("queued_after"),
     )
-    .where(_OUTBOX.c.state.in_(("pending", "sending")))
+    .where(
+        _OUTBOX.c.state.in_(("pending", "sending")),
+        # Each chat's next send only: a chat with hundreds queued (an official's alerts in a
+        # storm) neither fills the page nor holds up the other chats' first sends.
+        ~exists().where(
+            _OLDER.c.platform == _OUTBOX.c.platform,
+            _OLDER.c.chat_id == _OUTBOX.c.chat_id,
+            _OLDER.c.state.in_(("pending", "sending")),
+            _OLDER.c.id < _OUTBOX.c.id,
+        ),
+    )
     .order_by(_OUTBOX.c.id)
     .limit(bindparam("limit"))
 )  # fmt: skip
@@ -149,6 +168,8 @@ class OutboxRecord:
     platform_message_id: str | None = None
     claimed_by: int | None = None
     """The worker that marked it ``sending`` (None: not claimed, or by a process without a lease)."""
+    queued_after: bool = False
+    """Another send of its chat waits behind it (``outbox_due`` reads each chat's next send only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,10 +343,12 @@ class JournalStore(StoreBase):
             return [connection.scalar(_ENQUEUE, row) for row in rows]
 
     def outbox_due(self, limit: int = 200) -> list[OutboxRecord]:
-        """Sends waiting to go out (``pending``) or interrupted (``sending``), oldest first."""
+        """The next send of each chat: the oldest of the chat's sends waiting to go out
+        (``pending``) or interrupted (``sending``), and whether more of the chat's wait behind it;
+        oldest first."""
         with self._tx() as session:
             return [
-                OutboxRecord(**row._mapping)
+                OutboxRecord(**{**row._mapping, "queued_after": bool(row.queued_after)})
                 for row in core(session).execute(_OUTBOX_DUE, {"limit": limit})
             ]
 

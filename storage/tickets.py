@@ -157,13 +157,15 @@ class TicketStore(StoreBase):
         second_level_at: datetime | None = None,
         limit_label: str = "",
         assignee_name: str | None = None,
+        duplicate_of_id: int | None = None,
     ) -> QuestionInfo:
         """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet),
         due at ``due_at``; ``remind_at``, ``second_level_at`` and ``limit_label`` as
         ``plan_deadline`` sets them (a ticket opened with its 督办 stages planned); with the
         candidate hot-topic ``phrases`` of its text (``bot.text.hot_topics.question_phrases``), which
         the summary counts. ``assignee_name``: the assignee's name when the caller has it already
-        (else it is looked up)."""
+        (else it is looked up). ``duplicate_of_id``: the ticket this question joins (同问), one linked
+        to none (as ``open_ticket_on_topic`` finds it), set in the INSERT itself."""
         with self._tx() as session:
             # Ids and names this process knows already (``storage.known_rows``): the message's unit
             # recorded the asker and the group a moment ago.
@@ -187,6 +189,7 @@ class TicketStore(StoreBase):
                 "state": QuestionState.OPEN, "created_at": created_at, "due_at": due_at,
                 "remind_at": remind_at, "second_level_at": second_level_at,
                 "limit_label": limit_label, "extension_reason": "",
+                "duplicate_of_id": duplicate_of_id,
             }  # fmt: skip
             # Core INSERTs built once: the ORM's flush of a new question cost several times the SQL.
             question_id = connection.scalar(_OPEN_QUESTION, values)

@@ -288,9 +288,12 @@ def test_the_outbox_claims_a_send_once_and_keeps_its_fate(store):
         ],
         T0,
     )
-    assert [r.id for r in store.outbox_due()] == [first, second]
+    # each chat's next send, and whether more of the chat's wait behind it
+    assert [(r.id, r.queued_after) for r in store.outbox_due()] == [(first, True)]
     assert store.mark_sending(first) and not store.mark_sending(first)  # claimed once
+    assert [r.id for r in store.outbox_due()] == [first]
     store.settle(first, "sent", T0, platform_message_id="m7")
+    assert [(r.id, r.queued_after) for r in store.outbox_due()] == [(second, False)]
     store.mark_sending(second)
     assert [(r.id, r.state) for r in store.outbox_due()] == [(second, "sending")]  # interrupted
     store.settle(second, "uncertain", T0, error="restart")
@@ -466,3 +469,18 @@ def test_the_unaddressed_count_finds_its_messages_by_the_attention_index(tmp_pat
     assert any("ix_messages_needs_attention_at" in str(row) for row in plan), plan
     assert not any("SCAN questions" in str(row) for row in plan), plan  # ix_questions_message
     engine.dispose()
+
+
+def test_a_tickets_askers_are_counted_through_links_of_links(store):
+    """同问: the count a new asker is told holds every question linked to the ticket, those that
+    followed a question linked later included, and none of another ticket's."""
+    ticket, other = ask(store, "1"), ask(store, "2", text="路灯坏了")
+    first, second, third = (ask(store, str(n), asker=f"r{n}") for n in (3, 4, 5))
+    store.link_question(second.id, first.id)  # second follows first …
+    store.link_question(first.id, ticket.id)  # … and both move to the ticket
+    store.link_question(third.id, ticket.id)
+    store.link_question(ask(store, "6", asker="r6").id, other.id)
+    assert store.linked_count(ticket.id) == 3
+    assert store.linked_count(other.id) == 1
+    assert store.linked_count(first.id) == 0
+    assert [q.id for q in store.linked_questions(ticket.id)] == [first.id, second.id, third.id]
