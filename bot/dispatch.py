@@ -51,7 +51,15 @@ from bot.work import (
     analyse_texts,
     utcnow,
 )
-from storage import InboxEntry, InboxRecord, OfficialInfo, Store, StoreUnavailable
+from storage import (
+    InboxEntry,
+    InboxRecord,
+    OfficialInfo,
+    OutboxEntry,
+    OutboxRecord,
+    Store,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +120,8 @@ class _Batch(NamedTuple):
     handled: int | None
     """Events handled and committed (None: none of them could be claimed)."""
     poisoned: tuple[InboxRecord, IncomingMessage] | None
-    queued: bool
-    """Whether a send was queued."""
+    sends: list[OutboxRecord]
+    """The sends it queued (handed to the postman once committed)."""
     waiting: bool
     """Whether every event it could have handled waits for a read of its chat."""
 
@@ -593,8 +601,10 @@ class Dispatcher:
                 raise
         for event_id, chat_key, read in asked:
             self.reads.start(event_id, chat_key, read)
-        if batch.queued:
-            self.postman.wake()
+        if batch.sends:
+            # Handed over, not read again: the first of the postman's reads saved from each
+            # acknowledgement's way out.
+            self.postman.hand(batch.sends)
         return batch.handled, batch.poisoned, batch.waiting
 
     async def _batch_body(
@@ -614,6 +624,7 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         started = loop.time()
         handled, failed, queued, first_send = 0, None, False, 0.0
+        sends: list[OutboxRecord] = []
         waiting = 0
         held: set[str] = set()
         poisoned: tuple[InboxRecord, IncomingMessage] | None = None
@@ -659,11 +670,9 @@ class Dispatcher:
                     analysis = await self._analysis(texts, record.id)
                     await self._dispatch_event(work, event, analysis, roles)
                     if work.queued:
-                        await services.db(
-                            bound.enqueue,
-                            [encode_queued(q, record.id) for q in work.queued],
-                            services.clock(),
-                        )
+                        entries = [encode_queued(q, record.id) for q in work.queued]
+                        ids = await services.db(bound.enqueue, entries, services.clock())
+                        sends += map(OutboxEntry.queued_as, entries, ids)
                 except StoreUnavailable:
                     raise
                 except ReadFirst as first:
@@ -699,7 +708,7 @@ class Dispatcher:
                     break
             if not claimed:
                 await services.db(bound.end_unit, True)
-                return _Batch(None, None, False, False)
+                return _Batch(None, None, [], False)
             if left:
                 await services.db(bound.release_events, left)
             if failed is not None:
@@ -712,7 +721,7 @@ class Dispatcher:
         except BaseException:
             await services.db(bound.end_unit, False)
             raise
-        return _Batch(handled, poisoned, queued, handled == 0 and failed is None and waiting > 0)
+        return _Batch(handled, poisoned, sends, handled == 0 and failed is None and waiting > 0)
 
     def _log_failure(self, event: IncomingMessage, record: InboxRecord) -> None:
         """Log the exception being handled as this event's failed attempt (with its traceback)."""

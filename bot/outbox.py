@@ -184,6 +184,8 @@ class Postman:
         ``sending``); on the database thread."""
         self._claim: Coalescer[int, bool] = Coalescer(self._claim_all)
         """``mark_sending`` for the chats delivered side by side, claimed in one transaction."""
+        self._handed: list[OutboxRecord] = []
+        """Sends committed since the last round (``hand``)."""
         self._settled: Coalescer[Outcome, None] = Coalescer(self._settle_all)
         """``_settle`` for the sends that finished side by side, recorded in one unit per event."""
 
@@ -191,6 +193,13 @@ class Postman:
         """Something was queued: deliver it soon (``run``)."""
         self._woken += 1
         self._wake.set()
+
+    def hand(self, rows: Sequence[OutboxRecord]) -> None:
+        """Sends just committed: the next round posts them without reading the outbox first (the
+        claim still checks each against the outbox: one already sent, or behind an older send of
+        its chat, is left for the round that reads it)."""
+        self._handed.extend(rows)
+        self.wake()
 
     async def run(self, poll: float = 1.0) -> None:
         """Deliver whenever woken (or every ``poll`` seconds) until cancelled."""
@@ -206,15 +215,25 @@ class Postman:
     async def flush(self) -> int:
         """Deliver everything due, including what follow-ups queue meanwhile; returns how many."""
         done = 0
+        tried: set[int] = set()
         services = self.dispatcher.services
         async with self._lock:
             while not self.dispatcher.winding_down:
                 woken = self._woken
-                rows = await self.dispatcher.patiently(
-                    "the outbox", lambda: services.db(services.store.outbox_due, OUTBOX_PAGE)
-                )
-                if not rows:
+                handed, self._handed = self._handed, []
+                if handed:
+                    first: dict[tuple[str, str], OutboxRecord] = {}
+                    for row in handed:
+                        if row.id not in tried:  # a read of this flush found it first
+                            first.setdefault((row.platform, row.chat_id), row)
+                    rows = list(first.values())  # each chat's first, in the order queued
+                else:
+                    rows = await self.dispatcher.patiently(
+                        "the outbox", lambda: services.db(services.store.outbox_due, OUTBOX_PAGE)
+                    )
+                if not rows and not handed:
                     return done
+                tried.update(row.id for row in rows)
                 live = await self._live(rows)
                 # Each chat's next send, side by side (the next round reads each chat's next one).
                 # Every chat finishes before a failure is raised: a chat still sending when the next
@@ -228,8 +247,10 @@ class Postman:
                     raise failures[0]
                 delivered = sum(1 for r in results if r is True)
                 done += delivered
-                if woken != self._woken or self._claimed_unsent:
-                    continue  # something was queued meanwhile, or a claim is to be tried again
+                if handed or woken != self._woken or self._claimed_unsent:
+                    # Sends handed over say nothing of what else waits; something was queued
+                    # meanwhile; or a claim is to be tried again: read the outbox.
+                    continue
                 if not delivered:
                     return done  # what is left is other workers' to send (or waits for theirs)
                 if len(rows) < OUTBOX_PAGE and not any(r.queued_after for r in rows):

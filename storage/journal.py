@@ -152,6 +152,13 @@ class OutboxEntry:
     follow_up: str = ""
     event_id: int | None = None
 
+    def queued_as(self, outbox_id: int) -> OutboxRecord:
+        """The row ``enqueue`` wrote for this send (id ``outbox_id``), as ``outbox_due`` reads it."""
+        return OutboxRecord(
+            outbox_id, self.event_id, self.platform, self.chat_id, self.kind, self.payload,
+            self.follow_up, "pending",
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:

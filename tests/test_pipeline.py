@@ -360,3 +360,48 @@ async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(ch
     assert rows(chat.app, "select count(*) from suggestions")[0][0] > 0
     assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
     assert len([p for p in chat.bot.outbox if "【新问题" in p.text]) == 1
+
+
+async def test_sends_handed_to_the_postman_go_out_once_and_in_their_chats_order(chat):
+    """A batch hands its committed sends to the postman, which posts them without reading the
+    outbox first; a hand-off that is stale (the send went out already) or that skips an older send
+    of its chat posts nothing twice and nothing out of order."""
+    from storage import OutboxEntry
+
+    dispatcher = await handled_question(chat, "q-handed")
+    handed = list(dispatcher.postman._handed)
+    assert {r.chat_id for r in handed} == {chat.group.chat_id, "zhangwei"}
+    await dispatcher.postman.flush()
+    assert not dispatcher.postman._handed
+    posted = [p.text for p in chat.bot.outbox]
+    assert sum("已收到您的问题" in t for t in posted) == 1
+    # The same sends handed again (a round that read them first already posted them).
+    dispatcher.postman.hand(handed)
+    await dispatcher.postman.flush()
+    assert [p.text for p in chat.bot.outbox] == posted
+    # Two sends queued in one chat, only the later one handed over: the older goes first.
+    store = chat.app.services.store
+    older, later = store.enqueue(
+        [
+            OutboxEntry(
+                "test",
+                "g9",
+                "message",
+                json.dumps({"platform": "test", "chat_id": "g9", "text": "先"}),
+            ),
+            OutboxEntry(
+                "test",
+                "g9",
+                "message",
+                json.dumps({"platform": "test", "chat_id": "g9", "text": "后"}),
+            ),
+        ],
+        chat.clock.now,
+    )
+    dispatcher.postman.hand([OutboxEntry("test", "g9", "message", "{}").queued_as(later)])
+    await dispatcher.postman.flush()
+    assert [p.text for p in chat.bot.outbox if p.chat_id == "g9"] == ["先", "后"]
+    assert rows(chat.app, f"select state from outbox where id in ({older}, {later})") == [
+        ("sent",),
+        ("sent",),
+    ]
