@@ -20,6 +20,12 @@ from storage.models import Message, Question
 from storage.records import QuestionInfo
 from storage.reports import EVERYTHING, ReportScope
 
+_LINKED_COUNT = (
+    select(func.count())
+    .select_from(Question)
+    .where(Question.duplicate_of_id == bindparam("ticket_id"))
+)
+
 
 class DuplicateStore(StoreBase):
     """Links between questions that ask the same thing."""
@@ -84,12 +90,7 @@ class DuplicateStore(StoreBase):
         """How many questions are linked to ``ticket_id``: one count over the index, however many
         residents asked (a storm's ticket gathers hundreds, and every new asker is told the number)."""
         with self._tx() as session:
-            found = session.scalar(
-                select(func.count())
-                .select_from(Question)
-                .where(Question.duplicate_of_id == ticket_id)
-            )
-            return int(found or 0)
+            return int(core(session).scalar(_LINKED_COUNT, {"ticket_id": ticket_id}) or 0)
 
     def same_question_count(
         self, since: datetime, until: datetime, scope: ReportScope = EVERYTHING
