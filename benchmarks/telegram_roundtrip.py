@@ -4,7 +4,9 @@ Runs python-telegram-bot for real against the local fake server of the tests
 (``tests/telegram/fake_bot_api.py``, 127.0.0.1 only) and measures, for N @-mentions:
 
 * **latency** — one mention at a time: from ``inject`` of the update to the moment the fake server
-  receives the ``sendMessage`` that acknowledges it (p50 / p99 / max);
+  receives the ``sendMessage`` that acknowledges it (p50 / p99 / max), the next mention injected as
+  soon as that arrives (minyi is still posting the official's alert and recording outcomes);
+* **paced** — the same, a mention every 50 ms, so each finds the bot idle;
 * **burst** — all N injected at once: throughput (acknowledgements per second) and latency
   percentiles under load.
 
@@ -47,6 +49,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "telegram")]
 from fake_bot_api import ApiCall, FakeBotApi, supergroup, user  # noqa: E402
 
 TOKEN = "7000000001:AAHbenchTokenForMinyiRoundtrip_k2Jq8"
+PACE = 0.05
+"""Seconds between mentions in the paced phase: the bot has posted the official's alert and recorded
+both outcomes before the next mention comes (the first phase sends the next mention while it does)."""
 CONNECTIONS = 16
 """HTTP connections to the Bot API, for both bots (TelegramAdapter's default). PTB's own default,
 256 connections with a 1 s pool timeout, collapses under a 500-request burst: httpcore's pool
@@ -121,15 +126,19 @@ async def run_phases(
     n: int,
     base_chat: int,
 ) -> list[str]:
-    """One-at-a-time latency, then a burst of ``n``; chats are numbered from ``base_chat``."""
+    """One-at-a-time latency (each mention as soon as the last was acknowledged, then paced:
+    one every ``PACE`` seconds, so the bot is idle when it comes), then a burst of ``n``; chats are
+    numbered from ``base_chat``."""
     lines = []
-    one_by_one = []
-    for i in range(n):
-        chat = base_chat - i
-        waiter = timer.expect(chat)
-        inject(chat, i)
-        one_by_one.append(await asyncio.wait_for(waiter, 30))
-    lines.append(describe(name, "latency", one_by_one))
+    for phase, pause, offset in (("latency", 0.0, 0), ("paced", PACE, 200_000)):
+        one_by_one = []
+        for i in range(n):
+            chat = base_chat - offset - i
+            await asyncio.sleep(pause)
+            waiter = timer.expect(chat)
+            inject(chat, i)
+            one_by_one.append(await asyncio.wait_for(waiter, 30))
+        lines.append(describe(name, phase, one_by_one))
     burst_base = base_chat - 100_000
     waiters = []
     started = time.perf_counter()
@@ -208,6 +217,7 @@ async def minyi(api: FakeBotApi, n: int, mode: str, limits: bool, workdir: Path)
 
     groups = [-1_004_000_000_000 - i for i in range(n + 20)]
     groups += [-1_004_000_100_000 - i for i in range(n)]
+    groups += [-1_004_000_200_000 - i for i in range(n)]
     official = user(5_300_000_001, "张伟")
     api.open_private_chat(official)
     settings = Settings.model_validate(
