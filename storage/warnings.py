@@ -239,7 +239,8 @@ class WarningStore(StoreBase):
         count (the largest window count seen), its latest message (this one, unless an earlier one
         was sent later) and the groups of its burst — counted again in SQL only when the message's
         group (``group_title``) is not among them yet. Runs at every message of a topic while its
-        warning lasts, which is when messages come fastest: two Core statements built once."""
+        warning lasts, which is when messages come fastest: two statements (three when the groups
+        are counted again) compiled once and run on the driver's cursor (storage/driver.py)."""
         with self._tx() as session:
             connection = core(session)
             found = _WARNING_NOW.first(connection, {"warning_id": warning_id})
@@ -248,15 +249,11 @@ class WarningStore(StoreBase):
             if latest_at is None or sent_at >= latest_at:
                 latest_id = message_id
             if group_title not in groups.split("、"):
-                titles = session.scalars(
-                    select(_TITLE)
-                    .select_from(Message)
-                    .join(Group, Group.id == Message.group_id)
-                    .where(*_burst(key, window_start, max(sent_at, latest_at or sent_at)))
-                    .group_by(Group.id, _TITLE)
-                    .order_by(func.min(Message.sent_at), func.min(Message.id))
-                ).all()
-                groups = "、".join(titles)
+                until = max(sent_at, latest_at or sent_at)
+                titles = _BURST_GROUPS.rows(
+                    connection, {"key": key, "start": window_start, "until": until}
+                )
+                groups = "、".join(title for (title,) in titles)
             _REFRESH.rows(
                 connection,
                 {"warning_id": warning_id, "count": count, "latest": latest_id, "groups": groups},
@@ -347,7 +344,11 @@ _REFRESH = DriverStatement(
 )
 
 
-def _burst(key: str, start: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
+def _burst(
+    key: str | BindParameter[str],
+    start: datetime | BindParameter[datetime],
+    until: datetime | BindParameter[datetime],
+) -> tuple[ColumnElement[bool], ...]:
     """Residents' messages of topic ``key`` sent in [start, until]."""
     return (
         Message.topic_key == key,
@@ -355,6 +356,17 @@ def _burst(key: str, start: datetime, until: datetime) -> tuple[ColumnElement[bo
         Message.sent_at >= start,
         Message.sent_at <= until,
     )
+
+
+_BURST_GROUPS = DriverStatement(
+    select(_TITLE)
+    .select_from(Message)
+    .join(Group, Group.id == Message.group_id)
+    .where(*_burst(bindparam("key"), bindparam("start"), bindparam("until")))
+    .group_by(Group.id, _TITLE)
+    .order_by(func.min(Message.sent_at), func.min(Message.id))
+)
+"""The titles of the groups of a burst, in the order of their first message (``refresh_warning``)."""
 
 
 @cache

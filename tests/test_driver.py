@@ -158,3 +158,81 @@ def test_statements_that_cannot_be_compiled_once_are_refused():
     with engine.connect() as connection, pytest.raises(RuntimeError, match="transaction"):
         DriverStatement(select(MESSAGES.c.id)).rows(connection, {})
     engine.dispose()
+
+
+def test_marking_an_unaddressed_message_returns_its_groups_latest_alert(db_url):
+    """The mark and the read of the group's latest alert are one statement: the alert of the
+    group's messages already shown, not another group's, and not changed by the message marked."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+
+    def stored(message_id: str, chat_id: str, minutes: int) -> tuple[int, int]:
+        info = store.record_message(
+            platform="test", chat_id=chat_id, chat_title=chat_id, is_group=True,
+            platform_message_id=message_id, sender_id="r1", sender_name="王阿姨", text="没人管吗",
+            sent_at=T0 + timedelta(minutes=minutes), intent="complaint", intent_confidence=0.9,
+            intent_confident=True,
+        )  # fmt: skip
+        assert info is not None and info.group_id is not None
+        return info.id, info.group_id
+
+    first, group = stored("m1", "g1", 0)
+    assert store.mark_needs_attention(first, group) is None  # never shown
+    assert [m.id for m in store.claim_unaddressed("test", "g1", T0 + timedelta(minutes=1))] == [
+        first
+    ]
+    later = T0 + timedelta(minutes=40)
+    other, other_group = stored("m2", "g2", 2)
+    store.mark_needs_attention(other, other_group)
+    store.claim_unaddressed("test", "g2", later)  # another group's alert, later
+    second, _ = stored("m3", "g1", 3)
+    assert store.mark_needs_attention(second, group) == T0 + timedelta(minutes=1)
+    third, _ = stored("m4", "g1", 4)
+    assert store.mark_needs_attention(third, group) == T0 + timedelta(minutes=1)
+    with engine.connect() as connection:
+        marked = connection.execute(
+            select(MESSAGES.c.platform_message_id).where(MESSAGES.c.needs_attention.is_(True))
+        ).scalars()
+        assert sorted(marked) == ["m1", "m2", "m3", "m4"]
+    engine.dispose()
+
+
+def test_a_warning_refreshed_from_a_new_group_lists_the_bursts_groups_in_order(db_url):
+    """``refresh_warning`` counts the burst's groups again (one statement compiled once) when the
+    message's group is not listed yet: every group with a message in the window, by first message."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    start = T0 - timedelta(minutes=30)
+
+    def stored(message_id: str, chat_id: str, title: str, minutes: int, official: bool = False):
+        info = store.record_message(
+            platform="test", chat_id=chat_id, chat_title=title, is_group=True,
+            platform_message_id=message_id, sender_id="r1", sender_name="王阿姨", text="停水",
+            sent_at=start + timedelta(minutes=minutes), intent="complaint",
+            intent_confidence=0.9, intent_confident=True, from_official=official,
+            topic_key="停水",
+        )  # fmt: skip
+        assert info is not None
+        return info
+
+    stored("m0", "g0", "", -5)  # before the window: not in the burst
+    stored("m1", "g1", "幸福里", 1)
+    stored("m2", "g2", "", 2, official=True)  # an official's: not counted
+    counts = store.topic_counts("停水", window_start=start, lookback_start=start, until=T0)
+    warning = store.raise_warning(counts, label="停水", baseline=0.0, window_start=start, at=T0)
+    assert warning.groups == "幸福里"
+    stored("m3", "g3", "", 3)  # a group with no title: its chat id
+    newest = stored("m4", "g4", "阳光花园", 4)
+    store.refresh_warning(
+        warning.id, count=3, message_id=newest.id, sent_at=newest.sent_at, group_title="阳光花园"
+    )
+    refreshed = store.warning(warning.id)
+    assert refreshed is not None
+    assert (refreshed.groups, refreshed.count, refreshed.latest_message_id) == (
+        "幸福里、g3、阳光花园",
+        3,
+        newest.id,
+    )
+    engine.dispose()
