@@ -10,6 +10,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, case, func, select, true, update
 
 from storage.base import StoreBase, core
+from storage.driver import DriverStatement
 from storage.models import Group, Message, Person, Question
 from storage.reports import EVERYTHING, ReportScope
 
@@ -26,13 +27,21 @@ class UnaddressedMessage:
 
 
 _MESSAGES = cast(Table, Message.__table__)
-# The two statements every unaddressed complaint runs, built once (building them cost more than
-# running them); the group's latest alert is read from ix_messages_attention's last entry.
-_MARK = (
-    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id")).values(needs_attention=True)
-)
-_LAST_ALERT = select(func.max(_MESSAGES.c.attention_alerted_at)).where(
-    _MESSAGES.c.group_id == bindparam("group_id"), _MESSAGES.c.needs_attention.is_(True)
+_OTHERS = _MESSAGES.alias("others")
+# The one statement every unaddressed complaint runs, compiled once and run on the driver's cursor
+# (storage/driver.py): the mark, returning the group's latest alert, read from ix_messages_attention's
+# last entry. The subquery reads the other messages (an alias: not correlated with the row marked);
+# whether it sees the row just marked or not, that row's attention_alerted_at is still NULL (it was
+# stored in this unit), so the latest alert is the same either way, on both engines.
+_MARK = DriverStatement(
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("message_id"))
+    .values(needs_attention=True)
+    .returning(
+        select(func.max(_OTHERS.c.attention_alerted_at))
+        .where(_OTHERS.c.group_id == bindparam("group_id"), _OTHERS.c.needs_attention.is_(True))
+        .scalar_subquery()
+    )
 )
 
 
@@ -43,9 +52,8 @@ class AttentionStore(StoreBase):
         """Mark a stored message of the group ``group_id`` as a complaint or request for help nobody
         @-mentioned; returns when the group's officials were last shown its unaddressed messages."""
         with self._tx() as session:
-            connection = core(session)
-            connection.execute(_MARK, {"message_id": message_id})
-            return connection.scalar(_LAST_ALERT, {"group_id": group_id})
+            found = _MARK.first(core(session), {"message_id": message_id, "group_id": group_id})
+            return None if found is None else found[0]
 
     def _group_id(self, platform: str, chat_id: str) -> int | None:
         with self._tx() as session:

@@ -5,24 +5,33 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Insert, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage import rows
-from storage.base import StoreBase
+from storage.base import StoreBase, core
+from storage.driver import DriverStatement
 from storage.models import Message, Question
 from storage.records import MessageInfo, QuestionState
 
+_GIVEN = (
+    "platform", "chat_id", "platform_message_id", "group_id", "person_id", "text", "intent",
+    "intent_confidence", "intent_confident", "department", "reply_to_platform_message_id",
+    "from_official", "topic_key", "sent_at",
+)  # fmt: skip
+"""The columns ``record_message`` gives; the others take their defaults (``needs_attention``)."""
+
 
 @cache
-def _insert_message(dialect: str) -> Insert:
+def _insert_message(dialect: str) -> DriverStatement:
     """INSERT of one message that does nothing when the platform message is stored already."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
+    return DriverStatement(
         insert(Message)
         .on_conflict_do_nothing(index_elements=["platform", "chat_id", "platform_message_id"])
-        .returning(Message.id)
+        .returning(Message.id),
+        _GIVEN,
     )
 
 
@@ -72,12 +81,10 @@ class MessageStore(StoreBase):
                 "sent_at": sent_at,
             }
             # One INSERT, no ORM flush and no savepoint: a message stored already (the same platform
-            # message id) inserts nothing and returns no id. The statement is built once per dialect.
-            new_id = (
-                session.connection()
-                .execute(_insert_message(session.get_bind().dialect.name), values)
-                .scalar()
-            )
+            # message id) inserts nothing and returns no id. The statement is compiled once per
+            # dialect and run on the driver's cursor (storage/driver.py).
+            connection = core(session)
+            new_id = _insert_message(connection.dialect.name).scalar(connection, values)
             if new_id is None:
                 return None
             return MessageInfo(

@@ -15,7 +15,6 @@ from typing import Any, cast
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Select,
     Table,
     and_,
     bindparam,
@@ -29,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from storage.base import StoreBase, core
+from storage.driver import DriverStatement
 from storage.message_hours import hour_of, next_hour
 from storage.models import Group, Message, OpinionWarning, Person, TopicHour
 from storage.reports import EVERYTHING, ReportScope
@@ -172,24 +172,20 @@ class WarningStore(StoreBase):
         first_hour, last_hour = next_hour(lookback_start), hour_of(window_start)
         if first_hour >= last_hour:
             first_hour = last_hour = window_start
-        # On the connection (``core``), not the session: a Core statement needs none of the ORM's
-        # result set-up.
-        row = (
-            core(session)
-            .execute(
-                _tally_statement(),
-                {
-                    "key": key,
-                    "window_start": window_start,
-                    "until": until,
-                    "previous_start": previous_start,
-                    "lookback_start": lookback_start,
-                    "first_hour": first_hour,
-                    "last_hour": last_hour,
-                },
-            )
-            .one()
+        # On the driver's cursor (storage/driver.py): Core's execution cost more than the SQL.
+        row = _tally_statement().first(
+            core(session),
+            {
+                "key": key,
+                "window_start": window_start,
+                "until": until,
+                "previous_start": previous_start,
+                "lookback_start": lookback_start,
+                "first_hour": first_hour,
+                "last_hour": last_hour,
+            },
         )
+        assert row is not None  # an aggregate's one row
         lookback = int(row[2] or 0) + int(row[3] or 0)
         return TopicTally(int(row[0] or 0), int(row[1] or 0), lookback, row[4])
 
@@ -243,26 +239,23 @@ class WarningStore(StoreBase):
         count (the largest window count seen), its latest message (this one, unless an earlier one
         was sent later) and the groups of its burst — counted again in SQL only when the message's
         group (``group_title``) is not among them yet. Runs at every message of a topic while its
-        warning lasts, which is when messages come fastest: two Core statements built once."""
+        warning lasts, which is when messages come fastest: two statements (three when the groups
+        are counted again) compiled once and run on the driver's cursor (storage/driver.py)."""
         with self._tx() as session:
             connection = core(session)
-            groups, key, window_start, latest_id, latest_at = connection.execute(
-                _WARNING_NOW, {"warning_id": warning_id}
-            ).one()
+            found = _WARNING_NOW.first(connection, {"warning_id": warning_id})
+            assert found is not None, warning_id  # the tally found it in this transaction
+            groups, key, window_start, latest_id, latest_at = found
             if latest_at is None or sent_at >= latest_at:
                 latest_id = message_id
             if group_title not in groups.split("、"):
-                titles = session.scalars(
-                    select(_TITLE)
-                    .select_from(Message)
-                    .join(Group, Group.id == Message.group_id)
-                    .where(*_burst(key, window_start, max(sent_at, latest_at or sent_at)))
-                    .group_by(Group.id, _TITLE)
-                    .order_by(func.min(Message.sent_at), func.min(Message.id))
-                ).all()
-                groups = "、".join(titles)
-            connection.execute(
-                _REFRESH,
+                until = max(sent_at, latest_at or sent_at)
+                titles = _BURST_GROUPS.rows(
+                    connection, {"key": key, "start": window_start, "until": until}
+                )
+                groups = "、".join(title for (title,) in titles)
+            _REFRESH.rows(
+                connection,
                 {"warning_id": warning_id, "count": count, "latest": latest_id, "groups": groups},
             )
 
@@ -326,7 +319,7 @@ _TITLE = func.coalesce(func.nullif(Group.title, ""), Group.platform_chat_id)
 
 _WARNINGS = cast(Table, OpinionWarning.__table__)
 _LATEST = cast(Table, Message.__table__).alias("latest")
-_WARNING_NOW = (
+_WARNING_NOW = DriverStatement(
     select(
         _WARNINGS.c.groups,
         _WARNINGS.c.topic_key,
@@ -337,7 +330,7 @@ _WARNING_NOW = (
     .outerjoin(_LATEST, _LATEST.c.id == _WARNINGS.c.latest_message_id)
     .where(_WARNINGS.c.id == bindparam("warning_id"))
 )
-_REFRESH = (
+_REFRESH = DriverStatement(
     update(_WARNINGS)
     .where(_WARNINGS.c.id == bindparam("warning_id"))
     .values(
@@ -351,7 +344,11 @@ _REFRESH = (
 )
 
 
-def _burst(key: str, start: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
+def _burst(
+    key: str | BindParameter[str],
+    start: datetime | BindParameter[datetime],
+    until: datetime | BindParameter[datetime],
+) -> tuple[ColumnElement[bool], ...]:
     """Residents' messages of topic ``key`` sent in [start, until]."""
     return (
         Message.topic_key == key,
@@ -361,9 +358,21 @@ def _burst(key: str, start: datetime, until: datetime) -> tuple[ColumnElement[bo
     )
 
 
+_BURST_GROUPS = DriverStatement(
+    select(_TITLE)
+    .select_from(Message)
+    .join(Group, Group.id == Message.group_id)
+    .where(*_burst(bindparam("key"), bindparam("start"), bindparam("until")))
+    .group_by(Group.id, _TITLE)
+    .order_by(func.min(Message.sent_at), func.min(Message.id))
+)
+"""The titles of the groups of a burst, in the order of their first message (``refresh_warning``)."""
+
+
 @cache
-def _tally_statement() -> Select[Any]:
-    """``topic_tally``'s statement, built once (building it cost more than running it): the window
+def _tally_statement() -> DriverStatement:
+    """``topic_tally``'s statement, built once (building it cost more than running it) and run on
+    the driver's cursor (storage/driver.py): the window
     and the one before it counted from the topic's index; the lookback from ``topic_hours``' whole
     hours and the messages of its two ragged ends. What it reads is bounded by the topic's traffic
     in two windows and two hours, however long the lookback and however big the store."""
@@ -412,7 +421,7 @@ def _tally_statement() -> Select[Any]:
         )
         .scalar_subquery()
     )
-    return select(*windows.c, ends, hours, raised)
+    return DriverStatement(select(*windows.c, ends, hours, raised))
 
 
 def _in_scope(scope: ReportScope) -> ColumnElement[bool]:
