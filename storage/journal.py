@@ -14,11 +14,22 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, exists, func, insert, select, text, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.base import StoreBase, core
+from storage.driver import DriverStatement
 from storage.models import InboxEvent, OutboxMessage
 from storage.workers import CHAT_NAMESPACE
 
@@ -30,14 +41,20 @@ _INBOX = cast(Table, InboxEvent.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _OLDER = _OUTBOX.alias("older")
 _YOUNGER = _OUTBOX.alias("younger")
+_OPEN_STATES: list[Any] = [literal_column("'pending'"), literal_column("'sending'")]
+"""A send not settled yet, written into the SQL as the partial index ``ix_outbox_chat_open`` says it
+(a driver statement binds no list: ``storage.driver``)."""
 _CLAIM = (
     update(_INBOX)
     .where(_INBOX.c.id.in_(bindparam("ids", expanding=True)), _INBOX.c.state == "pending")
     .values(state="done", done_at=bindparam("at"))
     .returning(_INBOX.c.id)
 )
-_ENQUEUE = insert(_OUTBOX).returning(_OUTBOX.c.id)
-_MARK_SENDING = (
+_ENQUEUE = DriverStatement(
+    insert(_OUTBOX).returning(_OUTBOX.c.id),
+    ("event_id", "platform", "chat_id", "kind", "payload", "follow_up", "state", "created_at"),
+)
+_MARK_SENDING = DriverStatement(
     update(_OUTBOX)
     .where(
         _OUTBOX.c.id == bindparam("outbox_id"),
@@ -45,13 +62,14 @@ _MARK_SENDING = (
         ~exists().where(
             _OLDER.c.platform == _OUTBOX.c.platform,
             _OLDER.c.chat_id == _OUTBOX.c.chat_id,
-            _OLDER.c.state.in_(("pending", "sending")),
+            _OLDER.c.state.in_(_OPEN_STATES),
             _OLDER.c.id < _OUTBOX.c.id,
         ),
     )
     .values(state="sending", claimed_by=bindparam("worker"))
+    .returning(_OUTBOX.c.id)
 )
-_SETTLE = (
+_SETTLE = DriverStatement(
     update(_OUTBOX)
     .where(
         _OUTBOX.c.id == bindparam("outbox_id"),
@@ -64,8 +82,9 @@ _SETTLE = (
         platform_message_id=bindparam("message_id"),
         error=bindparam("reason"),
     )
+    .returning(_OUTBOX.c.id)
 )
-_OUTBOX_DUE = (
+_OUTBOX_DUE = DriverStatement(
     select(
         _OUTBOX.c.id, _OUTBOX.c.event_id, _OUTBOX.c.platform, _OUTBOX.c.chat_id, _OUTBOX.c.kind,
         _OUTBOX.c.payload, _OUTBOX.c.follow_up, _OUTBOX.c.state, _OUTBOX.c.platform_message_id,
@@ -80,20 +99,20 @@ _OUTBOX_DUE = (
         .label("queued_after"),
     )
     .where(
-        _OUTBOX.c.state.in_(("pending", "sending")),
+        _OUTBOX.c.state.in_(_OPEN_STATES),
         # Each chat's next send only: a chat with hundreds queued (an official's alerts in a
         # storm) neither fills the page nor holds up the other chats' first sends.
         ~exists().where(
             _OLDER.c.platform == _OUTBOX.c.platform,
             _OLDER.c.chat_id == _OUTBOX.c.chat_id,
-            _OLDER.c.state.in_(("pending", "sending")),
+            _OLDER.c.state.in_(_OPEN_STATES),
             _OLDER.c.id < _OUTBOX.c.id,
         ),
     )
     .order_by(_OUTBOX.c.id)
     .limit(bindparam("limit"))
 )  # fmt: skip
-_PENDING = (
+_PENDING = DriverStatement(
     select(
         _INBOX.c.id, _INBOX.c.platform, _INBOX.c.event_key, _INBOX.c.chat_key, _INBOX.c.payload,
         _INBOX.c.attempts,
@@ -106,15 +125,23 @@ _PENDING = (
 
 
 @cache
-def _journal_statement(dialect: str) -> Insert:
+def _journal_statement(dialect: str) -> DriverStatement:
     """INSERT of one received event that does nothing for a redelivery (its platform and key are
     journaled already), built once per dialect."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
+    return DriverStatement(
         insert(_INBOX)
         .on_conflict_do_nothing(index_elements=["platform", "event_key"])
-        .returning(_INBOX.c.id)
+        .returning(_INBOX.c.id),
+        _JOURNALED,
     )
+
+
+_JOURNALED = (
+    "platform", "event_key", "chat_key", "payload", "raw", "state", "attempts", "error",
+    "received_at",
+)  # fmt: skip
+"""The columns ``journal`` gives."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,14 +254,14 @@ class JournalStore(StoreBase):
             ]
             new = 0
             for row in rows:  # one by one keeps the ids in the order received
-                new += len(connection.execute(statement, row).all())
+                new += len(statement.rows(connection, row))
             return new
 
     def pending_events(self, limit: int = 100, after: int = 0) -> list[InboxRecord]:
         """Events still to handle, oldest first. On PostgreSQL the events another worker is claiming
         right now are skipped (``SKIP LOCKED``): this worker looks past them for other chats'."""
         with self._tx() as session:
-            rows = core(session).execute(_PENDING, {"after": after, "limit": limit}).all()
+            rows = _PENDING.rows(core(session), {"after": after, "limit": limit})
             return [InboxRecord(i, p, k, c, payload or "", a) for i, p, k, c, payload, a in rows]
 
     def pending_event_for(self, platform: str, key: str) -> InboxRecord | None:
@@ -347,16 +374,19 @@ class JournalStore(StoreBase):
             # One by one, as the journal does: the ids in order without SQLAlchemy's machinery for
             # a many-row INSERT … RETURNING (which cost more than the two or three rows' SQL).
             connection = core(session)
-            return [connection.scalar(_ENQUEUE, row) for row in rows]
+            return [_ENQUEUE.scalar(connection, row) for row in rows]
 
     def outbox_due(self, limit: int = 200) -> list[OutboxRecord]:
         """The next send of each chat: the oldest of the chat's sends waiting to go out
         (``pending``) or interrupted (``sending``), and whether more of the chat's wait behind it;
         oldest first."""
         with self._tx() as session:
+            due = _OUTBOX_DUE.rows(core(session), {"limit": limit})
             return [
-                OutboxRecord(**{**row._mapping, "queued_after": bool(row.queued_after)})
-                for row in core(session).execute(_OUTBOX_DUE, {"limit": limit})
+                OutboxRecord(
+                    i, event, platform, chat, kind, payload, follow_up, state, sent, by, bool(more)
+                )
+                for i, event, platform, chat, kind, payload, follow_up, state, sent, by, more in due
             ]
 
     def mark_sending(self, outbox_id: int, worker: int | None = None) -> bool:
@@ -364,10 +394,8 @@ class JournalStore(StoreBase):
         did, or an older send of its chat is still pending or being sent (each chat's order holds
         whichever worker sends)."""
         with self._tx() as session:
-            result = core(session).execute(
-                _MARK_SENDING, {"outbox_id": outbox_id, "worker": worker}
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            claimed = _MARK_SENDING.rows(core(session), {"outbox_id": outbox_id, "worker": worker})
+            return bool(claimed)
 
     def mark_sending_all(self, outbox_ids: Sequence[int], worker: int | None = None) -> set[int]:
         """``mark_sending`` of each send, in one transaction (the first sends of several chats, about
@@ -390,8 +418,8 @@ class JournalStore(StoreBase):
         (``claimed_by`` stays: who tried to send it). False (nothing changed) when it is no longer
         that worker's ``sending`` send: another worker settled it first (it took that one for dead)."""
         with self._tx() as session:
-            result = core(session).execute(
-                _SETTLE,
+            settled = _SETTLE.rows(
+                core(session),
                 {
                     "outbox_id": outbox_id,
                     "owner": claimed_by,
@@ -401,7 +429,7 @@ class JournalStore(StoreBase):
                     "reason": error[:2000],
                 },
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(settled)
 
     def sends_of(self, event_id: int | None, follow_up_prefix: str) -> list[OutboxRecord]:
         """The sends one event queued whose follow-up starts with ``follow_up_prefix`` (a batch);
