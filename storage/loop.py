@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from storage import rows
 from storage.base import StoreBase, core
+from storage.driver import DriverStatement
 from storage.models import (
     Engagement,
     Official,
@@ -57,7 +58,10 @@ _ORDER = {
 }  # fmt: skip
 
 
-_ADD_STEP = insert(cast(Table, TicketStep.__table__))
+_ADD_STEP = DriverStatement(
+    insert(cast(Table, TicketStep.__table__)),
+    ("question_id", "kind", "at", "official_id", "note"),
+)
 """``add_step``'s statement (a step of every question: acknowledged, suggested)."""
 
 
@@ -93,8 +97,8 @@ class LoopStore(StoreBase):
         """Record a step of a ticket that changes no state (reminded, extension asked, visited …)."""
         with self._tx() as session:
             # A Core INSERT built once: no ORM object to flush for a row nothing reads back.
-            core(session).execute(
-                _ADD_STEP,
+            _ADD_STEP.rows(
+                core(session),
                 {"question_id": question_id, "kind": kind, "at": at, "official_id": official_id,
                  "note": note},
             )  # fmt: skip

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from storage import rows
 from storage.base import StoreBase, StoreError, StoreErrorCode, core
+from storage.driver import DriverStatement
 from storage.models import (
     Department,
     Engagement,
@@ -40,16 +41,30 @@ _OFFICIALS = cast(Table, Official.__table__)
 _GROUPS = cast(Table, Group.__table__)
 _ASSIGNMENTS = cast(Table, GroupAssignment.__table__)
 _MESSAGES = cast(Table, Message.__table__)
-_OPEN_QUESTION = insert(_QUESTIONS).returning(_QUESTIONS.c.id)
-_OPEN_TRANSITION = insert(cast(Table, QuestionTransition.__table__))
-_ADD_PHRASES = insert(cast(Table, QuestionPhrase.__table__))
-_MESSAGE_ID = select(_MESSAGES.c.id).where(
-    _MESSAGES.c.platform == bindparam("platform"),
-    _MESSAGES.c.chat_id == bindparam("chat_id"),
-    _MESSAGES.c.platform_message_id == bindparam("platform_message_id"),
+# A question's statements, on the driver's cursor (``storage.driver``): a question runs some thirty.
+_OPENED = (
+    "platform", "chat_id", "platform_message_id", "message_id", "group_id", "asker_id", "text",
+    "department", "department_confident", "assignee_id", "state", "created_at", "due_at",
+    "remind_at", "second_level_at", "limit_label", "extension_reason", "duplicate_of_id",
+)  # fmt: skip
+"""The columns ``open_question`` gives."""
+_OPEN_QUESTION = DriverStatement(insert(_QUESTIONS).returning(_QUESTIONS.c.id), _OPENED)
+_OPEN_TRANSITION = DriverStatement(
+    insert(cast(Table, QuestionTransition.__table__)),
+    ("question_id", "from_state", "to_state", "at", "actor_person_id", "note"),
 )
-_OFFICIAL_NAME = select(_OFFICIALS.c.name).where(_OFFICIALS.c.id == bindparam("official_id"))
-_ATTACH_ACK = (
+_ADD_PHRASES = insert(cast(Table, QuestionPhrase.__table__))
+_MESSAGE_ID = DriverStatement(
+    select(_MESSAGES.c.id).where(
+        _MESSAGES.c.platform == bindparam("platform"),
+        _MESSAGES.c.chat_id == bindparam("chat_id"),
+        _MESSAGES.c.platform_message_id == bindparam("platform_message_id"),
+    )
+)
+_OFFICIAL_NAME = DriverStatement(
+    select(_OFFICIALS.c.name).where(_OFFICIALS.c.id == bindparam("official_id"))
+)
+_ATTACH_ACK = DriverStatement(
     update(_QUESTIONS)
     .where(_QUESTIONS.c.id == bindparam("question_id"))
     .values(ack_platform_message_id=bindparam("ack"))
@@ -176,8 +191,8 @@ class TicketStore(StoreBase):
                 else (None, "")
             )
             connection = core(session)
-            message_id = connection.scalar(
-                _MESSAGE_ID,
+            message_id = _MESSAGE_ID.scalar(
+                connection,
                 {"platform": platform, "chat_id": chat_id,
                  "platform_message_id": platform_message_id},
             )  # fmt: skip
@@ -192,9 +207,9 @@ class TicketStore(StoreBase):
                 "duplicate_of_id": duplicate_of_id,
             }  # fmt: skip
             # Core INSERTs built once: the ORM's flush of a new question cost several times the SQL.
-            question_id = connection.scalar(_OPEN_QUESTION, values)
-            connection.execute(
-                _OPEN_TRANSITION,
+            question_id = _OPEN_QUESTION.scalar(connection, values)
+            _OPEN_TRANSITION.rows(
+                connection,
                 {"question_id": question_id, "from_state": None, "to_state": QuestionState.OPEN,
                  "at": created_at, "actor_person_id": asker, "note": ""},
             )  # fmt: skip
@@ -204,7 +219,7 @@ class TicketStore(StoreBase):
                     [{"question_id": question_id, "phrase": p} for p in sorted(phrases)],
                 )
             assignee = (
-                connection.scalar(_OFFICIAL_NAME, {"official_id": assignee_id})
+                _OFFICIAL_NAME.scalar(connection, {"official_id": assignee_id})
                 if assignee_id is not None and assignee_name is None
                 else assignee_name
             )
@@ -220,8 +235,8 @@ class TicketStore(StoreBase):
         """Remember the bot's acknowledgement message of a question."""
         with self._tx() as session:
             # One UPDATE, not a SELECT of the row and a flush (an acknowledgement's follow-up).
-            core(session).execute(
-                _ATTACH_ACK, {"question_id": question_id, "ack": platform_message_id}
+            _ATTACH_ACK.rows(
+                core(session), {"question_id": question_id, "ack": platform_message_id}
             )
 
     def question(self, question_id: int) -> QuestionInfo | None:
