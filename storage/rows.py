@@ -6,7 +6,7 @@ Each takes the session of the method calling it, so it joins that method's trans
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, case, func, insert, lite
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from storage.base import GROUPS_MEMO, PERSONS_MEMO, StoreError, StoreErrorCode, core
+from storage.driver import DriverStatement
 from storage.known_rows import known_rows
 from storage.models import Group, Official, Person, Question
 from storage.records import GroupInfo, OfficialInfo, QuestionInfo, QuestionState
@@ -25,14 +26,19 @@ class _Lookup:
     key, for the ids ``storage.known_rows`` does not know yet: a new resident or group at a question,
     often, where the ORM's SELECT, flush and UPDATE cost several times the SQL."""
 
-    def __init__(self, model: type[Person] | type[Group], key: str, name: str) -> None:
+    def __init__(
+        self, model: type[Person] | type[Group], key: str, name: str, made: Sequence[str]
+    ) -> None:
         table = cast(Table, model.__table__)
         self.model = model
-        self.find = select(table.c.id, table.c[name]).where(
-            table.c.platform == bindparam("platform"), table.c[key] == bindparam("key")
+        # On the driver's cursor (``storage.driver``); ``made``: the columns a new row is given.
+        self.find = DriverStatement(
+            select(table.c.id, table.c[name]).where(
+                table.c.platform == bindparam("platform"), table.c[key] == bindparam("key")
+            )
         )
-        self.add = insert(table).returning(table.c.id)
-        self.rename = (
+        self.add = DriverStatement(insert(table).returning(table.c.id), made)
+        self.rename = DriverStatement(
             update(table).where(table.c.id == bindparam("row_id")).values({name: bindparam("name")})
         )
 
@@ -43,19 +49,26 @@ class _Lookup:
         when the row is to be renamed and this session holds it as an ORM object: the ORM renames
         it then, so that the object is not left with the old name."""
         connection = core(session)
-        row = connection.execute(self.find, {"platform": platform, "key": key}).first()
+        row = self.find.first(connection, {"platform": platform, "key": key})
         if row is None:
-            return connection.scalar(self.add, new), name
+            return self.add.scalar(connection, new), name
         if not name or row[1] == name:
             return row[0], row[1]
         if session.identity_key(self.model, row[0]) in session.identity_map:
             return None
-        connection.execute(self.rename, {"row_id": row[0], "name": name})
+        self.rename.rows(connection, {"row_id": row[0], "name": name})
         return row[0], name
 
 
-_PERSON = _Lookup(Person, "platform_user_id", "display_name")
-_GROUP = _Lookup(Group, "platform_chat_id", "title")
+_PERSON = _Lookup(
+    Person,
+    "platform_user_id",
+    "display_name",
+    ("platform", "platform_user_id", "display_name", "official_id", "first_seen_at"),
+)
+_GROUP = _Lookup(
+    Group, "platform_chat_id", "title", ("platform", "platform_chat_id", "title", "created_at")
+)
 
 
 def person(session: Session, platform: str, user_id: str, name: str, at: datetime) -> Person:
