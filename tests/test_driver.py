@@ -34,16 +34,24 @@ def values(message_id: str, person_id: int, group_id: int) -> dict[str, object]:
     }  # fmt: skip
 
 
-def test_a_row_stored_on_the_driver_equals_the_row_core_stores(db_url):
+def stored_message(db_url, message_id, text, intent, confident):
+    """A migrated store on ``db_url`` holding one group message; (engine, store, its record)."""
     engine = make_engine(db_url)
     upgrade(engine)
     store = Store(engine)
-    first = store.record_message(
+    stored = store.record_message(
         platform="test", chat_id="g1", chat_title="幸福里", is_group=True,
-        platform_message_id="seed", sender_id="r1", sender_name="王阿姨", text="你好",
-        sent_at=T0, intent="chatter", intent_confidence=0.1, intent_confident=False,
+        platform_message_id=message_id, sender_id="r1", sender_name="王阿姨", text=text,
+        sent_at=T0, intent=intent, intent_confidence=0.9 if confident else 0.1,
+        intent_confident=confident,
     )  # fmt: skip
-    assert first is not None and first.group_id is not None
+    assert stored is not None
+    return engine, store, stored
+
+
+def test_a_row_stored_on_the_driver_equals_the_row_core_stores(db_url):
+    engine, store, first = stored_message(db_url, "seed", "你好", "chatter", False)
+    assert first.group_id is not None
     given = values("driver", first.person_id, first.group_id)
     on_driver = DriverStatement(insert(MESSAGES).returning(MESSAGES.c.id), list(given))
     with store.unit_of_work() as unit:
@@ -111,15 +119,7 @@ def test_results_come_back_as_core_gives_them_and_listeners_hear_each_statement(
 
 
 def test_a_refused_statement_raises_sqlalchemys_error_and_the_unit_rolls_back(db_url):
-    engine = make_engine(db_url)
-    upgrade(engine)
-    store = Store(engine)
-    stored = store.record_message(
-        platform="test", chat_id="g1", chat_title="幸福里", is_group=True,
-        platform_message_id="m1", sender_id="r1", sender_name="王阿姨", text="建议装个路灯",
-        sent_at=T0, intent="suggestion", intent_confidence=0.9, intent_confident=True,
-    )  # fmt: skip
-    assert stored is not None
+    engine, store, stored = stored_message(db_url, "m1", "建议装个路灯", "suggestion", True)
     with pytest.raises(IntegrityError), store.unit_of_work() as unit:
         unit.enter_suggestion(stored.id, T0)
         unit.enter_suggestion(stored.id, T0)  # one entry per message
