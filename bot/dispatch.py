@@ -58,6 +58,7 @@ from storage import (
     OutboxEntry,
     OutboxRecord,
     Store,
+    StoreConflict,
     StoreUnavailable,
 )
 
@@ -70,6 +71,9 @@ __all__ = ["Context", "Dispatcher", "NoSender", "Role", "Services", "utcnow"]
 
 STORE_RETRY_FIRST = 0.5
 """Seconds before the first retry of a store call during a database outage (doubling each time)."""
+CONFLICT_RETRIES = 3
+"""Times work that lost a deadlock to another worker's is done again at once, before the pauses of an
+outage."""
 STORE_RETRY_MAX = 30.0
 """The longest pause between retries."""
 BATCH_EVENTS = 200
@@ -406,11 +410,16 @@ class Dispatcher:
     async def patiently(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """Await ``attempt()`` again, with growing pauses, while the database is unavailable — for up
         to ``store_patience`` seconds, then the ``StoreUnavailable`` is raised."""
-        pause, waited = STORE_RETRY_FIRST, 0.0
+        pause, waited, conflicts = STORE_RETRY_FIRST, 0.0, 0
         while True:
             try:
                 return await attempt()
             except StoreUnavailable as exc:
+                if isinstance(exc, StoreConflict) and conflicts < CONFLICT_RETRIES:
+                    # Another worker's transaction won a deadlock: the same work goes through now.
+                    conflicts += 1
+                    log.info("%s; %s is done again", exc, what)
+                    continue
                 if waited >= self.store_patience:
                     log.error("%s; gave up on event %s after %.0f s", exc, what, waited)
                     raise

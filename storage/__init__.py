@@ -27,7 +27,7 @@ from storage.records import (
 )
 from storage.registry import RegistryChange, RegistryEntry, RegistryQuery, SuggestionStatus
 from storage.schedule import JobInfo, JobKind, JobState
-from storage.store import Store, StoreError, StoreErrorCode, StoreUnavailable
+from storage.store import Store, StoreConflict, StoreError, StoreErrorCode, StoreUnavailable
 from storage.warnings import TopicCounts, TopicMessageInfo, WarningBurst, WarningInfo
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "RegistryEntry",
     "RegistryQuery",
     "Store",
+    "StoreConflict",
     "StoreError",
     "StoreErrorCode",
     "StoreUnavailable",

@@ -72,6 +72,15 @@ class StoreUnavailable(Exception):
     connection lost during COMMIT itself leaves unknown whether the server kept the write."""
 
 
+class StoreConflict(StoreUnavailable):
+    """PostgreSQL rolled the transaction back to end a conflict with another worker's (a deadlock, a
+    serialization failure): nothing is down, and the same work done again at once goes through."""
+
+
+CONFLICT_STATES = frozenset({"40P01", "40001"})
+"""SQLSTATEs of a transaction PostgreSQL rolled back for another's sake: deadlock detected,
+serialization failure."""
+
 _OUTAGE_WORDS = (
     "connection",
     "server closed",
@@ -181,6 +190,9 @@ class StoreBase:
 
     @staticmethod
     def _unavailable(exc: DBAPIError) -> Exception:
+        # Before the outage words: a deadlock's message names the processes "blocked" by each other.
+        if getattr(exc.orig, "sqlstate", None) in CONFLICT_STATES:
+            return StoreConflict(f"transaction rolled back: {type(exc.orig).__name__}")
         if is_outage(exc):
             return StoreUnavailable(f"database unavailable: {type(exc.orig).__name__}")
         return exc

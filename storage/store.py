@@ -36,7 +36,7 @@ from __future__ import annotations
 from storage.accounts import AccountStore
 from storage.attention import AttentionStore
 from storage.audit import AuditStore
-from storage.base import StoreError, StoreErrorCode, StoreUnavailable, is_outage
+from storage.base import StoreConflict, StoreError, StoreErrorCode, StoreUnavailable, is_outage
 from storage.duplicates import DuplicateStore
 from storage.engagement import EngagementStore
 from storage.journal import JournalStore
@@ -52,7 +52,14 @@ from storage.ticket_search import TicketSearchStore
 from storage.tickets import TicketStore
 from storage.warnings import WarningStore
 
-__all__ = ["Store", "StoreError", "StoreErrorCode", "StoreUnavailable", "is_outage"]
+__all__ = [
+    "Store",
+    "StoreConflict",
+    "StoreError",
+    "StoreErrorCode",
+    "StoreUnavailable",
+    "is_outage",
+]
 
 
 class Store(

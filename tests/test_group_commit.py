@@ -8,6 +8,7 @@ Each test runs on SQLite and on PostgreSQL (the ``chat`` fixture).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import text
 
 from bot.events import Received
 from bot.routes import Observer, RouteTable
-from storage import StoreUnavailable
+from storage import StoreConflict, StoreUnavailable
 from test_pipeline import APOLOGY, memory_event
 
 pytestmark = pytest.mark.asyncio
@@ -81,6 +82,27 @@ async def test_an_outage_mid_batch_undoes_the_batch_and_it_is_done_once(chat):
     stored = [t for (t,) in rows(chat.app, "select text from messages order by id")]
     assert stored == bodies
     assert rows(chat.app, "select distinct state from inbox") == [("done",)]
+
+
+async def test_a_batch_that_lost_a_deadlock_is_done_again_at_once(chat, caplog):
+    """Another worker's transaction won a deadlock (PostgreSQL rolled this one back): the batch is
+    done again at once, not after an outage's pause, and every message is stored once."""
+    bodies = [f"{n}号楼又停水了" for n in range(6)]
+    lost = {"left": 2}
+
+    async def deadlock(ctx):
+        if ctx.message.text.startswith("3号楼") and lost["left"]:
+            lost["left"] -= 1
+            raise StoreConflict("transaction rolled back: DeadlockDetected")
+
+    in_front(chat, deadlock)
+    await journal(chat, bodies)
+    with caplog.at_level(logging.INFO):
+        assert await chat.app.dispatcher.process_pending() == len(bodies)
+    assert lost["left"] == 0
+    assert "is done again" in caplog.text and " waits " not in caplog.text
+    stored = [t for (t,) in rows(chat.app, "select text from messages order by id")]
+    assert stored == bodies
 
 
 async def test_an_acknowledgement_does_not_wait_for_the_messages_behind_it(chat):

@@ -484,3 +484,49 @@ def test_a_tickets_askers_are_counted_through_links_of_links(store):
     assert store.linked_count(other.id) == 1
     assert store.linked_count(first.id) == 0
     assert [q.id for q in store.linked_questions(ticket.id)] == [first.id, second.id, third.id]
+
+
+def test_a_deadlock_is_a_conflict_to_do_again_not_an_outage(db_url):
+    """PostgreSQL ends a deadlock by rolling one transaction back: the store says so as a
+    ``StoreConflict`` (done again at once), not as the database being down."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: its transactions never deadlock")
+    import threading
+
+    from sqlalchemy.exc import DBAPIError
+
+    from storage import StoreConflict
+    from storage.base import StoreBase
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    store.add_official("甲", "", "official", T0)
+    store.add_official("乙", "", "official", T0)
+    first, second = (o.id for o in store.officials())
+    sql = "UPDATE officials SET department = 'x' WHERE id = :id"
+    errors: list[DBAPIError] = []
+    both_hold = threading.Barrier(2)
+
+    def cross(mine: int, theirs: int) -> None:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            connection.execute(text(sql), {"id": mine})
+            both_hold.wait()
+            try:
+                connection.execute(text(sql), {"id": theirs})
+                transaction.commit()
+            except DBAPIError as exc:
+                errors.append(exc)
+                transaction.rollback()
+
+    threads = [
+        threading.Thread(target=cross, args=pair) for pair in ((first, second), (second, first))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(errors) == 1  # PostgreSQL rolled back exactly one of the two
+    assert isinstance(StoreBase._unavailable(errors[0]), StoreConflict)
+    engine.dispose()
