@@ -17,6 +17,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from storage import topic_rollup
+
 PERSONS_MEMO = "minyi.persons"
 GROUPS_MEMO = "minyi.groups"
 """Keys of ``Session.info`` under which a session remembers the persons and groups it found
@@ -130,6 +132,7 @@ class StoreBase:
             with self._sessions.begin() as session:
                 # type(self): the bound store has every method of the store it was made from.
                 yield type(self)(self.engine, session=session)
+                topic_rollup.add_deferred(session, core(session))
         except DBAPIError as exc:
             raise self._unavailable(exc) from exc
 
@@ -147,6 +150,7 @@ class StoreBase:
             raise RuntimeError("end_unit called on a store that is not bound to a unit of work")
         try:
             if commit:
+                topic_rollup.add_deferred(session, core(session))
                 session.commit()
             else:
                 # A rollback on a connection the server dropped fails too; closing discards it.
@@ -187,6 +191,7 @@ class StoreBase:
         if self._bound is not None:
             self._bound.info.pop(PERSONS_MEMO, None)
             self._bound.info.pop(GROUPS_MEMO, None)
+            topic_rollup.forget_asked(self._bound)
 
     @staticmethod
     def _unavailable(exc: DBAPIError) -> Exception:

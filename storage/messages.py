@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from storage import rows
+from storage import rows, topic_rollup
 from storage.base import StoreBase, core
 from storage.driver import DriverStatement
 from storage.models import Message, Question
@@ -84,9 +84,19 @@ class MessageStore(StoreBase):
             # message id) inserts nothing and returns no id. The statement is compiled once per
             # dialect and run on the driver's cursor (storage/driver.py).
             connection = core(session)
+            # In a unit of work on PostgreSQL the topic's hour is counted at commit, with the
+            # unit's other messages (storage/topic_rollup.py).
+            deferred = (
+                self._bound is not None
+                and topic_key is not None
+                and not from_official
+                and topic_rollup.defer(session, connection)
+            )
             new_id = _insert_message(connection.dialect.name).scalar(connection, values)
             if new_id is None:
                 return None
+            if deferred:
+                topic_rollup.remember(session, new_id)
             return MessageInfo(
                 new_id, platform, chat_id, platform_message_id, group_id, person_id,
                 text, intent, sent_at,

@@ -1,7 +1,8 @@
 """The early warning's topic counts from the hourly topic rollup equal counting the messages themselves.
 
 Messages stored before migration 0015 (filled into ``topic_hours`` by the migration) and after it — one
-by one through the store and in one multi-row INSERT (kept by the trigger) — at the turn of an hour and
+by one through the store, in units of work with savepoints (on PostgreSQL counted at commit) and in one
+multi-row INSERT (kept by the trigger) — at the turn of an hour and
 inside one, officials' among them (never counted); then windows and lookbacks that are ragged, hour
 aligned and shorter than an hour: ``topic_tally`` gives what a count of the raw rows gives, on both
 engines.
@@ -42,6 +43,16 @@ def message_rows(rng: random.Random, tag: str, n: int, group: int, person: int) 
     return found
 
 
+def record(store: Store, r: dict) -> object:
+    """Store message row ``r`` as the bot does (``record_message``)."""
+    return store.record_message(
+        platform="test", chat_id="g1", chat_title="幸福里", is_group=True,
+        platform_message_id=r["platform_message_id"], sender_id="r1", sender_name="王阿姨",
+        text=r["text"], sent_at=r["sent_at"], intent="complaint", intent_confidence=0.9,
+        intent_confident=True, from_official=r["from_official"], topic_key=r["topic_key"],
+    )  # fmt: skip
+
+
 def raw_tally(
     rows: list[dict], key: str, window_start, lookback_start, until
 ) -> tuple[int, int, int]:
@@ -74,16 +85,26 @@ def test_the_topic_counts_from_the_rollup_equal_the_raw_counts(db_url):
     store = Store(engine)
     one_by_one = message_rows(rng, "one", 150, *ids)
     for r in one_by_one:
-        assert store.record_message(
-            platform="test", chat_id="g1", chat_title="幸福里", is_group=True,
-            platform_message_id=r["platform_message_id"], sender_id="r1", sender_name="王阿姨",
-            text=r["text"], sent_at=r["sent_at"], intent="complaint", intent_confidence=0.9,
-            intent_confident=True, from_official=r["from_official"], topic_key=r["topic_key"],
-        )  # fmt: skip
+        assert record(store, r)
+    # In units of work, as the dispatcher's batches store them (on PostgreSQL counted at commit,
+    # storage/topic_rollup.py): an event's savepoint rolled back (a unit's first among them, and
+    # what it told the trigger with it) and a whole unit rolled back leave nothing counted.
+    in_units = message_rows(rng, "unit", 200, *ids)
+    kept = []
+    for start in range(0, len(in_units), 50):
+        unit = store.begin_unit()
+        for n, r in enumerate(in_units[start : start + 50]):
+            savepoint = unit.begin_savepoint()
+            assert record(unit, r)
+            unit.end_savepoint(savepoint, keep=n % 7 != 0)
+            if n % 7 != 0:
+                kept.append(r)
+        unit.end_unit(commit=start < 150)
+    kept = [r for r in kept if r in in_units[:150]]
     many = message_rows(rng, "many", 150, *ids)
     with engine.begin() as connection:
         connection.execute(insert(Message), many)
-    rows = before + one_by_one + many
+    rows = before + one_by_one + kept + many
 
     checked = 0
     for until in [
