@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from storage import topic_rollup
+from storage.commit_hooks import run_before_commit
 
 PERSONS_MEMO = "minyi.persons"
 GROUPS_MEMO = "minyi.groups"
@@ -132,7 +133,7 @@ class StoreBase:
             with self._sessions.begin() as session:
                 # type(self): the bound store has every method of the store it was made from.
                 yield type(self)(self.engine, session=session)
-                topic_rollup.add_deferred(session, core(session))
+                run_before_commit(session, core(session))
         except DBAPIError as exc:
             raise self._unavailable(exc) from exc
 
@@ -150,7 +151,7 @@ class StoreBase:
             raise RuntimeError("end_unit called on a store that is not bound to a unit of work")
         try:
             if commit:
-                topic_rollup.add_deferred(session, core(session))
+                run_before_commit(session, core(session))
                 session.commit()
             else:
                 # A rollback on a connection the server dropped fails too; closing discards it.

@@ -15,6 +15,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import Session
 
+from storage.commit_hooks import before_commit
+
 DEFERRED = "minyi.topic_hours"
 """``Session.info`` key: the ids of the unit's messages the rollup has yet to count."""
 ASKED = "minyi.topic_hours_asked"
@@ -51,6 +53,7 @@ def forget_asked(session: Session) -> None:
     session.info.pop(ASKED, None)
 
 
+@before_commit
 def add_deferred(session: Session, connection: Connection) -> None:
     """Just before the unit commits: its messages into the rollup, one statement, in key order."""
     ids = session.info.pop(DEFERRED, None)

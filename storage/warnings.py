@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Connection,
     Table,
     and_,
     bindparam,
@@ -22,12 +23,14 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     true,
     update,
 )
 from sqlalchemy.orm import Session
 
 from storage.base import StoreBase, core
+from storage.commit_hooks import before_commit
 from storage.driver import DriverStatement
 from storage.message_hours import hour_of, next_hour
 from storage.models import Group, Message, OpinionWarning, Person, TopicHour
@@ -105,6 +108,51 @@ class WarningInfo:
     latest_message_id: int
     window_start: datetime
     raised_at: datetime
+
+
+_REFRESHES = "minyi.warning_refreshes"
+"""``Session.info`` key: the refreshes a unit of work on PostgreSQL leaves for its commit."""
+_ALIVE = text("SELECT id FROM messages WHERE id = ANY(CAST(:ids AS integer[]))")
+"""Which of the messages are still there (PostgreSQL: the refreshes are deferred there alone)."""
+
+
+def _refresh(
+    connection: Connection,
+    warning_id: int,
+    count: int,
+    message_id: int,
+    sent_at: datetime,
+    group_title: str,
+) -> None:
+    """``WarningStore.refresh_warning``'s statements."""
+    found = _WARNING_NOW.first(connection, {"warning_id": warning_id})
+    assert found is not None, warning_id  # the tally found it in this transaction
+    groups, key, window_start, latest_id, latest_at = found
+    if latest_at is None or sent_at >= latest_at:
+        latest_id = message_id
+    if group_title not in groups.split("、"):
+        until = max(sent_at, latest_at or sent_at)
+        titles = _BURST_GROUPS.rows(connection, {"key": key, "start": window_start, "until": until})
+        groups = "、".join(title for (title,) in titles)
+    _REFRESH.rows(
+        connection,
+        {"warning_id": warning_id, "count": count, "latest": latest_id, "groups": groups},
+    )
+
+
+@before_commit
+def _refresh_deferred(session: Session, connection: Connection) -> None:
+    """The refreshes a unit left for its commit, warning by warning (each warning's in the order
+    made): the same rows always taken in the same order. A refresh whose message a savepoint rolled
+    back is dropped with it."""
+    refreshes = session.info.pop(_REFRESHES, None)
+    if not refreshes:
+        return
+    ids = [message_id for _, _, message_id, _, _ in refreshes]
+    alive = {i for (i,) in connection.execute(_ALIVE, {"ids": ids})}
+    for refresh in sorted(refreshes, key=lambda r: r[0]):
+        if refresh[2] in alive:
+            _refresh(connection, *refresh)
 
 
 class WarningStore(StoreBase):
@@ -243,21 +291,13 @@ class WarningStore(StoreBase):
         are counted again) compiled once and run on the driver's cursor (storage/driver.py)."""
         with self._tx() as session:
             connection = core(session)
-            found = _WARNING_NOW.first(connection, {"warning_id": warning_id})
-            assert found is not None, warning_id  # the tally found it in this transaction
-            groups, key, window_start, latest_id, latest_at = found
-            if latest_at is None or sent_at >= latest_at:
-                latest_id = message_id
-            if group_title not in groups.split("、"):
-                until = max(sent_at, latest_at or sent_at)
-                titles = _BURST_GROUPS.rows(
-                    connection, {"key": key, "start": window_start, "until": until}
-                )
-                groups = "、".join(title for (title,) in titles)
-            _REFRESH.rows(
-                connection,
-                {"warning_id": warning_id, "count": count, "latest": latest_id, "groups": groups},
-            )
+            if self._bound is not None and connection.dialect.name == "postgresql":
+                # Once, at commit, in warning order (``storage.commit_hooks``): a storm's warning
+                # is the one row every worker's messages touch.
+                refresh = (warning_id, count, message_id, sent_at, group_title)
+                session.info.setdefault(_REFRESHES, []).append(refresh)
+                return
+            _refresh(connection, warning_id, count, message_id, sent_at, group_title)
 
     def warning(self, warning_id: int, scope: ReportScope = EVERYTHING) -> WarningInfo | None:
         """Warning ``warning_id`` when its burst had a message in a group ``scope`` admits."""

@@ -236,3 +236,64 @@ def test_a_warning_refreshed_from_a_new_group_lists_the_bursts_groups_in_order(d
         newest.id,
     )
     engine.dispose()
+
+
+def test_a_units_refreshes_are_those_of_the_messages_it_kept(db_url):
+    """Refreshes made in a unit of work (on PostgreSQL applied at its commit, warning by warning)
+    leave each warning as the unit's kept messages make it; a refresh made for a message whose
+    savepoint was rolled back leaves no trace."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    start = T0 - timedelta(minutes=30)
+    warnings = []
+    for n, topic in enumerate(("停水", "停电")):
+        first = store.record_message(
+            platform="test", chat_id="g1", chat_title="幸福里", is_group=True,
+            platform_message_id=f"seed{n}", sender_id="r1", sender_name="王阿姨", text=topic,
+            sent_at=start + timedelta(minutes=1), intent="complaint", intent_confidence=0.9,
+            intent_confident=True, topic_key=topic,
+        )  # fmt: skip
+        assert first is not None
+        counts = store.topic_counts(topic, window_start=start, lookback_start=start, until=T0)
+        warnings.append(
+            store.raise_warning(counts, label=topic, baseline=0.0, window_start=start, at=T0)
+        )
+    unit = store.begin_unit()
+    kept = {}
+    for n, (warning, title, keep) in enumerate(
+        [
+            (warnings[1], "阳光花园", True),
+            (warnings[0], "幸福里", True),
+            (warnings[0], "金色家园", False),
+        ]
+    ):
+        savepoint = unit.begin_savepoint()
+        info = unit.record_message(
+            platform="test", chat_id=f"g{n + 2}", chat_title=title, is_group=True,
+            platform_message_id=f"m{n}", sender_id="r1", sender_name="王阿姨", text=warning.label,
+            sent_at=start + timedelta(minutes=5 + n), intent="complaint", intent_confidence=0.9,
+            intent_confident=True, topic_key=warning.label,
+        )  # fmt: skip
+        assert info is not None
+        unit.refresh_warning(
+            warning.id, count=5 + n, message_id=info.id, sent_at=info.sent_at, group_title=title
+        )
+        unit.end_savepoint(savepoint, keep)
+        if keep:
+            kept[warning.id] = info.id
+    unit.end_unit(commit=True)
+    found = {w.id: store.warning(w.id) for w in warnings}
+    water, power = (found[w.id] for w in warnings)
+    assert water is not None and power is not None
+    assert (water.groups, water.count, water.latest_message_id) == (
+        "幸福里",
+        6,
+        kept[warnings[0].id],
+    )
+    assert (power.groups, power.count, power.latest_message_id) == (
+        "幸福里、阳光花园",
+        5,
+        kept[warnings[1].id],
+    )
+    engine.dispose()
