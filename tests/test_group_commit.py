@@ -66,16 +66,23 @@ async def test_a_failing_event_in_a_batch_undoes_only_itself(chat):
     assert [p.text[:6] for p in chat.to("xingfuli")] == [APOLOGY[:6]]  # one apology
 
 
+def fail_at(chat: Any, prefix: str, error: Exception, times: int) -> dict[str, int]:
+    """Handling a message starting with ``prefix`` raises ``error`` the first ``times`` times; the
+    count of failures left."""
+    left = {"left": times}
+
+    async def failing(ctx):
+        if ctx.message.text.startswith(prefix) and left["left"]:
+            left["left"] -= 1
+            raise error
+
+    in_front(chat, failing)
+    return left
+
+
 async def test_an_outage_mid_batch_undoes_the_batch_and_it_is_done_once(chat):
     bodies = [f"{n}号楼的路灯不亮了" for n in range(8)]
-    cut = {"left": 1}
-
-    async def outage(ctx):
-        if ctx.message.text.startswith("5号楼") and cut["left"]:
-            cut["left"] -= 1
-            raise StoreUnavailable("database unavailable: OperationalError")
-
-    in_front(chat, outage)
+    cut = fail_at(chat, "5号楼", StoreUnavailable("database unavailable: OperationalError"), 1)
     await journal(chat, bodies)
     assert await chat.app.dispatcher.process_pending() == len(bodies)
     assert cut["left"] == 0
@@ -88,14 +95,7 @@ async def test_a_batch_that_lost_a_deadlock_is_done_again_at_once(chat, caplog):
     """Another worker's transaction won a deadlock (PostgreSQL rolled this one back): the batch is
     done again at once, not after an outage's pause, and every message is stored once."""
     bodies = [f"{n}号楼又停水了" for n in range(6)]
-    lost = {"left": 2}
-
-    async def deadlock(ctx):
-        if ctx.message.text.startswith("3号楼") and lost["left"]:
-            lost["left"] -= 1
-            raise StoreConflict("transaction rolled back: DeadlockDetected")
-
-    in_front(chat, deadlock)
+    lost = fail_at(chat, "3号楼", StoreConflict("transaction rolled back: DeadlockDetected"), 2)
     await journal(chat, bodies)
     with caplog.at_level(logging.INFO):
         assert await chat.app.dispatcher.process_pending() == len(bodies)
