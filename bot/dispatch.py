@@ -364,27 +364,21 @@ class Dispatcher:
         instead of one per store call, like a batch. ``job`` must not touch the main loop's asyncio
         objects."""
 
-        async def here() -> bool:
-            async with self._transaction(event_id) as work:
-                await job(work)
-            return bool(work.queued)
-
         async def attempt() -> None:
-            self._roles.clear()  # as ``unit``: a follow-up may change the roster
-            async with self._write_lock:
-                queued = await self.services.on_db_thread(here)
-            if queued:
-                self.postman.wake()
+            (failure,) = await self.in_units_on_db_thread([(event_id, job)])
+            if failure is not None:
+                raise failure
 
         await self.patiently(what, attempt)
 
     async def in_units_on_db_thread(
         self, units: Sequence[tuple[int | None, Callable[[Work], Awaitable[None]]]]
     ) -> list[Exception | None]:
-        """Several ``in_unit_on_db_thread`` units (``(event_id, job)``), each its own transaction,
-        one after another in one turn of the writer and one hop: the outcomes of a delivery round's
-        sends wait for one batch of the inbox, not one each. What each unit came to: None, or the
-        exception that rolled it back (tried once: the caller tries again, patiently)."""
+        """Several units (``(event_id, job)``) of jobs that only call the store and queue sends,
+        each its own transaction, one after another in one turn of the writer and one hop to the
+        database thread: the outcomes of a delivery round's sends wait for one batch of the inbox,
+        not one each. What each unit came to: None, or the exception that rolled it back (tried
+        once: ``in_unit_on_db_thread`` tries again, patiently)."""
 
         async def here() -> tuple[list[Exception | None], bool]:
             results: list[Exception | None] = []
