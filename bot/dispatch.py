@@ -85,12 +85,21 @@ SEND_GRACE = 0.01
 send too (not plain group talk): a burst's questions share a commit and the postman's round, while
 the first send waits at most this long plus one event for the commit that lets it out. A lone
 question, or one before plain talk, ends its batch at once."""
+BACKLOG = 20
+"""Events found waiting at once that make a backlog (a burst of questions after a storm)."""
+BACKLOG_GRACE = 0.05
+"""``SEND_GRACE`` in a backlog: every send there waits for the queue ahead of it anyway, and longer
+batches empty the queue sooner (a burst of 500 questions: about a third more a second than with
+``SEND_GRACE``, measured by ``benchmarks/dispatch.py --burst``)."""
 CONTENDED_PAUSE = (0.02, 0.32)
 """Seconds a worker waits, doubling, before it looks at the inbox again when every pending event it
 found belongs to chats other workers are handling (several workers on PostgreSQL)."""
 CLAIM_AHEAD = 50
 """A batch claims at most this many events at a time (one statement for all of them), fewer when
 one of them may send (``_batch_body``)."""
+CLAIM_SENDERS = 4
+"""Events that may send claimed together after the first (``_claim_window``): about as many as a
+batch handles in its ``SEND_GRACE``."""
 ANALYSIS_CHUNK = 50
 """Group messages whose intents are classified together (one matrix) while the store works."""
 ROLES_SECONDS = 5.0
@@ -146,6 +155,36 @@ def _plain_talk(event: IncomingMessage) -> bool:
         and "@" not in event.text  # a mention, maybe of the bot by an alias
         and "＠" not in event.text
         and not event.text.lstrip().startswith(("/", "／"))
+    )
+
+
+def _claim_window(events: Sequence[IncomingMessage]) -> int:
+    """How many of ``events`` (the batch's next, in order) to claim at once: through plain talk to
+    the first event that may send, and on through up to ``CLAIM_SENDERS`` events that may send
+    right after it (a burst's questions share the batch for ``SEND_GRACE``), never into the plain
+    talk after them, where the batch ends. What it claimed beyond its end would be released again
+    (claiming the next 50 in a burst of questions, 49 were released for each one handled)."""
+    senders = 0
+    for n, event in enumerate(events):
+        if _plain_talk(event):
+            if senders:
+                return n
+            continue
+        senders += 1
+        if senders == CLAIM_SENDERS:
+            return n + 1
+    return len(events)
+
+
+def _group_talk(ctx: Context) -> bool:
+    """A group message that is no command (a resident's question, say): handling it changes no one's
+    role, so the roles a batch learnt stand after it sent something."""
+    event = ctx.message
+    return (
+        event.kind is EventKind.MESSAGE
+        and event.chat.is_group
+        and event.button is None
+        and ctx.command is None
     )
 
 
@@ -506,7 +545,8 @@ class Dispatcher:
         for a read of its chat (``bot.reads``).
 
         Once an event queued a send, the batch ends (and commits) before the next plain group
-        message or ``SEND_GRACE`` after that send (so it goes out soon); it also ends after
+        message or ``SEND_GRACE`` after that send (so it goes out soon; ``BACKLOG_GRACE`` when
+        ``BACKLOG`` events or more wait); it also ends after
         ``BATCH_SECONDS``, or at an event whose handler failed: its savepoint is rolled back and
         the failure counted, the batch before it commits, and the event is tried again first in the
         next batch — after ``max_attempts`` failures it is kept as poison and the person hears one
@@ -620,9 +660,9 @@ class Dispatcher:
     ) -> _Batch:
         """``_batch_in_unit``'s work, on the database thread. ``careful``: each event in a savepoint
         of its own; an event that asks for a long read first (``ReadFirst``) is rolled back and put in
-        ``asked``, its chat's later events wait. Not careful: plain group talk (``_plain_talk``) has
-        no savepoint, and such an event that fails or asks for a read raises ``_TryCarefully`` (the
-        whole unit is rolled back)."""
+        ``asked``, its chat's later events wait. Not careful: group talk (plain, or a question to
+        the bot: ``_group_talk_before``) has no savepoint, and such an event that fails or asks for a
+        read raises ``_TryCarefully`` (the whole unit is rolled back)."""
         services = self.services
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -631,24 +671,18 @@ class Dispatcher:
         waiting = 0
         held: set[str] = set()
         poisoned: tuple[InboxRecord, IncomingMessage] | None = None
+        grace = BACKLOG_GRACE if len(items) >= BACKLOG else SEND_GRACE
         bound = await services.db(services.store.begin_unit)
         try:
             # Events are claimed when the batch reaches them, the next CLAIM_AHEAD at a time (one
             # statement serves many), so a worker holds only the chats it is about to handle
-            # (several workers: ``claim_events``). A claim reaches through plain talk to the first
-            # event that may send, where the batch is likely to end: what it claimed beyond that
-            # would be released again (in a burst of questions, 49 events claimed and released
-            # for each one handled).
+            # (several workers: ``claim_events``); ``_claim_window`` says how far.
             claimed: set[int] = set()
             left: list[int] = []
             reached = 0
             for at, (record, event) in enumerate(items):
                 if at == reached:
-                    window = items[at : at + CLAIM_AHEAD]
-                    reached = at + next(
-                        (n + 1 for n, (_, e) in enumerate(window) if not _plain_talk(e)),
-                        len(window),
-                    )
+                    reached = at + _claim_window([e for _, e in items[at : at + CLAIM_AHEAD]])
                     ids = [r.id for r, _ in items[at:reached]]
                     mine = await services.db(bound.claim_events, ids, services.clock())
                     # The senders whose roles are not known yet, looked up together.
@@ -664,14 +698,15 @@ class Dispatcher:
                 if record.chat_key in held or self.reads.holds(record.chat_key):
                     waiting += 1  # after its chat's read, in order
                     continue
-                # Optimistic, only plain group talk goes without a savepoint: commands (a report
-                # that reads first, say) keep theirs, so they never send the batch round again.
-                plain = not careful and _plain_talk(event)
+                # Optimistic, group talk (plain, or a question to the bot) goes without a
+                # savepoint: commands (a report that reads first, say) keep theirs, so they never
+                # send the batch round again.
+                plain = not careful and self._group_talk_before(event)
                 savepoint = None if plain else await services.db(bound.begin_savepoint)
                 work = self._work(bound, record.id, _NotYet(self.reads) if plain else self.reads)
                 try:
                     analysis = await self._analysis(texts, record.id)
-                    await self._dispatch_event(work, event, analysis, roles)
+                    ctx = await self._dispatch_event(work, event, analysis, roles)
                     if work.queued:
                         entries = [encode_queued(q, record.id) for q in work.queued]
                         ids = await services.db(bound.enqueue, entries, services.clock())
@@ -699,11 +734,12 @@ class Dispatcher:
                 left.remove(record.id)
                 handled += 1
                 if work.queued:
-                    roles.clear()  # what it did (/bind …) may have changed the roster
+                    if not _group_talk(ctx):
+                        roles.clear()  # what it did (/bind …) may have changed the roster
                     if not queued:
                         queued, first_send = True, loop.time()
                 if queued and (
-                    loop.time() - first_send >= SEND_GRACE
+                    loop.time() - first_send >= grace
                     or (at + 1 < len(items) and _plain_talk(items[at + 1][1]))
                 ):
                     break
@@ -805,9 +841,10 @@ class Dispatcher:
         event: IncomingMessage,
         analysis: Analysis | None = None,
         roles: dict[tuple[str, str], OfficialInfo | None] | None = None,
-    ) -> None:
-        """Resolve the sender's role (from ``roles`` when a batch knows it) and dispatch the event.
-        ``analysis``: its text's analysis, when the batch computed it already."""
+    ) -> Context:
+        """Resolve the sender's role (from ``roles`` when a batch knows it) and dispatch the event
+        (its context is returned). ``analysis``: its text's analysis, when the batch computed it
+        already."""
         who = (event.platform, event.sender.user_id)
         if roles is not None and who in roles:
             official = roles[who]
@@ -826,6 +863,7 @@ class Dispatcher:
         await self.dispatch(ctx)
         if event.button is not None and not ctx.button_answered:
             ctx.answer_button()  # stop the client's spinner
+        return ctx
 
     async def _apologise(self, record: InboxRecord, event: IncomingMessage) -> None:
         """The event became poison: the person hears that something went wrong, never a traceback."""
@@ -841,6 +879,17 @@ class Dispatcher:
         await self.in_unit(record.key, apologise, event_id=record.id)
 
     # ------------------------------------------------------------------ routing
+
+    def _group_talk_before(self, event: IncomingMessage) -> bool:
+        """``_group_talk`` of ``event``, told before it is handled: plain talk, or a group message
+        to the bot that is no command."""
+        if _plain_talk(event):
+            return True
+        if event.kind is not EventKind.MESSAGE or not event.chat.is_group or event.button:
+            return False
+        text = self.addressed_text(event)[0]
+        handle = self.services.bot_usernames.get(event.platform)
+        return parse_command(text, handle) is None and not is_status_request(text)
 
     def addressed_text(self, message: IncomingMessage) -> tuple[str, bool]:
         """The message's text without the bot's @-mention (handle or alias), and whether an alias

@@ -174,6 +174,9 @@ class Postman:
         self._woken = 0
         """How many times something was queued: ``flush`` asks the outbox again only when something
         was queued since it last looked (a follow-up's send) or the rows filled its page."""
+        self._read_after = -1
+        """``_woken`` when the outbox was last read (-1: never): whatever woke the postman since is
+        only in the outbox, not handed over."""
         self._claimed_unsent: set[int] = set()
         """Rows this process tried to claim when the database went away: the claim may have been
         committed, but the message was certainly not sent."""
@@ -195,11 +198,12 @@ class Postman:
         self._wake.set()
 
     def hand(self, rows: Sequence[OutboxRecord]) -> None:
-        """Sends just committed: the next round posts them without reading the outbox first (the
-        claim still checks each against the outbox: one already sent, or behind an older send of
-        its chat, is left for the round that reads it)."""
+        """Sends just committed: the next rounds post them without reading the outbox (the claim
+        still checks each against the outbox: one already sent, or behind an older send of its chat,
+        is not posted, and the outbox is read for what it holds instead). Unlike ``wake`` this says
+        that nothing else was queued: a hand-off alone never makes the postman read."""
         self._handed.extend(rows)
-        self.wake()
+        self._wake.set()
 
     async def run(self, poll: float = 1.0) -> None:
         """Deliver whenever woken (or every ``poll`` seconds) until cancelled."""
@@ -212,27 +216,43 @@ class Postman:
             except Exception:
                 log.exception("delivering the outbox failed; retrying")
 
+    def _next_handed(self, tried: set[int]) -> list[OutboxRecord]:
+        """Each chat's first send handed over and not yet tried in this flush, in the order queued;
+        the chats' later ones stay handed, for the rounds after."""
+        first: dict[tuple[str, str], OutboxRecord] = {}
+        later: list[OutboxRecord] = []
+        for row in self._handed:
+            if row.id in tried:
+                continue  # a read of this flush found it first
+            if first.setdefault((row.platform, row.chat_id), row) is not row:
+                later.append(row)
+        self._handed = later
+        return list(first.values())
+
     async def flush(self) -> int:
-        """Deliver everything due, including what follow-ups queue meanwhile; returns how many."""
+        """Deliver everything due, including what follow-ups queue meanwhile; returns how many.
+
+        Sends handed over (``hand``) are posted without reading the outbox; it is read when the
+        postman was woken by anything else, when a handed send was not posted (stale, or behind an
+        older send of its chat), and when there is nothing handed."""
         done = 0
         tried: set[int] = set()
+        read_needed = False
         services = self.dispatcher.services
         async with self._lock:
             while not self.dispatcher.winding_down:
-                woken = self._woken
-                handed, self._handed = self._handed, []
-                if handed:
-                    first: dict[tuple[str, str], OutboxRecord] = {}
-                    for row in handed:
-                        if row.id not in tried:  # a read of this flush found it first
-                            first.setdefault((row.platform, row.chat_id), row)
-                    rows = list(first.values())  # each chat's first, in the order queued
-                else:
+                read_needed = read_needed or self._woken != self._read_after
+                rows = [] if read_needed else self._next_handed(tried)
+                from_read = not rows
+                if from_read:
+                    self._read_after = self._woken
+                    self._handed = [r for r in self._handed if r.id not in tried]
                     rows = await self.dispatcher.patiently(
                         "the outbox", lambda: services.db(services.store.outbox_due, OUTBOX_PAGE)
                     )
-                if not rows and not handed:
-                    return done
+                    read_needed = False
+                    if not rows and not self._handed:
+                        return done
                 tried.update(row.id for row in rows)
                 live = await self._live(rows)
                 # Each chat's next send, side by side (the next round reads each chat's next one).
@@ -247,9 +267,18 @@ class Postman:
                     raise failures[0]
                 delivered = sum(1 for r in results if r is True)
                 done += delivered
-                if handed or woken != self._woken or self._claimed_unsent:
-                    # Sends handed over say nothing of what else waits; something was queued
-                    # meanwhile; or a claim is to be tried again: read the outbox.
+                if self._woken != self._read_after or self._claimed_unsent:
+                    # Something was queued since the last read (a follow-up's send), or a claim is
+                    # to be tried again: read the outbox.
+                    read_needed = True
+                    continue
+                if not from_read:
+                    # A handed send not posted says the outbox holds something older: read it.
+                    read_needed = delivered < len(rows)
+                    if read_needed or self._handed:
+                        continue
+                    return done
+                if self._handed:
                     continue
                 if not delivered:
                     return done  # what is left is other workers' to send (or waits for theirs)

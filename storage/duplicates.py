@@ -16,6 +16,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select
 
 from storage import rows
 from storage.base import StoreBase, core
+from storage.driver import DriverStatement
 from storage.models import Message, Question
 from storage.records import QuestionInfo
 from storage.reports import EVERYTHING, ReportScope
@@ -42,7 +43,7 @@ class DuplicateStore(StoreBase):
             values: dict[str, Any] = {"topic_key": topic_key, "since": since}
             for n, (platform, chat_id) in enumerate(chats):
                 values[f"platform_{n}"], values[f"chat_{n}"] = platform, chat_id
-            found = core(session).execute(_on_topic(len(chats)), values).first()
+            found = _on_topic(len(chats)).first(core(session), values)
             return QuestionInfo(*found) if found else None
 
     def link_question(self, question_id: int, ticket_id: int) -> QuestionInfo:
@@ -112,7 +113,7 @@ class DuplicateStore(StoreBase):
 
 
 @cache
-def _on_topic(chats: int) -> Any:
+def _on_topic(chats: int) -> DriverStatement:
     """``open_ticket_on_topic``'s statement for that many chats (``platform_N``, ``chat_N`` bound,
     the asker's own first), built once per count: every question asks it, and building it cost more
     than running it. Rows are ``QuestionInfo`` fields (``rows.question_listing``)."""
@@ -123,7 +124,7 @@ def _on_topic(chats: int) -> Any:
         )
         for n in range(chats)
     ]
-    return (
+    return DriverStatement(
         rows.question_listing()
         .join(Message, Message.id == Question.message_id)
         .where(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from storage import rows
 from storage.base import StoreBase, StoreError, StoreErrorCode, core
+from storage.driver import DriverStatement
 from storage.models import Department, Group, GroupAssignment, InviteCode, Official, Person
 from storage.records import GroupInfo, OfficialInfo, OfficialSpec
 
@@ -25,7 +26,9 @@ _OFFICIAL_FIELDS = (
     _OFFICIALS.c.id, _OFFICIALS.c.name, _OFFICIALS.c.department, _OFFICIALS.c.role,
     _OFFICIALS.c.jurisdiction,
 )  # fmt: skip
-_OFFICIAL = select(*_OFFICIAL_FIELDS).where(_OFFICIALS.c.id == bindparam("official_id"))
+_OFFICIAL = DriverStatement(
+    select(*_OFFICIAL_FIELDS).where(_OFFICIALS.c.id == bindparam("official_id"))
+)
 _BY_IDENTITY = (
     select(_PERSONS.c.platform, _PERSONS.c.platform_user_id, *_OFFICIAL_FIELDS)
     .join(_OFFICIALS, _PERSONS.c.official_id == _OFFICIALS.c.id)
@@ -36,10 +39,26 @@ _BY_IDENTITY = (
         _OFFICIALS.c.active.is_(true()),
     )
 )
+_IDENTITY_FIELDS = (_PERSONS.c.official_id, _PERSONS.c.platform, _PERSONS.c.platform_user_id)
 _IDENTITIES = (
-    select(_PERSONS.c.official_id, _PERSONS.c.platform, _PERSONS.c.platform_user_id)
+    select(*_IDENTITY_FIELDS)
     .where(_PERSONS.c.official_id.in_(bindparam("official_ids", expanding=True)))
     .order_by(_PERSONS.c.id)
+)
+# The common case of one official (a ticket's handler, a lone sender's role), compiled once.
+_IDENTITIES_OF_ONE = DriverStatement(
+    select(*_IDENTITY_FIELDS)
+    .where(_PERSONS.c.official_id == bindparam("official_id"))
+    .order_by(_PERSONS.c.id)
+)
+_BY_ONE_IDENTITY = DriverStatement(
+    select(*_OFFICIAL_FIELDS)
+    .join(_OFFICIALS, _PERSONS.c.official_id == _OFFICIALS.c.id)
+    .where(
+        _PERSONS.c.platform == bindparam("platform"),
+        _PERSONS.c.platform_user_id == bindparam("user_id"),
+        _OFFICIALS.c.active.is_(true()),
+    )
 )
 
 
@@ -49,9 +68,12 @@ def _with_identities(connection: Connection, found: Sequence[Any]) -> dict[int, 
     if not found:
         return {}
     identities: dict[int, list[tuple[str, str]]] = {row[0]: [] for row in found}
-    for official_id, platform, user_id in connection.execute(
-        _IDENTITIES, {"official_ids": list(identities)}
-    ):
+    if len(identities) == 1:
+        (one,) = identities
+        accounts: Iterable[Any] = _IDENTITIES_OF_ONE.rows(connection, {"official_id": one})
+    else:
+        accounts = connection.execute(_IDENTITIES, {"official_ids": list(identities)})
+    for official_id, platform, user_id in accounts:
         identities[official_id].append((platform, user_id))
     return {
         oid: OfficialInfo(oid, name, department, role, jurisdiction, tuple(identities[oid]))
@@ -178,7 +200,7 @@ class RosterStore(StoreBase):
         """The official with this id, if any."""
         with self._tx() as session:
             connection = core(session)
-            row = connection.execute(_OFFICIAL, {"official_id": official_id}).first()
+            row = _OFFICIAL.first(connection, {"official_id": official_id})
             return _with_identities(connection, [row])[official_id] if row else None
 
     def official_for_identity(self, platform: str, user_id: str) -> OfficialInfo | None:
@@ -196,7 +218,13 @@ class RosterStore(StoreBase):
             return found
         with self._tx() as session:
             connection = core(session)
-            matched = connection.execute(_BY_IDENTITY, {"identities": list(identities)}).all()
+            matched: Sequence[Any]
+            if len(found) == 1:
+                ((platform, user_id),) = found
+                row = _BY_ONE_IDENTITY.first(connection, {"platform": platform, "user_id": user_id})
+                matched = [] if row is None else [(platform, user_id, *row)]
+            else:
+                matched = connection.execute(_BY_IDENTITY, {"identities": list(identities)}).all()
             officials = _with_identities(connection, [row[2:] for row in matched])
             for row in matched:
                 found[(row[0], row[1])] = officials[row[2]]
