@@ -106,6 +106,9 @@ ROLES_SECONDS = 5.0
 """How long batches reuse what they learnt of senders' roles: a roster change in this process (/bind,
 anything that replies or runs in a unit of its own) forgets them at once, one made by another process
 (``minyi officials add``) is seen within this many seconds."""
+FRESH_SECONDS = 1.0
+"""How long the inbox, once emptied, is taken to hold only what this process journals since
+(``Dispatcher._take_fresh``): it is read again at least this often while events keep coming."""
 READ_POLL = 1.0
 """Seconds a worker whose pending events all wait for reads looks at the inbox again at the latest."""
 APOLOGY = "抱歉，处理您的消息时出现问题，已记录，工作人员会尽快处理。"
@@ -239,6 +242,12 @@ class Dispatcher:
         self._journaled = 0
         """How many times this process journaled: ``process_pending`` asks the inbox again only
         when something was journaled since it last looked (or the batch was full)."""
+        self._fresh: list[InboxRecord] = []
+        """Events this process journaled since the inbox was last read (``receive``)."""
+        self._emptied_at: float | None = None
+        """When a batch last handled everything the inbox held (None: not known to be so): until
+        ``FRESH_SECONDS`` later, the events journaled since are all there is to handle, taken
+        from ``_fresh`` without reading the inbox."""
         # A batch's text analysis runs on a thread of its own, off the event loop.
         self._text_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-text")
         self._decoded: dict[int, IncomingMessage] = {}
@@ -311,7 +320,10 @@ class Dispatcher:
             if item.event is None:
                 log.error("%s: could not read event %s: %s", item.platform, item.key, item.error)
         if entries:
-            await self.write(self.services.store.journal, entries, self.services.clock())
+            _, fresh = await self.write(
+                self.services.store.journal_records, entries, self.services.clock()
+            )
+            self._fresh += fresh
             self._journaled += 1
             self._inbox_wake.set()
             self._news.set()
@@ -507,23 +519,36 @@ class Dispatcher:
         """Handle journaled events in the order received until none is left; returns how many."""
         handled = 0
         pause = CONTENDED_PAUSE[0]
+        loop = asyncio.get_running_loop()
         async with self._processing:
             while not self.winding_down:
                 journaled = self._journaled
                 self._news.clear()
-                pending = await self.patiently(
-                    "the inbox",
-                    lambda: self.services.db(self.services.store.pending_events, BATCH_EVENTS),
-                )
+                pending = self._take_fresh(loop.time())
+                fresh = bool(pending)
+                self._emptied_at = None
+                if not fresh:
+                    self._fresh = []  # the read finds them
+                    pending = await self.patiently(
+                        "the inbox",
+                        lambda: self.services.db(self.services.store.pending_events, BATCH_EVENTS),
+                    )
                 if not pending:
+                    # Events journaled from now on are all there is (those journaled during the
+                    # read are in ``_fresh`` if the read missed them).
+                    self._emptied_at = loop.time()
                     return handled
                 done, waiting = await self._process_batch(pending)
+                if done == len(pending) and (fresh or len(pending) < BATCH_EVENTS):
+                    self._emptied_at = loop.time()
                 if waiting:
                     # Every event left waits for a read (a report) of its chat: look again once one
                     # is done or something new is journaled (the poll is only a safety net).
                     with suppress(TimeoutError):
                         await asyncio.wait_for(self._news.wait(), READ_POLL)
                     continue
+                if done is None and fresh:
+                    continue  # a read handled them already: read the inbox
                 if done is None:
                     # Every chat of these events is another worker's now: look again shortly (the
                     # other worker may be about to release some of them).
@@ -537,6 +562,17 @@ class Dispatcher:
                     # the inbox again (a wake brings the background loop back).
                     return handled
         return handled
+
+    def _take_fresh(self, now: float) -> list[InboxRecord]:
+        """The next batch's events from those this process journaled (``_fresh``), when nothing
+        older can be pending: the last batch handled all the inbox held, no more than
+        ``FRESH_SECONDS`` ago (a read now and then finds what a worker that died left). [] when
+        the inbox is to be read. A hand-off saves a lone question's read of the inbox; the claim still
+        checks each event (one handled already is skipped; several workers: a chat's order)."""
+        if self._emptied_at is None or now - self._emptied_at > FRESH_SECONDS:
+            return []
+        taken, self._fresh = self._fresh[:BATCH_EVENTS], self._fresh[BATCH_EVENTS:]
+        return taken
 
     async def _process_batch(self, records: Sequence[InboxRecord]) -> tuple[int | None, bool]:
         """Handle the first of ``records`` in one transaction (group commit), each event in a

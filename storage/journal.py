@@ -44,9 +44,21 @@ _YOUNGER = _OUTBOX.alias("younger")
 _OPEN_STATES: list[Any] = [literal_column("'pending'"), literal_column("'sending'")]
 """A send not settled yet, written into the SQL as the partial index ``ix_outbox_chat_open`` says it
 (a driver statement binds no list: ``storage.driver``)."""
+_OLDER_EVENT = _INBOX.alias("older")
 _CLAIM = (
     update(_INBOX)
-    .where(_INBOX.c.id.in_(bindparam("ids", expanding=True)), _INBOX.c.state == "pending")
+    .where(
+        _INBOX.c.id.in_(bindparam("ids", expanding=True)),
+        _INBOX.c.state == "pending",
+        # A chat's order: never an event that an older pending one of its chat, not in this
+        # batch, precedes (another worker's, or one journaled behind the dispatcher's back).
+        ~exists().where(
+            _OLDER_EVENT.c.chat_key == _INBOX.c.chat_key,
+            _OLDER_EVENT.c.state == "pending",
+            _OLDER_EVENT.c.id < _INBOX.c.id,
+            _OLDER_EVENT.c.id.not_in(bindparam("ids", expanding=True)),
+        ),
+    )
     .values(state="done", done_at=bindparam("at"))
     .returning(_INBOX.c.id)
 )
@@ -233,8 +245,15 @@ class JournalStore(StoreBase):
     def journal(self, entries: Sequence[InboxEntry], at: datetime) -> int:
         """Commit received events to the inbox; a redelivery (same platform and key) is ignored.
         Returns how many were new."""
+        return self.journal_records(entries, at)[0]
+
+    def journal_records(
+        self, entries: Sequence[InboxEntry], at: datetime
+    ) -> tuple[int, list[InboxRecord]]:
+        """``journal``: how many were new, and the new events to handle as the inbox holds them (as
+        ``pending_events`` would read them; an unreadable one, kept as poison, is not among them)."""
         if not entries:
-            return 0
+            return 0, []
         with self._tx() as session:
             connection = core(session)
             statement = _journal_statement(connection.dialect.name)
@@ -253,9 +272,18 @@ class JournalStore(StoreBase):
                 for e in entries
             ]
             new = 0
-            for row in rows:  # one by one keeps the ids in the order received
-                new += len(statement.rows(connection, row))
-            return new
+            records = []
+            for entry, row in zip(entries, rows, strict=True):  # one by one: ids in received order
+                made = statement.rows(connection, row)
+                new += len(made)
+                if made and entry.payload is not None:
+                    records.append(
+                        InboxRecord(
+                            made[0][0], entry.platform, row["event_key"], row["chat_key"],
+                            entry.payload, 0,
+                        )
+                    )  # fmt: skip
+            return new, records
 
     def pending_events(self, limit: int = 100, after: int = 0) -> list[InboxRecord]:
         """Events still to handle, oldest first. On PostgreSQL the events another worker is claiming
@@ -292,14 +320,13 @@ class JournalStore(StoreBase):
 
     def claim_events(self, event_ids: Sequence[int], at: datetime) -> set[int]:
         """Mark a batch of events handled (in the unit that handles them); the ids claimed — the
-        others were handled elsewhere, or belong to a chat another worker is handling, and are
-        skipped.
+        others were handled elsewhere, belong to a chat another worker is handling, or wait behind an
+        older pending event of their chat that is not among ``event_ids``, and are skipped.
 
-        On PostgreSQL several workers share the inbox, and each chat's order must hold: the unit
-        first takes a transaction advisory lock on each of the batch's chats it can (``try``: a chat
-        another worker holds is left to it), then claims only the events of those chats that no older
-        pending event of their chat precedes. The locks go with the unit's commit or rollback (or the
-        worker's death)."""
+        On PostgreSQL several workers share the inbox: the unit first takes a transaction advisory
+        lock on each of the batch's chats it can (``try``: a chat another worker holds is left to
+        it), and claims only events of those chats. The locks go with the unit's commit or rollback
+        (or the worker's death)."""
         if not event_ids:
             return set()
         with self._tx() as session:
@@ -319,16 +346,7 @@ class JournalStore(StoreBase):
                     return set()
                 # A new statement, so a fresh view: whatever the chat's previous holder committed
                 # (handled or released) is seen now that this unit holds the chat.
-                older = _INBOX.alias("older")
-                claim = claim.where(
-                    _INBOX.c.chat_key.in_(locked),
-                    ~exists().where(
-                        older.c.chat_key == _INBOX.c.chat_key,
-                        older.c.state == "pending",
-                        older.c.id < _INBOX.c.id,
-                        older.c.id.not_in(ids),
-                    ),
-                )
+                claim = claim.where(_INBOX.c.chat_key.in_(locked))
             return set(core(session).scalars(claim, {"ids": ids, "at": at}).all())
 
     def release_events(self, event_ids: Sequence[int]) -> None:

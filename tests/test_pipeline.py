@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bot.events import IncomingMessage, Received
+from bot.events import IncomingMessage, Received, encode_event
 from bot.routes import Observer, RouteTable, command
 from bot.work import EVERYONE, Role
 from dialogue_support import memory_event
@@ -362,6 +362,39 @@ async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(ch
     assert rows(chat.app, "select count(*) from suggestions")[0][0] > 0
     assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
     assert len([p for p in chat.bot.outbox if "【新问题" in p.text]) == 1
+
+
+async def test_events_journaled_once_the_inbox_is_empty_are_handed_over_in_order(chat, monkeypatch):
+    """Once the inbox is empty, what the dispatcher journals next is handed to the batch without
+    reading the inbox; an event journaled behind its back (another process) before it, in the same
+    chat, still goes first: the claim skips the later one, and the inbox is read."""
+    from storage import InboxEntry
+
+    dispatcher = chat.app.dispatcher
+    store = chat.app.services.store
+    assert await dispatcher.process_pending() == 0  # the inbox is empty
+    reads = []
+    real = store.pending_events
+    monkeypatch.setattr(store, "pending_events", lambda *a: reads.append(a) or real(*a))
+    first = memory_event(
+        chat.bot, "@政务助手 3号楼电梯坏了，什么时候修？", chat.wang, chat.group, "h1"
+    )
+    await dispatcher.receive([Received.of(first)])
+    assert await dispatcher.process_pending() == 1
+    assert reads == []
+    # Behind the dispatcher's back: another process journals a message of the same chat.
+    older = memory_event(chat.bot, "楼下又在施工", chat.wang, chat.group, "h2")
+    received = Received.of(older)
+    store.journal(
+        [InboxEntry("test", received.key, received.chat_key, encode_event(older))],
+        chat.clock.now,
+    )
+    later = memory_event(chat.bot, "噪音太大了", chat.wang, chat.group, "h3")
+    await dispatcher.receive([Received.of(later)])
+    assert await dispatcher.process_pending() == 2
+    assert reads  # the hand-off fell short: the inbox was read
+    stored = rows(chat.app, "select text from messages order by id")
+    assert [t for (t,) in stored][-2:] == ["楼下又在施工", "噪音太大了"]
 
 
 async def test_a_batchs_sends_go_out_in_order_without_reading_the_outbox(chat, monkeypatch):
