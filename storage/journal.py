@@ -279,7 +279,7 @@ class JournalStore(StoreBase):
                 if made and entry.payload is not None:
                     records.append(
                         InboxRecord(
-                            made[0][0], entry.platform, row["event_key"], row["chat_key"],
+                            made[0][0], entry.platform, entry.key[:200], entry.chat_key[:200],
                             entry.payload, 0,
                         )
                     )  # fmt: skip
