@@ -402,6 +402,11 @@ class Context:
             self.analysis_ = analyse_texts(self.services.text, [text])[0]
         return self.analysis_
 
+    @property
+    def stored(self) -> MessageInfo | None:
+        """The event's message as the record observer stored it (None: not stored, or not yet)."""
+        return self.analysis_.stored if self.analysis_ is not None else None
+
     def send(
         self, message: OutgoingMessage, *, what: str = "", follow_up: FollowUp | None = None
     ) -> None:

@@ -69,6 +69,7 @@ async def open_ticket(
     assignee = await ctx.db(ctx.store.official, assignee_id) if assignee_id is not None else None
     # The deadline and its 督办 stages go in with the ticket (one INSERT, not an UPDATE after it).
     planned = deadlines.stages(ctx, start=now, limit=limit)
+    stored = ctx.stored
     question = await ctx.db(
         ctx.store.open_question,
         platform=msg.platform,
@@ -85,6 +86,7 @@ async def open_ticket(
         assignee_id=assignee_id,
         phrases=question_phrases(text),
         assignee_name=assignee.name if assignee is not None else None,
+        message_row_id=stored.id if stored and stored.platform_message_id == message_id else None,
         **planned._asdict(),
     )
     handler = (

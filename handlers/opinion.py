@@ -40,7 +40,7 @@ def is_topical(ctx: Context) -> bool:
 async def watch(ctx: Context) -> None:
     """Count the message's topic in the window; raise or refresh the topic's warning."""
     key = message_topic(ctx)
-    stored = ctx.analysis_.stored if ctx.analysis_ is not None else None
+    stored = ctx.stored
     if key is None or stored is None:
         return
     settings = ctx.settings.opinion

@@ -128,7 +128,7 @@ def is_stored_talk(ctx: Context) -> bool:
 async def official_chat(ctx: StaffContext) -> None:
     """An official's group message that no command or answer claimed is engagement ``chat`` (聊天)."""
     msg = ctx.message
-    stored = ctx.analysis_.stored if ctx.analysis_ is not None else None
+    stored = ctx.stored
     await ctx.db(
         ctx.store.record_engagement,
         ctx.official.id,

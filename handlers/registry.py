@@ -64,7 +64,7 @@ def is_suggestion(ctx: Context) -> bool:
 
 async def register(ctx: Context) -> None:
     """Enter a confident suggestion in the registry (silently: the group is not told)."""
-    stored = ctx.analysis_.stored if ctx.analysis_ is not None else None
+    stored = ctx.stored
     if stored is not None:  # stored by this event's unit just now: it has no entry yet
         await ctx.db(ctx.store.enter_suggestion, stored.id, ctx.now)
 

@@ -72,6 +72,7 @@ async def join_open_ticket(ctx: Context) -> bool:
         assignee_id=ticket.assignee_id,
         phrases=question_phrases(ctx.text),
         duplicate_of_id=ticket.id,  # a ticket linked to none, and the new question has no followers
+        message_row_id=ctx.stored.id if ctx.stored is not None else None,
     )
     askers = await askers_of(ctx, ticket)
     elsewhere = (ticket.platform, ticket.chat_id) != (msg.platform, msg.chat.chat_id)

@@ -41,7 +41,7 @@ def is_unaddressed_complaint(ctx: Context) -> bool:
 
 async def watch(ctx: Context) -> None:
     """Mark the message; show the group's accumulated ones unless they were shown lately."""
-    stored = ctx.analysis_.stored if ctx.analysis_ is not None else None
+    stored = ctx.stored
     if stored is None or stored.group_id is None:
         return
     msg = ctx.message

@@ -173,6 +173,7 @@ class TicketStore(StoreBase):
         limit_label: str = "",
         assignee_name: str | None = None,
         duplicate_of_id: int | None = None,
+        message_row_id: int | None = None,
     ) -> QuestionInfo:
         """Open a ticket for a resident's message, assigned to ``assignee_id`` (None: no one yet),
         due at ``due_at``; ``remind_at``, ``second_level_at`` and ``limit_label`` as
@@ -180,7 +181,9 @@ class TicketStore(StoreBase):
         candidate hot-topic ``phrases`` of its text (``bot.text.hot_topics.question_phrases``), which
         the summary counts. ``assignee_name``: the assignee's name when the caller has it already
         (else it is looked up). ``duplicate_of_id``: the ticket this question joins (同问), one linked
-        to none (as ``open_ticket_on_topic`` finds it), set in the INSERT itself."""
+        to none (as ``open_ticket_on_topic`` finds it), set in the INSERT itself.
+        ``message_row_id``: the stored message's id when the caller knows it (the unit stored the
+        message a moment ago), else it is looked up."""
         with self._tx() as session:
             # Ids and names this process knows already (``storage.known_rows``): the message's unit
             # recorded the asker and the group a moment ago.
@@ -191,7 +194,7 @@ class TicketStore(StoreBase):
                 else (None, "")
             )
             connection = core(session)
-            message_id = _MESSAGE_ID.scalar(
+            message_id = message_row_id or _MESSAGE_ID.scalar(
                 connection,
                 {"platform": platform, "chat_id": chat_id,
                  "platform_message_id": platform_message_id},
