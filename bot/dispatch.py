@@ -484,8 +484,11 @@ class Dispatcher:
         postman = asyncio.create_task(self.postman.run(poll), name="minyi-postman")
         try:
             while not self._stopped:
+                # asyncio.timeout, not wait_for: no task of its own, so a wake-up reaches this loop in
+                # one turn of the event loop.
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(self._inbox_wake.wait(), poll)
+                    async with asyncio.timeout(poll):
+                        await self._inbox_wake.wait()
                 self._inbox_wake.clear()
                 try:
                     await self.process_pending()

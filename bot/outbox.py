@@ -156,6 +156,43 @@ def _what(row: OutboxRecord) -> str:
 OUTBOX_PAGE = 200
 """Chats whose next send is read from the outbox at a time."""
 
+PRIVATE_AFTER = 0.05
+"""Seconds at most a round's private sends (an official's alert) wait for its sends into chats (a
+resident's acknowledgement) to be posted: both at once would share one event loop, and the resident's
+would arrive about a millisecond later."""
+
+
+def _is_private(row: OutboxRecord) -> bool:
+    """Whether the send goes to a private chat (an official's alert, a reply to a command there)."""
+    return row.kind == "message" and bool(json.loads(row.payload).get("private"))
+
+
+class _RepliesFirst:
+    """A round's sends into chats; its private sends are posted once these are (``PRIVATE_AFTER``)."""
+
+    def __init__(self, rows: Sequence[OutboxRecord]) -> None:
+        self._left = {row.id for row in rows if not _is_private(row)}
+        self._posted = asyncio.Event()
+        if not self._left:
+            self._posted.set()
+
+    def waits(self, row: OutboxRecord) -> bool:
+        """Whether ``row`` waits for the others (a private send in a round with replies)."""
+        return row.id not in self._left and not self._posted.is_set()
+
+    def posted(self, row: OutboxRecord) -> None:
+        """``row`` was posted, or will not be in this round."""
+        self._left.discard(row.id)
+        if not self._left:
+            self._posted.set()
+
+    async def wait(self) -> None:
+        """Until the replies are posted, ``PRIVATE_AFTER`` at most."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PRIVATE_AFTER):
+                await self._posted.wait()
+
+
 Outcome = tuple[OutboxRecord, Delivered, str]
 """A send whose fate is known: its row, how it went, and the error to record."""
 Step = Callable[[Work], Awaitable[None]]
@@ -208,8 +245,11 @@ class Postman:
     async def run(self, poll: float = 1.0) -> None:
         """Deliver whenever woken (or every ``poll`` seconds) until cancelled."""
         while not self.stopped:
+            # asyncio.timeout, not wait_for: no task of its own, so a wake-up reaches this loop in
+            # one turn of the event loop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll)
+                async with asyncio.timeout(poll):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
@@ -259,8 +299,9 @@ class Postman:
                 # Every chat finishes before a failure is raised: a chat still sending when the next
                 # flush reads the outbox would find its own claims "sending" and take them for a
                 # crash's (uncertain), though they were being posted.
+                first = _RepliesFirst(rows)
                 results = await asyncio.gather(
-                    *(self._deliver(row, live) for row in rows), return_exceptions=True
+                    *(self._deliver(row, live, first) for row in rows), return_exceptions=True
                 )
                 failures = [r for r in results if isinstance(r, BaseException)]
                 if failures:
@@ -295,9 +336,16 @@ class Postman:
             "the workers", lambda: services.db(self.live_workers)
         )
 
-    async def _deliver(self, row: OutboxRecord, live: set[int]) -> bool:
+    async def _deliver(self, row: OutboxRecord, live: set[int], first: _RepliesFirst) -> bool:
         """Deliver one row; False when it is not this worker's to send now (another worker claimed
-        it, or an older send of its chat is still another worker's)."""
+        it, or an older send of its chat is still another worker's). A private send waits for the
+        round's replies into chats (``first``)."""
+        try:
+            return await self._deliver_row(row, live, first)
+        finally:
+            first.posted(row)
+
+    async def _deliver_row(self, row: OutboxRecord, live: set[int], first: _RepliesFirst) -> bool:
         dispatcher = self.dispatcher
         owner = row.claimed_by
         if row.state == "sending" and owner not in (None, self.worker) and owner in live:
@@ -325,6 +373,8 @@ class Postman:
             await self._answer_button(row)
             return True
         message = decode_message(row)
+        if first.waits(row):
+            await first.wait()
         error = ""
         try:
             sent: SentMessage | None = await dispatcher.send(message)
@@ -338,6 +388,7 @@ class Postman:
         except Exception as exc:
             log.exception("could not send %s", _what(row))
             sent, outcome, error = None, Delivery.FAILED, f"{type(exc).__name__}: {exc}"
+        first.posted(row)
         chat_id = sent.chat_id if sent is not None else row.chat_id
         await self._settle(row, Delivered(outcome, sent, chat_id), error)
         return True

@@ -123,6 +123,10 @@ def rank_templates(
     return [r.id for r in ranked]
 
 
+_UNREACHABLE: set[str] = set()
+"""Officials ``tell_official`` warned of (no identity on a connected platform)."""
+
+
 def private_address(
     official: OfficialInfo, platforms: Sequence[str], prefer: str
 ) -> tuple[str, str] | None:
@@ -146,7 +150,10 @@ def tell_official(
     work = work_of(at)
     address = private_address(official, work.platforms, prefer)
     if address is None:
-        log.warning("official %s has no identity on a connected platform", official.name)
+        # Once per official and process: every alert of a burst would say it again.
+        level = logging.DEBUG if official.name in _UNREACHABLE else logging.WARNING
+        _UNREACHABLE.add(official.name)
+        log.log(level, "official %s has no identity on a connected platform", official.name)
         return False
     platform, user_id = address
     work.send(

@@ -54,7 +54,8 @@ async def test_timestamped_lines_set_the_clock_and_stages_fire_in_order(transcri
     ack = next(i for i, t in enumerate(texts) if "编号 Q2" in t)
     assert reminder < escalation < second < ack
     assert posted[reminder].chat_id == "张伟" and posted[second].chat_id == "赵局"
-    assert {p.chat_id for p in posted[escalation:second]} >= {"张伟", "陈静", "幸福里小区"}
+    # 督办 tells the official, the supervisor and the group (the group's notice posted first).
+    assert {p.chat_id for p in posted[reminder + 1 : second]} >= {"张伟", "陈静", "幸福里小区"}
     steps = {kind: at for kind, at in transcript.history(1)}
     assert local(steps["reminded"]) == f"{after_holiday:%m-%d} 14:36"
     assert local(steps["escalated"]) == f"{after_holiday:%m-%d} 16:00"

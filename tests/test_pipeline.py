@@ -425,6 +425,35 @@ async def test_a_batchs_sends_go_out_in_order_without_reading_the_outbox(chat, m
     assert rows(chat.app, "select state, count(*) from outbox group by state") == [("sent", 4)]
 
 
+async def test_the_residents_acknowledgement_is_posted_before_the_officials_alert(
+    chat, monkeypatch
+):
+    """One round holds a question's acknowledgement (in the group) and the official's alert
+    (private): the platform gets the acknowledgement first and the alert only once it is posted,
+    so the resident waiting in the group does not share the connection with the alert."""
+    calls: list[tuple[str, str]] = []
+    real = chat.bot.send
+
+    async def slow_send(message: Any) -> Any:
+        calls.append(("start", message.chat_id))
+        for _ in range(5):  # a platform call takes turns of the event loop
+            await asyncio.sleep(0)
+        sent = await real(message)
+        calls.append(("posted", message.chat_id))
+        return sent
+
+    monkeypatch.setattr(chat.bot, "send", slow_send)
+    await handled_question(chat, "q-first")
+    await chat.app.dispatcher.postman.flush()
+    group = chat.group.chat_id
+    assert calls == [
+        ("start", group),
+        ("posted", group),
+        ("start", "zhangwei"),
+        ("posted", "zhangwei"),
+    ]
+
+
 async def test_sends_handed_to_the_postman_go_out_once_and_in_their_chats_order(chat):
     """A batch hands its committed sends to the postman, which posts them without reading the
     outbox first; a hand-off that is stale (the send went out already) or that skips an older send

@@ -836,8 +836,13 @@ class TelegramAdapter:
                     entries.append(entry)
                 if press is not None:
                     presses.append(press)
-            if entries and not await self._commit(entries):
-                return
+            if entries:
+                if not await self._commit(entries):
+                    return
+                # One turn of the loop first: the dispatcher, woken by the journal, starts on the
+                # events before the next long poll's request is built (about 0.8 ms of the
+                # acknowledgement's way otherwise).
+                await asyncio.sleep(0)
             if last is not None:
                 self._offset = last + 1
             for press in presses:
