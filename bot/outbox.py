@@ -128,6 +128,8 @@ def encode_queued(item: Queued, event_id: int | None) -> OutboxEntry:
         body = {"press": [p.press_id, p.data, p.message_id], "notice": item.notice}
         kind = "button"
     body["what"] = item.what
+    if item.answer:
+        body["answer"] = True
     return OutboxEntry(
         platform=item.platform,
         chat_id=item.chat_id,
@@ -157,27 +159,32 @@ OUTBOX_PAGE = 200
 """Chats whose next send is read from the outbox at a time."""
 
 PRIVATE_AFTER = 0.05
-"""Seconds at most a round's private sends (an official's alert) wait for its sends into chats (a
-resident's acknowledgement) to be posted: both at once would share one event loop, and the resident's
-would arrive about a millisecond later."""
+"""Seconds at most a round's asides (an official's alert) wait for its answers and sends into chats
+(a resident's acknowledgement) to be posted: both at once would share one event loop, and the
+resident's would arrive about a millisecond later."""
 
 
-def _is_private(row: OutboxRecord) -> bool:
-    """Whether the send goes to a private chat (an official's alert, a reply to a command there)."""
-    return row.kind == "message" and bool(json.loads(row.payload).get("private"))
+def _is_aside(row: OutboxRecord) -> bool:
+    """Whether the send goes to a private chat other than its event's (an official's alert); the
+    answer to a command typed privately is not one."""
+    if row.kind != "message":
+        return False
+    body = json.loads(row.payload)
+    return bool(body.get("private")) and not body.get("answer")
 
 
 class _RepliesFirst:
-    """A round's sends into chats; its private sends are posted once these are (``PRIVATE_AFTER``)."""
+    """A round's answers and sends into chats; its asides are posted once these are
+    (``PRIVATE_AFTER``)."""
 
     def __init__(self, rows: Sequence[OutboxRecord]) -> None:
-        self._left = {row.id for row in rows if not _is_private(row)}
+        self._left = {row.id for row in rows if not _is_aside(row)}
         self._posted = asyncio.Event()
         if not self._left:
             self._posted.set()
 
     def waits(self, row: OutboxRecord) -> bool:
-        """Whether ``row`` waits for the others (a private send in a round with replies)."""
+        """Whether ``row`` waits for the others (an aside in a round with replies)."""
         return row.id not in self._left and not self._posted.is_set()
 
     def posted(self, row: OutboxRecord) -> None:
@@ -338,7 +345,7 @@ class Postman:
 
     async def _deliver(self, row: OutboxRecord, live: set[int], first: _RepliesFirst) -> bool:
         """Deliver one row; False when it is not this worker's to send now (another worker claimed
-        it, or an older send of its chat is still another worker's). A private send waits for the
+        it, or an older send of its chat is still another worker's). An aside waits for the
         round's replies into chats (``first``)."""
         try:
             return await self._deliver_row(row, live, first)

@@ -173,6 +173,8 @@ class Queued:
     what: str = ""
     """A few words for the log if the send fails ("the acknowledgement of Q3")."""
     follow_up: FollowUp | None = None
+    answer: bool = False
+    """It goes to the chat the event came from (the asker's answer, not an alert to someone else)."""
 
 
 class Work:
@@ -248,10 +250,16 @@ class Work:
         return self._buttons(platform)
 
     def send(
-        self, message: OutgoingMessage, *, what: str = "", follow_up: FollowUp | None = None
+        self,
+        message: OutgoingMessage,
+        *,
+        what: str = "",
+        follow_up: FollowUp | None = None,
+        answer: bool = False,
     ) -> None:
         """Queue ``message``; it goes out once the unit commits. ``follow_up`` runs when its fate is
-        known; ``what`` names it in the log should it fail."""
+        known; ``what`` names it in the log should it fail; ``answer`` says it goes to the chat the
+        event came from."""
         self.queued.append(
             Queued(
                 message.platform,
@@ -259,6 +267,7 @@ class Work:
                 message=message,
                 what=what or f"a message to {message.platform}:{message.chat_id}",
                 follow_up=follow_up,
+                answer=answer,
             )
         )
 
@@ -411,7 +420,9 @@ class Context:
         self, message: OutgoingMessage, *, what: str = "", follow_up: FollowUp | None = None
     ) -> None:
         """Queue any message (see ``Work.send``)."""
-        self.work.send(message, what=what, follow_up=follow_up)
+        origin = self.message
+        answer = (message.platform, message.chat_id) == (origin.platform, origin.chat.chat_id)
+        self.work.send(message, what=what, follow_up=follow_up, answer=answer)
 
     def reply(
         self,
