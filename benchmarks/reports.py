@@ -25,9 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 import statistics
 import sys
-import secrets
 import tempfile
 import time
 from collections.abc import Iterator
