@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from dataclasses import replace
 from functools import partial
 from typing import NamedTuple, ParamSpec, TypeVar
@@ -298,6 +298,15 @@ class Dispatcher:
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Post ``message`` now through the adapter of its platform (the outbox's last step)."""
         return await self.sender_for(message.platform).send(message)
+
+    def turn(self, message: OutgoingMessage) -> AbstractAsyncContextManager[None]:
+        """``message``'s turn under its platform's flood limits (``Sender.turn``); now when no
+        adapter is connected for it (its ``send`` then fails, as ever)."""
+        try:
+            sender = self.sender_for(message.platform)
+        except NoSender:
+            return nullcontext()
+        return sender.turn(message)
 
     # ------------------------------------------------------------------ the journal
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -291,6 +292,12 @@ class Sender(Protocol):
 
     async def close(self) -> None:
         """Release the connections (stopping first, if not yet); sending is over."""
+        ...
+
+    def turn(self, message: OutgoingMessage) -> AbstractAsyncContextManager[None]:
+        """``async with sender.turn(message):`` waits until ``message`` may go out under the
+        platform's flood limits; its ``send`` inside the block then goes at once. The outbox claims a
+        send only inside its turn (``bot.adapters.shared.Turns``)."""
         ...
 
     async def send(self, message: OutgoingMessage) -> SentMessage:

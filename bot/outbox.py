@@ -254,10 +254,19 @@ class Postman:
         while not self.stopped:
             # asyncio.timeout, not wait_for: no task of its own, so a wake-up reaches this loop in
             # one turn of the event loop.
+            woken = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(poll):
-                    await self._wake.wait()
+                    woken = await self._wake.wait()
             self._wake.clear()
+            if (
+                woken
+                and not (self._handed or self._claimed_unsent)
+                and self._woken == self._read_after
+            ):
+                # Woken by a hand-off the last flush posted already: a flush now would only read an
+                # outbox with nothing new in it, on the next acknowledgement's way out.
+                continue
             try:
                 await self.flush()
             except Exception:
@@ -365,40 +374,51 @@ class Postman:
             log.warning("%s was interrupted by a restart; it may not have arrived", _what(row))
             await self._settle(row, Delivered(Delivery.UNCERTAIN, None, row.chat_id), "restart")
             return True
-        if row.state == "sending":
-            # Our own claim, whose commit answer was lost in an outage: it was never sent.
-            self._claimed_unsent.discard(row.id)
-        else:
-            try:
-                if not await self._claim(row.id):
-                    return False
-            except StoreUnavailable:
-                self._claimed_unsent.add(row.id)
-                raise
-            row = replace(row, state="sending", claimed_by=self.worker)
         if row.kind == "button":
-            await self._answer_button(row)
+            if not await self._claim_row(row):
+                return False
+            await self._answer_button(replace(row, state="sending", claimed_by=self.worker))
             return True
         message = decode_message(row)
         if first.waits(row):
             await first.wait()
-        error = ""
-        try:
-            sent: SentMessage | None = await dispatcher.send(message)
-            outcome = Delivery.SENT
-        except DeliveryUncertain as exc:
-            log.warning("%s may not have arrived: %s", _what(row), exc)
-            sent, outcome, error = None, Delivery.UNCERTAIN, str(exc)
-        except Undeliverable as exc:
-            log.warning("could not send %s: %s", _what(row), exc)
-            sent, outcome, error = None, Delivery.FAILED, str(exc)
-        except Exception as exc:
-            log.exception("could not send %s", _what(row))
-            sent, outcome, error = None, Delivery.FAILED, f"{type(exc).__name__}: {exc}"
+        # Claimed only once the platform's flood limits let it go: a send waiting for its turn is
+        # still pending, so a crash meanwhile leaves it to be sent after the restart, not taken for
+        # one that may have arrived (the only sends marked so are those really under way).
+        async with dispatcher.turn(message):
+            if not await self._claim_row(row):
+                return False
+            row = replace(row, state="sending", claimed_by=self.worker)
+            error = ""
+            try:
+                sent: SentMessage | None = await dispatcher.send(message)
+                outcome = Delivery.SENT
+            except DeliveryUncertain as exc:
+                log.warning("%s may not have arrived: %s", _what(row), exc)
+                sent, outcome, error = None, Delivery.UNCERTAIN, str(exc)
+            except Undeliverable as exc:
+                log.warning("could not send %s: %s", _what(row), exc)
+                sent, outcome, error = None, Delivery.FAILED, str(exc)
+            except Exception as exc:
+                log.exception("could not send %s", _what(row))
+                sent, outcome, error = None, Delivery.FAILED, f"{type(exc).__name__}: {exc}"
         first.posted(row)
         chat_id = sent.chat_id if sent is not None else row.chat_id
         await self._settle(row, Delivered(outcome, sent, chat_id), error)
         return True
+
+    async def _claim_row(self, row: OutboxRecord) -> bool:
+        """Claim ``row`` for this worker (``_claim``): whether it is this worker's to send now. A
+        row this worker claimed when the database went away (its claim's commit may have been lost)
+        is its own already: it was certainly not sent."""
+        if row.state == "sending":
+            self._claimed_unsent.discard(row.id)
+            return True
+        try:
+            return await self._claim(row.id)
+        except StoreUnavailable:
+            self._claimed_unsent.add(row.id)
+            raise
 
     async def _claim_all(self, outbox_ids: Sequence[int]) -> list[bool]:
         """Claim the sends (``_claim``) in one write: whether each is this worker's to send now."""

@@ -66,21 +66,35 @@ _ENQUEUE = DriverStatement(
     insert(_OUTBOX).returning(_OUTBOX.c.id),
     ("event_id", "platform", "chat_id", "kind", "payload", "follow_up", "state", "created_at"),
 )
+_NO_OLDER_OPEN_SEND = ~exists().where(
+    _OLDER.c.platform == _OUTBOX.c.platform,
+    _OLDER.c.chat_id == _OUTBOX.c.chat_id,
+    _OLDER.c.state.in_(_OPEN_STATES),
+    _OLDER.c.id < _OUTBOX.c.id,
+)
+"""A send's chat has nothing older waiting or being sent: each chat's order, whichever worker sends.
+Judged on the rows as they were before the statement, so of two sends of one chat claimed together
+the younger waits for the older, as when they are claimed one at a time."""
 _MARK_SENDING = DriverStatement(
     update(_OUTBOX)
     .where(
-        _OUTBOX.c.id == bindparam("outbox_id"),
-        _OUTBOX.c.state == "pending",
-        ~exists().where(
-            _OLDER.c.platform == _OUTBOX.c.platform,
-            _OLDER.c.chat_id == _OUTBOX.c.chat_id,
-            _OLDER.c.state.in_(_OPEN_STATES),
-            _OLDER.c.id < _OUTBOX.c.id,
-        ),
+        _OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "pending", _NO_OLDER_OPEN_SEND
     )
     .values(state="sending", claimed_by=bindparam("worker"))
     .returning(_OUTBOX.c.id)
 )
+_MARK_SENDING_ALL = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        _OUTBOX.c.state == "pending",
+        _NO_OLDER_OPEN_SEND,
+    )
+    .values(state="sending", claimed_by=bindparam("worker"))
+    .returning(_OUTBOX.c.id)
+)
+"""``_MARK_SENDING`` for a delivery round's sends: one statement (an expanding ``IN``, so Core's
+path, not the driver's), where one each cost a round trip each on PostgreSQL."""
 _SETTLE = DriverStatement(
     update(_OUTBOX)
     .where(
@@ -416,11 +430,15 @@ class JournalStore(StoreBase):
             return bool(claimed)
 
     def mark_sending_all(self, outbox_ids: Sequence[int], worker: int | None = None) -> set[int]:
-        """``mark_sending`` of each send, in one transaction (the first sends of several chats, about
-        to go out side by side, claimed with one commit); the ids claimed."""
+        """``mark_sending`` of each send, in one statement and one transaction (the first sends of
+        several chats, about to go out side by side, claimed with one commit); the ids claimed."""
+        if not outbox_ids:
+            return set()
         with self._tx() as session:
-            bound = self if self._bound is not None else type(self)(self.engine, session=session)
-            return {i for i in outbox_ids if bound.mark_sending(i, worker)}
+            claimed = core(session).scalars(
+                _MARK_SENDING_ALL, {"ids": list(outbox_ids), "worker": worker}
+            )
+            return set(claimed.all())
 
     def settle(
         self,

@@ -306,14 +306,14 @@ async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
     meets a database outage, any other chat's send in flight finishes and is recorded before the
     failure is raised (the claims of one round share a transaction, so here neither was claimed):
     the next delivery round must not find a send "sending" and call it uncertain."""
-    real_mark_sending = Store.mark_sending
+    real_mark_sending_all = Store.mark_sending_all
     outage = {"left": 1}
 
-    def mark_sending(self: Store, outbox_id: int, worker: int | None = None) -> Any:
+    def mark_sending_all(self: Store, outbox_ids: Any, worker: int | None = None) -> Any:
         if outage["left"]:
             outage["left"] -= 1
             raise StoreUnavailable("database unavailable: OperationalError")
-        return real_mark_sending(self, outbox_id, worker)
+        return real_mark_sending_all(self, outbox_ids, worker)
 
     real_send = chat.bot.send
 
@@ -321,7 +321,7 @@ async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
         await asyncio.sleep(0.3)  # a platform call in flight while the other chat fails
         return await real_send(message)
 
-    monkeypatch.setattr(Store, "mark_sending", mark_sending)
+    monkeypatch.setattr(Store, "mark_sending_all", mark_sending_all)
     monkeypatch.setattr(chat.bot, "send", slow_send)
     dispatcher = await handled_question(chat, "q-side-by-side")
     with pytest.raises(StoreUnavailable):
@@ -425,6 +425,52 @@ async def test_a_batchs_sends_go_out_in_order_without_reading_the_outbox(chat, m
     assert rows(chat.app, "select state, count(*) from outbox group by state") == [("sent", 4)]
 
 
+async def test_the_running_postman_does_not_read_the_outbox_for_sends_handed_over(
+    chat, monkeypatch
+):
+    """The postman runs in the background (``minyi run``): a batch's sends handed over while it is
+    posting the last batch's are posted in the same flush, and the wake-up they left behind does not
+    send it to read an outbox that holds nothing new (a read on the next acknowledgement's way)."""
+    dispatcher = chat.app.dispatcher
+    postman = dispatcher.postman
+    store = chat.app.services.store
+    assert await postman.flush() == 0  # a running postman's first read, at start
+    reads = []
+    real_due = store.outbox_due
+    monkeypatch.setattr(store, "outbox_due", lambda *a: reads.append(a) or real_due(*a))
+    release = asyncio.Event()
+    real_send = chat.bot.send
+
+    async def held_send(message: Any) -> Any:
+        await release.wait()  # the first batch's sends are in flight while the second is handled
+        return await real_send(message)
+
+    monkeypatch.setattr(chat.bot, "send", held_send)
+    running = asyncio.create_task(postman.run(poll=60))
+    try:
+        for key, group in (("r1", chat.group), ("r2", chat.other_group)):
+            question = memory_event(
+                chat.bot, "@政务助手 电梯坏了，什么时候修？", chat.wang, group, key
+            )
+            await dispatcher.receive([Received.of(question)])
+            assert await dispatcher.process_pending() == 1
+            for _ in range(5):
+                await asyncio.sleep(0)
+        release.set()
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if len(chat.bot.outbox) == 4:
+                break
+        for _ in range(20):
+            await asyncio.sleep(0)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 2
+    assert rows(chat.app, "select state, count(*) from outbox group by state") == [("sent", 4)]
+    assert reads == []
+
+
 async def test_the_residents_acknowledgement_is_posted_before_the_officials_alert(
     chat, monkeypatch
 ):
@@ -454,6 +500,40 @@ async def test_the_residents_acknowledgement_is_posted_before_the_officials_aler
     ]
 
 
+async def test_a_send_waiting_for_its_turn_under_the_flood_limits_is_not_yet_claimed(
+    chat, monkeypatch
+):
+    """A send queued behind the platform's flood limits (a group's 20 a minute on Telegram) waits for
+    its turn still pending: were the process to die meanwhile, it would be sent after the restart
+    instead of being reported as one that may not have arrived. When its turn comes it is claimed
+    and posted."""
+    import contextlib
+
+    turn_comes = asyncio.Event()
+    waiting: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def turn(message: Any) -> Any:
+        waiting.append(message.chat_id)
+        await turn_comes.wait()
+        yield
+
+    monkeypatch.setattr(chat.bot, "turn", turn)
+    dispatcher = await handled_question(chat, "q-turn")
+    flush = asyncio.create_task(dispatcher.postman.flush())
+    for _ in range(500):  # the outbox is read on the database thread first
+        await asyncio.sleep(0.01)
+        if waiting:
+            break
+    assert waiting[0] == chat.group.chat_id  # the acknowledgement waits for its turn
+    assert rows(chat.app, "select state, count(*) from outbox group by state") == [("pending", 2)]
+    assert chat.bot.outbox == []
+    turn_comes.set()
+    await flush
+    assert rows(chat.app, "select state, count(*) from outbox group by state") == [("sent", 2)]
+    assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
+
+
 async def test_sends_handed_to_the_postman_go_out_once_and_in_their_chats_order(chat):
     """A batch hands its committed sends to the postman, which posts them without reading the
     outbox first; a hand-off that is stale (the send went out already) or that skips an older send
@@ -473,24 +553,14 @@ async def test_sends_handed_to_the_postman_go_out_once_and_in_their_chats_order(
     assert [p.text for p in chat.bot.outbox] == posted
     # Two sends queued in one chat, only the later one handed over: the older goes first.
     store = chat.app.services.store
-    older, later = store.enqueue(
-        [
-            OutboxEntry(
-                "test",
-                "g9",
-                "message",
-                json.dumps({"platform": "test", "chat_id": "g9", "text": "先"}),
-            ),
-            OutboxEntry(
-                "test",
-                "g9",
-                "message",
-                json.dumps({"platform": "test", "chat_id": "g9", "text": "后"}),
-            ),
-        ],
-        chat.clock.now,
-    )
-    dispatcher.postman.hand([OutboxEntry("test", "g9", "message", "{}").queued_as(later)])
+    entries = [
+        OutboxEntry(
+            "test", "g9", "message", json.dumps({"platform": "test", "chat_id": "g9", "text": text})
+        )
+        for text in ("先", "后")
+    ]
+    older, later = store.enqueue(entries, chat.clock.now)
+    dispatcher.postman.hand([entries[1].queued_as(later)])
     await dispatcher.postman.flush()
     assert [p.text for p in chat.bot.outbox if p.chat_id == "g9"] == ["先", "后"]
     assert rows(chat.app, f"select state from outbox where id in ({older}, {later})") == [

@@ -390,6 +390,31 @@ def test_a_chats_later_send_waits_for_the_earlier_and_only_its_owner_settles_it(
     assert store.journal_health().outbox == {"uncertain": 1, "sending": 2}
 
 
+def test_a_rounds_sends_claimed_together_keep_each_chats_order(store):
+    """A delivery round claims the first sends of several chats with one statement: exactly those
+    ``mark_sending`` would claim one at a time — never a chat's later send beside its earlier one,
+    nor one behind an older send still being sent, nor one already claimed."""
+    from storage import OutboxEntry
+
+    g1, g2, h1, k1, k2 = store.enqueue(
+        [
+            OutboxEntry("test", "g", "message", '{"text": "a"}'),
+            OutboxEntry("test", "g", "message", '{"text": "b"}'),
+            OutboxEntry("test", "h", "message", '{"text": "c"}'),
+            OutboxEntry("test", "k", "message", '{"text": "d"}'),
+            OutboxEntry("test", "k", "message", '{"text": "e"}'),
+        ],
+        T0,
+    )
+    assert store.mark_sending(k1, 2)  # another worker is sending k's first
+    assert store.mark_sending_all([g1, g2, h1, k2], 1) == {g1, h1}
+    assert store.mark_sending_all([h1], 1) == set()  # claimed already
+    assert store.mark_sending_all([], 1) == set()
+    assert store.settle(g1, "sent", T0, claimed_by=1, platform_message_id="m1")
+    assert store.mark_sending_all([g2, k2], 1) == {g2}
+    assert store.journal_health().outbox == {"sent": 1, "sending": 3, "pending": 1}
+
+
 def test_a_chat_another_worker_is_handling_is_left_to_it(store, db_url):
     """On PostgreSQL a unit claims a chat's events only while no other unit holds that chat; SQLite
     has one worker and claims them all. On both, an event behind an older pending one of its chat

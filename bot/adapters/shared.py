@@ -6,6 +6,8 @@
   loggers (request URLs carry the Telegram token, wechaty prints the puppet token) and every other.
 * ``KeyedLocks`` — one lock per key (a chat), so that the parts of one message, or the messages of one
   chat, go out one after another while other chats go on in parallel.
+* ``Turns`` — a chat's flood-limit slot taken ahead of its send (``Sender.turn``), so the outbox
+  claims a send only once it can go out.
 
 This module imports only the standard library, so any adapter may use it whatever its SDK.
 """
@@ -54,6 +56,37 @@ class KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+
+class Turns:
+    """Flood-limit slots taken ahead of a send, one chat at a time (``Sender.turn``).
+
+    The outbox waits for a chat's turn before it claims the send (``sending``), then sends: a send
+    queued behind the limits stays ``pending`` meanwhile, and a crash while it waits leaves it to
+    be sent after the restart rather than taken for one that may have arrived. The send made inside
+    the turn finds its slot taken (``take``) and does not wait again; a turn left unused is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, object] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str, acquire: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+        """``async with turns.hold(chat, acquire):`` — ``acquire()`` (the limiter's wait, which
+        counts the slot), then the block; the slot is ``key``'s until a send takes it or the block
+        ends."""
+        await acquire()
+        token = object()
+        self._held[key] = token
+        try:
+            yield
+        finally:
+            if self._held.get(key) is token:
+                del self._held[key]
+
+    def take(self, key: str) -> bool:
+        """Whether a turn of ``key`` was held (and is now used): the send need not wait for a slot."""
+        return self._held.pop(key, None) is not None
 
 
 # --------------------------------------------------------------------------- flood control

@@ -30,6 +30,7 @@ import re
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -66,7 +67,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.adapters.shared import REDACTOR, KeyedLocks, RateLimiter, install_redaction
+from bot.adapters.shared import REDACTOR, KeyedLocks, RateLimiter, Turns, install_redaction
 from bot.events import (
     Button,
     ButtonPress,
@@ -614,6 +615,7 @@ class TelegramAdapter:
         """Webhook updates being journaled."""
         self._background: set[asyncio.Task[None]] = set()
         self._send_locks = KeyedLocks()
+        self._turns = Turns()
         self._seen_groups: set[str] = set()
 
     def __repr__(self) -> str:
@@ -938,6 +940,13 @@ class TelegramAdapter:
 
     # ------------------------------------------------------------------ sending
 
+    def turn(self, message: OutgoingMessage) -> AbstractAsyncContextManager[None]:
+        """The message's slot under the flood limits, taken ahead of its send (``Sender.turn``)."""
+        chat_id = message.chat_id
+        return self._turns.hold(
+            chat_id, lambda: self.limiter.acquire(chat_id, group=_is_group_id(chat_id))
+        )
+
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Post ``message``; long texts are split, the first part quotes, the last part has buttons.
 
@@ -995,7 +1004,7 @@ class TelegramAdapter:
         failures = floods = 0
         migrated = False
         while True:
-            if limited:
+            if limited and not self._turns.take(chat_id):
                 await self.limiter.acquire(chat_id, group=_is_group_id(chat_id))
             try:
                 return await call(chat_id), chat_id

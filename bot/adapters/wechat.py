@@ -36,13 +36,13 @@ import time
 import uuid
 import warnings
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.shared import KeyedLocks, RateLimiter, install_redaction
+from bot.adapters.shared import KeyedLocks, RateLimiter, Turns, install_redaction
 from bot.events import (
     ButtonPress,
     Chat,
@@ -464,6 +464,7 @@ class WechatAdapter:
         self._recent_sent: dict[str, deque[tuple[str, str]]] = {}
         """chat id → (text, message id) of the bot's recent posts, to resolve quotes of them."""
         self._send_locks = KeyedLocks()
+        self._turns = Turns()
         install_redaction([token], REDACTED_LOGGERS, [_TOKEN_FIELD])
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -968,6 +969,17 @@ class WechatAdapter:
         """True when ``message`` goes to a room (group), False for a contact (private chat)."""
         return not message.is_private or message.chat_id.endswith("@chatroom")
 
+    @contextlib.asynccontextmanager
+    async def turn(self, message: OutgoingMessage) -> AsyncIterator[None]:
+        """The room's slot under its rate limit, taken ahead of the send (``Sender.turn``); a
+        contact's message has no limit here."""
+        if not self.is_room(message) or self.limiter is None:
+            yield
+            return
+        limiter = self.limiter
+        async with self._turns.hold(message.chat_id, lambda: limiter.acquire(message.chat_id)):
+            yield
+
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Post ``message`` to a room (``@Name`` prefixes for ``mention_user_ids``) or a contact.
 
@@ -988,7 +1000,7 @@ class WechatAdapter:
 
     async def _send(self, message: OutgoingMessage) -> SentMessage:
         room = self.is_room(message)
-        if room and self.limiter is not None:
+        if room and self.limiter is not None and not self._turns.take(message.chat_id):
             await self.limiter.acquire(message.chat_id)
         bot = await self._live_bot()
         text = message.text

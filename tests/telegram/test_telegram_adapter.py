@@ -613,6 +613,29 @@ async def test_limiter_holds_the_bot_to_30_messages_a_second_overall():
     assert clock.now - 1000.0 == 3.0
 
 
+async def test_a_send_in_its_turn_goes_in_the_slot_the_turn_waited_for(api, make_adapter):
+    """The outbox claims a send only once its chat's turn under the flood limits has come
+    (``Sender.turn``): the send made in the turn takes that slot rather than queueing for another,
+    and a turn left unused (the send was another worker's) is not kept for a later send."""
+    clock = SteppingClock()
+    limits = RateLimits(per_group=1, per_group_window=60.0, margin=0)
+    adapter = make_adapter(
+        RecordingJournal(), limiter=FloodLimiter(limits, clock=clock, sleep=clock.sleep)
+    )
+    await adapter.start()
+    api.say(GROUP, WANG, "hi")  # the bot is in the group
+    first = out(GROUP["id"], "第一条")
+    async with adapter.turn(first):
+        assert clock.now == 1000.0  # the group's first slot of the minute
+        await adapter.send(first)
+    assert clock.now == 1000.0  # no second wait for the same message
+    async with adapter.turn(out(GROUP["id"], "第二条")):
+        assert clock.now == 1060.0  # the next slot: a minute later
+    await adapter.send(out(GROUP["id"], "第三条"))  # outside any turn: it waits for its own
+    assert clock.now == 1120.0
+    assert [m["text"] for m in api.sent(GROUP["id"])] == ["第一条", "第三条"]
+
+
 async def test_real_sends_respect_limits_the_fake_enforces(api, make_adapter):
     limits = RateLimits(per_group=3, per_group_window=0.5, overall=5, overall_window=0.25)
     # The server counts a request when it arrives, the limiter when it lets it go: on a busy machine

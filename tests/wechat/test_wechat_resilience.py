@@ -213,6 +213,31 @@ async def test_room_sends_are_rate_limited_and_queued(fake: Any, make_adapter: A
     assert all(r.message_id.startswith("sent-") for r in results)  # the service's ids
 
 
+async def test_a_room_send_in_its_turn_takes_the_slot_the_turn_waited_for(
+    fake: Any, make_adapter: Any
+) -> None:
+    """The outbox claims a send only in its turn under the room's limit (``Sender.turn``): the send
+    made in the turn does not wait for a second slot, a turn left unused is not kept, and a private
+    chat's turn comes at once."""
+    clock = SteppingClock()
+    start = clock.now
+    adapter = make_adapter(Recorder(), room_rate_per_minute=1, clock=clock, sleep=clock.sleep)
+    await adapter.start()
+    first = OutgoingMessage(platform="wechat", chat_id=ROOM_ID, text="第一条")
+    async with adapter.turn(first):
+        await adapter.send(first)
+    assert clock.now == start  # one slot, taken by the turn, used by the send
+    async with adapter.turn(OutgoingMessage(platform="wechat", chat_id=ROOM_ID, text="第二条")):
+        assert clock.now - start == pytest.approx(60.0)
+    await adapter.send(OutgoingMessage(platform="wechat", chat_id=ROOM_ID, text="第三条"))
+    assert clock.now - start == pytest.approx(120.0)  # the unused turn's slot was not reused
+    private = OutgoingMessage(platform="wechat", chat_id=OFFICIAL_ID, text="私信", is_private=True)
+    async with adapter.turn(private):
+        await adapter.send(private)
+    assert clock.now - start == pytest.approx(120.0)
+    assert [s.text for s in fake.sent_to(ROOM_ID)] == ["第一条", "第三条"]
+
+
 async def test_stop_is_clean_and_idempotent(fake: Any, make_adapter: Any) -> None:
     adapter = make_adapter(Recorder())
     await adapter.start()
