@@ -380,15 +380,17 @@ class Postman:
             await self._answer_button(replace(row, state="sending", claimed_by=self.worker))
             return True
         message = decode_message(row)
-        if first.waits(row):
-            await first.wait()
         # Claimed only once the platform's flood limits let it go: a send waiting for its turn is
         # still pending, so a crash meanwhile leaves it to be sent after the restart, not taken for
-        # one that may have arrived (the only sends marked so are those really under way).
+        # one that may have arrived (the only sends marked so are those really under way). An aside
+        # is claimed with the round's other sends (one commit), then waits for its replies: 50 ms
+        # at most, where claiming it after them cost each question a commit of its own.
         async with dispatcher.turn(message):
             if not await self._claim_row(row):
                 return False
             row = replace(row, state="sending", claimed_by=self.worker)
+            if first.waits(row):
+                await first.wait()
             error = ""
             try:
                 sent: SentMessage | None = await dispatcher.send(message)
