@@ -9,7 +9,8 @@ Then a burst, as a storm brings one: ``--burst`` questions (default 500) journal
 adapters journal a page of updates, from as many residents of ``BURST_GROUPS`` groups, handled by the running bot
 (``Dispatcher.run``, the postman beside it) until every resident has an acknowledgement: questions per
 second (all of them over the time to the last acknowledgement) and each acknowledgement's latency from
-the journal, beside the empty chain's burst on the same database.
+the journal, beside the empty chain's burst on the same database; and the SQL statements and commits
+the burst cost per question (counted by engine listeners once the questions are journaled).
 
     python benchmarks/dispatch.py [--questions 300] [--burst 500] [--database postgresql+psycopg://postgres@127.0.0.1/test]
 """
@@ -28,6 +29,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -114,11 +117,26 @@ async def measure(url: str, n: int, floor: bool) -> list[float]:
     return latencies
 
 
+BURST_SQL: collections.Counter[str] = collections.Counter()
+"""Statements and commits of the last burst measured (``measure_burst``)."""
+
+
 async def measure_burst(url: str, n: int, floor: bool) -> tuple[list[float], float]:
     """``n`` questions journaled at once; (each resident's acknowledgement latency from the journal
     commit, seconds until the last). The floor's empty chain sends nothing: no latencies, and the
-    seconds until every event is handled."""
+    seconds until every event is handled. ``BURST_SQL`` counts what the handling cost."""
     app = build_app(settings(url))
+    BURST_SQL.clear()
+    counting = {"on": False}
+
+    def statement(*_: Any) -> None:
+        BURST_SQL["statements"] += counting["on"]
+
+    def commit(*_: Any) -> None:
+        BURST_SQL["commits"] += counting["on"]
+
+    event.listen(app.store.engine, "before_cursor_execute", statement)
+    event.listen(app.store.engine, "commit", commit)
     if floor:
         app.dispatcher.routes = RouteTable((), ())
     bot = MemoryAdapter(app.dispatcher.handle)
@@ -157,6 +175,7 @@ async def measure_burst(url: str, n: int, floor: bool) -> tuple[list[float], flo
     bot.on_posted = on_posted  # type: ignore[method-assign]
     runner = asyncio.create_task(dispatcher.run(poll=0.05))
     await dispatcher.receive([Received.of(e) for e in events])
+    counting["on"] = True
     started = time.perf_counter()
     if floor:
         while await dispatcher.process_pending():
@@ -168,6 +187,7 @@ async def measure_burst(url: str, n: int, floor: bool) -> tuple[list[float], flo
         elapsed = max(acked.values()) - started
         latencies = [at - started for at in acked.values()]
     await dispatcher.drain(5)
+    counting["on"] = False
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
     app.close()
@@ -207,10 +227,11 @@ def main() -> None:
                 name = "floor" if floor_run else "minyi"
                 with fresh_database(args.database, Path(tmp) / f"burst-{name}.db") as url:
                     bursts.append((name, *asyncio.run(measure_burst(url, args.burst, floor_run))))
+                    bursts[-1] += (dict(BURST_SQL),)
     print(f"{args.questions} questions, database {'given' if args.database else 'SQLite file'}")
     report("floor", floor)
     report("minyi", full)
-    for name, latencies, elapsed in bursts:
+    for name, latencies, elapsed, sql in bursts:
         line = f"{name:6s} burst of {args.burst}: {args.burst / elapsed:6.1f} questions/s ({elapsed:.2f} s)"
         if latencies:
             ordered = sorted(latencies)
@@ -219,6 +240,10 @@ def main() -> None:
                 f"p99 {ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000:7.1f} ms"
             )
         print(line)
+        print(
+            f"{'':6s}   per question: {sql.get('statements', 0) / args.burst:.1f} SQL statements, "
+            f"{sql.get('commits', 0) / args.burst:.2f} commits"
+        )
     print("store calls per question (minyi, one at a time):")
     for name, times in sorted(calls.items(), key=lambda kv: -sum(kv[1])):
         print(
