@@ -117,23 +117,21 @@ async def measure(url: str, n: int, floor: bool) -> list[float]:
     return latencies
 
 
-BURST_SQL: collections.Counter[str] = collections.Counter()
-"""Statements and commits of the last burst measured (``measure_burst``)."""
-
-
-async def measure_burst(url: str, n: int, floor: bool) -> tuple[list[float], float]:
+async def measure_burst(
+    url: str, n: int, floor: bool
+) -> tuple[list[float], float, collections.Counter[str]]:
     """``n`` questions journaled at once; (each resident's acknowledgement latency from the journal
-    commit, seconds until the last). The floor's empty chain sends nothing: no latencies, and the
-    seconds until every event is handled. ``BURST_SQL`` counts what the handling cost."""
+    commit, seconds until the last, the SQL ``statements`` and ``commits`` handling them cost). The
+    floor's empty chain sends nothing: no latencies, and the seconds until every event is handled."""
     app = build_app(settings(url))
-    BURST_SQL.clear()
+    sql: collections.Counter[str] = collections.Counter()
     counting = {"on": False}
 
     def statement(*_: Any) -> None:
-        BURST_SQL["statements"] += counting["on"]
+        sql["statements"] += counting["on"]
 
     def commit(*_: Any) -> None:
-        BURST_SQL["commits"] += counting["on"]
+        sql["commits"] += counting["on"]
 
     event.listen(app.store.engine, "before_cursor_execute", statement)
     event.listen(app.store.engine, "commit", commit)
@@ -191,7 +189,7 @@ async def measure_burst(url: str, n: int, floor: bool) -> tuple[list[float], flo
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
     app.close()
-    return latencies, elapsed
+    return latencies, elapsed, sql
 
 
 def report(name: str, latencies: list[float]) -> None:
@@ -227,7 +225,6 @@ def main() -> None:
                 name = "floor" if floor_run else "minyi"
                 with fresh_database(args.database, Path(tmp) / f"burst-{name}.db") as url:
                     bursts.append((name, *asyncio.run(measure_burst(url, args.burst, floor_run))))
-                    bursts[-1] += (dict(BURST_SQL),)
     print(f"{args.questions} questions, database {'given' if args.database else 'SQLite file'}")
     report("floor", floor)
     report("minyi", full)
@@ -241,8 +238,8 @@ def main() -> None:
             )
         print(line)
         print(
-            f"{'':6s}   per question: {sql.get('statements', 0) / args.burst:.1f} SQL statements, "
-            f"{sql.get('commits', 0) / args.burst:.2f} commits"
+            f"{'':6s}   per question: {sql['statements'] / args.burst:.1f} SQL statements, "
+            f"{sql['commits'] / args.burst:.2f} commits"
         )
     print("store calls per question (minyi, one at a time):")
     for name, times in sorted(calls.items(), key=lambda kv: -sum(kv[1])):

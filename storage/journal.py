@@ -75,14 +75,6 @@ _NO_OLDER_OPEN_SEND = ~exists().where(
 """A send's chat has nothing older waiting or being sent: each chat's order, whichever worker sends.
 Judged on the rows as they were before the statement, so of two sends of one chat claimed together
 the younger waits for the older, as when they are claimed one at a time."""
-_MARK_SENDING = DriverStatement(
-    update(_OUTBOX)
-    .where(
-        _OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "pending", _NO_OLDER_OPEN_SEND
-    )
-    .values(state="sending", claimed_by=bindparam("worker"))
-    .returning(_OUTBOX.c.id)
-)
 _MARK_SENDING_ALL = (
     update(_OUTBOX)
     .where(
@@ -93,8 +85,8 @@ _MARK_SENDING_ALL = (
     .values(state="sending", claimed_by=bindparam("worker"))
     .returning(_OUTBOX.c.id)
 )
-"""``_MARK_SENDING`` for a delivery round's sends: one statement (an expanding ``IN``, so Core's
-path, not the driver's), where one each cost a round trip each on PostgreSQL."""
+"""Claim a delivery round's sends: one statement (an expanding ``IN``, so Core's path, not the
+driver's), where one each cost a round trip each on PostgreSQL."""
 _SETTLE = DriverStatement(
     update(_OUTBOX)
     .where(
@@ -425,9 +417,7 @@ class JournalStore(StoreBase):
         """Claim a pending send for ``worker`` just before the platform call; False if somebody else
         did, or an older send of its chat is still pending or being sent (each chat's order holds
         whichever worker sends)."""
-        with self._tx() as session:
-            claimed = _MARK_SENDING.rows(core(session), {"outbox_id": outbox_id, "worker": worker})
-            return bool(claimed)
+        return outbox_id in self.mark_sending_all([outbox_id], worker)
 
     def mark_sending_all(self, outbox_ids: Sequence[int], worker: int | None = None) -> set[int]:
         """``mark_sending`` of each send, in one statement and one transaction (the first sends of

@@ -500,7 +500,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_state_id", "state", "id"),
         # A send is claimed only when no older one of its chat is pending or being sent (each
-        # chat's order, whichever worker sends): ``JournalStore.mark_sending`` asks this index.
+        # chat's order, whichever worker sends): ``JournalStore.mark_sending_all`` asks this index.
         Index(
             "ix_outbox_chat_open",
             "platform",
