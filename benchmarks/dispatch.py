@@ -72,12 +72,13 @@ BURST_GROUPS = 100
 would let one group have only 20 of the bot's messages a minute."""
 
 
-def settings(url: str, *more_officials: dict[str, Any]) -> Settings:
+def settings(url: str, *more_officials: dict[str, Any], analysis_process: bool = False) -> Settings:
     """One official, 张伟, for the group ``test:g`` and the burst's groups ``test:g0`` …, and
-    ``more_officials`` (roster entries)."""
+    ``more_officials`` (roster entries); ``analysis_process``: ``[text] analysis_process``."""
     return Settings.model_validate(
         {
             "database": {"url": url},
+            "text": {"analysis_process": analysis_process},
             "departments": [{"name": "住房和城乡建设局", "keywords": ["电梯", "小区"]}],
             "officials": [
                 {

@@ -81,10 +81,15 @@ def events(lines: list[str], tag: str, groups: int = 20) -> list[Received]:
     return out
 
 
-async def minyi_rate(url: str, lines: list[str], groups: int = 20) -> tuple[float, int]:
-    """Messages per second from the inbox to stored rows; and how many were stored with an intent."""
-    app = build_app(settings(url))
+async def minyi_rate(
+    url: str, lines: list[str], groups: int = 20, process: bool = False
+) -> tuple[float, int]:
+    """Messages per second from the inbox to stored rows; and how many were stored with an intent.
+    ``process``: with ``[text] analysis_process`` on, timed once the process is ready."""
+    app = build_app(settings(url, analysis_process=process))
     app.warm_up()
+    if process and not app.dispatcher.ahead.start(wait=60):
+        raise SystemExit("the analysis process did not start")
     dispatcher = app.dispatcher
     items = events(lines, "m", groups)
     for start in range(0, len(items), 100):
@@ -96,9 +101,23 @@ async def minyi_rate(url: str, lines: list[str], groups: int = 20) -> tuple[floa
         stored = session.scalar(
             select(func.count()).select_from(Message).where(Message.intent != "")
         )
+    if process:
+        analysis = dispatcher.ahead.process
+        assert analysis is not None and analysis.pid is not None
+        print(
+            f"  (the analysis process analysed {analysis.analysed} of them,"
+            f" resident memory {rss_mb(analysis.pid):.0f} MB)"
+        )
     app.close()
     assert handled == len(lines), (handled, len(lines))
     return len(lines) / seconds, int(stored or 0)
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory, in MB (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+    return int(kb) / 1024
 
 
 def naive_rate(url: str, lines: list[str]) -> float:
@@ -334,11 +353,17 @@ def main() -> None:
         with fresh_database(args.database, Path(tmp) / "minyi.db") as url:
             rate, stored = asyncio.run(minyi_rate(url, lines))
             analysis = analysis_rate(url, lines)
+        with fresh_database(args.database, Path(tmp) / "process.db") as url:
+            beside, stored_beside = asyncio.run(minyi_rate(url, lines, process=True))
     engine = "PostgreSQL" if args.database else "SQLite file"
     print(f"{args.messages} ordinary group messages, {engine}")
     print(f"  minyi, inbox to stored rows with intent   {rate:8.0f} msg/s  ({stored} stored)")
+    print(
+        f"  the same, [text] analysis_process on      {beside:8.0f} msg/s  ({stored_beside} stored)"
+    )
     print(f"  floor: naive ORM loop, commit per row     {naive:8.0f} msg/s")
     print(f"  ratio minyi / naive                       {rate / naive:8.2f}x")
+    print(f"  ratio with the analysis process / naive   {beside / naive:8.2f}x")
     print(f"  text analysis alone, no store (a ceiling) {analysis:8.0f} msg/s")
 
 

@@ -98,10 +98,12 @@ class MinyiApp:
 
     def warm_up(self) -> None:
         """Build what the text services build lazily (the seed intent model, jieba's dictionary, the
-        template index) now, so the first resident who asks does not wait for it. Cheap after the
-        first call; ``minyi run`` calls it on a thread of its own once it is ready to read."""
+        template index) now, so the first resident who asks does not wait for it, and starts the
+        analysis process when ``[text] analysis_process`` is on. Cheap after the first call;
+        ``minyi run`` calls it on a thread of its own once it is ready to read."""
         self.services.text.warm_up()
         self.services.ranker.rank("请问小区电梯坏了什么时候能修好？", k=1)
+        self.dispatcher.ahead.start()  # the analysis process, if on, warms up in the background
 
     def loaded(self) -> str:
         """What this app runs with, in a few words, for the ready line on stderr."""
@@ -117,6 +119,7 @@ class MinyiApp:
             f"{len(settings.officials)} officials in bot.toml, "
             f"{len(self.services.templates.templates)} templates; "
             f"{intent}, {kind} ranker (indexed in the background)"
+            + ("; text analysis process" if settings.text.analysis_process else "")
         )
 
     async def start_platforms(self, env: dict[str, str] | None = None) -> list[str]:

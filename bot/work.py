@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bot.routes import RouteTable
     from bot.templating import TemplateLibrary
     from bot.text import Prediction, TemplateRanker, TextAnalyzer
+    from bot.text.analyzer import TextFacts
     from bot.text.deferred import DeferredRanker
     from bot.text.topics import TopicRef
     from bot.worktime import WorkClock
@@ -303,17 +304,15 @@ class Analysis:
 
 def analyse_texts(analyzer: TextAnalyzer, texts: Sequence[str]) -> list[Analysis]:
     """The ``Analysis`` of each text, intents classified together (the dispatcher does it for a
-    batch of events on its text thread, off the event loop). The topic is left out for sure small
-    talk, which never has one (``handlers.record.message_topic``)."""
-    intents = analyzer.intents(texts)
+    batch of events on its text thread, off the event loop): ``TextAnalyzer.facts``."""
+    return analyses(analyzer.facts(texts), texts)
+
+
+def analyses(facts: Sequence[TextFacts], texts: Sequence[str]) -> list[Analysis]:
+    """Each text's ``Analysis`` from its ``TextFacts`` (made here or in the analysis process)."""
     return [
-        Analysis(
-            intent,
-            analyzer.department(text),
-            text,
-            None if intent.label == "chatter" and intent.confident else analyzer.topic(text),
-        )
-        for intent, text in zip(intents, texts, strict=True)
+        Analysis(intent, department, text, topic)
+        for (intent, department, topic), text in zip(facts, texts, strict=True)
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from bot.text.department import KeywordDepartmentClassifier
 from bot.text.hot_topics import hot_phrases
@@ -35,6 +35,23 @@ def _load(path: str | Path, kind: str) -> TextModel:
     return model
 
 
+class AnalyzerSpec(NamedTuple):
+    """The arguments a ``TextAnalyzer`` was built with, plain values another process can rebuild it
+    from."""
+
+    departments: dict[str, list[str]]
+    intent_model: str | None
+    department_model: str | None
+
+    def build(self) -> TextAnalyzer:
+        """A ``TextAnalyzer`` like the one this spec came from."""
+        return TextAnalyzer(self.departments, self.intent_model, self.department_model)
+
+
+TextFacts = tuple[Prediction, Prediction, TopicRef | None]
+"""What ``TextAnalyzer.facts`` makes of one text: its intent, its department and its topic."""
+
+
 class TextAnalyzer:
     """Normalise, segment and classify Chinese chat messages.
 
@@ -49,6 +66,12 @@ class TextAnalyzer:
         department_model: str | Path | None = None,
     ) -> None:
         self.departments = {k: list(v) for k, v in (departments or {}).items()}
+        self.spec = AnalyzerSpec(
+            self.departments,
+            str(intent_model) if intent_model else None,
+            str(department_model) if department_model else None,
+        )
+        """What builds this analyzer again (in ``bot.text.offload``'s process)."""
         self._intent: Classifier = DefaultIntentClassifier()
         self._department: Classifier = KeywordDepartmentClassifier(self.departments)
         if intent_model:
@@ -86,6 +109,19 @@ class TextAnalyzer:
         if many is not None:
             return list(many(normalised))
         return [self._intent.predict(text) for text in normalised]
+
+    def facts(self, texts: Sequence[str]) -> list[TextFacts]:
+        """The intent, department and topic of each of ``texts``, intents classified together. The
+        topic is left out (None) for sure small talk, which never has one
+        (``handlers.record.message_topic``)."""
+        return [
+            (
+                intent,
+                self.department(text),
+                None if intent.label == "chatter" and intent.confident else self.topic(text),
+            )
+            for intent, text in zip(self.intents(texts), texts, strict=True)
+        ]
 
     def department(self, text: str) -> Prediction:
         """The department ``text`` (its first ``MAX_ANALYSED_CHARS``) belongs to, or ``""`` when unknown."""

@@ -1,0 +1,145 @@
+"""The analysis process (``[text] analysis_process``): a backlog's texts are analysed in a process of
+their own, beside the store, and stored exactly as if they had been analysed in the bot's own
+process; a lone message is analysed at once, as always; and if the process dies, nothing is lost —
+the texts are analysed in the bot's process and every message is stored once, with its intent.
+
+The residents' messages are the public data set's (``msgabench/intent.csv``), Traditional and
+Simplified. A real process is spawned: these tests take a second or two each.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bot.analysis_ahead import CHUNK, HERE
+from bot.events import Received
+from dialogue_support import Dialogue, memory_event
+
+BACKLOG = 180
+"""Messages journaled at once: most of a batch's worth."""
+
+
+def residents(data_dir: Path, n: int) -> list[str]:
+    """``n`` residents' messages of the public data set, numbered so none repeats."""
+    with (data_dir / "msgabench" / "intent.csv").open(encoding="utf-8") as f:
+        rows = [r["text"] for r in csv.DictReader(f) if r["text"].strip()]
+    return [f"{rows[i % len(rows)]} {i}" for i in range(n)]
+
+
+async def backlog(chat: Dialogue, bodies: list[str], tag: str = "b") -> list[tuple[Any, ...]]:
+    """``bodies`` journaled at once in the group, as after an outage, then handled; the stored
+    messages (text, intent, its confidence, department, topic) in order."""
+    events = [
+        Received.of(memory_event(chat.bot, body, chat.wang, chat.group, f"{tag}{i}"))
+        for i, body in enumerate(bodies)
+    ]
+    await chat.app.dispatcher.receive(events)
+    assert await chat.app.dispatcher.process_pending() == len(bodies)
+    with chat.app.store.engine.connect() as connection:
+        return list(
+            connection.execute(
+                text(
+                    "select text, intent, intent_confidence, department, topic_key"
+                    " from messages where from_official = false order by id"
+                )
+            )
+        )
+
+
+def dialogue_on(app_factory: Any, tmp_path: Path, clock: Any, name: str, process: bool) -> Any:
+    return Dialogue(
+        app_factory(f"sqlite:///{tmp_path / name}", text={"analysis_process": process}),
+        clock,
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_backlog_is_analysed_in_the_process_and_stored_as_without_it(
+    app_factory: Any, tmp_path: Path, clock: Any, data_dir: Path
+) -> None:
+    bodies = residents(data_dir, BACKLOG)
+    plain = dialogue_on(app_factory, tmp_path, clock, "plain.db", process=False)
+    assert plain.app.dispatcher.ahead.process is None  # off unless asked for
+    expected = await backlog(plain, bodies)
+
+    chat = dialogue_on(app_factory, tmp_path, clock, "process.db", process=True)
+    ahead = chat.app.dispatcher.ahead
+    assert ahead.start(wait=60), "the analysis process did not start"
+    process = ahead.process
+    assert process is not None
+    # A lone message (no backlog) is analysed at once in the bot's process: nothing waits for IPC.
+    await chat.bot.say("请问小区什么时候停水？", by=chat.liu, chat=chat.group)
+    assert process.analysed == 0
+    stored = await backlog(chat, bodies)
+    assert stored[1:] == expected  # the same intents, confidences, departments and topics
+    # Most of the backlog went to the process: all but the first few of each batch.
+    assert process.analysed >= BACKLOG - 2 * HERE - CHUNK, process.analysed
+
+
+@pytest.mark.asyncio
+async def test_when_the_analysis_process_dies_no_message_is_lost(
+    app_factory: Any, tmp_path: Path, clock: Any, data_dir: Path, caplog: Any
+) -> None:
+    bodies = residents(data_dir, BACKLOG)
+    plain = dialogue_on(app_factory, tmp_path, clock, "plain.db", process=False)
+    expected = await backlog(plain, bodies)
+
+    chat = dialogue_on(app_factory, tmp_path, clock, "killed.db", process=True)
+    ahead = chat.app.dispatcher.ahead
+    assert ahead.start(wait=60)
+    process = ahead.process
+    assert process is not None and process.pid is not None
+    os.kill(process.pid, signal.SIGKILL)
+    with caplog.at_level(logging.WARNING, logger="bot.text.offload"):
+        stored = await backlog(chat, bodies)
+    assert stored == expected  # each message stored once, analysed in the bot's own process
+    assert process.analysed == 0
+    assert [r.getMessage()[:22] for r in caplog.records] == ["text analysis process:"]
+    # It is not started again at every batch: the next backlog is analysed here too.
+    more = await backlog(chat, [f"{b} 又" for b in bodies[:60]], tag="again")
+    assert len(more) == BACKLOG + 60 and process.analysed == 0
+
+
+BOT_THAT_IS_KILLED = """
+import sys
+from bot.app import build_app
+from bot.config import Settings
+
+settings = Settings.model_validate(
+    {"database": {"url": sys.argv[1]}, "text": {"analysis_process": True}}
+)
+app = build_app(settings)
+assert app.dispatcher.ahead.start(wait=60)
+print(app.dispatcher.ahead.process.pid, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_the_analysis_process_goes_when_the_bot_is_killed(tmp_path: Path) -> None:
+    bot = subprocess.Popen(
+        [sys.executable, "-c", BOT_THAT_IS_KILLED, f"sqlite:///{tmp_path / 'killed.db'}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert bot.stdout is not None
+        child = int(bot.stdout.readline())
+        watch = os.pidfd_open(child)  # readable once that process has exited
+        assert not select.select([watch], [], [], 0)[0]  # alive while the bot is
+        bot.kill()  # SIGKILL: the bot cannot stop it
+        bot.wait()
+        assert select.select([watch], [], [], 20)[0], "the analysis process outlived the bot"
+    finally:
+        bot.kill()
