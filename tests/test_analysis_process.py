@@ -1,7 +1,8 @@
 """The analysis process (``[text] analysis_process``): a backlog's texts are analysed in a process of
 their own, beside the store, and stored exactly as if they had been analysed in the bot's own
 process; a lone message is analysed at once, as always; and if the process dies, nothing is lost —
-the texts are analysed in the bot's process and every message is stored once, with its intent.
+the texts are analysed in the bot's process and every message is stored once, with its intent; and
+a bot killed outright takes its analysis process with it.
 
 The residents' messages are the public data set's (``msgabench/intent.csv``), Traditional and
 Simplified. A real process is spawned: these tests take a second or two each.
