@@ -8,14 +8,16 @@ look-up, text analysis) and the real store. Every message must end up stored wit
 The floor, in the same run and on the same engine: a naive SQLAlchemy ORM loop that inserts the same
 number of ``Message`` rows (sender and group looked up by query, a fixed intent: no text analysis), one
 session and one commit per row. Also printed: the text analysis of the same messages alone (no store),
-the ceiling that segmentation and classification set.
+the ceiling that segmentation and classification set; and minyi with ``[text] analysis_process`` on
+(timed once that process is ready; its memory printed). ``--repeat`` rounds (default 3) of the three,
+medians printed.
 
 With ``--workers N`` (PostgreSQL) it times N worker processes sharing one inbox instead, beside one
 worker on the same messages (``--groups``: how many groups they are spread over; a group's messages
 are handled by one worker at a time), and prints the SQL statements a message costs beside what one
 connection to this PostgreSQL takes — the ceiling of one worker's connection, by arithmetic.
 
-    .venv/bin/python benchmarks/ingest.py [--messages 5000] [--database postgresql+psycopg://postgres@127.0.0.1/test]
+    .venv/bin/python benchmarks/ingest.py [--messages 5000] [--repeat 3] [--database postgresql+psycopg://postgres@127.0.0.1/test]
     .venv/bin/python benchmarks/ingest.py --database postgresql+psycopg://… --workers 2 --groups 200
     .venv/bin/python benchmarks/ingest.py --stored 1000000 [--database …]
 
@@ -30,9 +32,11 @@ import argparse
 import asyncio
 import csv
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -82,16 +86,17 @@ def events(lines: list[str], tag: str, groups: int = 20) -> list[Received]:
 
 
 async def minyi_rate(
-    url: str, lines: list[str], groups: int = 20, process: bool = False
+    url: str, lines: list[str], groups: int = 20, process: bool = False, tag: str = "m"
 ) -> tuple[float, int]:
     """Messages per second from the inbox to stored rows; and how many were stored with an intent.
-    ``process``: with ``[text] analysis_process`` on, timed once the process is ready."""
+    ``process``: with ``[text] analysis_process`` on, timed once the process is ready. ``tag``: the
+    messages' ids begin with it (another tag, new messages on the same store)."""
     app = build_app(settings(url, analysis_process=process))
     app.warm_up()
     if process and not app.dispatcher.ahead.start(wait=60):
         raise SystemExit("the analysis process did not start")
     dispatcher = app.dispatcher
-    items = events(lines, "m", groups)
+    items = events(lines, tag, groups)
     for start in range(0, len(items), 100):
         await dispatcher.receive(items[start : start + 100])
     started = time.perf_counter()
@@ -300,23 +305,31 @@ def topic_keys(lines: list[str]) -> list[str]:
     return sorted(found)
 
 
-def compare_stored(database: str | None, lines: list[str], stored: int) -> None:
-    """The ingest rate on a store holding 1,000 messages beside one holding ``stored``."""
-    rates = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for count in (1000, stored):
-            with fresh_database(database, Path(tmp) / f"stored{count}.db") as url:
-                keys = topic_keys(lines)
-                seconds = stored_before(url, count, keys)
-                rates[count], _ = asyncio.run(minyi_rate(url, lines))
-                print(
-                    f"  loaded {count:>10,} messages in {seconds:6.1f} s; then {rates[count]:8.0f} msg/s"
-                )
+def compare_stored(database: str | None, lines: list[str], stored: int, repeat: int) -> None:
+    """The ingest rate on a store holding 1,000 messages beside one holding ``stored``: both loaded
+    first, then ``repeat`` rounds on each in turn (new message ids each round), medians compared."""
+    counts = (1000, stored)
+    rates: dict[int, list[float]] = {count: [] for count in counts}
+    keys = topic_keys(lines)
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stores:
+        urls = {}
+        for count in counts:
+            urls[count] = stores.enter_context(
+                fresh_database(database, Path(tmp) / f"stored{count}.db")
+            )
+            seconds = stored_before(urls[count], count, keys)
+            print(f"  loaded {count:>10,} messages in {seconds:6.1f} s")
+        for round_ in range(repeat):
+            for count in counts:
+                rate, _ = asyncio.run(minyi_rate(urls[count], lines, tag=f"r{round_}"))
+                rates[count].append(rate)
     engine = "PostgreSQL" if database else "SQLite file"
     print(f"{len(lines)} ordinary group messages, {engine}, beside the messages already stored")
-    for count in (1000, stored):
-        print(f"  {f'rate with {count:,} stored':<42}{rates[count]:8.0f} msg/s")
-    print(f"  {'ratio':<42}{rates[stored] / rates[1000]:8.2f}x")
+    medians = {count: statistics.median(rates[count]) for count in counts}
+    for count in counts:
+        runs = ", ".join(f"{r:.0f}" for r in rates[count])
+        print(f"  {f'rate with {count:,} stored':<42}{medians[count]:8.0f} msg/s  (runs {runs})")
+    print(f"  {'ratio of the medians':<42}{medians[stored] / medians[1000]:8.2f}x")
 
 
 def main() -> None:
@@ -333,6 +346,9 @@ def main() -> None:
         "--groups", type=int, default=20, help="groups the messages are spread over (default 20)"
     )
     parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of minyi and the floor (medians printed)"
+    )
+    parser.add_argument(
         "--stored",
         type=int,
         help="compare the rate on a store already holding this many messages with one holding 1,000",
@@ -340,31 +356,49 @@ def main() -> None:
     args = parser.parse_args()
     lines = texts(args.messages)
     if args.stored:
-        compare_stored(args.database, lines, args.stored)
+        compare_stored(args.database, lines, args.stored, args.repeat)
         return
     if args.workers > 1:
         if not args.database:
             parser.error("--workers needs --database (PostgreSQL): SQLite takes one worker")
         compare_workers(args.database, lines, args.workers, args.groups)
         return
+    compare_naive(args.database, lines, args.repeat)
+
+
+def compare_naive(database: str | None, lines: list[str], repeat: int) -> None:
+    """minyi, with and without the analysis process, beside the naive loop: ``repeat`` rounds of
+    the three in turn, each on a fresh store, and the medians (this machine's speed drifts by tens
+    of percent within minutes, so one run of each would compare moments, not code)."""
+    rates: dict[str, list[float]] = {"minyi": [], "process": [], "naive": []}
+    stored = stored_beside = 0
     with tempfile.TemporaryDirectory() as tmp:
-        with fresh_database(args.database, Path(tmp) / "naive.db") as url:
-            naive = naive_rate(url, lines)
-        with fresh_database(args.database, Path(tmp) / "minyi.db") as url:
-            rate, stored = asyncio.run(minyi_rate(url, lines))
-            analysis = analysis_rate(url, lines)
-        with fresh_database(args.database, Path(tmp) / "process.db") as url:
-            beside, stored_beside = asyncio.run(minyi_rate(url, lines, process=True))
-    engine = "PostgreSQL" if args.database else "SQLite file"
-    print(f"{args.messages} ordinary group messages, {engine}")
-    print(f"  minyi, inbox to stored rows with intent   {rate:8.0f} msg/s  ({stored} stored)")
-    print(
-        f"  the same, [text] analysis_process on      {beside:8.0f} msg/s  ({stored_beside} stored)"
-    )
-    print(f"  floor: naive ORM loop, commit per row     {naive:8.0f} msg/s")
-    print(f"  ratio minyi / naive                       {rate / naive:8.2f}x")
+        for round_ in range(repeat):
+            with fresh_database(database, Path(tmp) / f"naive{round_}.db") as url:
+                rates["naive"].append(naive_rate(url, lines))
+            with fresh_database(database, Path(tmp) / f"minyi{round_}.db") as url:
+                rate, stored = asyncio.run(minyi_rate(url, lines))
+                rates["minyi"].append(rate)
+                if round_ == 0:
+                    analysis = analysis_rate(url, lines)
+            with fresh_database(database, Path(tmp) / f"process{round_}.db") as url:
+                rate, stored_beside = asyncio.run(minyi_rate(url, lines, process=True))
+                rates["process"].append(rate)
+    minyi, beside, naive = (statistics.median(rates[k]) for k in ("minyi", "process", "naive"))
+
+    def spread(key: str) -> str:
+        return f"(runs {', '.join(f'{r:.0f}' for r in rates[key])})"
+
+    engine = "PostgreSQL" if database else "SQLite file"
+    print(f"{len(lines)} ordinary group messages, {engine}; medians of {repeat} rounds")
+    print(f"  minyi, inbox to stored rows with intent   {minyi:8.0f} msg/s  {spread('minyi')}")
+    print(f"  the same, [text] analysis_process on      {beside:8.0f} msg/s  {spread('process')}")
+    print(f"  floor: naive ORM loop, commit per row     {naive:8.0f} msg/s  {spread('naive')}")
+    print(f"  ratio minyi / naive                       {minyi / naive:8.2f}x")
     print(f"  ratio with the analysis process / naive   {beside / naive:8.2f}x")
+    print(f"  ratio with the analysis process / without {beside / minyi:8.2f}x")
     print(f"  text analysis alone, no store (a ceiling) {analysis:8.0f} msg/s")
+    print(f"  stored with an intent: {stored} and {stored_beside} of {len(lines)}")
 
 
 def compare_workers(database: str, lines: list[str], workers: int, groups: int) -> None:
