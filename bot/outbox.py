@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -206,6 +208,51 @@ Step = Callable[[Work], Awaitable[None]]
 """One send's part of the unit of work that records outcomes."""
 
 
+class _HandedSends:
+    """Sends handed over (``Postman.hand``) and not taken yet, each chat's in the order queued. A
+    round takes each chat's first: in a burst one official's chat may hold hundreds of alerts, and
+    a round must not walk all of them to find the few chats' next sends."""
+
+    def __init__(self) -> None:
+        self._chats: dict[tuple[str, str], deque[OutboxRecord]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._chats.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._chats)
+
+    def __iter__(self) -> Iterator[OutboxRecord]:
+        return itertools.chain.from_iterable(self._chats.values())
+
+    def extend(self, rows: Sequence[OutboxRecord]) -> None:
+        """Hand over ``rows`` (committed, in the order queued)."""
+        for row in rows:
+            self._chats.setdefault((row.platform, row.chat_id), deque()).append(row)
+
+    def next_round(self, tried: set[int]) -> list[OutboxRecord]:
+        """Each chat's first send not yet ``tried`` in this flush (those are let go: a read of the
+        flush found them first); the chats' later ones stay, for the rounds after."""
+        firsts = []
+        for key, queue in list(self._chats.items()):
+            while queue and queue[0].id in tried:
+                queue.popleft()
+            if queue:
+                firsts.append(queue.popleft())
+            if not queue:
+                del self._chats[key]
+        return firsts
+
+    def drop(self, tried: set[int]) -> None:
+        """Let go of the sends ``tried`` already (a read of the outbox found them)."""
+        for key, queue in list(self._chats.items()):
+            kept = deque(row for row in queue if row.id not in tried)
+            if kept:
+                self._chats[key] = kept
+            else:
+                del self._chats[key]
+
+
 class Postman:
     """Delivers the outbox: chats side by side, each chat's messages in the order queued."""
 
@@ -231,7 +278,7 @@ class Postman:
         ``sending``); on the database thread."""
         self._claim: Coalescer[int, bool] = Coalescer(self._claim_all)
         """``mark_sending`` for the chats delivered side by side, claimed in one transaction."""
-        self._handed: list[OutboxRecord] = []
+        self._handed = _HandedSends()
         """Sends committed since the last round (``hand``)."""
         self._settled: Coalescer[Outcome, None] = Coalescer(self._settle_all)
         """``_settle`` for the sends that finished side by side, recorded in one unit per event."""
@@ -272,19 +319,6 @@ class Postman:
             except Exception:
                 log.exception("delivering the outbox failed; retrying")
 
-    def _next_handed(self, tried: set[int]) -> list[OutboxRecord]:
-        """Each chat's first send handed over and not yet tried in this flush, in the order queued;
-        the chats' later ones stay handed, for the rounds after."""
-        first: dict[tuple[str, str], OutboxRecord] = {}
-        later: list[OutboxRecord] = []
-        for row in self._handed:
-            if row.id in tried:
-                continue  # a read of this flush found it first
-            if first.setdefault((row.platform, row.chat_id), row) is not row:
-                later.append(row)
-        self._handed = later
-        return list(first.values())
-
     async def flush(self) -> int:
         """Deliver everything due, including what follow-ups queue meanwhile; returns how many.
 
@@ -298,11 +332,11 @@ class Postman:
         async with self._lock:
             while not self.dispatcher.winding_down:
                 read_needed = read_needed or self._woken != self._read_after
-                rows = [] if read_needed else self._next_handed(tried)
+                rows = [] if read_needed else self._handed.next_round(tried)
                 from_read = not rows
                 if from_read:
                     self._read_after = self._woken
-                    self._handed = [r for r in self._handed if r.id not in tried]
+                    self._handed.drop(tried)
                     rows = await self.dispatcher.patiently(
                         "the outbox", lambda: services.db(services.store.outbox_due, OUTBOX_PAGE)
                     )
