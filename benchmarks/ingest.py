@@ -48,6 +48,7 @@ from sqlalchemy.pool import NullPool
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.dispatch import fresh_database, settings
+from benchmarks.startup import rss_mb
 from benchmarks.summary import analyze, load
 from bot.app import build_app
 from bot.events import Chat, IncomingMessage, Received
@@ -118,11 +119,9 @@ async def minyi_rate(
     return len(lines) / seconds, int(stored or 0)
 
 
-def rss_mb(pid: int) -> float:
-    """A process's resident memory, in MB (Linux)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
-    return int(kb) / 1024
+def runs(rates: list[float]) -> str:
+    """Each round's rate, for the line of their median."""
+    return f"(runs {', '.join(f'{r:.0f}' for r in rates)})"
 
 
 def naive_rate(url: str, lines: list[str]) -> float:
@@ -327,8 +326,9 @@ def compare_stored(database: str | None, lines: list[str], stored: int, repeat: 
     print(f"{len(lines)} ordinary group messages, {engine}, beside the messages already stored")
     medians = {count: statistics.median(rates[count]) for count in counts}
     for count in counts:
-        runs = ", ".join(f"{r:.0f}" for r in rates[count])
-        print(f"  {f'rate with {count:,} stored':<42}{medians[count]:8.0f} msg/s  (runs {runs})")
+        print(
+            f"  {f'rate with {count:,} stored':<42}{medians[count]:8.0f} msg/s  {runs(rates[count])}"
+        )
     print(f"  {'ratio of the medians':<42}{medians[stored] / medians[1000]:8.2f}x")
 
 
@@ -354,6 +354,8 @@ def main() -> None:
         help="compare the rate on a store already holding this many messages with one holding 1,000",
     )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat takes 1 or more")
     lines = texts(args.messages)
     if args.stored:
         compare_stored(args.database, lines, args.stored, args.repeat)
@@ -385,15 +387,13 @@ def compare_naive(database: str | None, lines: list[str], repeat: int) -> None:
                 rate, stored_beside = asyncio.run(minyi_rate(url, lines, process=True))
                 rates["process"].append(rate)
     minyi, beside, naive = (statistics.median(rates[k]) for k in ("minyi", "process", "naive"))
-
-    def spread(key: str) -> str:
-        return f"(runs {', '.join(f'{r:.0f}' for r in rates[key])})"
-
     engine = "PostgreSQL" if database else "SQLite file"
     print(f"{len(lines)} ordinary group messages, {engine}; medians of {repeat} rounds")
-    print(f"  minyi, inbox to stored rows with intent   {minyi:8.0f} msg/s  {spread('minyi')}")
-    print(f"  the same, [text] analysis_process on      {beside:8.0f} msg/s  {spread('process')}")
-    print(f"  floor: naive ORM loop, commit per row     {naive:8.0f} msg/s  {spread('naive')}")
+    print(f"  minyi, inbox to stored rows with intent   {minyi:8.0f} msg/s  {runs(rates['minyi'])}")
+    print(
+        f"  the same, [text] analysis_process on      {beside:8.0f} msg/s  {runs(rates['process'])}"
+    )
+    print(f"  floor: naive ORM loop, commit per row     {naive:8.0f} msg/s  {runs(rates['naive'])}")
     print(f"  ratio minyi / naive                       {minyi / naive:8.2f}x")
     print(f"  ratio with the analysis process / naive   {beside / naive:8.2f}x")
     print(f"  ratio with the analysis process / without {beside / minyi:8.2f}x")

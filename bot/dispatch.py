@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from dataclasses import replace
 from functools import partial
-from typing import NamedTuple, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, ParamSpec, TypeVar
 
 from bot import audit
 from bot.analysis_ahead import AnalysisAhead
@@ -42,7 +42,6 @@ from bot.events import (
 from bot.outbox import Postman, encode_queued
 from bot.reads import ReadAhead, ReadFirst, ReadKey, ReadSource, StoreRead, UnitReads
 from bot.routes import PRIVATE_NOTE, Route, RouteTable, chat_type, refusal
-from bot.text.offload import AnalysisProcess
 from bot.work import (
     Analysis,
     Context,
@@ -63,6 +62,9 @@ from storage import (
     StoreConflict,
     StoreUnavailable,
 )
+
+if TYPE_CHECKING:
+    from bot.text.offload import AnalysisProcess
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,16 @@ FRESH_SECONDS = 1.0
 READ_POLL = 1.0
 """Seconds a worker whose pending events all wait for reads looks at the inbox again at the latest."""
 APOLOGY = "抱歉，处理您的消息时出现问题，已记录，工作人员会尽快处理。"
+
+
+def _analysis_process(services: Services) -> AnalysisProcess | None:
+    """The analysis process ``[text] analysis_process`` asks for, not started yet; None when off."""
+    if not services.settings.text.analysis_process:
+        return None
+    # Imported only when asked for: multiprocessing's modules cost every start a few milliseconds.
+    from bot.text.offload import AnalysisProcess
+
+    return AnalysisProcess(services.text.spec)
 
 
 class _BatchTexts:
@@ -253,9 +265,7 @@ class Dispatcher:
         self._text_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-text")
         self._decoded: dict[int, IncomingMessage] = {}
         self._analysed: dict[int, Analysis] = {}
-        self.ahead = AnalysisAhead(
-            AnalysisProcess(services.text.spec) if services.settings.text.analysis_process else None
-        )
+        self.ahead = AnalysisAhead(_analysis_process(services))
         """A backlog's texts analysed in a process of their own (``[text] analysis_process``)."""
         self._news = asyncio.Event()
         """Set when an event is journaled or a read is done (what a worker whose events all wait

@@ -133,8 +133,7 @@ class AnalysisProcess:
     @property
     def pid(self) -> int | None:
         """The process's id while it runs (None before it is started and after it failed)."""
-        processes = getattr(self._pool, "_processes", None) or {}
-        return next(iter(processes), None)
+        return next(iter(_processes(self._pool)), None)
 
     def _fail(self, why: str) -> None:
         with self._lock:
@@ -153,10 +152,15 @@ class AnalysisProcess:
             _stop(pool)
 
 
+def _processes(pool: ProcessPoolExecutor | None) -> dict[int, multiprocessing.Process]:
+    """The pool's processes by id: the executor keeps them to itself (Python 3.14 adds
+    ``terminate_workers`` for what ``_stop`` needs them for)."""
+    return getattr(pool, "_processes", None) or {}
+
+
 def _stop(pool: ProcessPoolExecutor) -> None:
-    # A process that does not answer is not waited for: it is terminated (Python 3.14's
-    # ``terminate_workers`` does the same).
-    processes = list((getattr(pool, "_processes", None) or {}).values())
+    # A process that does not answer is not waited for: it is terminated.
+    processes = list(_processes(pool).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
