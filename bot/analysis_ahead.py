@@ -76,7 +76,7 @@ class AnalysisAhead:
         if sent is None or self._process is None:
             return {}
         for i in sent.ids:
-            del self._sent[i]
+            self._sent.pop(i, None)  # ``keep_only`` may have let some go
         facts = self._process.collect(sent.facts, WAIT)
         if facts is None:
             self._sent.clear()

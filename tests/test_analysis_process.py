@@ -1,8 +1,9 @@
 """The analysis process (``[text] analysis_process``): a backlog's texts are analysed in a process of
 their own, beside the store, and stored exactly as if they had been analysed in the bot's own
 process; a lone message is analysed at once, as always; and if the process dies, nothing is lost —
-the texts are analysed in the bot's process and every message is stored once, with its intent; and
-a bot killed outright takes its analysis process with it.
+the texts are analysed in the bot's process and every message is stored once, with its intent; so
+too when it stops answering (it is killed); a bot killed outright takes its analysis process with
+it; and a chunk whose other events another worker handled still brings the rest their analyses.
 
 The residents' messages are the public data set's (``msgabench/intent.csv``), Traditional and
 Simplified. A real process is spawned: these tests take a second or two each.
@@ -23,8 +24,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bot.analysis_ahead import CHUNK, HERE
+from bot.analysis_ahead import CHUNK, HERE, AnalysisAhead
 from bot.events import Received
+from bot.text import TextAnalyzer
+from bot.text.offload import AnalysisProcess
 from dialogue_support import Dialogue, memory_event
 
 BACKLOG = 180
@@ -144,3 +147,50 @@ def test_the_analysis_process_goes_when_the_bot_is_killed(tmp_path: Path) -> Non
         assert select.select([watch], [], [], 20)[0], "the analysis process outlived the bot"
     finally:
         bot.kill()
+
+
+def test_a_chunk_is_taken_though_another_worker_handled_some_of_its_events(data_dir: Path) -> None:
+    """Several workers share the inbox: a chunk sent for analysis may hold an event another worker
+    handled meanwhile (let go by ``keep_only``); the chunk's other events still get their analyses."""
+    ahead = AnalysisAhead(AnalysisProcess(TextAnalyzer().spec))
+    try:
+        assert ahead.start(wait=60)
+        todo = list(enumerate(residents(data_dir, HERE + CHUNK)))
+        assert ahead.send(todo) == todo[:HERE]
+        gone = HERE + 1  # in the chunk sent, handled by another worker
+        ahead.keep_only({i for i, _ in todo} - {gone})
+        found = ahead.take(HERE)
+        assert {i for i, _ in todo[HERE:]} - {gone} <= set(found)
+        assert found[HERE].text == todo[HERE][1]
+    finally:
+        ahead.close()
+
+
+@pytest.mark.asyncio
+async def test_an_analysis_process_that_stops_answering_is_let_go(
+    app_factory: Any,
+    tmp_path: Path,
+    clock: Any,
+    data_dir: Path,
+    caplog: Any,
+    monkeypatch: Any,
+) -> None:
+    bodies = residents(data_dir, BACKLOG)
+    plain = dialogue_on(app_factory, tmp_path, clock, "plain.db", process=False)
+    expected = await backlog(plain, bodies)
+
+    monkeypatch.setattr("bot.analysis_ahead.WAIT", 1.0)
+    chat = dialogue_on(app_factory, tmp_path, clock, "silent.db", process=True)
+    ahead = chat.app.dispatcher.ahead
+    assert ahead.start(wait=60)
+    process = ahead.process
+    assert process is not None and process.pid is not None
+    watch = os.pidfd_open(process.pid)  # readable once that process has exited
+    os.kill(process.pid, signal.SIGSTOP)  # alive, but it never answers
+    with caplog.at_level(logging.WARNING, logger="bot.text.offload"):
+        stored = await backlog(chat, bodies)
+    assert stored == expected  # every message stored once, analysed in the bot's own process
+    assert [r.getMessage() for r in caplog.records] == [
+        "text analysis process: no answer in 1 s; analysing in this process meanwhile"
+    ]
+    assert select.select([watch], [], [], 10)[0], "the silent process was left running"

@@ -159,9 +159,10 @@ def _processes(pool: ProcessPoolExecutor | None) -> dict[int, multiprocessing.Pr
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
-    # A process that does not answer is not waited for: it is terminated.
+    # A process that does not answer is not waited for: it is killed (it holds nothing to save; a
+    # SIGTERM would wait, pending, on a process that is stopped).
     processes = list(_processes(pool).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
-        process.terminate()
+        process.kill()
         process.join(5)
