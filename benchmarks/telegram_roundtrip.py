@@ -10,6 +10,12 @@ Runs python-telegram-bot for real against the local fake server of the tests
 * **burst** — all N injected at once: throughput (acknowledgements per second) and latency
   percentiles under load.
 
+With ``--stages`` the one-at-a-time phases also say where each bot's time goes (``Stages``): the p50
+of each stage of the way from the update to the acknowledgement, for minyi from the adapter's journal
+to the send's claim, timed by wrapping the dispatcher's and the postman's methods (a few microseconds
+each). In the first phase a stage includes waiting for what the bot still does for the mention before
+(posting the official's alert, recording both outcomes); paced, the bot is idle.
+
 Two bots are measured in the same run:
 
 * **floor** — a bare PTB echo bot (``MessageHandler`` + ``reply_text``,
@@ -40,8 +46,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "telegram")]
@@ -101,6 +109,77 @@ class Timer:
         return future
 
 
+class Stages:
+    """Where an acknowledgement's time goes, one mention at a time: each mark is the first time
+    a wrapped method was entered (``name>``) or left (``name<``) after the mention was injected, and a
+    stage is the time between two marks; ``report`` prints each stage's p50."""
+
+    def __init__(self, bounds: Sequence[tuple[str, str]]) -> None:
+        self.bounds = bounds
+        """(stage, the mark that ends it), in order; the first starts at the injection, the last
+        ends when the fake server receives the acknowledgement (``server``)."""
+        self.marks: dict[str, float] = {}
+        self.rows: list[dict[str, float]] = []
+
+    def begin(self) -> None:
+        self.marks = {"inject": time.perf_counter()}
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.perf_counter())
+
+    def end(self, latency: float) -> None:
+        self.marks["server"] = self.marks["inject"] + latency
+        self.rows.append(self.marks)
+        self.marks = {}  # what the bot does until the next mention is not this one's
+
+    @contextmanager
+    def watching(self, targets: Sequence[tuple[object, str, str]]) -> Iterator[None]:
+        """Mark entering and leaving each ``(owner, async method, name)`` while the block runs."""
+        saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in targets]
+
+        def wrap(method: Callable[..., Awaitable[Any]], name: str) -> Callable[..., Any]:
+            async def marked(*args: Any, **kwargs: Any) -> Any:
+                self.mark(f"{name}>")
+                try:
+                    return await method(*args, **kwargs)
+                finally:
+                    self.mark(f"{name}<")
+
+            return marked
+
+        for (owner, attr, name), (_, _, method) in zip(targets, saved, strict=True):
+            setattr(owner, attr, wrap(method, name))
+        try:
+            yield
+        finally:
+            for owner, attr, method in saved:
+                setattr(owner, attr, method)
+
+    def report(self, name: str) -> str:
+        parts, start = [], "inject"
+        for stage, until in self.bounds:
+            spans = [row[until] - row[start] for row in self.rows if start in row and until in row]
+            parts.append(
+                f"{stage} {statistics.median(spans) * 1000:.2f}" if spans else f"{stage} –"
+            )
+            start = until
+        return f"{name:<6} {'':<8} stages, p50 ms: " + " | ".join(parts)
+
+
+MINYI_STAGES = (
+    ("PTB to the adapter's journal", "receive>"),
+    ("journal commit", "receive<"),
+    ("hand-off to the database thread", "batch>"),
+    ("claim, roles, text analysis", "handlers>"),
+    ("handlers", "handlers<"),
+    ("outbox rows, unit commit", "batch<"),
+    ("to the postman", "claim>"),
+    ("send claimed (commit)", "claim<"),
+    ("PTB send to the fake", "server"),
+)
+FLOOR_STAGES = (("PTB to the handler", "handler>"), ("PTB send to the fake", "server"))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
@@ -125,20 +204,30 @@ async def run_phases(
     timer: Timer,
     n: int,
     base_chat: int,
+    stages: Stages | None = None,
 ) -> list[str]:
     """One-at-a-time latency (each mention as soon as the last was acknowledged, then paced:
     one every ``PACE`` seconds, so the bot is idle when it comes), then a burst of ``n``; chats are
-    numbered from ``base_chat``."""
+    numbered from ``base_chat``. ``stages``: timed in both one-at-a-time phases."""
     lines = []
     for phase, pause, offset in (("latency", 0.0, 0), ("paced", PACE, 200_000)):
         one_by_one = []
+        timed = stages
+        if timed is not None:
+            timed.rows = []
         for i in range(n):
             chat = base_chat - offset - i
             await asyncio.sleep(pause)
             waiter = timer.expect(chat)
+            if timed is not None:
+                timed.begin()
             inject(chat, i)
             one_by_one.append(await asyncio.wait_for(waiter, 30))
+            if timed is not None:
+                timed.end(one_by_one[-1])
         lines.append(describe(name, phase, one_by_one))
+        if timed is not None:
+            lines.append(timed.report(name))
     burst_base = base_chat - 100_000
     waiters = []
     started = time.perf_counter()
@@ -152,13 +241,17 @@ async def run_phases(
     return lines
 
 
-async def floor(api: FakeBotApi, n: int, mode: str) -> list[str]:
-    """A bare python-telegram-bot echo bot."""
+async def floor(api: FakeBotApi, n: int, mode: str, stages: bool = False) -> list[str]:
+    """A bare python-telegram-bot echo bot; ``stages``: where its time goes (``Stages``)."""
     from telegram import Update
     from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
+    timed = Stages(FLOOR_STAGES) if stages else None
+
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.message is not None and update.message.text is not None
+        if timed is not None:
+            timed.mark("handler>")
         await update.message.reply_text(update.message.text)
 
     app = (
@@ -192,7 +285,7 @@ async def floor(api: FakeBotApi, n: int, mode: str) -> list[str]:
         api.say(group, resident, f"@minyi_test_bot 你好 {i}", mention="@minyi_test_bot")
 
     try:
-        return await run_phases("floor", api, inject, timer, n, -1_003_000_000_000)
+        return await run_phases("floor", api, inject, timer, n, -1_003_000_000_000, timed)
     finally:
         api.listeners.clear()
         await app.updater.stop()
@@ -209,8 +302,28 @@ async def _delete_webhook(api: FakeBotApi) -> None:
         api._delivery = None
 
 
-async def minyi(api: FakeBotApi, n: int, mode: str, limits: bool, workdir: Path) -> list[str]:
-    """The whole minyi app behind the Telegram adapter."""
+async def minyi(
+    api: FakeBotApi, n: int, mode: str, limits: bool, workdir: Path, stages: bool = False
+) -> list[str]:
+    """The whole minyi app behind the Telegram adapter; ``stages``: where its time goes (the
+    methods are wrapped before the app is built: the adapter and the postman keep bound methods)."""
+    from bot.dispatch import Dispatcher
+    from bot.outbox import Postman
+
+    timed = Stages(MINYI_STAGES) if stages else None
+    watched = [
+        (Dispatcher, "receive", "receive"),
+        (Dispatcher, "_batch_body", "batch"),
+        (Dispatcher, "_dispatch_event", "handlers"),
+        (Postman, "_claim_all", "claim"),
+    ]
+    with timed.watching(watched) if timed is not None else nullcontext():
+        return await _minyi(api, n, mode, limits, workdir, timed)
+
+
+async def _minyi(
+    api: FakeBotApi, n: int, mode: str, limits: bool, workdir: Path, timed: Stages | None
+) -> list[str]:
     from bot.adapters.telegram import RateLimits, TelegramAdapter
     from bot.app import build_app
     from bot.config import Settings
@@ -270,21 +383,21 @@ async def minyi(api: FakeBotApi, n: int, mode: str, limits: bool, workdir: Path)
             waiter = timer.expect(chat)
             inject(chat, i)
             await asyncio.wait_for(waiter, 60)
-        return await run_phases("minyi", api, inject, timer, n, groups[0])
+        return await run_phases("minyi", api, inject, timer, n, groups[0], timed)
     finally:
         api.listeners.clear()
         await app.close_platforms()
         app.close()
 
 
-async def main(n: int, mode: str, limits: bool) -> None:
+async def main(n: int, mode: str, limits: bool, stages: bool = False) -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     lines = [f"telegram round trip: {n} mentions, {mode}, python-telegram-bot against a local fake"]
     async with FakeBotApi(TOKEN, bot_username="minyi_test_bot") as api:
-        lines += await floor(api, n, mode)
+        lines += await floor(api, n, mode, stages)
         with tempfile.TemporaryDirectory() as tmp:
-            lines += await minyi(api, n, mode, limits, Path(tmp))
+            lines += await minyi(api, n, mode, limits, Path(tmp), stages)
         if api.violations:
             lines.append(f"spec violations: {api.violations[:5]}")
     lines.append(
@@ -302,8 +415,11 @@ def cli(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--limits", action="store_true", help="keep Telegram's flood limits in minyi's adapter"
     )
+    parser.add_argument(
+        "--stages", action="store_true", help="also time each stage of the paced mentions' way"
+    )
     args = parser.parse_args(argv)
-    asyncio.run(main(args.n, args.mode, args.limits))
+    asyncio.run(main(args.n, args.mode, args.limits, args.stages))
 
 
 if __name__ == "__main__":
