@@ -451,10 +451,15 @@ class Postman:
             self._claimed_unsent.discard(row.id)
             return True
         try:
-            return await self._claim(row.id)
+            claimed = await self._claim(row.id)
         except StoreUnavailable:
             self._claimed_unsent.add(row.id)
             raise
+        # Read back pending, so a claim lost in an outage did not commit: the row is no longer one
+        # this worker claimed without sending (kept, a later "sending" of its own — an outcome not
+        # recorded — would be taken for never sent and posted again).
+        self._claimed_unsent.discard(row.id)
+        return claimed
 
     async def _claim_all(self, outbox_ids: Sequence[int]) -> list[bool]:
         """Claim the sends (``_claim``) in one write: whether each is this worker's to send now."""

@@ -2,8 +2,9 @@
 their own, beside the store, and stored exactly as if they had been analysed in the bot's own
 process; a lone message is analysed at once, as always; and if the process dies, nothing is lost —
 the texts are analysed in the bot's process and every message is stored once, with its intent; so
-too when it stops answering (it is killed); a bot killed outright takes its analysis process with
-it; and a chunk whose other events another worker handled still brings the rest their analyses.
+too when it stops answering (it is killed), and when it cannot be started at all; a bot killed
+outright takes its analysis process with it; a closed one is never started again; and a chunk whose
+other events another worker handled still brings the rest their analyses.
 
 The residents' messages are the public data set's (``msgabench/intent.csv``), Traditional and
 Simplified. A real process is spawned: these tests take a second or two each.
@@ -12,7 +13,9 @@ Simplified. A real process is spawned: these tests take a second or two each.
 from __future__ import annotations
 
 import csv
+import errno
 import logging
+import multiprocessing.context
 import os
 import select
 import signal
@@ -194,3 +197,50 @@ async def test_an_analysis_process_that_stops_answering_is_let_go(
         "text analysis process: no answer in 1 s; analysing in this process meanwhile"
     ]
     assert select.select([watch], [], [], 10)[0], "the silent process was left running"
+
+
+def _no_process_left(self: Any) -> None:
+    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")  # as fork/exec at a ulimit
+
+
+@pytest.mark.asyncio
+async def test_a_process_that_cannot_be_started_costs_no_message(
+    app_factory: Any, tmp_path: Path, clock: Any, data_dir: Path, monkeypatch: Any, caplog: Any
+) -> None:
+    """No process can be spawned (a process limit, no memory): the backlog is analysed in the bot's
+    own process, every message stored once with its intent — none kept as poison, no resident
+    apologised to — and the failure logged once, not tried again at every batch."""
+    bodies = residents(data_dir, 60)
+    expected = await backlog(dialogue_on(app_factory, tmp_path, clock, "plain.db", False), bodies)
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", _no_process_left)
+    chat = dialogue_on(app_factory, tmp_path, clock, "nospawn.db", process=True)
+    with caplog.at_level(logging.WARNING, logger="bot.text.offload"):
+        stored = await backlog(chat, bodies)
+        again = await backlog(chat, bodies[:40], tag="again")
+    assert stored == expected
+    assert len(again) == 100
+    assert rows_of(chat, "select count(*) from inbox where state = 'poison'") == [(0,)]
+    assert not [p for p in chat.bot.outbox if "抱歉" in p.text]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "could not start" in warnings[0], warnings
+
+
+def test_a_closed_analysis_process_is_not_started_again() -> None:
+    """``app.close`` can come before the warm-up's thread reaches its start (Ctrl-C at start-up), or
+    while a batch still finishes: nothing starts a process after it."""
+    ahead = AnalysisAhead(AnalysisProcess(TextAnalyzer().spec))
+    ahead.close()
+    try:
+        assert not ahead.start(wait=1)
+        todo = [(i, f"电梯坏了 {i}") for i in range(HERE + CHUNK + 5)]
+        assert ahead.send(todo) == todo  # all of it analysed here
+        process = ahead.process
+        assert process is not None and process.pid is None
+    finally:
+        ahead.close()
+
+
+def rows_of(chat: Dialogue, sql: str) -> list[Any]:
+    """Plain rows of a query on the dialogue's store."""
+    with chat.app.store.engine.connect() as connection:
+        return list(connection.execute(text(sql)))

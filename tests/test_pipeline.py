@@ -48,6 +48,36 @@ async def handled_question(chat: Any, message_id: str) -> Any:
     return dispatcher
 
 
+def lose_claims(monkeypatch: Any, times: int = 1) -> None:
+    """The next ``times`` claims of sends meet a database outage before they commit."""
+    real = Store.mark_sending_all
+    outage = {"left": times}
+
+    def mark_sending_all(self: Store, outbox_ids: Any, worker: int | None = None) -> Any:
+        if outage["left"]:
+            outage["left"] -= 1
+            raise StoreUnavailable("database unavailable: OperationalError")
+        return real(self, outbox_ids, worker)
+
+    monkeypatch.setattr(Store, "mark_sending_all", mark_sending_all)
+
+
+def fail_follow_up(monkeypatch: Any, name: str, times: int = 1) -> None:
+    """The follow-up effect ``name`` raises the next ``times`` times it runs."""
+    from bot import outbox
+
+    real = outbox.EFFECTS[name]
+    failures = {"left": times}
+
+    async def failing(work: Any, delivered: Any, args: Any) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("follow-up failed")
+        await real(work, delivered, args)
+
+    monkeypatch.setitem(outbox.EFFECTS, name, failing)
+
+
 def with_observer(chat: Any, name: str, run: Any, applies: Any = lambda ctx: True) -> None:
     """Put an observer in front of the app's own (a fault injected into every unit of work)."""
     table = chat.app.dispatcher.routes
@@ -306,22 +336,13 @@ async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
     meets a database outage, any other chat's send in flight finishes and is recorded before the
     failure is raised (the claims of one round share a transaction, so here neither was claimed):
     the next delivery round must not find a send "sending" and call it uncertain."""
-    real_mark_sending_all = Store.mark_sending_all
-    outage = {"left": 1}
-
-    def mark_sending_all(self: Store, outbox_ids: Any, worker: int | None = None) -> Any:
-        if outage["left"]:
-            outage["left"] -= 1
-            raise StoreUnavailable("database unavailable: OperationalError")
-        return real_mark_sending_all(self, outbox_ids, worker)
-
     real_send = chat.bot.send
 
     async def slow_send(message: Any) -> Any:
         await asyncio.sleep(0.3)  # a platform call in flight while the other chat fails
         return await real_send(message)
 
-    monkeypatch.setattr(Store, "mark_sending_all", mark_sending_all)
+    lose_claims(monkeypatch)
     monkeypatch.setattr(chat.bot, "send", slow_send)
     dispatcher = await handled_question(chat, "q-side-by-side")
     with pytest.raises(StoreUnavailable):
@@ -333,30 +354,36 @@ async def test_a_chat_still_sending_when_another_fails_is_not_taken_for_a_crash(
     assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
 
 
-async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(chat, caplog):
+async def test_a_claim_lost_in_an_outage_then_made_does_not_make_a_later_send_look_unsent(
+    chat, monkeypatch
+):
+    """A claim meets an outage before it commits, then the sends are claimed and posted; later the
+    acknowledgement's outcome is not recorded (its follow-up fails). The next round finds it
+    "sending": it may have arrived, so it is recorded uncertain — the lost claim of long ago must
+    not make it look certainly unsent and post it a second time."""
+    lose_claims(monkeypatch)
+    fail_follow_up(monkeypatch, "ask.acknowledged")
+    dispatcher = await handled_question(chat, "q-lost-claim")
+    with pytest.raises(StoreUnavailable):
+        await dispatcher.postman.flush()
+    with pytest.raises(RuntimeError, match="follow-up failed"):
+        await dispatcher.postman.flush()
+    await dispatcher.postman.flush()
+    assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
+    by_chat = dict(rows(chat.app, "select chat_id, state from outbox"))
+    assert by_chat[chat.group.chat_id] == "uncertain"
+
+
+async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(chat, monkeypatch):
     """The acknowledgement and the alert finish together and their outcomes are recorded together.
     When the acknowledgement's follow-up fails, the alert is still recorded as sent (its suggestions
     can be picked by number), and the acknowledgement is treated as any send whose outcome was not
     recorded: uncertain, never posted twice."""
-    from bot import outbox
-
-    real = outbox.EFFECTS["ask.acknowledged"]
-    failures = {"left": 1}
-
-    async def failing(work: Any, delivered: Any, args: Any) -> None:
-        if failures["left"]:
-            failures["left"] -= 1
-            raise RuntimeError("follow-up failed")
-        await real(work, delivered, args)
-
-    outbox.EFFECTS["ask.acknowledged"] = failing
-    try:
-        dispatcher = await handled_question(chat, "q-follow-up-fails")
-        with pytest.raises(RuntimeError, match="follow-up failed"):
-            await dispatcher.postman.flush()
+    fail_follow_up(monkeypatch, "ask.acknowledged")
+    dispatcher = await handled_question(chat, "q-follow-up-fails")
+    with pytest.raises(RuntimeError, match="follow-up failed"):
         await dispatcher.postman.flush()
-    finally:
-        outbox.EFFECTS["ask.acknowledged"] = real
+    await dispatcher.postman.flush()
     by_chat = dict(rows(chat.app, "select chat_id, state from outbox"))
     assert by_chat == {chat.group.chat_id: "uncertain", "zhangwei": "sent"}
     assert rows(chat.app, "select count(*) from suggestions")[0][0] > 0

@@ -65,6 +65,7 @@ class AnalysisProcess:
         self._pool: ProcessPoolExecutor | None = None
         self._started: Future[bool] | None = None
         self._retry_at = 0.0
+        self._closed = False
         self._lock = threading.RLock()  # warm-up's thread and the database thread both start it
         self.analysed = 0
         """Texts the process has analysed and handed back."""
@@ -81,19 +82,34 @@ class AnalysisProcess:
         return True
 
     def start(self) -> None:
-        """Start the process (in the background; ``ready`` says when it is) unless it runs, or
-        failed less than ``RESTART_AFTER`` seconds ago."""
+        """Start the process (in the background; ``ready`` says when it is) unless it runs, was
+        closed, or failed less than ``RESTART_AFTER`` seconds ago. A process that cannot be
+        started (no process left to the user, no memory) is a failure like any other: logged,
+        tried again after ``RESTART_AFTER``, the texts analysed here meanwhile."""
         with self._lock:
-            if self._pool is not None or time.monotonic() < self._retry_at:
+            if self._closed or self._pool is not None or time.monotonic() < self._retry_at:
                 return
-            # spawn, not fork: the bot's threads (database, event loop) must not be copied mid-work.
-            pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start,
-                initargs=(self._spec,),
-            )
-            self._started = pool.submit(_ready)
+            pool = None
+            try:
+                # spawn, not fork: the bot's threads (database, event loop) must not be copied
+                # mid-work. The process itself is started by the first submit.
+                pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start,
+                    initargs=(self._spec,),
+                )
+                self._started = pool.submit(_ready)
+            except Exception as exc:
+                log.warning(
+                    "text analysis process: could not start: %r; analysing in this process", exc
+                )
+                self._started = None
+                self._retry_at = time.monotonic() + RESTART_AFTER
+                if pool is not None:
+                    with suppress(Exception):  # half made: whatever is left of it goes
+                        _stop(pool)
+                return
             self._pool = pool
 
     def wait_ready(self, timeout: float) -> bool:
@@ -145,8 +161,10 @@ class AnalysisProcess:
         _stop(pool)
 
     def close(self) -> None:
-        """Stop the process (what it was asked and not done is dropped)."""
+        """Stop the process (what it was asked and not done is dropped) for good: a batch still
+        finishing, or the warm-up's thread, does not start another."""
         with self._lock:
+            self._closed = True
             pool, self._pool, self._started = self._pool, None, None
         if pool is not None:
             _stop(pool)
