@@ -94,6 +94,7 @@ class MinyiApp:
         postman = self.dispatcher.postman
         postman.worker = lease.id
         postman.live_workers = lease.live
+        postman.renew_lease = lease.renew
         return lease.id
 
     def warm_up(self) -> None:

@@ -770,7 +770,11 @@ class Dispatcher:
                 if self.winding_down:
                     break
                 if record.chat_key in held or self.reads.holds(record.chat_key):
-                    waiting += 1  # after its chat's read, in order
+                    # After its chat's read, in order; the chat stays held for the rest of the
+                    # batch: a read that ends meanwhile (the event loop is free while the batch
+                    # runs) must not let a later event of the chat go before this one.
+                    held.add(record.chat_key)
+                    waiting += 1
                     continue
                 # Optimistic, group talk (plain, or a question to the bot) goes without a
                 # savepoint: commands (a report that reads first, say) keep theirs, so they never

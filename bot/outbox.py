@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -276,6 +277,12 @@ class Postman:
         self.live_workers: Callable[[], set[int]] = lambda: set()
         """The ids of the workers alive now (asked only when another worker's send is found
         ``sending``); on the database thread."""
+        self.renew_lease: Callable[[], None] | None = None
+        """Takes this worker's liveness lock again if its connection was lost (``minyi run``: the
+        lease's ``renew``); ``run`` calls it every poll, on the database thread, so other workers
+        do not take this one's sends in flight for a crash's for longer than that."""
+        self._renewed_at = -math.inf
+        self._lease_failing = False
         self._claim: Coalescer[int, bool] = Coalescer(self._claim_all)
         """``mark_sending`` for the chats delivered side by side, claimed in one transaction."""
         self._handed = _HandedSends()
@@ -298,6 +305,7 @@ class Postman:
 
     async def run(self, poll: float = 1.0) -> None:
         """Deliver whenever woken (or every ``poll`` seconds) until cancelled."""
+        loop = asyncio.get_running_loop()
         while not self.stopped:
             # asyncio.timeout, not wait_for: no task of its own, so a wake-up reaches this loop in
             # one turn of the event loop.
@@ -306,6 +314,9 @@ class Postman:
                 async with asyncio.timeout(poll):
                     woken = await self._wake.wait()
             self._wake.clear()
+            if self.renew_lease is not None and loop.time() - self._renewed_at >= poll:
+                self._renewed_at = loop.time()
+                await self._renew()
             if (
                 woken
                 and not (self._handed or self._claimed_unsent)
@@ -318,6 +329,20 @@ class Postman:
                 await self.flush()
             except Exception:
                 log.exception("delivering the outbox failed; retrying")
+
+    async def _renew(self) -> None:
+        """``renew_lease`` on the database thread; a failure (the database away) is logged once."""
+        assert self.renew_lease is not None
+        try:
+            await self.dispatcher.services.db(self.renew_lease)
+        except Exception as exc:
+            if not self._lease_failing:
+                log.warning("could not renew this worker's lease (%s); trying every poll", exc)
+            self._lease_failing = True
+        else:
+            if self._lease_failing:
+                log.info("this worker's lease is renewed")
+            self._lease_failing = False
 
     async def flush(self) -> int:
         """Deliver everything due, including what follow-ups queue meanwhile; returns how many.
@@ -337,6 +362,8 @@ class Postman:
                 if from_read:
                     self._read_after = self._woken
                     self._handed.drop(tried)
+                    if self._claimed_unsent:
+                        await self._forget_lost_claims()
                     rows = await self.dispatcher.patiently(
                         "the outbox", lambda: services.db(services.store.outbox_due, OUTBOX_PAGE)
                     )
@@ -376,6 +403,18 @@ class Postman:
                 if len(rows) < OUTBOX_PAGE and not any(r.queued_after for r in rows):
                     return done  # no chat has another send waiting: the outbox is empty
         return done
+
+    async def _forget_lost_claims(self) -> None:
+        """Of the claims lost in an outage keep those that did commit (the row is this worker's
+        ``sending``, certainly not sent). The others are pending again or were sent by another
+        worker meanwhile; kept, they would make every round read the outbox again, without pause
+        while another worker has a send in flight."""
+        services = self.dispatcher.services
+        ids = list(self._claimed_unsent)
+        mine = await self.dispatcher.patiently(
+            "the outbox", lambda: services.db(services.store.own_sending, ids, self.worker)
+        )
+        self._claimed_unsent.difference_update(set(ids) - mine)
 
     async def _live(self, rows: list[OutboxRecord]) -> set[int]:
         """The live workers, when a row is another worker's ``sending`` one (else no question)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from storage import Store
 
 log = logging.getLogger(__name__)
+
+KEEP_READS = 600.0
+"""Seconds a finished read is kept while the inbox reads do not show its event: another worker's
+batch may hold the event's row right then (they skip locked rows), and a read thrown away is a long
+report read again. After that the event is taken as handled elsewhere and the result dropped."""
 
 StoreRead = Callable[["Store"], Any]
 """A read-only function of the store (the unbound store: it opens its own transaction)."""
@@ -60,9 +66,18 @@ class ReadAhead:
     ``start`` and the completion run on the event loop; ``take`` and ``holds`` are called from the
     batch on the database thread (a dict's get and pop are atomic there)."""
 
-    def __init__(self, store: Store, *, concurrent: bool, on_done: Callable[[], None]) -> None:
-        """``on_done`` is called (on the event loop) whenever a read is done."""
+    def __init__(
+        self,
+        store: Store,
+        *,
+        concurrent: bool,
+        on_done: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``on_done`` is called (on the event loop) whenever a read is done; ``clock`` in seconds
+        (``KEEP_READS``)."""
         self._store = store
+        self._clock = clock
         self._on_done = on_done
         self.many = False
         self.concurrent = concurrent
@@ -71,6 +86,7 @@ class ReadAhead:
         self._running: dict[str, int] = {}
         """Chat → the event whose read runs (the chat's events wait for it)."""
         self._results: dict[int, Future[Any]] = {}
+        self._done_at: dict[int, float] = {}
 
     def holds(self, chat_key: str) -> bool:
         """True while a read for an event of this chat runs: its events wait, in order."""
@@ -90,6 +106,7 @@ class ReadAhead:
         def done(future: asyncio.Future[Any]) -> None:
             # The result first, then the chat is let go: a batch that sees the chat free finds it.
             self._results[event_id] = _kept(future, f"event {event_id}")
+            self._done_at[event_id] = self._clock()
             del self._running[chat_key]
             self._on_done()
 
@@ -105,10 +122,15 @@ class ReadAhead:
         return _kept(task, what)
 
     def forget_all_but(self, pending: Iterable[int]) -> None:
-        """Drop results of events no longer pending (handled by another worker meanwhile)."""
+        """Drop results of events not among ``pending`` (an inbox read) for ``KEEP_READS`` seconds:
+        handled by another worker meanwhile."""
         keep = set(pending)
+        stale = self._clock() - KEEP_READS
         for event_id in [i for i in self._results if i not in keep]:
-            del self._results[event_id]
+            if self._done_at.get(event_id, stale) <= stale:
+                del self._results[event_id]
+        for event_id in [i for i in self._done_at if i not in self._results]:
+            del self._done_at[event_id]
 
     def close(self) -> None:
         """Stop the report thread once the read under way is done; reads not started are dropped

@@ -419,6 +419,20 @@ class JournalStore(StoreBase):
         whichever worker sends)."""
         return outbox_id in self.mark_sending_all([outbox_id], worker)
 
+    def own_sending(self, outbox_ids: Sequence[int], worker: int | None = None) -> set[int]:
+        """Those of the sends that are ``sending``, claimed by ``worker``."""
+        if not outbox_ids:
+            return set()
+        with self._tx() as session:
+            found = session.scalars(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.id.in_(list(outbox_ids)),
+                    OutboxMessage.state == "sending",
+                    OutboxMessage.claimed_by.is_not_distinct_from(worker),
+                )
+            )
+            return set(found.all())
+
     def mark_sending_all(self, outbox_ids: Sequence[int], worker: int | None = None) -> set[int]:
         """``mark_sending`` of each send, in one statement and one transaction (the first sends of
         several chats, about to go out side by side, claimed with one commit); the ids claimed."""

@@ -3,9 +3,11 @@
 Several workers may run on one PostgreSQL. Each registers a ``workers`` row at its start and, on a
 connection of its own kept for its lifetime, holds a session advisory lock on that row's id. The
 lock is PostgreSQL's own liveness signal: it goes when the process dies (its connection closes), so
-"alive" is "holds its lock" (``pg_locks``) — no heartbeat, no lease to renew, no clock to trust. A
-send left ``sending`` by a worker that is no longer alive is the only kind another worker takes as
-``uncertain`` (``bot.outbox``).
+"alive" is "holds its lock" (``pg_locks``) — no heartbeat row, no clock to trust. The lock also goes
+when only the connection is lost (a server restart, an idle-session timeout, a network drop) while
+the process lives on: the postman checks the connection every poll and takes the lock again
+(``WorkerLease.renew``). A send left ``sending`` by a worker that is no longer alive is the only
+kind another worker takes as ``uncertain`` (``bot.outbox``).
 
 SQLite has one writer and no advisory locks: one worker per database file. ``WorkerLease.take``
 refuses a second one (an exclusive ``flock`` on a file beside the database), so two processes never
@@ -50,6 +52,8 @@ class WorkerLease:
         self.engine = engine
         self.id = worker_id
         self._connection = connection
+        self._locked = connection is not None
+        """Whether ``_connection``'s session holds this worker's lock."""
         self._file: IO[bytes] | None = None
 
     @classmethod
@@ -88,20 +92,27 @@ class WorkerLease:
         return {int(r) for r in rows} | {self.id}
 
     def renew(self) -> None:
-        """Take the lock again on a new connection when the old one was lost (an outage): until then
-        other workers would think this one dead and take its sends in flight as uncertain."""
+        """Take the lock again on a new connection when the old one was lost (a server restart, an
+        idle-session timeout, a network drop): until then other workers would think this one dead
+        and take its sends in flight as uncertain. Never waits for the lock: should the old
+        connection's session still hold it (the server has not noticed the drop yet), this worker
+        still counts as alive, and the lock is tried again at the next renewal."""
         if self._connection is None:
             return
         try:
-            self._connection.execute(text("SELECT 1"))
-            self._connection.commit()
+            if self._locked:
+                self._connection.execute(text("SELECT 1"))
+                self._connection.commit()
+            else:
+                self._locked = _try_lock(self._connection, self.id)
+            return
         except Exception:
             with contextlib.suppress(Exception):
                 self._connection.invalidate()
                 self._connection.close()
-            connection = self.engine.connect()
-            _lock(connection, self.id)
-            self._connection = connection
+        self._locked = False
+        self._connection = self.engine.connect()
+        self._locked = _try_lock(self._connection, self.id)
 
     def release(self) -> None:
         """Give the lease up (a clean stop): the lock goes with the connection."""
@@ -119,6 +130,14 @@ def _lock(connection: Connection, worker_id: int) -> None:
         text(f"SELECT pg_advisory_lock(({WORKER_NAMESPACE})::int, :id)"), {"id": worker_id}
     )
     connection.commit()  # the session lock stays; no transaction is left open
+
+
+def _try_lock(connection: Connection, worker_id: int) -> bool:
+    locked = connection.execute(
+        text(f"SELECT pg_try_advisory_lock(({WORKER_NAMESPACE})::int, :id)"), {"id": worker_id}
+    ).scalar_one()
+    connection.commit()
+    return bool(locked)
 
 
 def _sqlite_single_worker(engine: Engine) -> IO[bytes] | None:

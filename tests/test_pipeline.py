@@ -18,7 +18,8 @@ from bot.events import IncomingMessage, Received, encode_event
 from bot.routes import Observer, RouteTable, command
 from bot.work import EVERYONE, Role
 from dialogue_support import memory_event
-from storage import Store, StoreUnavailable
+from storage import OutboxEntry, Store, StoreUnavailable
+from storage.workers import WorkerLease
 
 pytestmark = pytest.mark.asyncio
 
@@ -372,6 +373,76 @@ async def test_a_claim_lost_in_an_outage_then_made_does_not_make_a_later_send_lo
     assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
     by_chat = dict(rows(chat.app, "select chat_id, state from outbox"))
     assert by_chat[chat.group.chat_id] == "uncertain"
+
+
+def _several_workers(chat: Any) -> None:
+    if chat.app.store.engine.dialect.name != "postgresql":
+        pytest.skip("several workers share one PostgreSQL (one worker per SQLite file)")
+
+
+async def test_a_claim_lost_then_sent_by_another_worker_does_not_keep_the_postman_reading(
+    chat, clock, monkeypatch
+):
+    """Several workers: this worker's claim meets an outage, then another worker posts those sends
+    and has one of its own in flight. This worker's next delivery ends at once: it does not read the
+    outbox again and again, as if its lost claims were still to be tried."""
+    _several_workers(chat)
+    app, store = chat.app, chat.app.store
+    app.register_worker()
+    other = WorkerLease.take(store.engine, clock())
+    try:
+        dispatcher = await handled_question(chat, "q-taken-over")
+        lose_claims(monkeypatch)
+        postman = dispatcher.postman
+        postman._read_after = postman._woken  # as after an earlier read: the hand-off goes unread
+        with pytest.raises(StoreUnavailable):
+            await postman.flush()
+        for (send,) in rows(app, "select id from outbox where state = 'pending' order by id"):
+            assert store.mark_sending(send, other.id)
+            assert store.settle(send, "sent", clock(), claimed_by=other.id, platform_message_id="m")
+        (flight,) = store.enqueue([OutboxEntry("test", "g9", "message", '{"text": "x"}')], clock())
+        assert store.mark_sending(flight, other.id)
+        reads = []
+        real = store.outbox_due
+        monkeypatch.setattr(store, "outbox_due", lambda *a: reads.append(a) or real(*a))
+        assert await asyncio.wait_for(postman.flush(), 10) == 0
+        assert len(reads) <= 2, f"the outbox was read {len(reads)} times"
+    finally:
+        other.release()
+
+
+async def test_a_worker_that_lost_its_lease_connection_is_alive_again_within_a_poll(chat, clock):
+    """Several workers: a worker's lease connection is dropped (a server restart, an idle-session
+    timeout) while the worker runs on, so the others would take its sends in flight for a crash's.
+    Its postman checks the lease every poll and takes its lock again."""
+    _several_workers(chat)
+    app = chat.app
+    app.register_worker()
+    assert app.lease is not None
+    other = WorkerLease.take(app.store.engine, clock())
+    lease = app.lease._connection
+    assert lease is not None
+    pid = lease.execute(text("select pg_backend_pid()")).scalar_one()
+    lease.commit()
+    with app.store.engine.connect() as admin:
+        admin.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.commit()
+    try:
+        for _ in range(100):  # the server lets the lock go as the backend ends
+            if app.lease.id not in other.live():
+                break
+            await asyncio.sleep(0.02)
+        assert app.lease.id not in other.live()
+        worker = asyncio.create_task(app.dispatcher.run(poll=0.05))
+        for _ in range(200):
+            if app.lease.id in other.live():
+                break
+            await asyncio.sleep(0.02)
+        assert app.lease.id in other.live()
+        await app.dispatcher.drain(5)
+        await asyncio.wait_for(worker, 10)
+    finally:
+        other.release()
 
 
 async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(chat, monkeypatch):

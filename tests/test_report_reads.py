@@ -1,23 +1,26 @@
 """A slow report never holds up the chats: ``/summary`` reads ahead of its unit of work, on the report
 thread (``bot.reads``), while the other chats' messages are stored and answered; the supervisor's own
-chat keeps its order, and a failing read ends in one apology, never a traceback. The weekly brief, a
-timer's unit, reads ahead the same way."""
+chat keeps its order — also when the read ends in the middle of a batch —, and a failing read ends in
+one apology, never a traceback. A finished read is kept while another worker holds its event's row,
+not read again. The weekly brief, a timer's unit, reads ahead the same way."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 import handlers.scheduler as scheduler_module
 import handlers.summary as summary_handler
 from bot.adapters.memory import MemoryAdapter, Posted
 from bot.dispatch import APOLOGY
 from bot.events import Received
+from bot.reads import KEEP_READS, ReadAhead
 from dialogue_support import memory_event
 from handlers.scheduler import Scheduler
 from storage.models import Message
@@ -170,3 +173,88 @@ async def test_a_scheduled_brief_being_read_holds_up_no_chat(dialogue, clock, mo
         briefs = [p for p in chat.bot.outbox if p.text.startswith("【网情动态】")]
         assert [p.chat_id for p in briefs] == ["chenjing"]  # once, to the supervisor
         assert gate.threads == ["minyi-report_0"] * len(briefs)  # each read once
+
+
+async def test_a_read_that_ends_in_the_middle_of_a_batch_keeps_its_chats_order(chat, monkeypatch):
+    """The report's read ends while a batch is at another chat's message (the event loop is free
+    while a batch runs on the database thread): the supervisor's next message, later in that batch,
+    still waits for the report."""
+    gate = Gate()
+    monkeypatch.setattr(summary_handler, "read_summary", gate.read)
+    dispatcher = chat.app.dispatcher
+    real = dispatcher._dispatch_event
+
+    async def dispatch(work: Any, event: Any, analysis: Any, roles: Any) -> Any:
+        if event.text == "今天小区停水了吗":
+            gate.opened.set()  # the read ends now, while this batch runs
+            deadline = time.monotonic() + WAIT
+            while dispatcher.reads.holds(supervisor.key) and time.monotonic() < deadline:
+                time.sleep(0.01)  # the database thread; the read's end comes on the event loop
+        return await real(work, event, analysis, roles)
+
+    monkeypatch.setattr(dispatcher, "_dispatch_event", dispatch)
+    supervisor = chat.bot.private(chat.chen)
+    async with Journaling(chat, gate) as way_in:
+        await way_in.say("/summary 7d", chat.chen, supervisor)
+        await way_in.read_started()
+        # Journaled together behind the report: another chat's message, then the supervisor's next.
+        between = memory_event(chat.bot, "今天小区停水了吗", chat.liu, chat.group, "u2")
+        after = memory_event(chat.bot, "帮助", chat.chen, supervisor, "u3")
+        await dispatcher.receive([Received.of(between), Received.of(after)])
+        first, second = await way_in.to_supervisor(2)
+        assert first.startswith("【履职统计·近7天】"), (first[:20], second[:20])
+        assert "/summary" in second
+
+
+async def test_a_finished_read_is_kept_while_another_worker_holds_its_event(chat, monkeypatch):
+    """Another worker's batch has the report's event row locked when the read ends (the inbox
+    reads skip locked rows): the result is kept, and the report is read once."""
+    engine = chat.app.store.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL's inbox reads skip locked rows (several workers)")
+    gate = Gate()
+    monkeypatch.setattr(summary_handler, "read_summary", gate.read)
+    dispatcher = chat.app.dispatcher
+    supervisor = chat.bot.private(chat.chen)
+    async with Journaling(chat, gate) as way_in:
+        await way_in.say("/summary 7d", chat.chen, supervisor)
+        await way_in.read_started()
+        other = engine.connect()  # another worker's batch, with the event's row in hand
+        other.execute(text("select id from inbox where state = 'pending' for update"))
+        gate.opened.set()
+        while dispatcher.reads.holds(supervisor.key):
+            await asyncio.sleep(0.01)
+        await way_in.say("今天小区停水了吗", chat.liu, chat.group)  # batches go on meanwhile
+        await dispatcher.process_pending()  # its batch reads the inbox without the report's event
+        other.rollback()  # the other worker's batch ends without handling it
+        other.close()
+        dispatcher._inbox_wake.set()
+        (report,) = await way_in.to_supervisor(1)
+        assert report.startswith("【履职统计·近7天】")
+        assert len(gate.threads) == 1  # read once
+
+
+async def test_a_finished_read_whose_event_stays_away_is_dropped_in_time(chat):
+    """A result whose event the inbox reads no longer show (handled by another worker) is dropped
+    once ``KEEP_READS`` have passed, not kept for the process's life."""
+    now = [0.0]
+    reads = ReadAhead(chat.app.store, concurrent=True, on_done=lambda: None, clock=lambda: now[0])
+
+    async def read(event_id: int) -> None:
+        reads.start(event_id, "memory:chenjing", lambda store: f"report {event_id}")
+        while reads.holds("memory:chenjing"):
+            await asyncio.sleep(0.01)
+
+    try:
+        await read(7)
+        reads.forget_all_but([])
+        now[0] = KEEP_READS - 1
+        reads.forget_all_but([8])
+        kept = reads.take(7, ())
+        assert kept is not None and kept.result() == "report 7"
+        await read(9)
+        now[0] += KEEP_READS
+        reads.forget_all_but([])
+        assert reads.take(9, ()) is None
+    finally:
+        reads.close()
