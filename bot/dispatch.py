@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, NamedTuple, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, ParamSpec, TypeVar, cast
 
 from bot import audit
 from bot.analysis_ahead import AnalysisAhead
@@ -153,6 +153,10 @@ class _Batch(NamedTuple):
     """The sends it queued (handed to the postman once committed)."""
     waiting: bool
     """Whether every event it could have handled waits for a read of its chat."""
+
+
+_UNKNOWN = object()
+"""A sender the batch's roles do not know yet."""
 
 
 class _TryCarefully(Exception):
@@ -710,6 +714,7 @@ class Dispatcher:
                     )
                 except _TryCarefully:
                     asked.clear()  # what the attempt rolled back asks again
+                    roles.clear()  # and what it learnt of roles may be its own (a /bind)
                     batch = await self.services.on_db_thread(
                         partial(self._batch_body, items, texts, roles, asked, True)
                     )
@@ -924,8 +929,11 @@ class Dispatcher:
         (its context is returned). ``analysis``: its text's analysis, when the batch computed it
         already."""
         who = (event.platform, event.sender.user_id)
-        if roles is not None and who in roles:
-            official = roles[who]
+        # One look-up, not "in" then "[]": a unit of its own may clear the batch's roles from the
+        # event loop (a roster change) while the batch runs on the database thread.
+        known = _UNKNOWN if roles is None else roles.get(who, _UNKNOWN)
+        if known is not _UNKNOWN:
+            official = cast("OfficialInfo | None", known)
         else:
             official = await work.db(work.store.official_for_identity, *who)
             if roles is not None:

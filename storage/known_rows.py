@@ -3,8 +3,10 @@
 Storing a group message needs its sender's and group's ids; asking the database for them at every
 message cost two statements each time. This memo remembers ``(platform, user or chat id) → (id, name)``
 per engine. An entry may come from a row the current transaction made, so every rollback of a
-transaction or savepoint on the engine forgets everything (rows are never deleted otherwise): what is
-remembered was committed, or belongs to a transaction still open that has not rolled back.
+transaction or savepoint on the engine forgets everything (rows are never deleted otherwise), and so
+does every error the database raises: a COMMIT that fails (the connection lost during it) fires no
+rollback event, yet keeps none of the rows. What is remembered was committed, or belongs to a
+transaction still open that has not rolled back.
 """
 
 from __future__ import annotations
@@ -48,5 +50,6 @@ def known_rows(session: Session) -> KnownRows:
                 known = KnownRows()
                 event.listen(engine, "rollback", known.forget)
                 event.listen(engine, "rollback_savepoint", known.forget)
+                event.listen(engine, "handle_error", known.forget)
                 _by_engine[engine] = known
     return known
