@@ -23,7 +23,7 @@ import json
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -165,6 +165,20 @@ PRIVATE_AFTER = 0.05
 """Seconds at most a round's asides (an official's alert) wait for its answers and sends into chats
 (a resident's acknowledgement) to be posted: both at once would share one event loop, and the
 resident's would arrive about a millisecond later."""
+
+
+async def _through(work: Coroutine[Any, Any, bool]) -> bool:
+    """``work`` awaited to its end even when the task awaiting it is cancelled meanwhile (a stop
+    cancels the tasks that deliver: the reminders', the console's); the cancellation is raised
+    once it is done. From its claim on, a send is seen through — posted and recorded: a claimed
+    send left unsent would be taken at the next start for one that may have arrived (``uncertain``)
+    and never sent."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task})
+        raise
 
 
 def _is_aside(row: OutboxRecord) -> bool:
@@ -448,10 +462,7 @@ class Postman:
             await self._settle(row, Delivered(Delivery.UNCERTAIN, None, row.chat_id), "restart")
             return True
         if row.kind == "button":
-            if not await self._claim_row(row):
-                return False
-            await self._answer_button(replace(row, state="sending", claimed_by=self.worker))
-            return True
+            return await _through(self._claim_and_answer(row))
         message = decode_message(row)
         # Claimed only once the platform's flood limits let it go: a send waiting for its turn is
         # still pending, so a crash meanwhile leaves it to be sent after the restart, not taken for
@@ -459,24 +470,37 @@ class Postman:
         # is claimed with the round's other sends (one commit), then waits for its replies: 50 ms
         # at most, where claiming it after them cost each question a commit of its own.
         async with dispatcher.turn(message):
-            if not await self._claim_row(row):
-                return False
-            row = replace(row, state="sending", claimed_by=self.worker)
-            if first.waits(row):
-                await first.wait()
-            error = ""
-            try:
-                sent: SentMessage | None = await dispatcher.send(message)
-                outcome = Delivery.SENT
-            except DeliveryUncertain as exc:
-                log.warning("%s may not have arrived: %s", _what(row), exc)
-                sent, outcome, error = None, Delivery.UNCERTAIN, str(exc)
-            except Undeliverable as exc:
-                log.warning("could not send %s: %s", _what(row), exc)
-                sent, outcome, error = None, Delivery.FAILED, str(exc)
-            except Exception as exc:
-                log.exception("could not send %s", _what(row))
-                sent, outcome, error = None, Delivery.FAILED, f"{type(exc).__name__}: {exc}"
+            return await _through(self._claim_and_post(row, message, first))
+
+    async def _claim_and_answer(self, row: OutboxRecord) -> bool:
+        if not await self._claim_row(row):
+            return False
+        await self._answer_button(replace(row, state="sending", claimed_by=self.worker))
+        return True
+
+    async def _claim_and_post(
+        self, row: OutboxRecord, message: OutgoingMessage, first: _RepliesFirst
+    ) -> bool:
+        """Claim the send, post it and record its outcome; False when it is not this worker's to
+        send now."""
+        if not await self._claim_row(row):
+            return False
+        row = replace(row, state="sending", claimed_by=self.worker)
+        if first.waits(row):
+            await first.wait()
+        error = ""
+        try:
+            sent: SentMessage | None = await self.dispatcher.send(message)
+            outcome = Delivery.SENT
+        except DeliveryUncertain as exc:
+            log.warning("%s may not have arrived: %s", _what(row), exc)
+            sent, outcome, error = None, Delivery.UNCERTAIN, str(exc)
+        except Undeliverable as exc:
+            log.warning("could not send %s: %s", _what(row), exc)
+            sent, outcome, error = None, Delivery.FAILED, str(exc)
+        except Exception as exc:
+            log.exception("could not send %s", _what(row))
+            sent, outcome, error = None, Delivery.FAILED, f"{type(exc).__name__}: {exc}"
         first.posted(row)
         chat_id = sent.chat_id if sent is not None else row.chat_id
         await self._settle(row, Delivered(outcome, sent, chat_id), error)

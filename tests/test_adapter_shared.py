@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bot.adapters.shared import KeyedLocks, RateLimiter, SecretRedactor
+from bot.adapters.shared import FRESH_TURN, KeyedLocks, RateLimiter, SecretRedactor, Turns
 from tests_support import SteppingClock
 
 
@@ -97,3 +97,38 @@ def test_once_installed_the_redactor_covers_every_logger_not_only_the_named_ones
             assert record.getMessage() == "GET /bot[REDACTED]/getMe", name
     finally:
         logging.setLogRecordFactory(previous)
+
+
+async def test_a_turn_whose_send_comes_late_gives_its_slot_back_and_the_send_waits_for_its_own():
+    """A chat's turn counts a slot when it is granted. When the send comes later (its claim waited
+    for the database writer), the slot is given back and the send takes one counted when it goes
+    out: the window never holds more than its limit of real sends."""
+    clock = SteppingClock()
+    limiter = RateLimiter(2, 10.0, clock=clock, sleep=clock.sleep)
+    turns = Turns()
+    sent_at: list[float] = []
+
+    async def send() -> None:  # as the adapters send inside a turn
+        if not turns.take("g"):
+            await limiter.acquire("g")
+        sent_at.append(clock.now)
+
+    await limiter.acquire("g")  # a send at 1000.0
+    sent_at.append(clock.now)
+    async with turns.hold("g", lambda taken: limiter.acquire("g", taken=taken)):
+        await send()  # at once: its turn's slot is used
+    async with turns.hold("g", lambda taken: limiter.acquire("g", taken=taken)):
+        granted = clock.now
+        clock.now += 9.5  # the claim waited: the turn granted at 1010.0 is stale
+        await send()
+    assert granted == 1010.0 and sent_at == [1000.0, 1000.0, 1019.5]
+    clock.now = 1020.0
+    await send()
+    await send()
+    # Counted at 1019.5, not 1010.0: the window from 1019.5 has room for one more, the next waits.
+    assert sent_at[3:] == [1020.0, 1029.5]
+    assert all(len([t for t in sent_at if s <= t < s + 10.0]) <= 2 for s in sent_at)
+    async with turns.hold("g", lambda taken: limiter.acquire("g", taken=taken)):
+        clock.now += FRESH_TURN / 2
+        await send()  # fresh: the turn's own slot, no second wait
+    assert sent_at[5] == 1030.0 + FRESH_TURN / 2

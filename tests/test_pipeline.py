@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -20,6 +21,9 @@ from bot.work import EVERYONE, Role
 from dialogue_support import memory_event
 from storage import OutboxEntry, Store, StoreUnavailable
 from storage.workers import WorkerLease
+
+WAIT = 30.0
+"""Seconds a test waits at most for what another thread does."""
 
 pytestmark = pytest.mark.asyncio
 
@@ -443,6 +447,37 @@ async def test_a_worker_that_lost_its_lease_connection_is_alive_again_within_a_p
         await asyncio.wait_for(worker, 10)
     finally:
         other.release()
+
+
+async def test_a_delivery_cancelled_while_it_claims_still_posts_and_records_the_sends(
+    chat, monkeypatch
+):
+    """A stop cancels the tasks that deliver (the reminders', the console's) while a claim is being
+    written: the claim commits all the same, so its sends are posted and recorded before the
+    cancellation goes on — not left "sending", to be taken at the next start for sends that may have
+    arrived and never sent."""
+    claiming, go_on = threading.Event(), threading.Event()
+    real = Store.mark_sending_all
+
+    def slow_claim(self: Store, outbox_ids: Any, worker: int | None = None) -> Any:
+        claiming.set()
+        go_on.wait(WAIT)  # the claim waits behind a batch of the inbox, or a slow commit
+        return real(self, outbox_ids, worker)
+
+    monkeypatch.setattr(Store, "mark_sending_all", slow_claim)
+    dispatcher = await handled_question(chat, "q-cancelled")
+    delivery = asyncio.create_task(dispatcher.postman.flush())
+    assert await asyncio.get_running_loop().run_in_executor(None, claiming.wait, WAIT)
+    delivery.cancel()  # the stop
+    await asyncio.sleep(0)  # the cancellation reaches the delivery before the claim is done
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await delivery
+    assert sorted(state for (state,) in rows(chat.app, "select state from outbox")) == [
+        "sent",
+        "sent",
+    ]
+    assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
 
 
 async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(chat, monkeypatch):

@@ -58,35 +58,58 @@ class KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+FRESH_TURN = 0.01
+"""Seconds a turn's slot stays good for its send. A limiter counts a slot when it grants it; a send
+made later (its claim waited for the database writer, an aside for the round's replies) gives the
+slot back and takes one of its own, counted when it really goes out."""
+
+Taken = list[tuple["RateLimiter", str, float]]
+"""The slots an acquisition counted: (limiter, key, when)."""
+
+
 class Turns:
     """Flood-limit slots taken ahead of a send, one chat at a time (``Sender.turn``).
 
     The outbox waits for a chat's turn before it claims the send (``sending``), then sends: a send
     queued behind the limits stays ``pending`` meanwhile, and a crash while it waits leaves it to
     be sent after the restart rather than taken for one that may have arrived. The send made inside
-    the turn finds its slot taken (``take``) and does not wait again; a turn left unused is dropped.
+    the turn finds its slot taken (``take``) and does not wait again, unless the slot is no longer
+    fresh (``FRESH_TURN``); a turn left unused is dropped.
     """
 
     def __init__(self) -> None:
-        self._held: dict[str, object] = {}
+        self._held: dict[str, tuple[object, Taken]] = {}
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str, acquire: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
-        """``async with turns.hold(chat, acquire):`` — ``acquire()`` (the limiter's wait, which
-        counts the slot), then the block; the slot is ``key``'s until a send takes it or the block
-        ends."""
-        await acquire()
+    async def hold(
+        self, key: str, acquire: Callable[[Taken], Awaitable[object]]
+    ) -> AsyncIterator[None]:
+        """``async with turns.hold(chat, acquire):`` — ``acquire(taken)`` (the limiter's wait, which
+        counts the slot and notes it in ``taken``), then the block; the slot is ``key``'s until a
+        send takes it or the block ends."""
+        taken: Taken = []
+        await acquire(taken)
         token = object()
-        self._held[key] = token
+        self._held[key] = (token, taken)
         try:
             yield
         finally:
-            if self._held.get(key) is token:
+            held = self._held.get(key)
+            if held is not None and held[0] is token:
                 del self._held[key]
 
     def take(self, key: str) -> bool:
-        """Whether a turn of ``key`` was held (and is now used): the send need not wait for a slot."""
-        return self._held.pop(key, None) is not None
+        """Whether a fresh turn of ``key`` was held (and is now used): the send need not wait for a
+        slot. A stale one is given back: the send takes a slot of its own."""
+        held = self._held.pop(key, None)
+        if held is None:
+            return False
+        _, taken = held
+        if all(limiter.now() - at <= FRESH_TURN for limiter, _, at in taken):
+            return True
+        for limiter, name, at in taken:
+            limiter.give_back(name, at)
+        return False
 
 
 # --------------------------------------------------------------------------- flood control
@@ -126,6 +149,17 @@ class RateLimiter:
             stamps.popleft()
         return stamps
 
+    def now(self) -> float:
+        """This limiter's clock."""
+        return self._clock()
+
+    def give_back(self, key: str, at: float) -> None:
+        """Uncount the act counted for ``key`` at ``at`` (a slot taken ahead that went unused then)."""
+        stamps = self._stamps.get(key)
+        if stamps is not None:
+            with contextlib.suppress(ValueError):
+                stamps.remove(at)
+
     def delay(self, key: str = "") -> float:
         """Seconds the next acquisition for ``key`` would wait now (0 when it may go at once)."""
         stamps = self._recent(key)
@@ -142,10 +176,14 @@ class RateLimiter:
         return waited
 
     async def acquire(
-        self, key: str = "", *, along: Sequence[tuple[RateLimiter, str]] = ()
+        self,
+        key: str = "",
+        *,
+        along: Sequence[tuple[RateLimiter, str]] = (),
+        taken: Taken | None = None,
     ) -> float:
         """Wait until ``key`` (and each ``(limiter, key)`` of ``along``) may act, count one act in
-        each; returns the seconds waited.
+        each (noted in ``taken``, when given); returns the seconds waited.
 
         The keys' locks are taken in the order given (callers must keep one order, e.g. group before
         overall) and held until every window has room: while a key's lock is held nobody else adds to
@@ -158,7 +196,10 @@ class RateLimiter:
                 await held.enter_async_context(limiter._locks.hold(name))
                 waited += await limiter._wait_slot(name)
             for limiter, name in claims:
-                limiter._recent(name).append(limiter._clock())
+                at = limiter._clock()
+                limiter._recent(name).append(at)
+                if taken is not None:
+                    taken.append((limiter, name, at))
         return waited
 
 

@@ -67,7 +67,14 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.adapters.shared import REDACTOR, KeyedLocks, RateLimiter, Turns, install_redaction
+from bot.adapters.shared import (
+    REDACTOR,
+    KeyedLocks,
+    RateLimiter,
+    Taken,
+    Turns,
+    install_redaction,
+)
 from bot.events import (
     Button,
     ButtonPress,
@@ -414,16 +421,17 @@ class FloodLimiter:
             limits.overall, limits.overall_window + limits.margin, clock=clock, sleep=sleep
         )
 
-    async def acquire(self, chat_id: str, *, group: bool) -> float:
-        """Wait until a message to ``chat_id`` may go out; returns the seconds waited."""
+    async def acquire(self, chat_id: str, *, group: bool, taken: Taken | None = None) -> float:
+        """Wait until a message to ``chat_id`` may go out; returns the seconds waited. ``taken``:
+        where the slots counted are noted (``Turns``)."""
         if group:
             # The group's lock first, then the overall one: every caller keeps this order.
-            return await self.per_group.acquire(chat_id, along=((self.overall, ""),))
-        return await self.overall.acquire()
+            return await self.per_group.acquire(chat_id, along=((self.overall, ""),), taken=taken)
+        return await self.overall.acquire(taken=taken)
 
 
 class _NoLimits(FloodLimiter):
-    async def acquire(self, chat_id: str, *, group: bool) -> float:
+    async def acquire(self, chat_id: str, *, group: bool, taken: Taken | None = None) -> float:
         return 0.0
 
 
@@ -944,7 +952,8 @@ class TelegramAdapter:
         """The message's slot under the flood limits, taken ahead of its send (``Sender.turn``)."""
         chat_id = message.chat_id
         return self._turns.hold(
-            chat_id, lambda: self.limiter.acquire(chat_id, group=_is_group_id(chat_id))
+            chat_id,
+            lambda taken: self.limiter.acquire(chat_id, group=_is_group_id(chat_id), taken=taken),
         )
 
     async def send(self, message: OutgoingMessage) -> SentMessage:

@@ -977,7 +977,9 @@ class WechatAdapter:
             yield
             return
         limiter = self.limiter
-        async with self._turns.hold(message.chat_id, lambda: limiter.acquire(message.chat_id)):
+        async with self._turns.hold(
+            message.chat_id, lambda taken: limiter.acquire(message.chat_id, taken=taken)
+        ):
             yield
 
     async def send(self, message: OutgoingMessage) -> SentMessage:

@@ -636,6 +636,25 @@ async def test_a_send_in_its_turn_goes_in_the_slot_the_turn_waited_for(api, make
     assert [m["text"] for m in api.sent(GROUP["id"])] == ["第一条", "第三条"]
 
 
+async def test_a_send_that_comes_late_in_its_turn_is_counted_when_it_goes_out(api, make_adapter):
+    """The turn's slot is counted when the turn comes; a send made later in it (its claim waited
+    for the database writer) counts when it really goes out, so the next slot waits from then."""
+    clock = SteppingClock()
+    limits = RateLimits(per_group=1, per_group_window=60.0, margin=0)
+    adapter = make_adapter(
+        RecordingJournal(), limiter=FloodLimiter(limits, clock=clock, sleep=clock.sleep)
+    )
+    await adapter.start()
+    api.say(GROUP, WANG, "hi")
+    first = out(GROUP["id"], "第一条")
+    async with adapter.turn(first):
+        clock.now += 5.0  # the claim waited
+        await adapter.send(first)
+    assert clock.now == 1005.0  # the turn's slot given back, the send's own free at once
+    async with adapter.turn(out(GROUP["id"], "第二条")):
+        assert clock.now == 1065.0  # a minute after the first really went out, not after 1000.0
+
+
 async def test_real_sends_respect_limits_the_fake_enforces(api, make_adapter):
     limits = RateLimits(per_group=3, per_group_window=0.5, overall=5, overall_window=0.25)
     # The server counts a request when it arrives, the limiter when it lets it go: on a busy machine
