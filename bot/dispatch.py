@@ -328,6 +328,15 @@ class Dispatcher:
             return nullcontext()
         return sender.turn(message)
 
+    def turn_delay(self, message: OutgoingMessage) -> float:
+        """Seconds until ``message``'s turn would come (``Sender.turn_delay``); 0 when no adapter is
+        connected for it."""
+        try:
+            sender = self.sender_for(message.platform)
+        except NoSender:
+            return 0.0
+        return sender.turn_delay(message)
+
     # ------------------------------------------------------------------ the journal
 
     async def receive(self, items: Sequence[Received]) -> None:
@@ -533,7 +542,7 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         self._deadline = loop.time() + timeout
         try:
-            while await self.process_pending() or await self.postman.flush():
+            while await self.process_pending() or await self.postman.flush(patient=True):
                 pass
         finally:
             self._stopped = True

@@ -300,6 +300,11 @@ class Sender(Protocol):
         send only inside its turn (``bot.adapters.shared.Turns``)."""
         ...
 
+    def turn_delay(self, message: OutgoingMessage) -> float:
+        """Seconds ``message``'s turn would take to come now (0: at once). The outbox leaves a send
+        whose turn is far off for later, so that one rate-limited group holds up only itself."""
+        ...
+
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Post ``message`` and return its platform id. Long texts may be split; the first id counts."""
         ...

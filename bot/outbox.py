@@ -161,6 +161,10 @@ def _what(row: OutboxRecord) -> str:
 OUTBOX_PAGE = 200
 """Chats whose next send is read from the outbox at a time."""
 
+TURN_WAIT = 0.05
+"""Seconds a delivery round waits for a send's turn under the flood limits; a send whose turn is
+further off is left pending for later (``Postman.run`` wakes for it), so that a rate-limited group
+holds up only itself, not the round's other chats."""
 PRIVATE_AFTER = 0.05
 """Seconds at most a round's asides (an official's alert) wait for its answers and sends into chats
 (a resident's acknowledgement) to be posted: both at once would share one event loop, and the
@@ -297,6 +301,10 @@ class Postman:
         do not take this one's sends in flight for a crash's for longer than that."""
         self._renewed_at = -math.inf
         self._lease_failing = False
+        self._patient = False
+        """While a ``flush(patient=True)`` runs: sends wait for their turns however far off."""
+        self._turn_at = math.inf
+        """The event loop's time when the nearest send left for its turn may go (``TURN_WAIT``)."""
         self._claim: Coalescer[int, bool] = Coalescer(self._claim_all)
         """``mark_sending`` for the chats delivered side by side, claimed in one transaction."""
         self._handed = _HandedSends()
@@ -325,9 +333,12 @@ class Postman:
             # one turn of the event loop.
             woken = False
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(poll):
+                async with asyncio.timeout(min(poll, max(0.0, self._turn_at - loop.time()))):
                     woken = await self._wake.wait()
             self._wake.clear()
+            if self._turn_at <= loop.time():
+                self._turn_at = math.inf
+                woken = False  # a send left for its turn: the outbox is read for it
             if self.renew_lease is not None and loop.time() - self._renewed_at >= poll:
                 self._renewed_at = loop.time()
                 await self._renew()
@@ -358,64 +369,73 @@ class Postman:
                 log.info("this worker's lease is renewed")
             self._lease_failing = False
 
-    async def flush(self) -> int:
+    async def flush(self, *, patient: bool = False) -> int:
         """Deliver everything due, including what follow-ups queue meanwhile; returns how many.
 
         Sends handed over (``hand``) are posted without reading the outbox; it is read when the
         postman was woken by anything else, when a handed send was not posted (stale, or behind an
-        older send of its chat), and when there is nothing handed."""
+        older send of its chat), and when there is nothing handed. A send whose turn under the
+        flood limits is more than ``TURN_WAIT`` off is left for later, unless ``patient`` (a clean
+        stop delivers what it owes)."""
+        async with self._lock:
+            self._patient = patient
+            try:
+                return await self._flush()
+            finally:
+                self._patient = False
+
+    async def _flush(self) -> int:
         done = 0
         tried: set[int] = set()
         read_needed = False
         services = self.dispatcher.services
-        async with self._lock:
-            while not self.dispatcher.winding_down:
-                read_needed = read_needed or self._woken != self._read_after
-                rows = [] if read_needed else self._handed.next_round(tried)
-                from_read = not rows
-                if from_read:
-                    self._read_after = self._woken
-                    self._handed.drop(tried)
-                    if self._claimed_unsent:
-                        await self._forget_lost_claims()
-                    rows = await self.dispatcher.patiently(
-                        "the outbox", lambda: services.db(services.store.outbox_due, OUTBOX_PAGE)
-                    )
-                    read_needed = False
-                    if not rows and not self._handed:
-                        return done
-                tried.update(row.id for row in rows)
-                live = await self._live(rows)
-                # Each chat's next send, side by side (the next round reads each chat's next one).
-                # Every chat finishes before a failure is raised: a chat still sending when the next
-                # flush reads the outbox would find its own claims "sending" and take them for a
-                # crash's (uncertain), though they were being posted.
-                first = _RepliesFirst(rows)
-                results = await asyncio.gather(
-                    *(self._deliver(row, live, first) for row in rows), return_exceptions=True
+        while not self.dispatcher.winding_down:
+            read_needed = read_needed or self._woken != self._read_after
+            rows = [] if read_needed else self._handed.next_round(tried)
+            from_read = not rows
+            if from_read:
+                self._read_after = self._woken
+                self._handed.drop(tried)
+                if self._claimed_unsent:
+                    await self._forget_lost_claims()
+                rows = await self.dispatcher.patiently(
+                    "the outbox", lambda: services.db(services.store.outbox_due, OUTBOX_PAGE)
                 )
-                failures = [r for r in results if isinstance(r, BaseException)]
-                if failures:
-                    raise failures[0]
-                delivered = sum(1 for r in results if r is True)
-                done += delivered
-                if self._woken != self._read_after or self._claimed_unsent:
-                    # Something was queued since the last read (a follow-up's send), or a claim is
-                    # to be tried again: read the outbox.
-                    read_needed = True
-                    continue
-                if not from_read:
-                    # A handed send not posted says the outbox holds something older: read it.
-                    read_needed = delivered < len(rows)
-                    if read_needed or self._handed:
-                        continue
+                read_needed = False
+                if not rows and not self._handed:
                     return done
-                if self._handed:
+            tried.update(row.id for row in rows)
+            live = await self._live(rows)
+            # Each chat's next send, side by side (the next round reads each chat's next one).
+            # Every chat finishes before a failure is raised: a chat still sending when the next
+            # flush reads the outbox would find its own claims "sending" and take them for a
+            # crash's (uncertain), though they were being posted.
+            first = _RepliesFirst(rows)
+            results = await asyncio.gather(
+                *(self._deliver(row, live, first) for row in rows), return_exceptions=True
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
+            delivered = sum(1 for r in results if r is True)
+            done += delivered
+            if self._woken != self._read_after or self._claimed_unsent:
+                # Something was queued since the last read (a follow-up's send), or a claim is
+                # to be tried again: read the outbox.
+                read_needed = True
+                continue
+            if not from_read:
+                # A handed send not posted says the outbox holds something older: read it.
+                read_needed = delivered < len(rows)
+                if read_needed or self._handed:
                     continue
-                if not delivered:
-                    return done  # what is left is other workers' to send (or waits for theirs)
-                if len(rows) < OUTBOX_PAGE and not any(r.queued_after for r in rows):
-                    return done  # no chat has another send waiting: the outbox is empty
+                return done
+            if self._handed:
+                continue
+            if not delivered:
+                return done  # what is left is other workers' to send (or waits for theirs)
+            if len(rows) < OUTBOX_PAGE and not any(r.queued_after for r in rows):
+                return done  # no chat has another send waiting: the outbox is empty
         return done
 
     async def _forget_lost_claims(self) -> None:
@@ -464,6 +484,11 @@ class Postman:
         if row.kind == "button":
             return await _through(self._claim_and_answer(row))
         message = decode_message(row)
+        if not self._patient and (delay := dispatcher.turn_delay(message)) > TURN_WAIT:
+            # Its chat's turn is far off: the round's other chats go on; the postman wakes for it.
+            loop = asyncio.get_running_loop()
+            self._turn_at = min(self._turn_at, loop.time() + delay)
+            return False
         # Claimed only once the platform's flood limits let it go: a send waiting for its turn is
         # still pending, so a crash meanwhile leaves it to be sent after the restart, not taken for
         # one that may have arrived (the only sends marked so are those really under way). An aside

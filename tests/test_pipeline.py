@@ -15,12 +15,15 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from bot.adapters.shared import Turns
+from bot.adapters.telegram import FloodLimiter, RateLimits
 from bot.events import IncomingMessage, Received, encode_event
 from bot.routes import Observer, RouteTable, command
 from bot.work import EVERYONE, Role
 from dialogue_support import memory_event
 from storage import OutboxEntry, Store, StoreUnavailable
 from storage.workers import WorkerLease
+from tests_support import SteppingClock
 
 WAIT = 30.0
 """Seconds a test waits at most for what another thread does."""
@@ -478,6 +481,87 @@ async def test_a_delivery_cancelled_while_it_claims_still_posts_and_records_the_
         "sent",
     ]
     assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
+
+
+def limited_like_telegram(chat: Any, monkeypatch: Any, limiter: FloodLimiter) -> list[Any]:
+    """The memory adapter under ``limiter`` as the Telegram adapter is (turns taken ahead, a send
+    in its turn using its slot); the (chat, limiter's time) of each send."""
+    turns = Turns()
+    real_send = chat.bot.send
+    posted: list[tuple[str, float]] = []
+
+    def in_group(message: Any) -> bool:
+        return str(message.chat_id).startswith("-")
+
+    def turn(message: Any) -> Any:
+        def acquire(taken: Any) -> Any:
+            return limiter.acquire(message.chat_id, group=in_group(message), taken=taken)
+
+        return turns.hold(message.chat_id, acquire)
+
+    async def send(message: Any) -> Any:
+        if not turns.take(message.chat_id):
+            await limiter.acquire(message.chat_id, group=in_group(message))
+        posted.append((message.chat_id, limiter.overall.now()))
+        return await real_send(message)
+
+    monkeypatch.setattr(chat.bot, "turn", turn)
+    monkeypatch.setattr(chat.bot, "send", send)
+    monkeypatch.setattr(
+        chat.bot, "turn_delay", lambda m: limiter.delay(m.chat_id, group=in_group(m))
+    )
+    return posted
+
+
+def queued(chat: Any, *sends: tuple[str, str]) -> None:
+    """``(chat id, text)`` sends queued in the outbox, in order."""
+    entries = [
+        OutboxEntry(
+            "test", chat_id, "message",
+            json.dumps({"platform": "test", "chat_id": chat_id, "text": text}),
+        )
+        for chat_id, text in sends
+    ]  # fmt: skip
+    chat.app.services.store.enqueue(entries, chat.clock.now)
+
+
+async def test_a_rate_limited_group_holds_up_only_itself(chat, monkeypatch):
+    """One group's turn under the flood limits is a minute off: the delivery round does not wait
+    for it — the other chats' sends go out now, the group's wait for their turns (a clean stop,
+    ``patient``, waits for them)."""
+    clock = SteppingClock()
+    limits = RateLimits(per_group=1, per_group_window=60.0, margin=0)
+    posted = limited_like_telegram(
+        chat, monkeypatch, FloodLimiter(limits, clock=clock, sleep=clock.sleep)
+    )
+    group, private = "-100busy", "zhangwei"
+    queued(chat, *[(group, f"群{i}") for i in range(3)], *[(private, f"私{i}") for i in range(3)])
+    postman = chat.app.dispatcher.postman
+    assert await postman.flush() == 4  # the group's first and the private chat's three
+    assert sorted(posted) == [(group, 1000.0)] + [(private, 1000.0)] * 3
+    assert await postman.flush(patient=True) == 2
+    assert [at for chat_id, at in posted if chat_id == group] == [1000.0, 1060.0, 1120.0]
+    assert [p.text for p in chat.bot.outbox if p.chat_id == group] == ["群0", "群1", "群2"]
+
+
+async def test_a_send_left_for_its_turn_goes_out_when_the_turn_comes(chat, monkeypatch):
+    """The running postman wakes for a send it left for its turn, not at its next poll."""
+    limits = RateLimits(per_group=1, per_group_window=0.3, margin=0)
+    posted = limited_like_telegram(chat, monkeypatch, FloodLimiter(limits))
+    queued(chat, ("-100busy", "群0"), ("-100busy", "群1"))
+    dispatcher = chat.app.dispatcher
+    runner = asyncio.create_task(dispatcher.run(poll=WAIT))  # polls too seldom to find it
+    dispatcher.postman.wake()
+    try:
+        for _ in range(int(WAIT / 0.02)):
+            if len(posted) == 2:
+                break
+            await asyncio.sleep(0.02)
+        (_, first), (_, second) = posted
+        assert 0.3 <= second - first < WAIT / 2
+    finally:
+        await dispatcher.drain(5)
+        await asyncio.wait_for(runner, WAIT)
 
 
 async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(chat, monkeypatch):

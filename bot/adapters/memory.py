@@ -89,6 +89,10 @@ class MemoryAdapter:
         """No flood limits here: every chat's turn is now."""
         yield
 
+    def turn_delay(self, message: OutgoingMessage) -> float:
+        """Every chat's turn is now."""
+        return 0.0
+
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Keep the message and give it a fresh id."""
         posted = Posted(self._id("m"), message)

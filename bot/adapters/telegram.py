@@ -429,9 +429,17 @@ class FloodLimiter:
             return await self.per_group.acquire(chat_id, along=((self.overall, ""),), taken=taken)
         return await self.overall.acquire(taken=taken)
 
+    def delay(self, chat_id: str, *, group: bool) -> float:
+        """Seconds a message to ``chat_id`` would wait for its slot now (0: at once)."""
+        overall = self.overall.delay()
+        return max(self.per_group.delay(chat_id), overall) if group else overall
+
 
 class _NoLimits(FloodLimiter):
     async def acquire(self, chat_id: str, *, group: bool, taken: Taken | None = None) -> float:
+        return 0.0
+
+    def delay(self, chat_id: str, *, group: bool) -> float:
         return 0.0
 
 
@@ -955,6 +963,10 @@ class TelegramAdapter:
             chat_id,
             lambda taken: self.limiter.acquire(chat_id, group=_is_group_id(chat_id), taken=taken),
         )
+
+    def turn_delay(self, message: OutgoingMessage) -> float:
+        """Seconds until the message's slot under the flood limits (``Sender.turn_delay``)."""
+        return self.limiter.delay(message.chat_id, group=_is_group_id(message.chat_id))
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Post ``message``; long texts are split, the first part quotes, the last part has buttons.

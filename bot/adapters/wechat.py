@@ -982,6 +982,13 @@ class WechatAdapter:
         ):
             yield
 
+    def turn_delay(self, message: OutgoingMessage) -> float:
+        """Seconds until the room's slot under its rate limit (``Sender.turn_delay``); a contact's
+        message has no limit here."""
+        if not self.is_room(message) or self.limiter is None:
+            return 0.0
+        return self.limiter.delay(message.chat_id)
+
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Post ``message`` to a room (``@Name`` prefixes for ``mention_user_ids``) or a contact.
 
