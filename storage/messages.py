@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from storage import rows, topic_rollup
 from storage.base import StoreBase, core
 from storage.driver import DriverStatement
+from storage.message_hours import hour_of
 from storage.models import Message, Question
 from storage.records import MessageInfo, QuestionState
 
@@ -96,7 +97,7 @@ class MessageStore(StoreBase):
             if new_id is None:
                 return None
             if deferred:
-                topic_rollup.remember(session, new_id)
+                topic_rollup.remember(session, new_id, hour_of(sent_at))
             return MessageInfo(
                 new_id, platform, chat_id, platform_message_id, group_id, person_id,
                 text, intent, sent_at,

@@ -12,6 +12,8 @@ by id, never counts them. SQLite has one writer: its trigger counts as it always
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,8 @@ from storage.commit_hooks import before_commit
 
 DEFERRED = "minyi.topic_hours"
 """``Session.info`` key: the ids of the unit's messages the rollup has yet to count."""
+EARLIEST = "minyi.topic_hours_earliest"
+"""``Session.info`` key: the earliest hour of the unit's messages the rollup has yet to count."""
 ASKED = "minyi.topic_hours_asked"
 """``Session.info`` key: set once the unit's transaction told the trigger to leave its messages."""
 
@@ -43,9 +47,22 @@ def defer(session: Session, connection: Connection) -> bool:
     return True
 
 
-def remember(session: Session, message_id: int) -> None:
-    """The unit inserted message ``message_id`` after ``defer``: count it at commit."""
+def remember(session: Session, message_id: int, hour: datetime) -> None:
+    """The unit inserted message ``message_id`` (of the UTC ``hour``) after ``defer``: count it at
+    commit."""
     session.info.setdefault(DEFERRED, []).append(message_id)
+    earliest = session.info.get(EARLIEST)
+    if earliest is None or hour < earliest:
+        session.info[EARLIEST] = hour
+
+
+def uncounted_before(session: Session, hour: datetime) -> list[int]:
+    """The ids of the unit's messages not in the rollup yet, when any of them is older than
+    ``hour`` (a reader of the rollup's hours before it counts them itself); else []."""
+    earliest = session.info.get(EARLIEST)
+    if earliest is None or earliest >= hour:
+        return []
+    return list(session.info.get(DEFERRED, ()))
 
 
 def forget_asked(session: Session) -> None:
@@ -57,5 +74,6 @@ def forget_asked(session: Session) -> None:
 def add_deferred(session: Session, connection: Connection) -> None:
     """Just before the unit commits: its messages into the rollup, one statement, in key order."""
     ids = session.info.pop(DEFERRED, None)
+    session.info.pop(EARLIEST, None)
     if ids:
         connection.execute(_ADD, {"ids": ids})

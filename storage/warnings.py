@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from storage import topic_rollup
 from storage.base import StoreBase, core
 from storage.commit_hooks import before_commit
 from storage.driver import DriverStatement
@@ -110,6 +111,12 @@ class WarningInfo:
     raised_at: datetime
 
 
+_UNCOUNTED = text(
+    "SELECT count(*) FROM messages WHERE id = ANY(CAST(:ids AS integer[])) AND topic_key = :key "
+    "AND NOT from_official AND sent_at >= :first_hour AND sent_at < :last_hour"
+)
+"""Of a unit's messages not yet in ``topic_hours`` (PostgreSQL: ``storage.topic_rollup``), those of
+topic ``key`` in the whole hours [first_hour, last_hour)."""
 _REFRESHES = "minyi.warning_refreshes"
 """``Session.info`` key: the refreshes a unit of work on PostgreSQL leaves for its commit."""
 _ALIVE = text("SELECT id FROM messages WHERE id = ANY(CAST(:ids AS integer[]))")
@@ -235,6 +242,14 @@ class WarningStore(StoreBase):
         )
         assert row is not None  # an aggregate's one row
         lookback = int(row[2] or 0) + int(row[3] or 0)
+        if first_hour < last_hour and (ids := topic_rollup.uncounted_before(session, last_hour)):
+            # PostgreSQL counts a unit's messages into the rollup at its commit: the unit's own
+            # messages of the lookback's whole hours (a batch catching up on hours) come from them.
+            found = session.execute(
+                _UNCOUNTED,
+                {"ids": ids, "key": key, "first_hour": first_hour, "last_hour": last_hour},
+            )
+            lookback += int(found.scalar_one())
         return TopicTally(int(row[0] or 0), int(row[1] or 0), lookback, row[4])
 
     def warning_since(self, key: str, since: datetime) -> WarningInfo | None:

@@ -473,6 +473,25 @@ def test_a_sender_and_group_made_in_a_rolled_back_unit_are_made_again(store):
     assert senders == [("newcomer", "g-new"), ("other", "g-other")]
 
 
+def test_a_name_changed_by_another_process_is_seen_within_the_memos_keep(store, db_url):
+    """Another worker renames a person this process remembers (their messages came under another
+    name there). Within ``KEEP_SECONDS`` this process's next message under the first name stores it
+    again, as a process that remembered nothing would."""
+    from storage import known_rows
+
+    record(store, "1")  # remembered: (r1, 王阿姨)
+    other = make_engine(db_url)  # another worker
+    record(Store(other), "2", sender_name="王阿姨改名")
+    other.dispose()
+    record(store, "3")  # still within the keep: the memo says the name is stored already
+    memo = known_rows._by_engine[store.engine]
+    memo.since -= known_rows.KEEP_SECONDS + 1  # the keep has passed
+    record(store, "4")
+    with store.engine.connect() as connection:
+        name = connection.scalar(select(Person.display_name).where(Person.platform_user_id == "r1"))
+    assert name == "王阿姨"
+
+
 def test_the_unaddressed_count_finds_its_messages_by_the_attention_index(tmp_path):
     """The summaries count the period's complaints nobody @-mentioned: the plan must find them by
     the partial index of migration 0014, not by reading every message of the period."""

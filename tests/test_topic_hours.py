@@ -5,7 +5,7 @@ by one through the store, in units of work with savepoints (on PostgreSQL counte
 multi-row INSERT (kept by the trigger) — at the turn of an hour and
 inside one, officials' among them (never counted); then windows and lookbacks that are ragged, hour
 aligned and shorter than an hour: ``topic_tally`` gives what a count of the raw rows gives, on both
-engines.
+engines — also inside a unit, for the unit's own messages of hours before (a batch catching up).
 """
 
 from __future__ import annotations
@@ -127,3 +127,32 @@ def test_the_topic_counts_from_the_rollup_equal_the_raw_counts(db_url):
                     checked += expected[2] > 0
     assert checked > 20  # the lookbacks counted real messages, not only empty ranges
     engine.dispose()
+
+
+def test_a_units_own_messages_of_earlier_hours_count_in_its_lookback(db_url):
+    """The early warning asks at each message of a batch, inside its unit: the unit's own earlier
+    messages count in the lookback's whole hours there too (PostgreSQL adds them to the rollup
+    only at commit), as they do after the commit."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    now = T0 + timedelta(hours=12, minutes=50)
+    start = now - timedelta(minutes=30)
+    window = {"window_start": start, "lookback_start": start - timedelta(days=7), "until": now}
+
+    def record(unit: Store, message_id: str, at: datetime) -> None:
+        unit.record_message(
+            platform="test", chat_id="g1", chat_title="幸福里", is_group=True,
+            platform_message_id=message_id, sender_id="r1", sender_name="王阿姨",
+            text="又停水了", sent_at=at, intent="complaint", intent_confidence=0.9,
+            intent_confident=True, topic_key="停水",
+        )  # fmt: skip
+
+    unit = store.begin_unit()
+    record(unit, "three hours ago", now - timedelta(hours=3))
+    record(unit, "now", now)
+    inside = unit.topic_tally("停水", **window)
+    unit.end_unit(True)
+    after = store.topic_tally("停水", **window)
+    engine.dispose()
+    assert (inside.count, inside.lookback) == (after.count, after.lookback) == (1, 1)
