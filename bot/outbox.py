@@ -182,6 +182,9 @@ async def _through(work: Coroutine[Any, Any, bool]) -> bool:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         await asyncio.wait({task})
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            # Nobody awaits it any more: said here, not lost.
+            log.error("a send finished after its delivery was cancelled", exc_info=failure)
         raise
 
 
@@ -484,7 +487,11 @@ class Postman:
         if row.kind == "button":
             return await _through(self._claim_and_answer(row))
         message = decode_message(row)
-        if not self._patient and (delay := dispatcher.turn_delay(message)) > TURN_WAIT:
+        if (
+            row.state != "sending"  # one claimed already (a claim lost in an outage) goes now
+            and not self._patient
+            and (delay := dispatcher.turn_delay(message)) > TURN_WAIT
+        ):
             # Its chat's turn is far off: the round's other chats go on; the postman wakes for it.
             loop = asyncio.get_running_loop()
             self._turn_at = min(self._turn_at, loop.time() + delay)

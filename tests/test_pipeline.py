@@ -564,6 +564,67 @@ async def test_a_send_left_for_its_turn_goes_out_when_the_turn_comes(chat, monke
         await asyncio.wait_for(runner, WAIT)
 
 
+async def test_a_claim_lost_but_made_goes_out_in_its_turn_without_reading_again(chat, monkeypatch):
+    """A claim commits but its answer is lost in an outage: the send is this worker's "sending"
+    and certainly not sent. In a group whose turn is far off it waits for its turn in the round
+    (it is claimed already) instead of being left, and read, again and again."""
+    clock = SteppingClock()
+    limits = RateLimits(per_group=1, per_group_window=60.0, margin=0)
+    posted = limited_like_telegram(
+        chat, monkeypatch, FloodLimiter(limits, clock=clock, sleep=clock.sleep)
+    )
+    queued(chat, ("-100busy", "群0"))
+    real = Store.mark_sending_all
+    lost = {"left": 1}
+
+    def claim_then_lose_the_answer(self: Store, ids: Any, worker: int | None = None) -> Any:
+        claimed = real(self, ids, worker)
+        if lost["left"]:
+            lost["left"] -= 1
+            raise StoreUnavailable("database unavailable: OperationalError")
+        return claimed
+
+    monkeypatch.setattr(Store, "mark_sending_all", claim_then_lose_the_answer)
+    postman = chat.app.dispatcher.postman
+    with pytest.raises(StoreUnavailable):
+        await postman.flush()  # the group's slot of this minute went with the lost claim
+    assert rows(chat.app, "select state from outbox") == [("sending",)]
+    store = chat.app.services.store
+    reads: list[Any] = []
+    real_due = store.outbox_due
+    monkeypatch.setattr(store, "outbox_due", lambda *a: reads.append(a) or real_due(*a))
+    assert await asyncio.wait_for(postman.flush(), WAIT) == 1
+    assert posted == [("-100busy", 1060.0)]  # in its turn, a minute on
+    assert len(reads) <= 2
+
+
+async def test_a_send_that_fails_after_its_delivery_was_cancelled_is_logged(
+    chat, monkeypatch, caplog
+):
+    """A delivery cancelled while it posts (a stop) sees the send through; should recording it
+    fail then, the error is logged — nobody awaits that send any more."""
+    fail_follow_up(monkeypatch, "ask.acknowledged")
+    real_send = chat.bot.send
+    sending, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow_send(message: Any) -> Any:
+        sending.set()
+        await go_on.wait()
+        return await real_send(message)
+
+    monkeypatch.setattr(chat.bot, "send", slow_send)
+    dispatcher = await handled_question(chat, "q-cancel-fail")
+    delivery = asyncio.create_task(dispatcher.postman.flush())
+    await sending.wait()
+    delivery.cancel()
+    await asyncio.sleep(0)
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await delivery
+    logged = [r for r in caplog.records if "after its delivery was cancelled" in r.getMessage()]
+    assert logged and "follow-up failed" in str(logged[0].exc_info[1])
+
+
 async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(chat, monkeypatch):
     """The acknowledgement and the alert finish together and their outcomes are recorded together.
     When the acknowledgement's follow-up fails, the alert is still recorded as sent (its suggestions
