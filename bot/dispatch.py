@@ -322,20 +322,14 @@ class Dispatcher:
     def turn(self, message: OutgoingMessage) -> AbstractAsyncContextManager[None]:
         """``message``'s turn under its platform's flood limits (``Sender.turn``); now when no
         adapter is connected for it (its ``send`` then fails, as ever)."""
-        try:
-            sender = self.sender_for(message.platform)
-        except NoSender:
-            return nullcontext()
-        return sender.turn(message)
+        sender = self._senders.get(message.platform)
+        return nullcontext() if sender is None else sender.turn(message)
 
     def turn_delay(self, message: OutgoingMessage) -> float:
         """Seconds until ``message``'s turn would come (``Sender.turn_delay``); 0 when no adapter is
         connected for it."""
-        try:
-            sender = self.sender_for(message.platform)
-        except NoSender:
-            return 0.0
-        return sender.turn_delay(message)
+        sender = self._senders.get(message.platform)
+        return 0.0 if sender is None else sender.turn_delay(message)
 
     # ------------------------------------------------------------------ the journal
 

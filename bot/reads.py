@@ -85,8 +85,8 @@ class ReadAhead:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-report")
         self._running: dict[str, int] = {}
         """Chat → the event whose read runs (the chat's events wait for it)."""
-        self._results: dict[int, Future[Any]] = {}
-        self._done_at: dict[int, float] = {}
+        self._results: dict[int, tuple[Future[Any], float]] = {}
+        """Event → its finished read and when it finished."""
 
     def holds(self, chat_key: str) -> bool:
         """True while a read for an event of this chat runs: its events wait, in order."""
@@ -95,7 +95,8 @@ class ReadAhead:
     def take(self, event_id: int | None, key: ReadKey) -> Future[Any] | None:
         """The finished read of this event (its result, or what it raised), once. (An event asks
         for one read: ``key`` is not needed.)"""
-        return None if event_id is None else self._results.pop(event_id, None)
+        found = None if event_id is None else self._results.pop(event_id, None)
+        return None if found is None else found[0]
 
     def start(self, event_id: int, chat_key: str, read: StoreRead) -> None:
         """Run ``read`` on the report thread for the event; its chat is held until it is done."""
@@ -105,8 +106,7 @@ class ReadAhead:
 
         def done(future: asyncio.Future[Any]) -> None:
             # The result first, then the chat is let go: a batch that sees the chat free finds it.
-            self._results[event_id] = _kept(future, f"event {event_id}")
-            self._done_at[event_id] = self._clock()
+            self._results[event_id] = (_kept(future, f"event {event_id}"), self._clock())
             del self._running[chat_key]
             self._on_done()
 
@@ -126,11 +126,9 @@ class ReadAhead:
         handled by another worker meanwhile."""
         keep = set(pending)
         stale = self._clock() - KEEP_READS
-        for event_id in [i for i in self._results if i not in keep]:
-            if self._done_at.get(event_id, stale) <= stale:
+        for event_id, (_, done_at) in list(self._results.items()):
+            if event_id not in keep and done_at <= stale:
                 del self._results[event_id]
-        for event_id in [i for i in self._done_at if i not in self._results]:
-            del self._done_at[event_id]
 
     def close(self) -> None:
         """Stop the report thread once the read under way is done; reads not started are dropped

@@ -19,7 +19,6 @@ from sqlalchemy.pool import StaticPool
 
 from storage import topic_rollup
 from storage.commit_hooks import run_before_commit
-from storage.known_rows import known_rows
 
 PERSONS_MEMO = "minyi.persons"
 GROUPS_MEMO = "minyi.groups"
@@ -150,12 +149,10 @@ class StoreBase:
         session = self._bound
         if session is None:
             raise RuntimeError("end_unit called on a store that is not bound to a unit of work")
-        committed = False
         try:
             if commit:
                 run_before_commit(session, core(session))
                 session.commit()
-                committed = True
             else:
                 # A rollback on a connection the server dropped fails too; closing discards it.
                 with suppress(DBAPIError):
@@ -163,9 +160,6 @@ class StoreBase:
         except DBAPIError as exc:
             raise self._unavailable(exc) from exc
         finally:
-            if not committed:
-                # Whatever ended the unit without a commit, the rows it made are gone with it.
-                known_rows(session).forget()
             session.close()
 
     def begin_savepoint(self) -> SessionTransaction:
