@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.elements import BindParameter
 
 from storage.base import StoreBase, core
 from storage.driver import DriverStatement
@@ -45,23 +46,38 @@ _OPEN_STATES: list[Any] = [literal_column("'pending'"), literal_column("'sending
 """A send not settled yet, written into the SQL as the partial index ``ix_outbox_chat_open`` says it
 (a driver statement binds no list: ``storage.driver``)."""
 _OLDER_EVENT = _INBOX.alias("older")
-_CLAIM = (
-    update(_INBOX)
-    .where(
-        _INBOX.c.id.in_(bindparam("ids", expanding=True)),
-        _INBOX.c.state == "pending",
-        # A chat's order: never an event that an older pending one of its chat, not in this
-        # batch, precedes (another worker's, or one journaled behind the dispatcher's back).
-        ~exists().where(
-            _OLDER_EVENT.c.chat_key == _INBOX.c.chat_key,
-            _OLDER_EVENT.c.state == "pending",
-            _OLDER_EVENT.c.id < _INBOX.c.id,
-            _OLDER_EVENT.c.id.not_in(bindparam("ids", expanding=True)),
-        ),
+_WAITING: Any = literal_column("'pending'")
+"""An inbox event's ``pending`` state, written into the SQL, never bound: SQLite prepares a statement
+again at every execution when a bound value decides whether a partial index (``ix_inbox_chat_pending``,
+``WHERE state = 'pending'``) applies — for the claim, several times the cost of running it."""
+
+
+def _claim(one: bool) -> Any:
+    """The claim of the events ``ids`` (an expanding list), or of the event ``id`` when ``one``: a
+    statement of its own, run on the driver's cursor (the claim of a lone question)."""
+    ids: BindParameter[Any] = bindparam("id") if one else bindparam("ids", expanding=True)
+    return (
+        update(_INBOX)
+        .where(
+            _INBOX.c.id == ids if one else _INBOX.c.id.in_(ids),
+            _INBOX.c.state == _WAITING,
+            # A chat's order: never an event that an older pending one of its chat, not in this
+            # batch, precedes (another worker's, or one journaled behind the dispatcher's back).
+            ~exists().where(
+                _OLDER_EVENT.c.chat_key == _INBOX.c.chat_key,
+                _OLDER_EVENT.c.state == _WAITING,
+                _OLDER_EVENT.c.id < _INBOX.c.id,
+                _OLDER_EVENT.c.id != ids if one else _OLDER_EVENT.c.id.not_in(ids),
+            ),
+        )
+        .values(state="done", done_at=bindparam("at"))
+        .returning(_INBOX.c.id)
     )
-    .values(state="done", done_at=bindparam("at"))
-    .returning(_INBOX.c.id)
-)
+
+
+_CLAIM = _claim(one=False)
+_CLAIM_ONE = DriverStatement(_claim(one=True))
+
 _ENQUEUE = DriverStatement(
     insert(_OUTBOX).returning(_OUTBOX.c.id),
     ("event_id", "platform", "chat_id", "kind", "payload", "follow_up", "state", "created_at"),
@@ -135,7 +151,7 @@ _PENDING = DriverStatement(
         _INBOX.c.id, _INBOX.c.platform, _INBOX.c.event_key, _INBOX.c.chat_key, _INBOX.c.payload,
         _INBOX.c.attempts,
     )
-    .where(_INBOX.c.state == "pending", _INBOX.c.id > bindparam("after"))
+    .where(_INBOX.c.state == _WAITING, _INBOX.c.id > bindparam("after"))
     .order_by(_INBOX.c.id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
@@ -305,7 +321,7 @@ class JournalStore(StoreBase):
                 select(InboxEvent).where(
                     InboxEvent.platform == platform,
                     InboxEvent.event_key == key[:200],
-                    InboxEvent.state == "pending",
+                    InboxEvent.state == _WAITING,
                 )
             )
             if row is None:
@@ -319,7 +335,7 @@ class JournalStore(StoreBase):
         with self._tx() as session:
             result = session.execute(
                 update(InboxEvent)
-                .where(InboxEvent.id == event_id, InboxEvent.state == "pending")
+                .where(InboxEvent.id == event_id, InboxEvent.state == _WAITING)
                 .values(state="done", done_at=at)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -353,6 +369,9 @@ class JournalStore(StoreBase):
                 # A new statement, so a fresh view: whatever the chat's previous holder committed
                 # (handled or released) is seen now that this unit holds the chat.
                 claim = claim.where(_INBOX.c.chat_key.in_(locked))
+            if len(ids) == 1 and claim is _CLAIM:
+                claimed = _CLAIM_ONE.rows(core(session), {"id": ids[0], "at": at})
+                return {row[0] for row in claimed}
             return set(core(session).scalars(claim, {"ids": ids, "at": at}).all())
 
     def release_events(self, event_ids: Sequence[int]) -> None:
