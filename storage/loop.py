@@ -114,10 +114,8 @@ class LoopStore(StoreBase):
         with self._tx() as session:
             found = session.scalars(
                 select(Question)
-                .where(
-                    Question.state.in_(QuestionState.WAITING), Question.duplicate_of_id.is_(None)
-                )
-                .where(due.is_not(None), due <= now, sent.is_(None))
+                .where(rows.timer_waiting(), sent.is_(None))
+                .where(due.is_not(None), due <= now)
                 .order_by(due, Question.id)
                 .with_for_update(skip_locked=True)
             ).all()
@@ -131,20 +129,17 @@ class LoopStore(StoreBase):
         """The earliest moment after ``after`` at which a 督办 stage of a waiting question, or the 回访
         reminder of an unrated answer, falls due."""
         # A question linked to a ticket (同问) follows it: the ticket's stages speak for both.
-        waiting = and_(
-            Question.state.in_(QuestionState.WAITING), Question.duplicate_of_id.is_(None)
-        )
-        answered = Question.state == QuestionState.ANSWERED
-        timers: list[tuple[Any, ColumnElement[bool], ColumnElement[bool]]] = [
-            (Question.remind_at, waiting, Question.reminded_at.is_(None)),
-            (Question.due_at, waiting, Question.overdue_notified_at.is_(None)),
-            (Question.second_level_at, waiting, Question.second_level_sent_at.is_(None)),
-            (Question.revisit_at, answered, Question.revisit_reminded_at.is_(None)),
+        waiting = rows.timer_waiting()
+        timers: list[tuple[Any, ColumnElement[bool]]] = [
+            (Question.remind_at, and_(waiting, Question.reminded_at.is_(None))),
+            (Question.due_at, and_(waiting, Question.overdue_notified_at.is_(None))),
+            (Question.second_level_at, and_(waiting, Question.second_level_sent_at.is_(None))),
+            (Question.revisit_at, rows.revisit_unsent()),
         ]
         with self._tx() as session:
             found = [
-                session.scalar(select(func.min(column)).where(state, unsent, column > after))
-                for column, state, unsent in timers
+                session.scalar(select(func.min(column)).where(unsent, column > after))
+                for column, unsent in timers
             ]
         return min((moment for moment in found if moment is not None), default=None)
 
@@ -254,8 +249,7 @@ class LoopStore(StoreBase):
         with self._tx() as session:
             found = session.scalars(
                 select(Question)
-                .where(Question.state == QuestionState.ANSWERED)
-                .where(Question.revisit_at <= now, Question.revisit_reminded_at.is_(None))
+                .where(rows.revisit_unsent(), Question.revisit_at <= now)
                 .order_by(Question.revisit_at, Question.id)
                 .with_for_update(skip_locked=True)
             ).all()

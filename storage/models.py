@@ -216,6 +216,19 @@ class Message(Base):
     """When the group's officials were shown it."""
 
 
+TIMER_WAITING = "state IN ('open', 'reopened', 'transferred') AND duplicate_of_id IS NULL"
+"""A question whose 督办 stages are still to come (``rows.timer_waiting`` writes it into the queries'
+SQL as it stands here: SQLite uses a partial index only for a query whose WHERE has its terms)."""
+REVISIT_UNSENT = "state = 'answered' AND revisit_reminded_at IS NULL"
+"""An answer whose 回访 reminder is still to come (``rows.revisit_unsent`` says it in the queries)."""
+
+
+def _timer_index(name: str, column: str, unsent: str) -> Index:
+    """An index by ``column`` of the waiting questions for which a 督办 stage is ``unsent``."""
+    where = f"{TIMER_WAITING} AND {unsent}"
+    return Index(name, "state", column, postgresql_where=text(where), sqlite_where=text(where))
+
+
 class Question(Base):
     """A ticket; ``id`` is the number people see (``Q12``)."""
 
@@ -230,9 +243,24 @@ class Question(Base):
         # Whether a message became a ticket (the summaries' unaddressed count: migration 0014).
         Index("ix_questions_message", "message_id"),
         Index("ix_questions_ack_message", "ack_platform_message_id"),
-        # The 督办 timer's stages 1 and 3 (migration 0005); stage 2 uses ix_questions_state_due.
-        Index("ix_questions_state_remind", "state", "remind_at"),
-        Index("ix_questions_state_second_level", "state", "second_level_at"),
+        # The 督办 timer's stages and the 回访 reminder, each over the questions it has still to fire
+        # for (migration 0017): the minute's check reads none it fired for before.
+        _timer_index("ix_questions_remind_unsent", "remind_at", "reminded_at IS NULL"),
+        _timer_index(
+            "ix_questions_overdue_unnotified",
+            "due_at",
+            "(overdue_notified_at IS NULL OR overdue_notified_at <= answered_at)",
+        ),
+        _timer_index(
+            "ix_questions_second_level_unsent", "second_level_at", "second_level_sent_at IS NULL"
+        ),
+        Index(
+            "ix_questions_revisit_unsent",
+            "state",
+            "revisit_at",
+            postgresql_where=text(REVISIT_UNSENT),
+            sqlite_where=text(REVISIT_UNSENT),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,7 +11,19 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, case, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from storage.base import GROUPS_MEMO, PERSONS_MEMO, StoreError, StoreErrorCode, core
@@ -289,3 +301,20 @@ def waiting(state: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnEle
     bound as plain values (a list given to ``in_`` is an expanding parameter, rendered again at
     every execution)."""
     return state.in_([literal(s) for s in sorted(QuestionState.WAITING)])
+
+
+def timer_waiting() -> ColumnElement[bool]:
+    """A question whose 督办 stages are still to come (``models.TIMER_WAITING``), its states written
+    into the SQL, not bound: SQLite uses the timer's partial indexes only for a WHERE with their terms."""
+    return and_(
+        Question.state.in_([literal_column(f"'{s}'") for s in sorted(QuestionState.WAITING)]),
+        Question.duplicate_of_id.is_(None),
+    )
+
+
+def revisit_unsent() -> ColumnElement[bool]:
+    """An answer whose 回访 reminder is still to come (``models.REVISIT_UNSENT``), written as it."""
+    return and_(
+        Question.state == literal_column(f"'{QuestionState.ANSWERED}'"),
+        Question.revisit_reminded_at.is_(None),
+    )

@@ -410,8 +410,8 @@ class TicketStore(StoreBase):
         with self._tx() as session:
             found = session.scalars(
                 select(Question)
-                .where(Question.state.in_(QuestionState.WAITING), Question.due_at < now)
-                .where(Question.duplicate_of_id.is_(None))  # 同问 follows its ticket's 督办
+                # Not a 同问 linked to a ticket (it follows its ticket's 督办).
+                .where(rows.timer_waiting(), Question.due_at < now)
                 .where(
                     (Question.overdue_notified_at.is_(None))
                     | (Question.overdue_notified_at <= Question.answered_at)
