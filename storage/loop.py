@@ -170,10 +170,7 @@ class LoopStore(StoreBase):
         """Questions with an extension waiting for a decision, oldest ticket first."""
         with self._tx() as session:
             found = session.scalars(
-                select(Question)
-                .where(Question.extension_due_at.is_not(None))
-                .where(Question.state.in_(QuestionState.WAITING))
-                .order_by(Question.id)
+                select(Question).where(rows.extension_pending()).order_by(Question.id)
             ).all()
             return [rows.question_info(session, q) for q in found]
 

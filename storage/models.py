@@ -221,6 +221,9 @@ TIMER_WAITING = "state IN ('open', 'reopened', 'transferred') AND duplicate_of_i
 SQL as it stands here: SQLite uses a partial index only for a query whose WHERE has its terms)."""
 REVISIT_UNSENT = "state = 'answered' AND revisit_reminded_at IS NULL"
 """An answer whose 回访 reminder is still to come (``rows.revisit_unsent`` says it in the queries)."""
+EXTENSION_PENDING = "state IN ('open', 'reopened', 'transferred') AND extension_due_at IS NOT NULL"
+"""A waiting question with an extension awaiting a decision (``rows.extension_pending`` writes it into
+the query's SQL as it stands here, for its partial index)."""
 
 
 def _timer_index(name: str, column: str, unsent: str) -> Index:
@@ -260,6 +263,14 @@ class Question(Base):
             "revisit_at",
             postgresql_where=text(REVISIT_UNSENT),
             sqlite_where=text(REVISIT_UNSENT),
+        ),
+        # The extensions awaiting a supervisor's decision (/approve's list: migration 0019).
+        Index(
+            "ix_questions_extension_pending",
+            "state",
+            "id",
+            postgresql_where=text(EXTENSION_PENDING),
+            sqlite_where=text(EXTENSION_PENDING),
         ),
     )
 
@@ -369,6 +380,7 @@ class Engagement(Base):
         Index("ix_engagements_kind_at", "kind", "at"),
         # The summary's period, covering what it groups by (migration 0010; replaces one on ``at``).
         Index("ix_engagements_window", "at", "official_id", "group_id", "kind"),
+        Index("ix_engagements_question", "question_id"),  # a ticket's history (migration 0019)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -449,7 +461,11 @@ class Suggestion(Base):
     """A template shown to an official for a question, at a rank, so ``/reply Q12 2`` or ``2`` works."""
 
     __tablename__ = "suggestions"
-    __table_args__ = (Index("ix_suggestions_official_at", "official_id", "at"),)
+    __table_args__ = (
+        # The latest shown to an official, of any question or of one (migration 0018).
+        Index("ix_suggestions_official_id", "official_id", "id"),
+        Index("ix_suggestions_official_question", "official_id", "question_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"))

@@ -312,6 +312,15 @@ def timer_waiting() -> ColumnElement[bool]:
     )
 
 
+def extension_pending() -> ColumnElement[bool]:
+    """A waiting question with an extension awaiting a decision (``models.EXTENSION_PENDING``),
+    written as it: SQLite uses its partial index only for a WHERE with its terms."""
+    return and_(
+        Question.state.in_([literal_column(f"'{s}'") for s in sorted(QuestionState.WAITING)]),
+        Question.extension_due_at.is_not(None),
+    )
+
+
 def revisit_unsent() -> ColumnElement[bool]:
     """An answer whose 回访 reminder is still to come (``models.REVISIT_UNSENT``), written as it."""
     return and_(

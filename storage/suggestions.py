@@ -60,7 +60,7 @@ class SuggestionStore(StoreBase):
             query = select(Suggestion).where(Suggestion.official_id == official_id)
             if question_id is not None:
                 query = query.where(Suggestion.question_id == question_id)
-            latest = session.scalar(query.order_by(Suggestion.id.desc()))
+            latest = session.scalar(query.order_by(Suggestion.id.desc()).limit(1))
             if latest is None:
                 return None
             shown = session.scalars(

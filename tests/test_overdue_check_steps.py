@@ -22,7 +22,7 @@ import storage.database
 from dialogue_support import Dialogue
 from handlers.overdue import OverdueReminder
 from test_planner_statistics import Steps
-from tests_support import REPO
+from tests_support import migration
 
 pytestmark = pytest.mark.asyncio
 
@@ -80,17 +80,10 @@ async def test_the_overdue_check_does_not_read_the_tickets_it_already_fired_for(
 async def test_the_timer_indexes_say_the_waiting_states_the_code_knows():
     # The partial indexes' conditions are SQL text, fixed in migration 0017 and in the models: a
     # waiting state added to the code but not to them would leave its questions' stages unfired.
-    import importlib.util
-
     from storage.models import TIMER_WAITING
     from storage.records import QuestionState
 
     states = ", ".join(f"'{s}'" for s in sorted(QuestionState.WAITING))
     expected = f"state IN ({states}) AND duplicate_of_id IS NULL"
     assert expected == TIMER_WAITING
-    path = REPO / "storage" / "migrations" / "versions" / "0017_timer_unsent.py"
-    spec = importlib.util.spec_from_file_location("migration_0017", path)
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    assert migration.WAITING == TIMER_WAITING
+    assert migration("0017_timer_unsent.py").WAITING == TIMER_WAITING

@@ -1,11 +1,24 @@
 """Paths, clocks and row readers tests share (kept out of conftest so test modules can import them)."""
 
 import asyncio
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def migration(filename: str) -> ModuleType:
+    """The migration script ``storage/migrations/versions/<filename>``, loaded as a module (their
+    names begin with a digit: no import statement reaches them)."""
+    path = REPO / "storage" / "migrations" / "versions" / filename
+    spec = importlib.util.spec_from_file_location(f"migration_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class SteppingClock:
