@@ -12,13 +12,10 @@ refreshed and without them (a store created empty, in its first minutes). SQLite
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Any
 
 import pytest
 
-import storage.database
 from dialogue_support import Dialogue
 from handlers.overdue import OverdueReminder
 from test_planner_statistics import Steps
@@ -38,21 +35,14 @@ async def backlog(chat: Dialogue, first: int, last: int, *, answered: bool) -> N
             await chat.bot.say(f"/reply {number} 已安排维修，明天上午处理", by=chat.zhang)
 
 
-async def quiet_check_steps(
-    chat: Dialogue, timer: OverdueReminder, steps: Steps, monkeypatch: Any, optimize: float
-) -> int:
+async def quiet_check_steps(chat: Dialogue, timer: OverdueReminder, steps: Steps) -> int:
     """Weeks later every stage has fired for the backlog: the steps of the next check, which finds
-    nothing to fire (statistics not refreshed meanwhile: only the check is counted)."""
+    nothing to fire."""
     chat.clock.advance(days=20)
     await timer.run_once()  # fires every stage and 回访 reminder due
     chat.clock.advance(minutes=1)
-    monkeypatch.setattr(storage.database, "OPTIMIZE_SECONDS", math.inf)
-    steps.steps, steps.counting = 0, True
-    try:
+    with steps.counted():
         overdue = await timer.run_once()
-    finally:
-        steps.counting = False
-        monkeypatch.setattr(storage.database, "OPTIMIZE_SECONDS", optimize)
     assert overdue == []
     return steps.steps
 
@@ -62,15 +52,13 @@ async def quiet_check_steps(
 async def test_the_overdue_check_does_not_read_the_tickets_it_already_fired_for(
     app, clock, monkeypatch, answered, statistics
 ):
-    optimize = 0.0 if statistics else math.inf
-    monkeypatch.setattr(storage.database, "OPTIMIZE_SECONDS", optimize)
-    steps = Steps(app.store.engine)
+    steps = Steps(app.store.engine, monkeypatch, statistics=statistics)
     chat = Dialogue(app, clock)
     timer = OverdueReminder(app.dispatcher)
     await backlog(chat, 1, 11, answered=answered)
-    few = await quiet_check_steps(chat, timer, steps, monkeypatch, optimize)
+    few = await quiet_check_steps(chat, timer, steps)
     await backlog(chat, 11, 111, answered=answered)
-    many = await quiet_check_steps(chat, timer, steps, monkeypatch, optimize)
+    many = await quiet_check_steps(chat, timer, steps)
     reminded = [p for p in chat.to("zhangwei") if "提醒" in p.text or "督办" in p.text]
     assert len(reminded) >= 110  # every ticket of the backlog had its reminder (or 回访 reminder)
     # Eleven times the backlog: the same work (it was 3.5 to 6.3 times the work).

@@ -12,13 +12,10 @@ SQLite only.
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Any
 
 import pytest
 
-import storage.database
 from dialogue_support import Dialogue
 from test_planner_statistics import Steps
 
@@ -35,23 +32,16 @@ async def answered(chat: Dialogue, first: int, last: int) -> None:
         await chat.bot.say(f"/reply {number} 已安排维修，明天上午处理", by=chat.zhang)
 
 
-async def pick_steps(
-    chat: Dialogue, steps: Steps, monkeypatch: Any, optimize: float, n: int
-) -> int:
+async def pick_steps(chat: Dialogue, steps: Steps, n: int) -> int:
     """A new question: the steps of 张伟 picking its second suggestion by number, then of picking the
-    first suggestion of another by its button (statistics not refreshed meanwhile)."""
+    first suggestion of another by its button."""
     posted = await chat.ask(f"{n}号楼电梯坏了，什么时候修？", by=chat.bot.person(f"新{n}", f"n{n}"))
     other = await chat.ask(f"{n + 1}号楼电梯坏了，什么时候修？", by=chat.bot.person(f"新{n + 1}"))
     alert = next(p for p in other if p.chat_id == "zhangwei")
     number = alert.button_data()[0].split(":")[1]
-    monkeypatch.setattr(storage.database, "OPTIMIZE_SECONDS", math.inf)
-    steps.steps, steps.counting = 0, True
-    try:
+    with steps.counted():
         by_number = await chat.bot.say("2", by=chat.zhang)
         by_button = await chat.bot.press(f"pick:{number}:1", by=chat.zhang, on=alert)
-    finally:
-        steps.counting = False
-        monkeypatch.setattr(storage.database, "OPTIMIZE_SECONDS", optimize)
     assert posted and any(p.chat_id == "xingfuli" and "答复】" in p.text for p in by_number)
     assert any(p.chat_id == "xingfuli" and f"【Q{number} 答复】" in p.text for p in by_button)
     return steps.steps
@@ -61,14 +51,12 @@ async def pick_steps(
 async def test_picking_a_suggestion_does_not_read_every_suggestion_shown_before(
     app, clock, monkeypatch, statistics
 ):
-    optimize = 0.0 if statistics else math.inf
-    monkeypatch.setattr(storage.database, "OPTIMIZE_SECONDS", optimize)
-    steps = Steps(app.store.engine)
+    steps = Steps(app.store.engine, monkeypatch, statistics=statistics)
     chat = Dialogue(app, clock)
     await answered(chat, 1, 21)
-    few = await pick_steps(chat, steps, monkeypatch, optimize, 5000)
+    few = await pick_steps(chat, steps, 5000)
     await answered(chat, 21, 221)
-    many = await pick_steps(chat, steps, monkeypatch, optimize, 6000)
+    many = await pick_steps(chat, steps, 6000)
     assert len(chat.to("zhangwei")) >= 220  # every question's alert, with its suggestions
     # Eleven times the suggestions shown: the same work (it was 4 to 5 times the work).
     assert many < 1.5 * few, (few, many)

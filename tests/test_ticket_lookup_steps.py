@@ -10,13 +10,11 @@ tickets grow eleven times, with the planner's statistics refreshed and without t
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
 import pytest
 
-import storage.database
 from dialogue_support import Dialogue
 from test_planner_statistics import Steps
 from tests_support import migration
@@ -39,24 +37,18 @@ async def tickets(chat: Dialogue, first: int, last: int) -> None:
             )
 
 
-async def lookup_steps(chat: Dialogue, steps: Steps, monkeypatch: Any, optimize: float, n: int):
+async def lookup_steps(chat: Dialogue, steps: Steps, n: int) -> list[int]:
     """A new ticket whose extension 张伟 asks for: the steps of its ``/history`` and of 陈静's
-    ``/approve`` list (statistics not refreshed meanwhile)."""
+    ``/approve`` list."""
     posted = await chat.ask(f"{n}号楼电梯坏了，什么时候修？", by=chat.bot.person(f"新{n}", f"n{n}"))
     number = number_in(posted)
     await chat.bot.say(f"/extend {number} 3d 需要协调物业", by=chat.zhang)
-    monkeypatch.setattr(storage.database, "OPTIMIZE_SECONDS", math.inf)
     counted = []
-    try:
-        for text, by in ((f"/history {number}", chat.zhang), ("/approve", chat.chen)):
-            steps.steps, steps.counting = 0, True
+    for text, by in ((f"/history {number}", chat.zhang), ("/approve", chat.chen)):
+        with steps.counted():
             answer = await chat.bot.say(text, by=by)
-            steps.counting = False
-            assert number in answer[-1].text, answer
-            counted.append(steps.steps)
-    finally:
-        steps.counting = False
-        monkeypatch.setattr(storage.database, "OPTIMIZE_SECONDS", optimize)
+        assert number in answer[-1].text, answer
+        counted.append(steps.steps)
     await chat.bot.say(f"/approve {number}", by=chat.chen)  # the next list is the same length
     return counted
 
@@ -66,14 +58,12 @@ async def lookup_steps(chat: Dialogue, steps: Steps, monkeypatch: Any, optimize:
 async def test_a_tickets_history_and_the_extension_list_do_not_read_every_ticket(
     app, clock, monkeypatch, statistics
 ):
-    optimize = 0.0 if statistics else math.inf
-    monkeypatch.setattr(storage.database, "OPTIMIZE_SECONDS", optimize)
-    steps = Steps(app.store.engine)
+    steps = Steps(app.store.engine, monkeypatch, statistics=statistics)
     chat = Dialogue(app, clock)
     await tickets(chat, 1, 21)
-    few = await lookup_steps(chat, steps, monkeypatch, optimize, 5000)
+    few = await lookup_steps(chat, steps, 5000)
     await tickets(chat, 21, 221)
-    many = await lookup_steps(chat, steps, monkeypatch, optimize, 6000)
+    many = await lookup_steps(chat, steps, 6000)
     assert len(chat.to(chat.group.chat_id)) >= 220  # every question was acknowledged
     # Eleven times the tickets: the same work (it was 1.15 to 1.4 times the history, 1.65 to 1.8 the list).
     for action, f, m in zip(("/history", "/approve"), few, many, strict=True):
