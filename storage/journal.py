@@ -54,7 +54,7 @@ again at every execution when a bound value decides whether a partial index (``i
 
 def _claim(one: bool) -> Any:
     """The claim of the events ``ids`` (an expanding list), or of the event ``id`` when ``one``: a
-    statement of its own, run on the driver's cursor (the claim of a lone question)."""
+    statement of its own, run on the driver's cursor (SQLite's claim of a lone question)."""
     ids: BindParameter[Any] = bindparam("id") if one else bindparam("ids", expanding=True)
     return (
         update(_INBOX)
@@ -369,7 +369,7 @@ class JournalStore(StoreBase):
                 # A new statement, so a fresh view: whatever the chat's previous holder committed
                 # (handled or released) is seen now that this unit holds the chat.
                 claim = claim.where(_INBOX.c.chat_key.in_(locked))
-            if len(ids) == 1 and claim is _CLAIM:
+            elif len(ids) == 1:
                 claimed = _CLAIM_ONE.rows(core(session), {"id": ids[0], "at": at})
                 return {row[0] for row in claimed}
             return set(core(session).scalars(claim, {"ids": ids, "at": at}).all())

@@ -216,14 +216,15 @@ class Message(Base):
     """When the group's officials were shown it."""
 
 
-TIMER_WAITING = "state IN ('open', 'reopened', 'transferred') AND duplicate_of_id IS NULL"
-"""A question whose 督办 stages are still to come (``rows.timer_waiting`` writes it into the queries'
-SQL as it stands here: SQLite uses a partial index only for a query whose WHERE has its terms)."""
+WAITING_STATES = "state IN ('open', 'reopened', 'transferred')"
+"""A question waiting for an answer, as the partial indexes' conditions say it (``rows.waiting`` writes
+it into the queries' SQL the same way: SQLite uses a partial index only for a WHERE with its terms)."""
+TIMER_WAITING = f"{WAITING_STATES} AND duplicate_of_id IS NULL"
+"""A question whose 督办 stages are still to come (``rows.timer_waiting``)."""
 REVISIT_UNSENT = "state = 'answered' AND revisit_reminded_at IS NULL"
 """An answer whose 回访 reminder is still to come (``rows.revisit_unsent`` says it in the queries)."""
-EXTENSION_PENDING = "state IN ('open', 'reopened', 'transferred') AND extension_due_at IS NOT NULL"
-"""A waiting question with an extension awaiting a decision (``rows.extension_pending`` writes it into
-the query's SQL as it stands here, for its partial index)."""
+EXTENSION_PENDING = f"{WAITING_STATES} AND extension_due_at IS NOT NULL"
+"""A waiting question with an extension awaiting a decision (``rows.extension_pending``)."""
 
 
 def _timer_index(name: str, column: str, unsent: str) -> Index:

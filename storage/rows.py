@@ -19,7 +19,6 @@ from sqlalchemy import (
     case,
     func,
     insert,
-    literal,
     literal_column,
     select,
     update,
@@ -297,32 +296,26 @@ def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def waiting(state: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[bool]:
-    """``state`` is one of ``QuestionState.WAITING``, for a statement built once: the states are
-    bound as plain values (a list given to ``in_`` is an expanding parameter, rendered again at
-    every execution)."""
-    return state.in_([literal(s) for s in sorted(QuestionState.WAITING)])
+    """``state`` is one of ``QuestionState.WAITING``, the states written into the SQL, not bound: a
+    statement built once has no list to expand, and SQLite uses a partial index whose condition names
+    them (``models.WAITING_STATES``) only for a WHERE with the same terms."""
+    return state.in_([literal_column(f"'{s}'") for s in sorted(QuestionState.WAITING)])
 
 
 def timer_waiting() -> ColumnElement[bool]:
-    """A question whose 督办 stages are still to come (``models.TIMER_WAITING``), its states written
-    into the SQL, not bound: SQLite uses the timer's partial indexes only for a WHERE with their terms."""
-    return and_(
-        Question.state.in_([literal_column(f"'{s}'") for s in sorted(QuestionState.WAITING)]),
-        Question.duplicate_of_id.is_(None),
-    )
+    """A question whose 督办 stages are still to come (``models.TIMER_WAITING``, as it stands there:
+    the timer's partial indexes)."""
+    return and_(waiting(Question.state), Question.duplicate_of_id.is_(None))
 
 
 def extension_pending() -> ColumnElement[bool]:
-    """A waiting question with an extension awaiting a decision (``models.EXTENSION_PENDING``),
-    written as it: SQLite uses its partial index only for a WHERE with its terms."""
-    return and_(
-        Question.state.in_([literal_column(f"'{s}'") for s in sorted(QuestionState.WAITING)]),
-        Question.extension_due_at.is_not(None),
-    )
+    """A waiting question with an extension awaiting a decision (``models.EXTENSION_PENDING``, as it
+    stands there: its partial index)."""
+    return and_(waiting(Question.state), Question.extension_due_at.is_not(None))
 
 
 def revisit_unsent() -> ColumnElement[bool]:
-    """An answer whose 回访 reminder is still to come (``models.REVISIT_UNSENT``), written as it."""
+    """An answer whose 回访 reminder is still to come (``models.REVISIT_UNSENT``, as it stands there)."""
     return and_(
         Question.state == literal_column(f"'{QuestionState.ANSWERED}'"),
         Question.revisit_reminded_at.is_(None),
