@@ -160,8 +160,9 @@ _UNKNOWN = object()
 
 
 class _TryCarefully(Exception):
-    """An optimistic batch (no savepoint per event) met an event that failed or asked for a read:
-    it is rolled back whole and run again, each event in a savepoint."""
+    """An optimistic batch (no savepoint per event) met an event that failed or asked for a read,
+    or optimistic units (``Dispatcher.in_units_on_db_thread``) one that failed: it is rolled back
+    whole and run again, each event or unit in a savepoint."""
 
 
 def _plain_talk(event: IncomingMessage) -> bool:
@@ -403,12 +404,7 @@ class Dispatcher:
         work = self._work(bound, event_id, reads)
         try:
             yield work
-            if work.queued:
-                await services.db(
-                    bound.enqueue,
-                    [encode_queued(q, event_id) for q in work.queued],
-                    services.clock(),
-                )
+            await self._enqueue(bound, work)
             await services.db(bound.end_unit, True)
         except BaseException:
             # Shielded: a second cancellation must not leave the session open (an open
@@ -458,31 +454,82 @@ class Dispatcher:
         self, units: Sequence[tuple[int | None, Callable[[Work], Awaitable[None]]]]
     ) -> list[Exception | None]:
         """Several units (``(event_id, job)``) of jobs that only call the store and queue sends,
-        each its own transaction, one after another in one turn of the writer and one hop to the
-        database thread: the outcomes of a delivery round's sends wait for one batch of the inbox,
-        not one each. What each unit came to: None, or the exception that rolled it back (tried
-        once: ``in_unit_on_db_thread`` tries again, patiently)."""
+        one after another in one turn of the writer and one hop to the database thread: the
+        outcomes of a delivery round's sends wait for one batch of the inbox, not one each. Several
+        units share one transaction (``_units_together``). What each unit came to: None, or the
+        exception that rolled it back (``in_unit_on_db_thread`` tries again, patiently)."""
 
-        async def here() -> tuple[list[Exception | None], bool]:
-            results: list[Exception | None] = []
-            queued = False
-            for event_id, job in units:
-                try:
-                    async with self._transaction(event_id) as work:
-                        await job(work)
-                except Exception as exc:
-                    results.append(exc)
-                    continue
-                results.append(None)
-                queued = queued or bool(work.queued)
-            return results, queued
+        async def alone() -> tuple[list[Exception | None], bool]:
+            ((event_id, job),) = units
+            try:
+                async with self._transaction(event_id) as work:
+                    await job(work)
+            except Exception as exc:
+                return [exc], False
+            return [None], bool(work.queued)
 
         self._roles.clear()  # as ``unit``: a follow-up may change the roster
         async with self._write_lock:
-            results, queued = await self.services.on_db_thread(here)
+            if len(units) == 1:
+                results, queued = await self.services.on_db_thread(alone)
+            else:
+                try:
+                    together = partial(self._units_together, units, careful=False)
+                    results, queued = await self.services.on_db_thread(together)
+                except _TryCarefully:
+                    together = partial(self._units_together, units, careful=True)
+                    results, queued = await self.services.on_db_thread(together)
         if queued:
             self.postman.wake()
         return results
+
+    async def _units_together(
+        self, units: Sequence[tuple[int | None, Callable[[Work], Awaitable[None]]]], careful: bool
+    ) -> tuple[list[Exception | None], bool]:
+        """``in_units_on_db_thread``'s units in one transaction, on the database thread, one commit
+        for all (a delivery round's outcomes cost one commit, not one per event). ``careful``: a
+        savepoint each, so a unit that fails is undone alone; not careful, a unit that fails raises
+        ``_TryCarefully`` (the whole transaction is rolled back). Should the database fail, or the
+        commit, every unit gets that ``StoreUnavailable``: none of them was recorded."""
+        services = self.services
+        results: list[Exception | None] = []
+        queued = False
+        bound = await services.db(services.store.begin_unit)
+        try:
+            for event_id, job in units:
+                savepoint = await services.db(bound.begin_savepoint) if careful else None
+                work = self._work(bound, event_id)
+                try:
+                    await job(work)
+                    await self._enqueue(bound, work)
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:
+                    if savepoint is None:
+                        raise _TryCarefully from exc
+                    await services.db(bound.end_savepoint, savepoint, False)
+                    results.append(exc)
+                    continue
+                if savepoint is not None:
+                    await services.db(bound.end_savepoint, savepoint, True)
+                results.append(None)
+                queued = queued or bool(work.queued)
+            await services.db(bound.end_unit, True)
+        except StoreUnavailable as exc:
+            await services.db(bound.end_unit, False)
+            return [exc] * len(units), False
+        except BaseException:
+            await services.db(bound.end_unit, False)
+            raise
+        return results, queued
+
+    async def _enqueue(self, bound: Store, work: Work) -> list[OutboxRecord]:
+        """Write the sends ``work`` queued to the outbox, in its unit's transaction; their rows."""
+        if not work.queued:
+            return []
+        entries = [encode_queued(q, work.event_id) for q in work.queued]
+        ids = await self.services.db(bound.enqueue, entries, self.services.clock())
+        return list(map(OutboxEntry.queued_as, entries, ids))
 
     async def patiently(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """Await ``attempt()`` again, with growing pauses, while the database is unavailable — for up
@@ -793,10 +840,7 @@ class Dispatcher:
                 try:
                     analysis = await self._analysis(texts, record.id)
                     ctx = await self._dispatch_event(work, event, analysis, roles)
-                    if work.queued:
-                        entries = [encode_queued(q, record.id) for q in work.queued]
-                        ids = await services.db(bound.enqueue, entries, services.clock())
-                        sends += map(OutboxEntry.queued_as, entries, ids)
+                    sends += await self._enqueue(bound, work)
                 except StoreUnavailable:
                     raise
                 except ReadFirst as first:

@@ -39,14 +39,14 @@ def rows(app: Any, sql: str) -> list[Any]:
         return list(connection.execute(text(sql)))
 
 
-async def handled_question(chat: Any, message_id: str) -> Any:
-    """Journal and handle a resident's question in the group, its sends left in the outbox; the
-    dispatcher."""
+async def handled_question(chat: Any, message_id: str, group: Any = None, by: Any = None) -> Any:
+    """Journal and handle a resident's question in the group (``group``, by 王阿姨 unless ``by``),
+    its sends left in the outbox; the dispatcher."""
     dispatcher = chat.app.dispatcher
     question = IncomingMessage(
         platform="test",
-        chat=chat.group,
-        sender=chat.wang,
+        chat=group or chat.group,
+        sender=by or chat.wang,
         message_id=message_id,
         text="@政务助手 3号楼电梯坏了，什么时候修？",
         sent_at=chat.clock.now,
@@ -70,8 +70,9 @@ def lose_claims(monkeypatch: Any, times: int = 1) -> None:
     monkeypatch.setattr(Store, "mark_sending_all", mark_sending_all)
 
 
-def fail_follow_up(monkeypatch: Any, name: str, times: int = 1) -> None:
-    """The follow-up effect ``name`` raises the next ``times`` times it runs."""
+def fail_follow_up(monkeypatch: Any, name: str, times: int = 1, after: bool = False) -> None:
+    """The follow-up effect ``name`` raises the next ``times`` times it runs (``after``: once it
+    has done its work)."""
     from bot import outbox
 
     real = outbox.EFFECTS[name]
@@ -80,6 +81,8 @@ def fail_follow_up(monkeypatch: Any, name: str, times: int = 1) -> None:
     async def failing(work: Any, delivered: Any, args: Any) -> None:
         if failures["left"]:
             failures["left"] -= 1
+            if after:
+                await real(work, delivered, args)
             raise RuntimeError("follow-up failed")
         await real(work, delivered, args)
 
@@ -640,6 +643,60 @@ async def test_a_follow_up_that_fails_leaves_the_other_sends_outcome_recorded(ch
     assert rows(chat.app, "select count(*) from suggestions")[0][0] > 0
     assert len([p for p in chat.bot.outbox if "已收到您的问题" in p.text]) == 1
     assert len([p for p in chat.bot.outbox if "【新问题" in p.text]) == 1
+
+
+async def test_a_follow_up_that_fails_is_undone_alone_among_the_rounds_other_events(
+    chat, monkeypatch
+):
+    """Two residents' questions in two groups: their acknowledgements and alerts go out in one
+    round and their outcomes are recorded together. The first acknowledgement's follow-up fails
+    after doing its work, when tried together with the others and when tried again in a savepoint
+    of its own: its work is undone (no acknowledgement remembered, the send uncertain), while the
+    other question's outcomes and follow-ups are all recorded."""
+    fail_follow_up(monkeypatch, "ask.acknowledged", times=2, after=True)
+    await handled_question(chat, "q-first")
+    dispatcher = await handled_question(chat, "q-second", chat.other_group, chat.liu)
+    with pytest.raises(RuntimeError, match="follow-up failed"):
+        await dispatcher.postman.flush()
+    await dispatcher.postman.flush()
+    by_chat = dict(rows(chat.app, "select chat_id, state from outbox"))
+    assert by_chat == {
+        chat.group.chat_id: "uncertain",
+        chat.other_group.chat_id: "sent",
+        "zhangwei": "sent",
+        "lina": "sent",
+    }
+    acknowledged = rows(
+        chat.app,
+        "select m.chat_id, q.ack_platform_message_id is not null,"
+        " (select count(*) from ticket_steps s where s.question_id = q.id and s.kind = 'acknowledged')"
+        " from questions q join messages m on m.id = q.message_id order by q.id",
+    )
+    assert acknowledged == [(chat.group.chat_id, False, 0), (chat.other_group.chat_id, True, 1)]
+
+
+async def test_a_rounds_outcomes_are_recorded_in_one_commit(chat, monkeypatch):
+    """The outcomes of a delivery round's sends, for several events, commit together: delivering
+    two questions' acknowledgements and alerts (one round: four chats) costs one claim and one unit
+    of work, not one unit per question."""
+    await handled_question(chat, "q-one")
+    dispatcher = await handled_question(chat, "q-two", chat.other_group, chat.liu)
+    calls = {"claims": 0, "units": 0}
+    claim, end_unit = Store.mark_sending_all, Store.end_unit
+
+    def mark_sending_all(self: Store, outbox_ids: Any, worker: int | None = None) -> Any:
+        calls["claims"] += 1
+        return claim(self, outbox_ids, worker)
+
+    def counted_end_unit(self: Store, commit: bool) -> None:
+        calls["units"] += commit
+        end_unit(self, commit)
+
+    monkeypatch.setattr(Store, "mark_sending_all", mark_sending_all)
+    monkeypatch.setattr(Store, "end_unit", counted_end_unit)
+    assert await dispatcher.postman.flush() == 4
+    assert calls == {"claims": 1, "units": 1}
+    assert {state for (state,) in rows(chat.app, "select state from outbox")} == {"sent"}
 
 
 async def test_events_journaled_once_the_inbox_is_empty_are_handed_over_in_order(chat, monkeypatch):
