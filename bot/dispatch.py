@@ -502,6 +502,9 @@ class Dispatcher:
                 try:
                     await job(work)
                     await self._enqueue(bound, work)
+                    if savepoint is not None:
+                        # Its release flushes what the unit left unwritten: a refusal is its own.
+                        await services.db(bound.end_savepoint, savepoint, True)
                 except StoreUnavailable:
                     raise
                 except Exception as exc:
@@ -510,11 +513,19 @@ class Dispatcher:
                     await services.db(bound.end_savepoint, savepoint, False)
                     results.append(exc)
                     continue
-                if savepoint is not None:
-                    await services.db(bound.end_savepoint, savepoint, True)
                 results.append(None)
                 queued = queued or bool(work.queued)
-            await services.db(bound.end_unit, True)
+            try:
+                await services.db(bound.end_unit, True)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                # A refusal at the commit (what no savepoint flushed): carefully, each unit's own
+                # release finds the unit refused; refused even so, none of them was recorded.
+                if not careful:
+                    raise _TryCarefully from exc
+                await services.db(bound.end_unit, False)
+                return [exc] * len(units), False
         except StoreUnavailable as exc:
             await services.db(bound.end_unit, False)
             return [exc] * len(units), False

@@ -675,6 +675,38 @@ async def test_a_follow_up_that_fails_is_undone_alone_among_the_rounds_other_eve
     assert acknowledged == [(chat.group.chat_id, False, 0), (chat.other_group.chat_id, True, 1)]
 
 
+async def test_a_unit_refused_when_its_savepoint_is_released_is_undone_alone(chat, monkeypatch):
+    """Two questions' outcomes in one round, the first unit refused by the database as its
+    savepoint is released (what a flush found wrong): the other question's sends and follow-ups are
+    recorded all the same, not left ``sending`` for a restart's ``uncertain``; of the first, only the
+    send whose step was under way is left uncertain, as when a follow-up fails."""
+    fail_follow_up(monkeypatch, "ask.acknowledged")  # the round runs again, a savepoint per unit
+    real = Store.end_savepoint
+    refusals = {"left": 1}
+
+    def end_savepoint(self: Store, savepoint: Any, keep: bool) -> None:
+        if keep and refusals["left"]:
+            refusals["left"] -= 1
+            raise RuntimeError("refused as the savepoint was released")
+        real(self, savepoint, keep)
+
+    await handled_question(chat, "q-refused")
+    dispatcher = await handled_question(chat, "q-kept", chat.other_group, chat.liu)
+    monkeypatch.setattr(Store, "end_savepoint", end_savepoint)
+    with pytest.raises(RuntimeError, match="savepoint"):
+        await dispatcher.postman.flush()
+    await dispatcher.postman.flush()
+    by_chat = dict(rows(chat.app, "select chat_id, state from outbox"))
+    assert by_chat[chat.other_group.chat_id] == by_chat["lina"] == "sent"
+    assert sorted(by_chat.values()) == ["sent", "sent", "sent", "uncertain"]
+    acknowledged = rows(
+        chat.app,
+        "select m.chat_id from questions q join messages m on m.id = q.message_id"
+        " where q.ack_platform_message_id is not null",
+    )
+    assert (chat.other_group.chat_id,) in acknowledged
+
+
 async def test_a_rounds_outcomes_are_recorded_in_one_commit(chat, monkeypatch):
     """The outcomes of a delivery round's sends, for several events, commit together: delivering
     two questions' acknowledgements and alerts (one round: four chats) costs one claim and one unit
