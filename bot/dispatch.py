@@ -459,24 +459,16 @@ class Dispatcher:
         units share one transaction (``_units_together``). What each unit came to: None, or the
         exception that rolled it back (``in_unit_on_db_thread`` tries again, patiently)."""
 
-        async def alone() -> tuple[list[Exception | None], bool]:
-            ((event_id, job),) = units
-            try:
-                async with self._transaction(event_id) as work:
-                    await job(work)
-            except Exception as exc:
-                return [exc], False
-            return [None], bool(work.queued)
-
         self._roles.clear()  # as ``unit``: a follow-up may change the roster
         async with self._write_lock:
-            if len(units) == 1:
-                results, queued = await self.services.on_db_thread(alone)
-            else:
-                try:
-                    together = partial(self._units_together, units, careful=False)
-                    results, queued = await self.services.on_db_thread(together)
-                except _TryCarefully:
+            try:
+                together = partial(self._units_together, units, careful=False)
+                results, queued = await self.services.on_db_thread(together)
+            except _TryCarefully as failed:
+                if len(units) == 1:
+                    # Nothing to keep apart: what rolled the lone unit back is what it came to.
+                    results, queued = [cast(Exception, failed.__cause__)], False
+                else:
                     together = partial(self._units_together, units, careful=True)
                     results, queued = await self.services.on_db_thread(together)
         if queued:

@@ -675,6 +675,24 @@ async def test_a_follow_up_that_fails_is_undone_alone_among_the_rounds_other_eve
     assert acknowledged == [(chat.group.chat_id, False, 0), (chat.other_group.chat_id, True, 1)]
 
 
+async def test_a_follow_up_that_fails_once_in_a_shared_round_is_recorded_when_tried_again(
+    chat, monkeypatch
+):
+    """Two questions' outcomes in one round, the first acknowledgement's follow-up failing once:
+    the round is rolled back and tried again, a savepoint per question, and this time every send is
+    recorded sent and both questions remember their acknowledgement (alone in its round, a failing
+    follow-up is not tried again: the test above)."""
+    fail_follow_up(monkeypatch, "ask.acknowledged")
+    await handled_question(chat, "q-once")
+    dispatcher = await handled_question(chat, "q-fine", chat.other_group, chat.liu)
+    assert await dispatcher.postman.flush() == 4
+    assert {state for (state,) in rows(chat.app, "select state from outbox")} == {"sent"}
+    acknowledged = rows(
+        chat.app, "select count(*) from questions where ack_platform_message_id is not null"
+    )
+    assert acknowledged == [(2,)]
+
+
 async def test_a_unit_refused_when_its_savepoint_is_released_is_undone_alone(chat, monkeypatch):
     """Two questions' outcomes in one round, the first unit refused by the database as its
     savepoint is released (what a flush found wrong): the other question's sends and follow-ups are
