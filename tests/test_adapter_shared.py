@@ -132,3 +132,25 @@ async def test_a_turn_whose_send_comes_late_gives_its_slot_back_and_the_send_wai
         clock.now += FRESH_TURN / 2
         await send()  # fresh: the turn's own slot, no second wait
     assert sent_at[5] == 1030.0 + FRESH_TURN / 2
+
+
+async def test_turns_beyond_the_lanes_wait_for_a_send_to_finish():
+    """With two lanes (two connections), a third chat's turn waits until one of the two sends under
+    way is done: the outbox never claims a send that would only wait for a connection."""
+    turns = Turns(lanes=2)
+    inside: list[str] = []
+    done = asyncio.Event()
+
+    async def send(chat: str) -> None:
+        async with turns.hold(chat, lambda taken: asyncio.sleep(0)):
+            inside.append(chat)
+            if chat != "c":
+                await done.wait()
+
+    sends = [asyncio.create_task(send(chat)) for chat in "abc"]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert inside == ["a", "b"]
+    done.set()
+    await asyncio.gather(*sends)
+    assert inside == ["a", "b", "c"]

@@ -75,28 +75,38 @@ class Turns:
     be sent after the restart rather than taken for one that may have arrived. The send made inside
     the turn finds its slot taken (``take``) and does not wait again, unless the slot is no longer
     fresh (``FRESH_TURN``); a turn left unused is dropped.
+
+    ``lanes``: how many turns may be held at once — the sends the adapter can have on the wire side
+    by side (Telegram: python-telegram-bot's connection pool). A turn waits for a lane after its
+    slot, so every send the outbox has claimed is really under way: beyond the pool, a claimed send
+    would wait for a connection, and a crash then would leave it ``uncertain`` though it never went
+    out. ``None``: no bound.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lanes: int | None = None) -> None:
         self._held: dict[str, tuple[object, Taken]] = {}
+        self._lanes = asyncio.Semaphore(lanes) if lanes is not None else None
 
     @contextlib.asynccontextmanager
     async def hold(
         self, key: str, acquire: Callable[[Taken], Awaitable[object]]
     ) -> AsyncIterator[None]:
         """``async with turns.hold(chat, acquire):`` — ``acquire(taken)`` (the limiter's wait, which
-        counts the slot and notes it in ``taken``), then the block; the slot is ``key``'s until a
-        send takes it or the block ends."""
+        counts the slot and notes it in ``taken``), then a free lane, then the block; the slot is
+        ``key``'s until a send takes it or the block ends, the lane until the block ends."""
         taken: Taken = []
         await acquire(taken)
-        token = object()
-        self._held[key] = (token, taken)
-        try:
-            yield
-        finally:
-            held = self._held.get(key)
-            if held is not None and held[0] is token:
-                del self._held[key]
+        # The lane after the slot: a turn waiting for the flood limits holds no lane from the other
+        # chats. A slot gone stale meanwhile is given back by ``take`` (the send takes its own).
+        async with self._lanes or contextlib.nullcontext():
+            token = object()
+            self._held[key] = (token, taken)
+            try:
+                yield
+            finally:
+                held = self._held.get(key)
+                if held is not None and held[0] is token:
+                    del self._held[key]
 
     def take(self, key: str) -> bool:
         """Whether a fresh turn of ``key`` was held (and is now used): the send need not wait for a

@@ -631,7 +631,7 @@ class TelegramAdapter:
         """Webhook updates being journaled."""
         self._background: set[asyncio.Task[None]] = set()
         self._send_locks = KeyedLocks()
-        self._turns = Turns()
+        self._turns = Turns(lanes=connections)  # a claimed send always has a connection
         self._seen_groups: set[str] = set()
 
     def __repr__(self) -> str:

@@ -244,6 +244,9 @@ class FakeBotApi:
         self._closing = False
         self._fail_next: dict[str, deque[JSON]] = defaultdict(deque)
         self._lose_answer: dict[str, deque[float | None]] = defaultdict(deque)
+        self._gates: dict[str, asyncio.Event] = {}
+        self.held: list[ApiCall] = []
+        """Calls waiting at a gate (``hold``), not carried out yet."""
         self._sent_times: dict[int, deque[float]] = defaultdict(deque)
         self._sent_all: deque[float] = deque()
         self.webhook: _Webhook | None = None
@@ -431,6 +434,18 @@ class FakeBotApi:
         close the connection without answering — what a flaky network looks like to the bot."""
         self._lose_answer[method].extend([delay] * times)
 
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep the calls of ``method`` waiting on the wire, not carried out (nothing posted), until
+        the returned event is set: a slow Telegram, with the bot's requests in flight."""
+        gate = self._gates[method] = asyncio.Event()
+        return gate
+
+    async def wait_held(self, count: int, *, timeout: float = 10.0) -> list[ApiCall]:
+        """Wait until ``count`` calls wait at a gate (``hold``); returns them."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.held) >= count)
+        return list(self.held)
+
     def calls_of(self, method: str, *, ok_only: bool = True) -> list[ApiCall]:
         """Recorded calls of ``method`` (by default only those answered with success)."""
         return [c for c in self.calls if c.method == method and (c.status == 200 or not ok_only)]
@@ -504,6 +519,12 @@ class FakeBotApi:
             self.violations.append(f"{method}: valid, but the fake does not implement it")
             call.status = 501
             return _error(501, f"fake does not implement {method}")
+        gate = self._gates.get(method)
+        if gate is not None and not gate.is_set():
+            self.held.append(call)
+            await self._notify()
+            await gate.wait()
+            self.held.remove(call)
         if self._fail_next.get(method):
             body = self._fail_next[method].popleft()
             call.status = body["error_code"]

@@ -9,14 +9,19 @@ of a stream (and a redelivery after a crash) neither loses nor repeats anything.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_bot_api import FakeBotApi, private_chat, supergroup, user
+from sqlalchemy import text
 from telegram_support import TOKEN, free_port
 
+from bot.events import OutgoingMessage
+from bot.outbox import message_args
+from storage.journal import OutboxEntry
 from tests_support import ratings
 
 GROUP = supergroup(-1001234567890, "幸福里小区居民群")
@@ -172,6 +177,47 @@ async def test_question_answer_rating_and_summary(api, running, tmp_path, mode):
     [report] = await api.wait_sent(CHEN["id"], contains="张伟")
     assert "满意" in report["text"]
     assert api.errors == []
+
+
+async def test_only_sends_on_the_wire_are_claimed_while_telegram_is_slow(api, running, tmp_path):
+    """Twenty groups' messages wait in the outbox (a restart's backlog: one delivery round) while
+    Telegram does not answer: only as many are claimed (``sending``) as python-telegram-bot has
+    connections on the wire (16); the rest stay ``pending``, so a crash now would leave them to go
+    out after the restart instead of marking them ``uncertain``, never sent. Once Telegram answers,
+    every one goes out, once."""
+    groups = [supergroup(-1001000000100 - i, f"第{i}小区居民群") for i in range(20)]
+    app = await running.start(api, tmp_path / "minyi.db", "polling")
+    for group in groups:
+        api.say(group, WANG, "大家好")  # the bot is in each group
+    slow = api.hold("sendMessage")
+    backlog = [
+        OutboxEntry(
+            "telegram",
+            str(group["id"]),
+            "message",
+            json.dumps(
+                message_args(OutgoingMessage("telegram", str(group["id"]), "通知：明天停水")),
+                ensure_ascii=False,
+            ),
+        )
+        for group in groups
+    ]
+    app.store.enqueue(backlog, app.services.clock())
+    app.dispatcher.postman.wake()
+    on_the_wire = await api.wait_held(16)
+
+    def states() -> list[str]:
+        with app.store.engine.connect() as connection:
+            return [s for (s,) in connection.execute(text("select state from outbox"))]
+
+    assert len(on_the_wire) == 16
+    assert sorted(states()) == ["pending"] * 4 + ["sending"] * 16
+    slow.set()
+    for group in groups:
+        await api.wait_sent(group["id"], contains="明天停水")
+    await app.dispatcher.postman.flush()  # after the round under way: every outcome recorded
+    assert all(len(api.sent(group["id"])) == 1 for group in groups)
+    assert states() == ["sent"] * 20
 
 
 async def test_restart_mid_stream_and_redelivery_act_once(api, running, tmp_path):
